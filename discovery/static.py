@@ -1,0 +1,43 @@
+"""Static discovery: a fixed list of ROUTER endpoints (docker, k8s, VPNs: no multicast at all).
+
+Every endpoint is suggested at start and again every ``retry_interval`` seconds, so a peer
+that starts later, or restarts, is greeted without any configuration change. The mesh ignores
+suggestions for endpoints that already belong to a live peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+
+from . import Found
+
+__all__ = ["StaticDiscovery"]
+
+
+class StaticDiscovery:
+    """Suggests each configured endpoint periodically."""
+
+    def __init__(self, endpoints: Iterable[str], *, retry_interval: float = 2.0) -> None:
+        self.endpoints = tuple(endpoints)
+        self.retry_interval = retry_interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, on_found: Callable[[Found], None], on_lost: Callable[[str], None]) -> None:
+        """Suggest every endpoint now and keep suggesting them."""
+
+        async def loop() -> None:
+            while True:
+                for endpoint in self.endpoints:
+                    on_found(Found(router=endpoint))
+                await asyncio.sleep(self.retry_interval)
+
+        self._task = asyncio.get_running_loop().create_task(loop(), name="zbus-static-discovery")
+
+    async def close(self) -> None:
+        """Stop suggesting."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,56 @@
+"""PeerTable: joins, updates, restarts, goodbyes, expiry and disconnect grace."""
+
+from __future__ import annotations
+
+from zbus.protocol.peers import PeerTable
+from zbus.transport import PeerInfo
+
+
+def info(pid: str, name: str = "n", epoch: int = 1, mesh: str = "m", **kw: object) -> PeerInfo:
+    return PeerInfo(id=pid, name=name, mesh=mesh, epoch=epoch, **kw)  # type: ignore[arg-type]
+
+
+def table() -> PeerTable:
+    return PeerTable(self_id="me", mesh="m", peer_timeout=10.0, disconnect_grace=2.0)
+
+
+def test_join_update_and_ignore_self_and_other_mesh() -> None:
+    t = table()
+    assert [c.kind for c in t.hello(info("a"), 0)] == ["joined"]
+    assert t.hello(info("a"), 1) == []
+    assert [c.kind for c in t.hello(info("a", patterns=frozenset({"x"})), 2)] == ["updated"]
+    assert t.hello(info("me"), 0) == [] and t.hello(info("z", mesh="other"), 0) == []
+    assert [p.id for p in t.peers()] == ["a"]
+
+
+def test_restart_replaces_older_epoch_with_same_name() -> None:
+    t = table()
+    t.hello(info("a", name="worker", epoch=1), 0)
+    changes = t.hello(info("b", name="worker", epoch=2), 1)
+    assert [(c.kind, c.peer.id, c.reason) for c in changes] == [("left", "a", "restarted"), ("joined", "b", "")]
+
+
+def test_expiry_and_heartbeats() -> None:
+    t = table()
+    t.hello(info("a"), 0)
+    assert t.seen("a", 8) and not t.seen("ghost", 8)
+    assert t.expire(17.9) == []
+    assert [(c.peer.id, c.reason) for c in t.expire(18.0)] == [("a", "timeout")]
+
+
+def test_disconnect_shortens_deadline_heartbeat_restores() -> None:
+    t = table()
+    t.hello(info("a"), 0)
+    t.disconnected("a", 1)
+    assert t.expire(2.9) == []
+    t.seen("a", 2.9)  # it was a blip
+    assert t.expire(5) == []
+    t.disconnected("a", 6)
+    assert [c.reason for c in t.expire(8)] == ["timeout"]
+
+
+def test_bye() -> None:
+    t = table()
+    t.hello(info("a"), 0)
+    assert [c.reason for c in t.bye("a")] == ["goodbye"]
+    assert t.bye("a") == [] and len(t) == 0

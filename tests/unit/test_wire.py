@@ -1,0 +1,130 @@
+"""Wire codec: round trips, and untrusted bytes raise only WireError."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zbus import Event, EventValidationError, WireError, ZbusError
+from zbus import wire
+
+tokens = st.text(alphabet="abcxyz_-0123456789", min_size=1, max_size=8)
+topics = st.lists(tokens, min_size=1, max_size=4).map(".".join)
+scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text()
+payloads = st.recursive(scalars | st.binary(), lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(), c, max_size=4), max_leaves=12)
+opt_str = st.none() | st.text(max_size=20)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> Event:
+    return Event(
+        draw(topics),
+        draw(payloads),
+        source=draw(st.text(max_size=10)),
+        target=draw(opt_str),
+        topic=draw(st.none() | topics),
+        timestamp=draw(st.floats(0, 4e9)),
+        correlation_id=draw(opt_str),
+        causation_id=draw(opt_str),
+        priority=draw(st.integers(1, 10)),
+        ttl=draw(st.none() | st.floats(0.001, 1e6)),
+        attempts=draw(st.integers(0, 100)),
+        max_attempts=draw(st.integers(1, 100)),
+        last_error=draw(opt_str),
+        created_by=draw(opt_str),
+        tags=draw(st.lists(st.text(max_size=5), max_size=3)),
+        headers=draw(st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3)),
+    )
+
+
+@settings(max_examples=300)
+@given(events(), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))
+def test_round_trip(event: Event, seq: int, epoch: int) -> None:
+    frames = wire.encode(event, node_id="n1", seq=seq, epoch=epoch)
+    back = wire.decode(frames, max_message_size=2**30)
+    assert back.seq == seq and back.epoch == epoch and back.node_id == "n1"
+    expected = event.to_dict() | {"node_id": "n1", "seq": seq, "epoch": epoch}
+    assert back.to_dict() == expected
+
+
+def test_payload_is_decoded_lazily_and_copied() -> None:
+    e = Event("a", {"list": [1]})
+    frames = wire.encode(e)
+    one, two = wire.decode(frames), wire.decode(frames)
+    assert one._payload_raw is not None
+    one.payload["list"].append(2)
+    assert two.payload == {"list": [1]}
+    assert e.payload == {"list": [1]}
+
+
+def test_republish_reuses_raw_payload_bytes() -> None:
+    frames = wire.encode(Event("a", {"x": 1}))
+    again = wire.encode(wire.decode(frames))
+    assert again[2] is frames[2]
+
+
+def test_unencodable_payload() -> None:
+    with pytest.raises(EventValidationError, match="msgpack"):
+        wire.encode(Event("a", {"when": object()}))
+
+
+@settings(max_examples=500)
+@given(st.lists(st.binary(max_size=64), max_size=5))
+def test_garbage_frames_raise_only_wire_error(frames: list[bytes]) -> None:
+    try:
+        wire.decode(frames)
+    except WireError:
+        pass
+
+
+@settings(max_examples=300)
+@given(st.lists(scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.text(max_size=3), scalars, max_size=3), max_size=25))
+def test_garbage_headers_raise_only_wire_error(header: list[object]) -> None:
+    frames = [b"a.b", msgpack.packb(header), msgpack.packb({})]
+    try:
+        event = wire.decode(frames)
+    except WireError:
+        return
+    event.to_dict()  # a header that decodes must give a fully usable event
+
+
+def test_mutated_valid_header_fields() -> None:
+    good = wire.encode(Event("a"))
+    header = msgpack.unpackb(good[1])
+    for i in range(len(header)):
+        for bad in (None, "x", -1, 2**65, [1], {"a": 1}, 1.5):
+            h = list(header)
+            h[i] = bad
+            try:
+                wire.decode([good[0], msgpack.packb(h), good[2]])
+            except ZbusError as exc:
+                assert isinstance(exc, WireError)
+
+
+def test_limits_and_version() -> None:
+    good = wire.encode(Event("a", "x" * 1000))
+    with pytest.raises(WireError, match="max_message_size"):
+        wire.decode(good, max_message_size=500)
+    with pytest.raises(WireError, match="3 frames"):
+        wire.decode(good[:2])
+    with pytest.raises(WireError, match="topic"):
+        wire.decode([b"a" * 300, good[1], good[2]])
+    header = msgpack.unpackb(good[1])
+    header[0] = 99
+    with pytest.raises(WireError, match="version"):
+        wire.decode([good[0], msgpack.packb(header), good[2]])
+
+
+def test_extra_header_fields_are_ignored() -> None:
+    good = wire.encode(Event("a"))
+    header = msgpack.unpackb(good[1]) + ["future", 1]
+    assert wire.decode([good[0], msgpack.packb(header), good[2]]).type == "a"
+
+
+def test_bad_payload_surfaces_as_wire_error() -> None:
+    good = wire.encode(Event("a"))
+    event = wire.decode([good[0], good[1], b"\xc1"])
+    with pytest.raises(WireError, match="payload"):
+        _ = event.payload

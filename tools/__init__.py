@@ -1,0 +1,1 @@
+"""zbus.tools: the ``zbus`` command line (click). Not imported by ``import zbus``."""

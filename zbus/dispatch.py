@@ -1,0 +1,256 @@
+"""Dispatch: the bounded priority backlog and the handler runner (retries, TTL, dead letters).
+
+Theory of operation
+-------------------
+Every subscription owns a ``PriorityBuffer``: ten FIFO levels, popped highest priority first,
+bounded by ``queue.max_size`` with an overflow policy. The buffer is per subscription rather than
+one per node so that one slow handler cannot evict or block events meant for the others (the
+head-of-line problem NATS solves with per-subscription pending limits); priorities still order
+each subscription's backlog, which is the order its handler sees.
+
+The node's ``Dispatcher`` runs one task per handler subscription (``concurrency`` tasks when asked)
+that pops the backlog and calls the handler. A node-wide semaphore (``performance.worker_threads``)
+bounds how many handlers run at once. For each event the runner:
+
+1. drops it if ``expires_at`` has passed (counted as ``expired``, never delivered);
+2. calls the handler (sync handlers run inline on the loop and must be quick; async ones are
+   awaited);
+3. on an exception records ``attempts`` and ``last_error`` on a copy of the event, sleeps an
+   exponential backoff (``retry_base_delay * 2**(attempt-1)`` capped at ``retry_max_delay``)
+   without holding a worker slot, and tries again up to ``event.max_attempts``;
+4. then hands the event to the dead-letter hook (``DeadLetter``).
+
+Events are delivered in priority order per subscription and, for ``concurrency=1`` (the default),
+one at a time: a retrying event holds back the ones behind it, as a Kafka consumer does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .errors import WireError
+
+if TYPE_CHECKING:
+    from .event import Event
+    from .subscription import Subscription
+
+__all__ = ["DeadLetter", "Dispatcher", "Overflow", "PriorityBuffer", "backoff_delay"]
+
+log = logging.getLogger("zbus")
+T = TypeVar("T")
+LEVELS = 10
+
+
+class Overflow(str, Enum):
+    """What a full subscription backlog does with one more event."""
+
+    #: Evict the oldest event of the lowest priority present (if it is not more urgent than the
+    #: new one; otherwise the new event is dropped). The default: fresh data wins, urgent data stays.
+    DROP_OLDEST = "drop_oldest"
+    #: Drop the incoming event.
+    DROP_NEWEST = "drop_newest"
+    #: Make the producer wait: ``publish`` awaits, the network reader stops reading (backpressure).
+    BLOCK = "block"
+
+
+class PriorityBuffer(Generic[T]):
+    """A bounded FIFO per priority 1..10, popped most urgent first. Pure; no asyncio.
+
+    ``push`` returns what had to be dropped (the new item, an evicted one, or ``None``); with
+    ``Overflow.BLOCK`` a full buffer refuses the item by raising ``PriorityBuffer.Full``.
+    """
+
+    __slots__ = ("_len", "_levels", "max_size", "overflow")
+
+    class Full(Exception):
+        """Raised by ``push`` under ``Overflow.BLOCK`` when the buffer is full."""
+
+    def __init__(self, max_size: int, overflow: Overflow = Overflow.DROP_OLDEST) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be ≥ 1")
+        self.max_size = max_size
+        self.overflow = Overflow(overflow)
+        self._levels: list[deque[T]] = [deque() for _ in range(LEVELS + 1)]
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def is_full(self) -> bool:
+        """True when one more push would overflow."""
+        return self._len >= self.max_size
+
+    def push(self, item: T, priority: int) -> T | None:
+        """Add ``item`` at ``priority``; return the item dropped to make room, if any."""
+        if self._len < self.max_size:
+            self._levels[priority].append(item)
+            self._len += 1
+            return None
+        if self.overflow is Overflow.DROP_NEWEST:
+            return item
+        if self.overflow is Overflow.BLOCK:
+            raise PriorityBuffer.Full
+        for level in range(1, priority + 1):
+            if self._levels[level]:
+                evicted = self._levels[level].popleft()
+                self._levels[priority].append(item)
+                return evicted
+        return item  # everything queued is more urgent than the newcomer
+
+    def pop(self) -> T:
+        """Remove and return the oldest item of the highest priority. Raises IndexError if empty."""
+        levels = self._levels
+        for level in range(LEVELS, 0, -1):
+            if levels[level]:
+                self._len -= 1
+                return levels[level].popleft()
+        raise IndexError("pop from an empty PriorityBuffer")
+
+    def depth_by_priority(self) -> dict[int, int]:
+        """Queued items per priority level (only non-empty levels)."""
+        return {p: len(q) for p, q in enumerate(self._levels) if q}
+
+    def clear(self) -> list[T]:
+        """Remove everything, most urgent first, and return it."""
+        out: list[T] = []
+        while self._len:
+            out.append(self.pop())
+        return out
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): ``base * 2**(attempt-1)``, capped."""
+    return float(min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """An event whose handler failed ``max_attempts`` times.
+
+    Attributes:
+        event: the event as last attempted (``attempts`` and ``last_error`` filled in).
+        error_type: class name of the last exception.
+        error: ``str()`` of the last exception.
+        handler: qualified name of the handler that failed.
+        subscription: the subscription's patterns, comma-separated.
+        ts: when it was dead-lettered, UNIX seconds.
+    """
+
+    event: Event
+    error_type: str
+    error: str
+    handler: str
+    subscription: str
+    ts: float
+
+
+def _with_attempt(event: Event, attempts: int, error: str) -> Event:
+    clone = event._clone()
+    clone._attempts = attempts
+    clone._last_error = error
+    return clone
+
+
+class Dispatcher:
+    """Runs handler subscriptions of one node under a shared concurrency limit."""
+
+    def __init__(
+        self,
+        *,
+        workers: int,
+        retry_base_delay: float,
+        retry_max_delay: float,
+        on_dead_letter: Callable[[DeadLetter], None],
+    ) -> None:
+        self._slots = asyncio.Semaphore(workers)
+        self.workers = workers
+        self.retry_base_delay = retry_base_delay
+        self.retry_max_delay = retry_max_delay
+        self._on_dead_letter = on_dead_letter
+        self._tasks: dict[Subscription, list[asyncio.Task[None]]] = {}
+        self.busy = 0
+
+    def start(self, sub: Subscription) -> None:
+        """Start the runner task(s) for a subscription that has a handler."""
+        if sub.handler is None or sub in self._tasks:
+            return
+        name = f"zbus-handler {sub.describe()}"
+        self._tasks[sub] = [
+            asyncio.get_running_loop().create_task(self._run(sub), name=name) for _ in range(sub.concurrency)
+        ]
+
+    async def stop(self, sub: Subscription) -> None:
+        """Cancel a subscription's runners and wait for them to finish."""
+        tasks = self._tasks.pop(sub, [])
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop every runner."""
+        for sub in list(self._tasks):
+            await self.stop(sub)
+
+    async def _run(self, sub: Subscription) -> None:
+        handler = sub.handler
+        assert handler is not None
+        while True:
+            event = await sub._get()  # drops (and counts) expired events itself
+            await self._invoke(sub, handler, event)
+
+    async def _invoke(self, sub: Subscription, handler: Callable[[Event], Any], event: Event) -> None:
+        attempt = event._attempts
+        while True:
+            attempt += 1
+            async with self._slots:
+                self.busy += 1
+                try:
+                    result = handler(event)
+                    if isinstance(result, Awaitable):
+                        await result
+                    sub._stats_delivered += 1
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except WireError as exc:
+                    sub._stats_dropped["bad_payload"] = sub._stats_dropped.get("bad_payload", 0) + 1
+                    log.warning("dropped event %s with an undecodable payload: %s", event.id, exc)
+                    return
+                except Exception as exc:
+                    error = exc
+                finally:
+                    self.busy -= 1
+            sub._stats_failed += 1
+            message = f"{type(error).__name__}: {error}"
+            event = _with_attempt(event, attempt, message)
+            if attempt >= event._max_attempts:
+                log.warning(
+                    "handler %s failed %d times on event %s (%s); dead-lettered",
+                    _qualname(handler), attempt, event.id, message,
+                    extra={"correlation_id": event.correlation_id},
+                )
+                sub._stats_dead_lettered += 1
+                self._on_dead_letter(
+                    DeadLetter(
+                        event=event,
+                        error_type=type(error).__name__,
+                        error=str(error),
+                        handler=_qualname(handler),
+                        subscription=sub.describe(),
+                        ts=time.time(),
+                    )
+                )
+                return
+            await asyncio.sleep(backoff_delay(attempt, self.retry_base_delay, self.retry_max_delay))
+
+
+def _qualname(handler: Callable[..., Any]) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)

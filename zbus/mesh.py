@@ -1,0 +1,455 @@
+"""MeshTransport: the ZeroMQ I/O loop of one node. Moves bytes; the protocol lives elsewhere.
+
+Sockets (all made by ``sockets.SocketFactory``):
+
+- XPUB, bound: the node's events and heartbeats go out here; subscription messages come back
+  (counted per prefix for ``wait_for_subscribers``).
+- SUB, connected to every peer's XPUB: peers' events and heartbeats. A socket monitor on it
+  reports dropped connections, so a killed peer is noticed in ``disconnect_grace`` seconds.
+- ROUTER, bound: the inbox (HELLO, UPDATE, BYE, directed EVENT, REQUEST, REPLY).
+- one DEALER per peer (identity = our node id): the outbox to that peer's ROUTER.
+
+Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and send HELLO →
+the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
+our SUB to its XPUB. Either side may start it; both end with the same links.
+
+Polling: each receiving socket is watched with ``loop.add_reader`` on its ZMQ_FD; one wake-up
+drains it with NOBLOCK until EAGAIN (no future per message). ZMQ_FD is edge-triggered, so the
+pump re-checks ZMQ_EVENTS before sleeping and also wakes every ``SAFETY_POLL`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+
+import zmq
+
+from .config import Config
+from .errors import PeerLostError, WireError
+from .memory import compile_pattern_or_regex
+from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
+from .protocol.peers import LEFT, PeerChange, PeerTable
+from .sockets import SocketFactory
+from .transport import Inbound, PeerInfo
+
+__all__ = ["MeshTransport"]
+
+log = logging.getLogger("zbus")
+DRAIN_BATCH = 512
+SAFETY_POLL = 0.25
+CANDIDATE_TIMEOUT = 10.0
+SYSTEM_PREFIX = b"$zbus."
+_KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"}
+
+
+class _Pump:
+    """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
+
+    def __init__(self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], Awaitable[None] | None], name: str):
+        self.sock = sock
+        self.handle = handle
+        self.wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self.fd = sock.getsockopt(zmq.FD)
+        loop.add_reader(self.fd, self._on_fd)
+        self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
+
+    def _on_fd(self) -> None:
+        try:
+            if self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                self.wake.set()
+        except zmq.ZMQError:
+            self.wake.set()
+
+    async def _run(self) -> None:
+        sock, handle = self.sock, self.handle
+        while True:
+            n = 0
+            while n < DRAIN_BATCH:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                n += 1
+                try:
+                    result = handle(frames)
+                    if result is not None:
+                        await result
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("zbus: error handling a message; it was dropped")
+            if n == DRAIN_BATCH:
+                await asyncio.sleep(0)
+                continue
+            self.wake.clear()
+            if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), SAFETY_POLL)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self.fd)
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+
+
+class MeshTransport:
+    """A node's links to its peers over ZeroMQ, fed by discovery."""
+
+    def __init__(self, *, node_id: str, name: str, epoch: int, config: Config, role: str = "node") -> None:
+        self.node_id = node_id
+        self.name = name
+        self.epoch = epoch
+        self.config = config
+        self.role = role
+        d = config.discovery
+        self.table = PeerTable(
+            self_id=node_id, mesh=config.mesh.name, peer_timeout=d.peer_timeout,
+            disconnect_grace=max(2 * d.heartbeat_interval, 0.5),
+        )
+        self.dropped: Counter[str] = Counter()
+        self.pub_endpoint = ""
+        self.router_endpoint = ""
+        self._inbound: Inbound | None = None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._dealers: dict[str, zmq.Socket[bytes]] = {}
+        self._dealer_endpoint: dict[str, str] = {}
+        self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
+        self._sub_endpoint: dict[str, str] = {}  # pub endpoint -> peer id
+        self._sub_prefixes: set[bytes] = set()
+        self._xpub_subs: Counter[bytes] = Counter()
+        self._patterns: tuple[str, ...] = ()
+        self._responders: tuple[str, ...] = ()
+        self._heads: dict[str, int] = {}
+        self._pumps: list[_Pump] = []
+        self._ticker: asyncio.Task[None] | None = None
+        self._discovery: object | None = None
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self, inbound: Inbound) -> None:
+        """Bind, start pumps and discovery."""
+        from zbus.discovery import make_discovery
+
+        self._inbound = inbound
+        t = self.config.transport
+        self._ctx = zmq.Context()
+        self._factory = SocketFactory(self._ctx, t)
+        host = "127.0.0.1" if self.config.discovery.scope == "local" else t.host
+        self.xpub = self._factory.xpub()
+        self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
+        self.router = self._factory.router()
+        self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
+        self.sub = self._factory.sub()
+        self.sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
+        monitor = self.sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._monitor = monitor
+        self._pumps = [
+            _Pump(self.xpub, self._on_xpub, "xpub"),
+            _Pump(self.sub, self._on_sub, "sub"),
+            _Pump(self.router, self._on_router, "router"),
+            _Pump(monitor, self._on_monitor, "monitor"),
+        ]
+        self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-ticker")
+        self._discovery = disc = _make_discovery(make_discovery, self)
+        if disc is not None:
+            await disc.start(self._on_found, self._on_lost)
+            addresses = getattr(disc, "addresses", None)
+            if addresses and host in ("0.0.0.0", "*", ""):
+                self.pub_endpoint = self.pub_endpoint.replace(host, addresses[0])
+                self.router_endpoint = self.router_endpoint.replace(host, addresses[0])
+
+    async def close(self) -> None:
+        """Say BYE to every peer, stop discovery (mDNS goodbye) and close all sockets."""
+        if self._closed:
+            return
+        self._closed = True
+        for dealer in self._dealers.values():
+            with contextlib.suppress(zmq.ZMQError):
+                dealer.send_multipart([Kind.BYE, b""], zmq.NOBLOCK)
+        if self._discovery is not None:
+            await self._discovery.close()  # type: ignore[attr-defined]
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for pump in self._pumps:
+            await pump.stop()
+        with contextlib.suppress(Exception):
+            self.sub.disable_monitor()
+        ctx = self._ctx
+        if ctx is not None:
+            linger = int(min(self.config.transport.linger, 1.0) * 1000)
+            await asyncio.get_running_loop().run_in_executor(None, ctx.destroy, linger)
+        self._inbound = None
+
+    # -- discovery input ---------------------------------------------------------------------------
+    def _on_found(self, found: object) -> None:
+        router = getattr(found, "router", "")
+        peer_id = getattr(found, "id", "")
+        if self._closed or not router or router == self.router_endpoint or peer_id == self.node_id:
+            return
+        if peer_id and peer_id in self.table:
+            return
+        if router in self._dealer_endpoint.values() or router in self._candidates:
+            return
+        dealer = self._factory.dealer(self.node_id.encode())
+        self._factory.connect(dealer, router)
+        self._candidates[router] = (dealer, time.monotonic())
+        self._send_hello(dealer, ack=False)
+
+    def _on_lost(self, peer_id: str) -> None:
+        # mDNS says goodbye: trust it only as a hint; heartbeats decide (Rule 3 of PeerTable)
+        self.table.disconnected(peer_id, time.monotonic())
+
+    # -- inbound messages ----------------------------------------------------------------------------
+    def _on_xpub(self, frames: list[bytes]) -> None:
+        msg = frames[0] if frames else b""
+        if not msg or msg[0] not in (0, 1):
+            self.dropped["malformed_subscription"] += 1
+            return
+        prefix = msg[1:]
+        if msg[0] == 1:
+            self._xpub_subs[prefix] += 1
+        elif self._xpub_subs[prefix] > 0:
+            self._xpub_subs[prefix] -= 1
+        if self._inbound is not None:
+            self._inbound.on_peers_changed()
+
+    def _on_sub(self, frames: list[bytes]) -> Awaitable[None] | None:
+        if frames and frames[0].startswith(SYSTEM_PREFIX):
+            if frames[0] == HEARTBEAT_TOPIC:
+                self._on_heartbeat(frames)
+            else:
+                self.dropped["unknown_system_topic"] += 1
+            return None
+        if self._inbound is None:
+            return None
+        return self._inbound.on_event(frames)
+
+    def _on_heartbeat(self, frames: list[bytes]) -> None:
+        try:
+            hb = decode_heartbeat(frames)
+        except WireError:
+            self.dropped["malformed_heartbeat"] += 1
+            return
+        if self.table.seen(hb.id, time.monotonic()) and self._inbound is not None and hb.heads:
+            self._inbound.on_heartbeat(hb.id, hb.epoch, hb.heads)
+
+    def _on_router(self, frames: list[bytes]) -> Awaitable[None] | None:
+        if len(frames) < 2 or frames[1] not in Kind.ALL:
+            self.dropped["malformed_direct" if len(frames) < 2 else "unknown_kind"] += 1
+            return None
+        sender = frames[0].decode("utf-8", "replace")
+        kind = frames[1]
+        if kind in Kind.EVENT_KINDS:
+            if sender not in self.table:
+                self.dropped["unknown_sender"] += 1
+                return None
+            self.table.seen(sender, time.monotonic())
+            if self._inbound is None:
+                return None
+            return self._inbound.on_direct(_KIND_NAMES[kind], sender, frames[2:])
+        if kind == Kind.BYE:
+            self._apply(self.table.bye(sender))
+            return None
+        if len(frames) != 3:
+            self.dropped["malformed_hello"] += 1
+            return None
+        try:
+            hello = decode_hello(frames[2])
+        except WireError:
+            self.dropped["malformed_hello"] += 1
+            return None
+        if hello.id != sender:
+            self.dropped["spoofed_hello"] += 1
+            return None
+        if hello.mesh != self.config.mesh.name:
+            self.dropped["wrong_mesh"] += 1
+            return None
+        self._on_hello(hello, reply=(kind == Kind.HELLO and not hello.ack))
+        return None
+
+    def _on_hello(self, hello: PeerHello, *, reply: bool) -> None:
+        info = PeerInfo(
+            id=hello.id, name=hello.name, mesh=hello.mesh, epoch=hello.epoch, role=hello.role,
+            address=hello.router, responders=frozenset(hello.responders), patterns=frozenset(hello.patterns),
+            joined_at=time.time(),
+        )
+        dealer = self._dealers.get(hello.id)
+        if dealer is None and hello.router:
+            candidate = self._candidates.pop(hello.router, None)
+            if candidate is not None:
+                dealer = candidate[0]
+            else:
+                dealer = self._factory.dealer(self.node_id.encode())
+                self._factory.connect(dealer, hello.router)
+            self._dealers[hello.id] = dealer
+            self._dealer_endpoint[hello.id] = hello.router
+        if hello.pub and hello.pub not in self._sub_endpoint:
+            self._factory.connect(self.sub, hello.pub)
+            self._sub_endpoint[hello.pub] = hello.id
+        if reply and dealer is not None:
+            self._send_hello(dealer, ack=True)
+        self._apply(self.table.hello(info, time.monotonic()))
+
+    def _on_monitor(self, frames: list[bytes]) -> None:
+        try:
+            event = recv_monitor_message_from(frames)
+        except Exception:
+            return
+        endpoint = event.get("endpoint", b"")
+        if isinstance(endpoint, bytes):
+            endpoint = endpoint.decode("utf-8", "replace")
+        peer_id = self._sub_endpoint.get(str(endpoint))
+        if peer_id is not None:
+            self.table.disconnected(peer_id, time.monotonic())
+
+    def _apply(self, changes: list[PeerChange]) -> None:
+        if not changes:
+            return
+        for change in changes:
+            if change.kind == LEFT:
+                self._drop_links(change.peer)
+                log.info("peer %s left (%s)", change.peer.name, change.reason)
+        if self._inbound is not None:
+            self._inbound.on_peers_changed()
+
+    def _drop_links(self, peer: PeerInfo) -> None:
+        dealer = self._dealers.pop(peer.id, None)
+        self._dealer_endpoint.pop(peer.id, None)
+        if dealer is not None:
+            dealer.close(linger=0)
+        for endpoint, pid in list(self._sub_endpoint.items()):
+            if pid == peer.id:
+                SocketFactory.disconnect(self.sub, endpoint)
+                del self._sub_endpoint[endpoint]
+
+    # -- timers ----------------------------------------------------------------------------------------
+    async def _tick(self) -> None:
+        interval = self.config.discovery.heartbeat_interval
+        next_beat = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_beat:
+                self._heartbeat()
+                next_beat = now + interval
+            self._apply(self.table.expire(now))
+            for endpoint, (dealer, since) in list(self._candidates.items()):
+                if now - since > CANDIDATE_TIMEOUT:
+                    dealer.close(linger=0)
+                    del self._candidates[endpoint]
+            await asyncio.sleep(min(interval, SAFETY_POLL))
+
+    def _heartbeat(self) -> None:
+        heads, self._heads = self._heads, {}
+        with contextlib.suppress(zmq.ZMQError):
+            self.xpub.send_multipart(Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode(), zmq.NOBLOCK)
+
+    # -- outbound --------------------------------------------------------------------------------------
+    def _hello(self, *, ack: bool) -> PeerHello:
+        return PeerHello(
+            id=self.node_id, name=self.name, mesh=self.config.mesh.name, epoch=self.epoch, role=self.role,
+            pub=self.pub_endpoint, router=self.router_endpoint, patterns=self._patterns,
+            responders=self._responders, ack=ack,
+        )
+
+    def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool) -> None:
+        with contextlib.suppress(zmq.ZMQError):
+            dealer.send_multipart([Kind.HELLO, self._hello(ack=ack).encode()], zmq.NOBLOCK)
+
+    async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
+        """Send an event on the XPUB (ZeroMQ filters by subscriber prefix)."""
+        heads = self._heads
+        if topic in heads or len(heads) < 256:
+            heads[topic] = seq  # announced in the next heartbeat: subscribers detect tail loss
+        try:
+            self.xpub.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            await self._publish_blocking(frames)
+
+    async def _publish_blocking(self, frames: list[bytes]) -> None:
+        # only with slow_subscriber = "block" (XPUB_NODROP): wait for the slowest subscriber
+        deadline = time.monotonic() + 30.0
+        delay = 0.0005
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                self.xpub.send_multipart(frames, zmq.NOBLOCK)
+                return
+            except zmq.Again:
+                if time.monotonic() > deadline:
+                    self.dropped["slow_subscriber"] += 1
+                    log.warning("dropped an event: a subscriber has not read for 30 s (slow_subscriber=block)")
+                    return
+                delay = min(delay * 2, 0.05)
+
+    async def send(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
+        """Send EVENT/REQUEST/REPLY to one peer's ROUTER through our DEALER to it."""
+        dealer = self._dealers.get(peer_id)
+        if dealer is None:
+            raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")
+        try:
+            dealer.send_multipart([kind.encode(), *frames], zmq.NOBLOCK)
+        except zmq.Again as exc:
+            raise PeerLostError(
+                f"peer {peer_id!r} is not reading (its queue of {self.config.transport.send_hwm} is full)"
+            ) from exc
+
+    def peers(self) -> list[PeerInfo]:
+        """Live peers (monitors and forwarders included; check ``role``)."""
+        return self.table.peers()
+
+    def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
+        """Subscribe the SUB socket to what the node needs and tell peers (UPDATE)."""
+        self._patterns = tuple(sorted(patterns))
+        self._responders = tuple(sorted(responders))
+        wanted = {compile_pattern_or_regex(p).prefix.encode() for p in self._patterns}
+        for prefix in wanted - self._sub_prefixes:
+            self.sub.setsockopt(zmq.SUBSCRIBE, prefix)
+        for prefix in self._sub_prefixes - wanted:
+            self.sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
+        self._sub_prefixes = wanted
+        body = self._hello(ack=True).encode()
+        for dealer in self._dealers.values():
+            with contextlib.suppress(zmq.ZMQError):
+                dealer.send_multipart([Kind.UPDATE, body], zmq.NOBLOCK)
+        for pump in self._pumps:
+            pump._on_fd()  # setsockopt may have consumed a readiness edge
+
+    def subscriber_count(self, topic: str) -> int:
+        """Peers that announced a pattern matching ``topic`` and whose subscription reached our XPUB."""
+        announcers: Counter[bytes] = Counter()
+        matching: list[set[bytes]] = []
+        for peer in self.table.peers():
+            prefixes = {compile_pattern_or_regex(p).prefix.encode() for p in peer.patterns}
+            announcers.update(prefixes)
+            hits = {compile_pattern_or_regex(p).prefix.encode() for p in peer.patterns
+                    if compile_pattern_or_regex(p).matches(topic)}
+            if hits:
+                matching.append(hits)
+        return sum(1 for hits in matching if any(self._xpub_subs[p] >= announcers[p] for p in hits))
+
+
+def recv_monitor_message_from(frames: list[bytes]) -> dict[str, object]:
+    """Parse a socket-monitor message already received as frames."""
+    import struct
+
+    event, value = struct.unpack("=hi", frames[0][:6])
+    return {"event": event, "value": value, "endpoint": frames[1] if len(frames) > 1 else b""}
+
+
+def _make_discovery(factory: Callable[..., object], mesh: MeshTransport) -> object | None:
+    return factory(
+        mesh.config, node_id=mesh.node_id, name=mesh.name, epoch=mesh.epoch, role=mesh.role,
+        pub_port=int(mesh.pub_endpoint.rsplit(":", 1)[1]), router_port=int(mesh.router_endpoint.rsplit(":", 1)[1]),
+    )
+

@@ -1,0 +1,732 @@
+"""Node: the one object an application embeds to take part in a zbus mesh.
+
+``Node`` is the composition root: ``__aenter__`` builds the transport (in memory or the ZeroMQ
+mesh), the router and the dispatcher; every public method delegates to them and holds no
+protocol logic of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+from . import wire
+from .config import Config, load_config, parse_duration
+from .dispatch import DeadLetter, Dispatcher, Overflow
+from .errors import (
+    ClosedError,
+    NoResponders,
+    RemoteError,
+    RequestTimeout,
+    UnknownTargetError,
+    UsageError,
+)
+from .event import Event
+from .filters import compile_filter
+from .router import ERROR_HEADER, ERROR_TYPE_HEADER, Router
+from .subscription import Handler, Subscription
+from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
+from .transport import DirectKind, PeerInfo, Transport
+
+__all__ = ["Node", "NodeState", "NodeStatistics", "PeerEvent"]
+
+log = logging.getLogger("zbus")
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_DEAD_LETTERS_IN_MEMORY = 10_000
+
+
+class NodeState(Enum):
+    """Lifecycle of a Node: CREATED → RUNNING → CLOSING → CLOSED (never reopened)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerEvent:
+    """A change in the peer table: ``kind`` is ``"joined"``, ``"left"`` or ``"updated"``."""
+
+    kind: str
+    peer: PeerInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatistics:
+    """A snapshot of a node's counters.
+
+    Attributes:
+        name: node name. id: node id. state: lifecycle state.
+        published: events this node published. received: events that arrived from peers.
+        delivered: events handlers completed or iterators yielded, over all subscriptions.
+        dropped: events dropped by reason (``overflow``, ``malformed``, ``bad_payload``, ...).
+        expired: events whose TTL ran out before dispatch.
+        dead_letters: events given up on after ``max_attempts``.
+        queued: events waiting in all subscription backlogs. subscriptions: open subscriptions.
+        peers: known peers. handlers_busy: handlers running right now.
+    """
+
+    name: str
+    id: str
+    state: str
+    published: int
+    received: int
+    delivered: int
+    dropped: dict[str, int]
+    expired: int
+    dead_letters: int
+    queued: int
+    subscriptions: int
+    peers: int
+    handlers_busy: int
+
+
+def _default_name() -> str:
+    return f"node-{os.getpid()}-{os.urandom(2).hex()}"
+
+
+class Node:
+    """A member of a zbus mesh. Use it as ``async with Node(name="orders") as node:``.
+
+    Args:
+        name: a human-readable node name, unique within the mesh by convention (targets and
+            the CLI use it). Default: ``node-<pid>-<random>``.
+        config: a TOML file path, a nested mapping such as
+            ``{"persistence": {"enabled": True}}``, or a ``Config``. Environment variables
+            ``ZBUS_<SECTION>__<KEY>`` override the file; see docs/API_REFERENCE.md.
+        mesh: shortcut for ``config`` key ``mesh.name`` (only nodes of one mesh see each other).
+
+    Raises:
+        ConfigError: the configuration is invalid (the message names the key and the fix).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        config: str | os.PathLike[str] | Mapping[str, Any] | Config | None = None,
+        mesh: str | None = None,
+    ) -> None:
+        overrides = {"mesh": {"name": mesh}} if mesh is not None else None
+        self.config: Config = load_config(config, overrides=overrides)
+        self.name = name or _default_name()
+        if not isinstance(self.name, str) or not self.name or len(self.name) > 63:
+            raise UsageError(f"name={name!r}: expected a str of 1 to 63 characters")
+        self.id = os.urandom(8).hex()
+        self.epoch = time.time_ns() // 1000  # grows across restarts of the same name
+        self._state = NodeState.CREATED
+        self._seqs: dict[str, int] = {}
+        self._published = 0
+        self._dead_letters: list[DeadLetter] = []
+        self._peer_listeners: list[Callable[[PeerEvent], Any]] = []
+        self._known_peers: dict[str, PeerInfo] = {}
+        self._peers_changed = asyncio.Event()
+        self._rr: dict[str, int] = {}
+        self._transport: Transport | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._router = Router(
+            node_id=self.id,
+            name=self.name,
+            epoch=self.epoch,
+            max_message_size=self.config.transport.max_message_size,
+            run_handler=self._run_handler,
+            on_peers_changed=self._on_peers_changed,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def state(self) -> NodeState:
+        """The lifecycle state."""
+        return self._state
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Join the mesh. Prefer ``async with``; call ``close()`` when done otherwise.
+
+        Raises:
+            ClosedError: the node was already closed (create a new Node).
+        """
+        if self._state is NodeState.RUNNING:
+            return
+        if self._state is not NodeState.CREATED:
+            raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
+        q, perf = self.config.queue, self.config.performance
+        self._peers_changed = asyncio.Event()
+        self._dispatcher = Dispatcher(
+            workers=perf.worker_threads,
+            retry_base_delay=q.retry_base_delay,
+            retry_max_delay=q.retry_max_delay,
+            on_dead_letter=self._dead_letter,
+        )
+        self._transport = self._make_transport()
+        self._router.transport = self._transport
+        self._state = NodeState.RUNNING
+        for sub in self._router.subscriptions:
+            if sub.handler is not None:
+                self._dispatcher.start(sub)
+        await self._transport.start(self._router)
+        self._announce()
+        log.info("node %s (%s) joined mesh %r", self.name, self.id, self.config.mesh.name)
+
+    def _make_transport(self) -> Transport:
+        kind = self.config.transport.kind
+        if kind == "memory":
+            from .memory import MemoryTransport
+
+            return MemoryTransport(node_id=self.id, name=self.name, mesh=self.config.mesh.name, epoch=self.epoch)
+        from .mesh import MeshTransport
+
+        return MeshTransport(node_id=self.id, name=self.name, epoch=self.epoch, config=self.config)
+
+    async def close(self) -> None:
+        """Leave the mesh: stop handlers, fail pending requests, say goodbye. Idempotent."""
+        if self._state in (NodeState.CLOSING, NodeState.CLOSED):
+            return
+        if self._state is NodeState.CREATED:
+            self._state = NodeState.CLOSED
+            return
+        self._state = NodeState.CLOSING
+        for sub in list(self._router.subscriptions):
+            await sub.unsubscribe()
+        if self._dispatcher is not None:
+            await self._dispatcher.close()
+        await self._router.close()
+        if self._transport is not None:
+            await self._transport.close()
+        self._state = NodeState.CLOSED
+        log.info("node %s left mesh %r", self.name, self.config.mesh.name)
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) is NodeState.RUNNING:
+            warnings.warn(f"Node {self.name!r} was not closed; use 'async with Node(...)'", ResourceWarning, 2)
+
+    def _check_running(self) -> None:
+        if self._state is not NodeState.RUNNING:
+            hint = "use 'async with Node(...) as node:'" if self._state is NodeState.CREATED else "create a new Node"
+            raise ClosedError(f"Node {self.name!r} is {self._state.value}; {hint}")
+
+    # -- publishing --------------------------------------------------------------------------------
+    async def publish(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        priority: int = 5,
+        target: str | None = None,
+        topic: str | None = None,
+        ttl: float | None = None,
+        expires_at: datetime | float | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        max_attempts: int | None = None,
+        created_by: str | None = None,
+        tags: Iterable[str] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Publish an event and return its id.
+
+        The event reaches every subscription in the mesh whose pattern and filter match it,
+        this node's own subscriptions included (without a network hop).
+
+        Args:
+            type: the event type, e.g. ``"order.placed"`` (dot-separated tokens).
+            payload: any msgpack-encodable value; ``None`` sends ``{}``.
+            priority: 1 (lowest) to 10 (most urgent); default 5.
+            target: a node name or id to send to that node only.
+            topic: routing topic if different from ``type``.
+            ttl: seconds after which the event is dropped instead of delivered.
+            expires_at: absolute expiry instead of ``ttl``.
+            correlation_id, causation_id: trace the conversation and the cause.
+            max_attempts: handler attempts before dead-lettering (default ``queue.max_attempts``).
+            created_by, tags, headers: audit data and str → str metadata.
+
+        Returns:
+            The event id.
+
+        Raises:
+            EventValidationError, InvalidTopicError: a field is invalid (message says which).
+            UnknownTargetError: ``target`` names no node in the mesh.
+            ClosedError: the node is not running.
+        """
+        event = Event(
+            type,
+            payload,
+            source=self.name,
+            target=target,
+            topic=topic,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            priority=priority,
+            ttl=ttl,
+            expires_at=expires_at,
+            max_attempts=self.config.queue.max_attempts if max_attempts is None else max_attempts,
+            created_by=created_by,
+            tags=tags,
+            headers=headers,
+        )
+        await self._send(event)
+        return event.id
+
+    async def publish_batch(self, events: Iterable[Event | tuple[str, Any]]) -> list[str]:
+        """Publish several events; each item is an ``Event`` or a ``(type, payload)`` pair.
+
+        All items are validated before any is sent, so a bad item publishes nothing.
+
+        Returns:
+            The event ids, in order.
+        """
+        max_attempts = self.config.queue.max_attempts
+        batch: list[Event] = []
+        for i, item in enumerate(events):
+            if isinstance(item, Event):
+                batch.append(item if item.source else item.evolve(source=self.name))
+            elif isinstance(item, tuple) and len(item) == 2:
+                batch.append(Event(item[0], item[1], source=self.name, max_attempts=max_attempts))
+            else:
+                raise UsageError(f"publish_batch item {i} is {item!r:.60}; pass Event objects or (type, payload)")
+        for event in batch:
+            wire.encode_payload(event.payload)
+        for event in batch:
+            await self._send(event)
+        return [e.id for e in batch]
+
+    async def _send(self, event: Event) -> None:
+        self._check_running()
+        assert self._transport is not None
+        if event._target is not None:
+            await self._send_directed(event)
+            return
+        topic = event._topic
+        seq = self._seqs.get(topic, 0) + 1
+        self._seqs[topic] = seq
+        frames = wire.encode(event, node_id=self.id, seq=seq, epoch=self.epoch)
+        self._published += 1
+        if self._router.has_local_interest(topic):
+            await self._router.route(wire.decode(frames, max_message_size=2**62))
+        await self._transport.publish(topic, seq, frames)
+
+    async def _send_directed(self, event: Event) -> None:
+        assert self._transport is not None and event._target is not None
+        frames = wire.encode(event, node_id=self.id, epoch=self.epoch)
+        self._published += 1
+        if event._target in (self.name, self.id):
+            await self._router.on_direct(DirectKind.EVENT, self.id, frames)
+            return
+        peer = self._find_peer(event._target)
+        await self._transport.send(peer.id, DirectKind.EVENT, frames)
+
+    def _find_peer(self, name_or_id: str) -> PeerInfo:
+        assert self._transport is not None
+        peers = self._transport.peers()
+        for peer in peers:
+            if peer.id == name_or_id or peer.name == name_or_id:
+                return peer
+        known = ", ".join(sorted(p.name for p in peers)) or "none"
+        raise UnknownTargetError(
+            f"target {name_or_id!r} is not a node of mesh {self.config.mesh.name!r} "
+            f"(known: {known}); check the name, or await node.wait_for_peers() first"
+        )
+
+    # -- subscribing ---------------------------------------------------------------------------------
+    def _subscribe(
+        self,
+        patterns: Sequence[TopicPattern | RegexPattern],
+        *,
+        handler: Handler | None,
+        filter: Mapping[str, Any] | None,
+        max_size: int | None,
+        overflow: Overflow | str | None,
+        concurrency: int,
+    ) -> Subscription:
+        if self._state in (NodeState.CLOSING, NodeState.CLOSED):
+            raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
+        if not patterns:
+            raise UsageError("subscribe needs at least one pattern, e.g. subscribe('order.*', handler=...)")
+        if handler is not None and not callable(handler):
+            hint = " (pass the function, not its result)" if asyncio.iscoroutine(handler) else ""
+            raise UsageError(f"handler={handler!r:.60} is not callable{hint}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise UsageError(f"concurrency={concurrency!r}: expected an int ≥ 1")
+        q = self.config.queue
+        try:
+            policy = Overflow(overflow if overflow is not None else q.overflow_policy)
+        except ValueError:
+            raise UsageError(
+                f"overflow={overflow!r}: expected one of {', '.join(o.value for o in Overflow)}"
+            ) from None
+        size = q.max_size if max_size is None else max_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise UsageError(f"max_size={max_size!r}: expected an int ≥ 1")
+        sub = Subscription(
+            list(patterns),
+            handler=handler,
+            predicate=compile_filter(filter) if filter else None,
+            max_size=size,
+            overflow=policy,
+            concurrency=concurrency,
+            on_close=self._unsubscribed,
+        )
+        self._router.add(sub)
+        if self._state is NodeState.RUNNING:
+            assert self._dispatcher is not None
+            self._dispatcher.start(sub)
+            self._announce()
+        return sub
+
+    async def _unsubscribed(self, sub: Subscription) -> None:
+        self._router.remove(sub)
+        if self._dispatcher is not None:
+            await self._dispatcher.stop(sub)
+        if self._state is NodeState.RUNNING:
+            self._announce()
+
+    def _announce(self) -> None:
+        if self._transport is not None and self._state is NodeState.RUNNING:
+            self._transport.announce(patterns=self._router.interest(), responders=self._router.responders)
+
+    async def subscribe(
+        self,
+        *patterns: str,
+        handler: Handler | None = None,
+        filter: Mapping[str, Any] | None = None,
+        max_size: int | None = None,
+        overflow: Overflow | str | None = None,
+        concurrency: int = 1,
+    ) -> Subscription:
+        """Subscribe to topic patterns.
+
+        Args:
+            *patterns: topic patterns: ``*`` matches one dot-separated token, ``**`` any number,
+                e.g. ``"order.*"``, ``"sensor.**"``.
+            handler: called with each event (sync or async). Without one, iterate the returned
+                subscription: ``async for event in sub`` or ``await sub.next(timeout=1)``.
+            filter: Mongo-style filter on event fields, e.g.
+                ``{"payload.amount": {"$gt": 100}, "priority": {"$gte": 7}}``.
+            max_size: backlog bound (default ``queue.max_size``).
+            overflow: ``"drop_oldest"`` (default ``queue.overflow_policy``), ``"drop_newest"`` or
+                ``"block"`` (publishers wait).
+            concurrency: handler calls that may run at once for this subscription (default 1,
+                which keeps events in priority order).
+
+        Returns:
+            The ``Subscription``; ``await sub.unsubscribe()`` (or ``async with sub``) ends it.
+
+        Raises:
+            InvalidTopicError: a pattern is malformed. InvalidFilterError: the filter is malformed.
+        """
+        compiled = [compile_pattern(p) for p in patterns]
+        return self._subscribe(
+            compiled, handler=handler, filter=filter, max_size=max_size, overflow=overflow, concurrency=concurrency
+        )
+
+    def on(self, *patterns: str, filter: Mapping[str, Any] | None = None, concurrency: int = 1) -> Callable[[F], F]:
+        """Decorator: register the function as a handler for ``patterns`` (see ``subscribe``).
+
+        Usable before the node starts; the subscription begins when it does.
+        Example: ``@node.on("user.*")`` above ``async def handle(event): ...``.
+        """
+        compiled = [compile_pattern(p) for p in patterns]
+
+        def register(func: F) -> F:
+            self._subscribe(compiled, handler=func, filter=filter, max_size=None, overflow=None, concurrency=concurrency)
+            return func
+
+        return register
+
+    def on_pattern(self, regex: str, *, filter: Mapping[str, Any] | None = None) -> Callable[[F], F]:
+        """Decorator: handle every topic that fully matches the regular expression ``regex``.
+
+        Example: ``@node.on_pattern(r"order\\.(created|updated|cancelled)")``.
+        """
+        compiled = [RegexPattern(regex)]
+
+        def register(func: F) -> F:
+            self._subscribe(compiled, handler=func, filter=filter, max_size=None, overflow=None, concurrency=1)
+            return func
+
+        return register
+
+    async def stream(
+        self, *patterns: str, batch_size: int = 100, filter: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[Event]:
+        """Iterate over matching events as they arrive: ``async for event in node.stream("sensor.*")``.
+
+        Args:
+            batch_size: events taken from the backlog per wake-up before yielding control back
+                to the loop (a throughput knob; events are still yielded one at a time).
+        """
+        sub = await self.subscribe(*patterns, filter=filter)
+        try:
+            while True:
+                try:
+                    yield await sub._get()
+                except ClosedError:
+                    return
+                sub._stats_delivered += 1
+                for _ in range(batch_size - 1):
+                    try:
+                        event = sub.next_nowait()
+                    except (ClosedError, Exception):
+                        break
+                    yield event
+        finally:
+            await sub.unsubscribe()
+
+    async def window(
+        self,
+        *patterns: str,
+        size: str | float = "1m",
+        filter: Mapping[str, Any] | None = None,
+        emit_empty: bool = False,
+    ) -> AsyncIterator[list[Event]]:
+        """Yield the matching events of each tumbling time window as a list.
+
+        Args:
+            size: window length, seconds or a duration string like ``"500ms"``, ``"10s"``, ``"1m"``.
+            emit_empty: also yield empty lists for windows in which nothing arrived.
+        """
+        seconds = parse_duration(size)
+        if seconds <= 0:
+            raise UsageError(f"size={size!r}: a window must be longer than 0 s")
+        sub = await self.subscribe(*patterns, filter=filter)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        try:
+            while not sub.closed:
+                batch: list[Event] = []
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
+                        while True:
+                            batch.append(await sub._get())
+                            sub._stats_delivered += 1
+                deadline += seconds
+                if batch or emit_empty:
+                    yield batch
+        except ClosedError:
+            return
+        finally:
+            await sub.unsubscribe()
+
+    # -- request / response --------------------------------------------------------------------------
+    def respond(self, type: str) -> Callable[[F], F]:
+        """Decorator: answer requests of ``type``; the function's return value is the reply payload.
+
+        An exception in the function reaches the requester as ``RemoteError``. Several nodes may
+        respond to one type: requests are spread over them round-robin.
+        """
+        validate_topic(type)
+
+        def register(func: F) -> F:
+            if not callable(func):
+                raise UsageError(f"@respond({type!r}) must decorate a function")
+            self._router.responders[type] = func
+            self._announce()
+            return func
+
+        return register
+
+    async def request(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        timeout: float = 5.0,
+        priority: int = 5,
+        headers: Mapping[str, str] | None = None,
+        correlation_id: str | None = None,
+    ) -> Event:
+        """Send a request to one responder of ``type`` and wait for its reply.
+
+        Returns:
+            The reply ``Event``; its ``payload`` is what the responder returned.
+
+        Raises:
+            NoResponders: no node responds to ``type`` right now (raised at once).
+            RequestTimeout: no reply within ``timeout`` seconds (also a ``TimeoutError``).
+            RemoteError: the responder raised; ``remote_type`` and ``remote_message`` say what.
+        """
+        self._check_running()
+        assert self._transport is not None
+        candidates = [p.id for p in self._transport.peers() if type in p.responders]
+        if type in self._router.responders:
+            candidates.append(self.id)
+        if not candidates:
+            raise NoResponders(
+                f"no node in mesh {self.config.mesh.name!r} responds to {type!r}; "
+                "start a responder (@node.respond) or check the type and mesh name"
+            )
+        candidates.sort()
+        turn = self._rr.get(type, 0)
+        self._rr[type] = turn + 1
+        target = candidates[turn % len(candidates)]
+        event = Event(
+            type, payload, source=self.name, priority=priority, headers=headers, correlation_id=correlation_id
+        )
+        frames = wire.encode(event, node_id=self.id, epoch=self.epoch)
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._router.pending[event.id] = future
+        try:
+            if target == self.id:
+                await self._router.on_direct(DirectKind.REQUEST, self.id, frames)
+            else:
+                await self._transport.send(target, DirectKind.REQUEST, frames)
+            try:
+                reply = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"no reply to {type!r} within {timeout} s; the responder may be slow or gone "
+                    "(raise timeout=, or check `zbus peers`)"
+                ) from None
+        finally:
+            self._router.pending.pop(event.id, None)
+        error_type = reply.headers.get(ERROR_TYPE_HEADER)
+        if error_type is not None:
+            if error_type == "NoResponders":
+                raise NoResponders(f"the chosen node stopped responding to {type!r}; retry the request")
+            raise RemoteError(error_type, reply.headers.get(ERROR_HEADER, ""), reply.source)
+        return reply
+
+    async def _run_handler(self, handler: Handler, event: Event) -> Any:
+        assert self._dispatcher is not None
+        async with self._dispatcher._slots:
+            result = handler(event)
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                result = await result
+            return result
+
+    # -- peers ---------------------------------------------------------------------------------------
+    @property
+    def peers(self) -> list[PeerInfo]:
+        """The other nodes of the mesh this node currently knows."""
+        return [] if self._transport is None else self._transport.peers()
+
+    def on_peer(self, callback: Callable[[PeerEvent], Any]) -> Callable[[], None]:
+        """Call ``callback(PeerEvent)`` on every join, leave and update; returns an unregister function."""
+        self._peer_listeners.append(callback)
+        return lambda: self._peer_listeners.remove(callback)
+
+    def _on_peers_changed(self) -> None:
+        current = {p.id: p for p in self.peers}
+        changes: list[PeerEvent] = []
+        for pid, peer in current.items():
+            old = self._known_peers.get(pid)
+            if old is None:
+                changes.append(PeerEvent(kind="joined", peer=peer))
+            elif old != peer:
+                changes.append(PeerEvent(kind="updated", peer=peer))
+        changes.extend(PeerEvent(kind="left", peer=p) for pid, p in self._known_peers.items() if pid not in current)
+        self._known_peers = current
+        for change in changes:
+            log.info("peer %s (%s) %s", change.peer.name, change.peer.id, change.kind)
+            for listener in list(self._peer_listeners):
+                try:
+                    listener(change)
+                except Exception:
+                    log.exception("peer listener %r failed", listener)
+        self._peers_changed.set()
+        self._peers_changed = asyncio.Event()
+
+    async def _wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        self._check_running()
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    await self._peers_changed.wait()
+        except TimeoutError:
+            raise RequestTimeout(f"timed out after {timeout} s waiting for {what}") from None
+
+    async def wait_for_peers(self, count: int = 1, *, timeout: float = 10.0, names: Iterable[str] = ()) -> list[PeerInfo]:
+        """Wait until at least ``count`` peers (and every name in ``names``) are known.
+
+        Raises:
+            RequestTimeout: not reached within ``timeout`` seconds.
+        """
+        wanted = set(names)
+
+        def ready() -> bool:
+            peers = self.peers
+            return len(peers) >= count and wanted <= {p.name for p in peers}
+
+        await self._wait_until(ready, timeout, f"{count} peer(s) {sorted(wanted) or ''}".strip())
+        return self.peers
+
+    async def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
+        """Wait until ``count`` other nodes subscribe to something matching ``topic``.
+
+        The cure for ZeroMQ's slow-joiner loss: call it before publishing to a subscriber that
+        has just started. This node's own subscriptions are not counted.
+
+        Returns:
+            The number of remote subscribers when the wait ended.
+
+        Raises:
+            RequestTimeout: fewer than ``count`` subscribers within ``timeout`` seconds.
+        """
+        validate_topic(topic)
+        self._check_running()
+        assert self._transport is not None
+        transport = self._transport
+        await self._wait_until(lambda: transport.subscriber_count(topic) >= count, timeout,
+                               f"{count} subscriber(s) of {topic!r}")
+        return transport.subscriber_count(topic)
+
+    # -- introspection --------------------------------------------------------------------------------
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        if len(self._dead_letters) >= MAX_DEAD_LETTERS_IN_MEMORY:
+            self._dead_letters.pop(0)
+        if not self._dead_letters:
+            log.warning(
+                "dead letters are kept in memory only (last %d); they are lost when the process exits",
+                MAX_DEAD_LETTERS_IN_MEMORY,
+            )
+        self._dead_letters.append(letter)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Events whose handlers failed ``max_attempts`` times, oldest first."""
+        return list(self._dead_letters)
+
+    def statistics(self) -> NodeStatistics:
+        """A snapshot of this node's counters (see ``NodeStatistics``)."""
+        subs = [s.statistics() for s in self._router.subscriptions]
+        dropped: dict[str, int] = dict(self._router.dropped)
+        for s in subs:
+            for reason, n in s.dropped.items():
+                dropped[reason] = dropped.get(reason, 0) + n
+        return NodeStatistics(
+            name=self.name,
+            id=self.id,
+            state=self._state.value,
+            published=self._published,
+            received=self._router.received,
+            delivered=sum(s.delivered for s in subs),
+            dropped=dropped,
+            expired=sum(s.expired for s in subs),
+            dead_letters=len(self._dead_letters),
+            queued=sum(s.queued for s in subs),
+            subscriptions=len(subs),
+            peers=len(self.peers),
+            handlers_busy=0 if self._dispatcher is None else self._dispatcher.busy,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<zbus.Node {self.name!r} mesh={self.config.mesh.name!r} {self._state.name} "
+            f"peers={len(self.peers)} subs={len(self._router.subscriptions)}>"
+        )
+

@@ -1,0 +1,112 @@
+"""PeerTable: who is in the mesh, and who has gone silent. Pure: ``now`` is always an argument.
+
+Rule 1: a peer enters the table only through a HELLO (its own words), never through discovery
+alone; discovery only suggests whom to greet. So a stale mDNS record of a dead node never
+becomes a peer.
+Rule 2: a peer leaves through BYE (clean shutdown), expiry (no heartbeat for ``peer_timeout``),
+or replacement (a HELLO with the same name and a higher epoch: the node restarted).
+Rule 3: a dropped connection does not remove a peer at once (networks blip); it shortens the
+peer's deadline to ``disconnect_grace``, and a heartbeat in that time restores it.
+
+Theory of operation: every input returns the list of ``PeerChange`` it caused, which the mesh
+turns into socket connects/disconnects and notifications.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from ..transport import PeerInfo
+
+__all__ = ["PeerChange", "PeerTable"]
+
+JOINED: Final = "joined"
+UPDATED: Final = "updated"
+LEFT: Final = "left"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerChange:
+    """``kind`` is ``joined``, ``updated`` or ``left``; ``reason`` says why a peer left."""
+
+    kind: str
+    peer: PeerInfo
+    reason: str = ""
+
+
+class PeerTable:
+    """The live peers of one node, keyed by node id."""
+
+    def __init__(self, *, self_id: str, mesh: str, peer_timeout: float, disconnect_grace: float) -> None:
+        self.self_id = self_id
+        self.mesh = mesh
+        self.peer_timeout = peer_timeout
+        self.disconnect_grace = min(disconnect_grace, peer_timeout)
+        self._peers: dict[str, PeerInfo] = {}
+        self._deadline: dict[str, float] = {}
+
+    def __contains__(self, peer_id: object) -> bool:
+        return peer_id in self._peers
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def get(self, peer_id: str) -> PeerInfo | None:
+        """The peer with this id, if present."""
+        return self._peers.get(peer_id)
+
+    def peers(self) -> list[PeerInfo]:
+        """All live peers."""
+        return list(self._peers.values())
+
+    def hello(self, info: PeerInfo, now: float) -> list[PeerChange]:
+        """A HELLO or UPDATE arrived: add or update the peer (replacing an older incarnation)."""
+        if info.id == self.self_id or info.mesh != self.mesh:
+            return []
+        changes: list[PeerChange] = []
+        for other in list(self._peers.values()):
+            if other.id != info.id and other.name == info.name and other.epoch < info.epoch:
+                changes.append(PeerChange(LEFT, self._drop(other.id), "restarted"))
+        old = self._peers.get(info.id)
+        if old is None:
+            # keep the original join time across updates
+            self._peers[info.id] = info
+            changes.append(PeerChange(JOINED, info))
+        else:
+            if info.joined_at != old.joined_at:
+                from dataclasses import replace
+
+                info = replace(info, joined_at=old.joined_at)
+            self._peers[info.id] = info
+            if info != old:
+                changes.append(PeerChange(UPDATED, info))
+        self._deadline[info.id] = now + self.peer_timeout
+        return changes
+
+    def seen(self, peer_id: str, now: float) -> bool:
+        """A heartbeat (or any message) from ``peer_id``; False when it is not a peer (send HELLO)."""
+        if peer_id not in self._peers:
+            return False
+        self._deadline[peer_id] = now + self.peer_timeout
+        return True
+
+    def disconnected(self, peer_id: str, now: float) -> None:
+        """The connection to ``peer_id`` dropped: expire it soon unless it proves alive."""
+        if peer_id in self._peers:
+            self._deadline[peer_id] = min(self._deadline[peer_id], now + self.disconnect_grace)
+
+    def bye(self, peer_id: str) -> list[PeerChange]:
+        """The peer said goodbye."""
+        if peer_id not in self._peers:
+            return []
+        return [PeerChange(LEFT, self._drop(peer_id), "goodbye")]
+
+    def expire(self, now: float) -> list[PeerChange]:
+        """Remove every peer whose deadline has passed."""
+        gone = [pid for pid, deadline in self._deadline.items() if deadline <= now]
+        return [PeerChange(LEFT, self._drop(pid), "timeout") for pid in gone]
+
+    def _drop(self, peer_id: str) -> PeerInfo:
+        self._deadline.pop(peer_id, None)
+        return self._peers.pop(peer_id)

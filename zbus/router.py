@@ -1,0 +1,215 @@
+"""Router: what a node does with an event once it has one, local or from a peer.
+
+It owns the subscription index, the responders and the pending requests. Inbound frames from
+the transport are decoded here (bad ones are counted and dropped, never raised), matched against
+subscription patterns and filters, and offered to each matching subscription's backlog. The
+router never touches sockets: it calls the transport through the ``Transport`` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from . import wire
+from .errors import PeerLostError, WireError
+from .event import Event
+from .protocol.streams import StreamTracker, Verdict
+from .subscription import Handler, Subscription
+from .topics import RegexPattern, TopicIndex
+from .transport import DirectKind, Transport
+
+__all__ = ["Router"]
+
+log = logging.getLogger("zbus")
+
+ERROR_TYPE_HEADER = "zbus-error-type"
+ERROR_HEADER = "zbus-error"
+REPLY_SUFFIX = ".reply"
+
+
+def announced(pattern: Any) -> str:
+    """How a pattern is announced to peers: topic patterns as is, regexes as ``re:<regex>``."""
+    return f"re:{pattern.pattern}" if isinstance(pattern, RegexPattern) else str(pattern.pattern)
+
+
+class Router:
+    """Routes events to subscriptions and requests to responders for one node."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        name: str,
+        epoch: int,
+        max_message_size: int,
+        run_handler: Callable[[Handler, Event], Any],
+        on_peers_changed: Callable[[], None],
+    ) -> None:
+        self.node_id = node_id
+        self.name = name
+        self.epoch = epoch
+        self.max_message_size = max_message_size
+        self.transport: Transport | None = None
+        self._index: TopicIndex[Subscription] = TopicIndex()
+        self.subscriptions: list[Subscription] = []
+        self.responders: dict[str, Handler] = {}
+        self.pending: dict[str, asyncio.Future[Event]] = {}
+        self._run_handler = run_handler
+        self._peers_changed = on_peers_changed
+        self._answer_tasks: set[asyncio.Task[None]] = set()
+        self.received = 0
+        self.dropped: Counter[str] = Counter()
+        self.streams = StreamTracker()
+        self.lost = 0
+        self.gaps = 0
+
+    # -- subscriptions ----------------------------------------------------------------------------
+    def add(self, sub: Subscription) -> None:
+        """Start routing matching events to ``sub``."""
+        self.subscriptions.append(sub)
+        for pattern in sub.patterns:
+            self._index.add(pattern, sub)
+
+    def remove(self, sub: Subscription) -> None:
+        """Stop routing to ``sub``."""
+        if sub in self.subscriptions:
+            self.subscriptions.remove(sub)
+            for pattern in sub.patterns:
+                self._index.remove(pattern, sub)
+
+    def interest(self) -> set[str]:
+        """Every pattern this node subscribes to, in announcement form."""
+        return {announced(p) for sub in self.subscriptions for p in sub.patterns}
+
+    def has_local_interest(self, topic: str) -> bool:
+        """True when a subscription of this node matches ``topic``."""
+        return bool(self._index.match(topic))
+
+    async def route(self, event: Event) -> None:
+        """Offer ``event`` to every matching subscription; waits only under the ``block`` policy."""
+        first = True
+        for sub in self._index.match(event._topic):
+            if sub.predicate is not None and not sub.predicate(event):
+                continue
+            ev = event if first else event._clone()
+            first = False
+            while not sub._offer(ev):
+                await sub._wait_space()
+
+    # -- Inbound (called by the transport) -----------------------------------------------------------
+    def _decode(self, frames: list[bytes]) -> Event | None:
+        try:
+            return wire.decode(frames, max_message_size=self.max_message_size)
+        except WireError as exc:
+            self.dropped["malformed"] += 1
+            if self.dropped["malformed"] == 1:
+                log.warning("dropped a malformed event: %s (further ones are logged at DEBUG)", exc)
+            else:
+                log.debug("dropped a malformed event: %s", exc)
+            return None
+
+    async def on_event(self, frames: list[bytes]) -> None:
+        """A broadcast event arrived from a peer."""
+        event = self._decode(frames)
+        if event is None:
+            return
+        self.received += 1
+        observation = self.streams.observe(event._node_id, event._epoch, event._topic, event._seq)
+        if observation.verdict is not Verdict.DELIVER:
+            if observation.verdict is Verdict.DUPLICATE:
+                self.dropped["duplicate"] += 1
+                return
+            self._report_loss(event._node_id, event._topic, observation.missing)
+        await self.route(event)
+
+    def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
+        """A peer's heartbeat listed its stream heads: events beyond what we saw were lost."""
+        for topic, head in heads.items():
+            seen = self.streams.head(node_id, topic)
+            if seen and head > seen and self.has_local_interest(topic):
+                self.streams.observe(node_id, epoch, topic, head)
+                self._report_loss(node_id, topic, head - seen)
+
+    def _report_loss(self, node_id: str, topic: str, missing: int) -> None:
+        self.gaps += 1
+        self.lost += missing
+        log.warning(
+            "lost %d event(s) of stream %s/%s (the subscriber fell behind or the link dropped); "
+            "enable persistence on the publisher for repair", missing, node_id, topic,
+        )
+
+    async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:
+        """A point-to-point message arrived from peer ``sender``."""
+        event = self._decode(frames)
+        if event is None:
+            return
+        self.received += 1
+        if kind == DirectKind.EVENT:
+            await self.route(event)
+        elif kind == DirectKind.REQUEST:
+            task = asyncio.get_running_loop().create_task(self._answer(sender, event))
+            self._answer_tasks.add(task)
+            task.add_done_callback(self._answer_tasks.discard)
+        elif kind == DirectKind.REPLY:
+            future = self.pending.get(event._causation_id or "")
+            if future is not None and not future.done():
+                future.set_result(event)
+            else:
+                self.dropped["late_reply"] += 1
+        else:
+            self.dropped["unknown_kind"] += 1
+
+    def on_peers_changed(self) -> None:
+        """The transport's peer table changed."""
+        self._peers_changed()
+
+    # -- request / response --------------------------------------------------------------------------
+    async def _answer(self, sender: str, request: Event) -> None:
+        handler = self.responders.get(request._type)
+        headers: dict[str, str] = {}
+        result: Any = None
+        if handler is None:
+            headers = {ERROR_TYPE_HEADER: "NoResponders", ERROR_HEADER: f"{self.name} has no responder"}
+        else:
+            try:
+                result = await self._run_handler(handler, request)
+                wire.encode_payload(result)  # fail here, as a RemoteError, if the reply can't be sent
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                headers = {ERROR_TYPE_HEADER: type(exc).__name__, ERROR_HEADER: str(exc)}
+                result = None
+        if "traceparent" in request._headers:
+            headers["traceparent"] = request._headers["traceparent"]
+        reply = Event(
+            request._type + REPLY_SUFFIX if len(request._type) < 249 else request._type,
+            result,
+            source=self.name,
+            correlation_id=request._correlation_id or request._id,
+            causation_id=request._id,
+            priority=request._priority,
+            headers=headers,
+        )
+        frames = wire.encode(reply, node_id=self.node_id, epoch=self.epoch)
+        if sender == self.node_id:
+            await self.on_direct(DirectKind.REPLY, sender, frames)
+            return
+        assert self.transport is not None
+        try:
+            await self.transport.send(sender, DirectKind.REPLY, frames)
+        except PeerLostError:
+            self.dropped["reply_undeliverable"] += 1
+
+    async def close(self) -> None:
+        """Cancel answers in flight and fail pending requests."""
+        for task in list(self._answer_tasks):
+            task.cancel()
+        if self._answer_tasks:
+            await asyncio.gather(*self._answer_tasks, return_exceptions=True)
+        for future in self.pending.values():
+            if not future.done():
+                future.cancel()

@@ -1,0 +1,110 @@
+"""The one place zbus creates ZeroMQ sockets, with every option set on purpose.
+
+Why each option:
+
+- ``LINGER`` = ``transport.linger`` (1 s): close never hangs forever on unsent messages, yet a
+  clean shutdown still flushes what is queued (libzmq's default of -1 can hang ``term()``).
+- ``SNDHWM``/``RCVHWM`` = ``transport.send_hwm``/``recv_hwm`` (100,000): libzmq's default of 1,000
+  drops bursts on PUB silently; ours absorbs about a second of full-rate traffic per peer.
+- XPUB ``XPUB_VERBOSER``: every subscribe *and* unsubscribe of every peer reaches the node, so
+  ``wait_for_subscribers`` can count them (the slow-joiner cure).
+- XPUB ``XPUB_NODROP`` only for ``transport.slow_subscriber = "block"``: a full subscriber pipe
+  then makes ``send`` fail with EAGAIN and the publisher waits instead of dropping.
+- ``RECONNECT_IVL``/``RECONNECT_IVL_MAX`` from config (0.1 s → 2 s): a restarted peer is
+  reconnected quickly without hammering a dead address.
+- ``MAXMSGSIZE`` = ``transport.max_message_size`` on receiving sockets: libzmq itself refuses
+  oversized frames before Python sees them.
+- ``ROUTER_HANDOVER``: a restarted peer reusing its identity takes over its old routing entry.
+- DEALER ``IDENTITY`` = the node id, so a ROUTER knows who sent each message.
+
+CURVE security will be switched on here (``security.curve``), in one function for all sockets.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from .config import TransportConfig
+from .errors import PeerError, UsageError
+
+__all__ = ["SocketFactory"]
+
+
+class SocketFactory:
+    """Creates and binds this node's sockets from its ``TransportConfig``."""
+
+    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], config: TransportConfig) -> None:
+        self.ctx = context
+        self.config = config
+
+    def _common(self, sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
+        c = self.config
+        sock.setsockopt(zmq.LINGER, int(c.linger * 1000))
+        sock.setsockopt(zmq.SNDHWM, c.send_hwm)
+        sock.setsockopt(zmq.RCVHWM, c.recv_hwm)
+        sock.setsockopt(zmq.RECONNECT_IVL, max(1, int(c.reconnect_interval * 1000)))
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, max(1, int(c.reconnect_interval_max * 1000)))
+        return sock
+
+    def xpub(self) -> zmq.Socket[bytes]:
+        """The event publisher: every subscriber's SUB connects here."""
+        sock = self._common(self.ctx.socket(zmq.XPUB))
+        sock.setsockopt(zmq.XPUB_VERBOSER, 1)
+        if self.config.slow_subscriber == "block":
+            sock.setsockopt(zmq.XPUB_NODROP, 1)
+        return sock
+
+    def sub(self) -> zmq.Socket[bytes]:
+        """The event subscriber, connected to every peer's XPUB."""
+        sock = self._common(self.ctx.socket(zmq.SUB))
+        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_size)
+        return sock
+
+    def router(self) -> zmq.Socket[bytes]:
+        """The inbox: directed events, requests, replies and HELLO/UPDATE/BYE arrive here."""
+        sock = self._common(self.ctx.socket(zmq.ROUTER))
+        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_size)
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        return sock
+
+    def dealer(self, identity: bytes) -> zmq.Socket[bytes]:
+        """An outbox to one peer's ROUTER, identified by this node's id."""
+        sock = self._common(self.ctx.socket(zmq.DEALER))
+        sock.setsockopt(zmq.IDENTITY, identity)
+        return sock
+
+    def bind(self, sock: zmq.Socket[bytes], host: str, port: int) -> str:
+        """Bind ``sock`` to ``tcp://host:port`` (port 0 = ephemeral) and return the endpoint bound.
+
+        Raises:
+            UsageError: the address is invalid or in use (the message names it and the fix).
+        """
+        address = f"tcp://{'[' + host + ']' if ':' in host else host}:{port or '*'}"
+        try:
+            sock.bind(address)
+        except zmq.ZMQError as exc:
+            hint = "pick another port or 0 for an ephemeral one" if exc.errno == zmq.EADDRINUSE else (
+                "check transport.host"
+            )
+            raise UsageError(f"cannot bind {address}: {exc.strerror}; {hint}") from exc
+        return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    @staticmethod
+    def connect(sock: zmq.Socket[bytes], endpoint: str) -> None:
+        """Connect ``sock`` to a peer's endpoint.
+
+        Raises:
+            PeerError: the endpoint is malformed.
+        """
+        try:
+            sock.connect(endpoint)
+        except zmq.ZMQError as exc:
+            raise PeerError(f"cannot connect to {endpoint!r}: {exc.strerror}") from exc
+
+    @staticmethod
+    def disconnect(sock: zmq.Socket[bytes], endpoint: str) -> None:
+        """Disconnect ``sock`` from ``endpoint``; a no-op when it was not connected."""
+        try:
+            sock.disconnect(endpoint)
+        except zmq.ZMQError:
+            pass

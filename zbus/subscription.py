@@ -1,0 +1,219 @@
+"""Subscription: one bounded, priority-ordered backlog with two ways to consume it.
+
+Give it a ``handler=`` and the node's dispatcher calls the handler for each event (with retries
+and dead letters), or leave the handler out and iterate: ``async for event in sub`` or
+``await sub.next(timeout=1.0)``. ``async with sub:`` unsubscribes on exit. Overflow is never
+silent: every dropped event is counted in ``sub.statistics()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .dispatch import Overflow, PriorityBuffer
+from .errors import ClosedError, RequestTimeout, WouldBlockError
+
+if TYPE_CHECKING:
+    from .event import Event
+    from .topics import RegexPattern, TopicPattern
+
+__all__ = ["Handler", "Subscription", "SubscriptionStatistics"]
+
+Handler = Callable[["Event"], "Awaitable[Any] | Any"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionStatistics:
+    """A snapshot of one subscription's counters.
+
+    Attributes:
+        patterns: the topic patterns (or regexes) it listens to.
+        queued: events waiting in its backlog now.
+        queued_by_priority: backlog per priority level (non-empty levels only).
+        received: events that matched and were offered to it.
+        delivered: events its handler completed (or the iterator yielded).
+        dropped: events dropped, by reason (``overflow``, ``bad_payload``).
+        expired: events dropped because their TTL ran out before dispatch.
+        failed: handler attempts that raised.
+        dead_lettered: events given up on after ``max_attempts``.
+    """
+
+    patterns: tuple[str, ...]
+    queued: int
+    queued_by_priority: dict[int, int] = field(default_factory=dict)
+    received: int
+    delivered: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    expired: int
+    failed: int
+    dead_lettered: int
+
+
+class Subscription:
+    """A live subscription. Created by ``Node.subscribe`` (or ``on`` / ``on_pattern`` / ``stream``)."""
+
+    def __init__(
+        self,
+        patterns: list[TopicPattern | RegexPattern],
+        *,
+        handler: Handler | None,
+        predicate: Callable[[Event], bool] | None,
+        max_size: int,
+        overflow: Overflow,
+        concurrency: int = 1,
+        on_close: Callable[[Subscription], Awaitable[None]] | None = None,
+    ) -> None:
+        self.patterns = tuple(patterns)
+        self.handler = handler
+        self.predicate = predicate
+        self.concurrency = concurrency
+        self._buffer: PriorityBuffer[Event] = PriorityBuffer(max_size, overflow)
+        self._ready = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._closed = False
+        self._on_close = on_close
+        self._stats_received = 0
+        self._stats_delivered = 0
+        self._stats_expired = 0
+        self._stats_failed = 0
+        self._stats_dead_lettered = 0
+        self._stats_dropped: dict[str, int] = {}
+
+    # -- producer side (the node's router) ----------------------------------------------------
+    def _offer(self, event: Event) -> bool:
+        """Queue ``event``. Returns False only under ``Overflow.BLOCK`` when full (caller waits)."""
+        if self._closed:
+            return True
+        try:
+            dropped = self._buffer.push(event, event._priority)
+        except PriorityBuffer.Full:
+            self._space.clear()
+            return False
+        self._stats_received += 1
+        if dropped is not None:
+            self._stats_dropped["overflow"] = self._stats_dropped.get("overflow", 0) + 1
+        self._ready.set()
+        return True
+
+    async def _wait_space(self) -> None:
+        while self._buffer.is_full() and not self._closed:
+            self._space.clear()
+            await self._space.wait()
+
+    # -- consumer side -------------------------------------------------------------------------
+    async def _get(self) -> Event:
+        while True:
+            if self._buffer:
+                event = self._buffer.pop()
+                if not self._space.is_set():
+                    self._space.set()
+                if event._expires_at is not None and time.time() >= event._expires_at:
+                    self._stats_expired += 1  # TTL ran out while queued: never delivered
+                    continue
+                return event
+            if self._closed:
+                raise ClosedError(f"subscription {self.describe()} is closed")
+            self._ready.clear()
+            await self._ready.wait()
+
+    def next_nowait(self) -> Event:
+        """Return the next queued event without waiting.
+
+        Raises:
+            WouldBlockError: nothing is queued.
+            ClosedError: the subscription was closed and its backlog is empty.
+        """
+        while self._buffer:
+            event = self._buffer.pop()
+            self._space.set()
+            if event._expires_at is not None and time.time() >= event._expires_at:
+                self._stats_expired += 1
+                continue
+            self._stats_delivered += 1
+            return event
+        if self._closed:
+            raise ClosedError(f"subscription {self.describe()} is closed")
+        raise WouldBlockError(f"no event queued on subscription {self.describe()}; use await sub.next()")
+
+    async def next(self, timeout: float | None = None) -> Event:
+        """Wait for the next event (most urgent first).
+
+        Args:
+            timeout: seconds to wait; ``None`` waits forever.
+
+        Raises:
+            RequestTimeout: nothing arrived within ``timeout`` (also a ``TimeoutError``).
+            ClosedError: the subscription was closed and its backlog is empty.
+        """
+        if self.handler is not None:
+            raise ClosedError("this subscription has a handler; events go to it, not to next()")
+        try:
+            event = await asyncio.wait_for(self._get(), timeout)
+        except TimeoutError:
+            raise RequestTimeout(f"no event on {self.describe()} within {timeout} s") from None
+        self._stats_delivered += 1
+        return event
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            try:
+                event = await self._get()
+            except ClosedError:
+                return
+            self._stats_delivered += 1
+            yield event
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once unsubscribed."""
+        return self._closed
+
+    async def unsubscribe(self) -> None:
+        """Stop receiving. Queued events stay readable by ``next``/iteration; handlers stop now."""
+        if self._closed:
+            return
+        self._closed = True
+        self._ready.set()
+        self._space.set()
+        if self._on_close is not None:
+            await self._on_close(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.unsubscribe()
+
+    def describe(self) -> str:
+        """The patterns as one string, e.g. ``"order.*,payment.**"``."""
+        return ",".join(p.pattern for p in self.patterns)
+
+    def statistics(self) -> SubscriptionStatistics:
+        """Return a snapshot of the counters (see ``SubscriptionStatistics``)."""
+        return SubscriptionStatistics(
+            patterns=tuple(p.pattern for p in self.patterns),
+            queued=len(self._buffer),
+            queued_by_priority=self._buffer.depth_by_priority(),
+            received=self._stats_received,
+            delivered=self._stats_delivered,
+            dropped=dict(self._stats_dropped),
+            expired=self._stats_expired,
+            failed=self._stats_failed,
+            dead_lettered=self._stats_dead_lettered,
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<zbus.Subscription {self.describe()!r} {state} queued={len(self._buffer)}>"
