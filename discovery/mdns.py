@@ -20,9 +20,10 @@ import logging
 import socket
 from collections.abc import Callable, Iterable
 
-from zbus.errors import DiscoveryError, WireError
 from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from zbus.errors import DiscoveryError, WireError
 
 from . import Found
 from .txt import NodeRecord, decode_txt, encode_txt
@@ -48,7 +49,9 @@ def _interface_addresses(interfaces: Iterable[str]) -> list[str]:
             import struct
 
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", item.encode()[:15]))  # SIOCGIFADDR
+                packed = fcntl.ioctl(
+                    s.fileno(), 0x8915, struct.pack("256s", item.encode()[:15])
+                )  # SIOCGIFADDR
             out.append(socket.inet_ntoa(packed[20:24]))
         except OSError as exc:
             raise DiscoveryError(
@@ -61,7 +64,9 @@ def _interface_addresses(interfaces: Iterable[str]) -> list[str]:
 class MdnsDiscovery:
     """Announces this node over mDNS and reports the other zbus nodes it sees."""
 
-    def __init__(self, record: NodeRecord, *, scope: str, interfaces: Iterable[str] = (), host: str = "") -> None:
+    def __init__(
+        self, record: NodeRecord, *, scope: str, interfaces: Iterable[str] = (), host: str = ""
+    ) -> None:
         self.record = record
         self.scope = scope
         if scope == "local":
@@ -75,9 +80,11 @@ class MdnsDiscovery:
             elif host and host not in ("0.0.0.0", "*"):
                 self._addresses = [host]
             else:
-                from zeroconf import get_all_addresses
+                from zeroconf._utils.net import get_all_addresses
 
-                self._addresses = [a for a in get_all_addresses() if not a.startswith("127.")] or ["127.0.0.1"]
+                self._addresses = [a for a in get_all_addresses() if not a.startswith("127.")] or [
+                    "127.0.0.1"
+                ]
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
@@ -147,8 +154,14 @@ class MdnsDiscovery:
         if self.scope == "local":
             addresses = [a for a in addresses if a.startswith("127.")]
         for address in addresses[:1]:
-            self._on_found(Found(router=f"tcp://{address}:{record.router_port}", id=record.id,
-                                 name=record.name, mesh=record.mesh))
+            self._on_found(
+                Found(
+                    router=f"tcp://{address}:{record.router_port}",
+                    id=record.id,
+                    name=record.name,
+                    mesh=record.mesh,
+                )
+            )
 
     async def close(self) -> None:
         """Say goodbye (unregister) and close zeroconf."""

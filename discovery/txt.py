@@ -7,7 +7,7 @@ Keys (all ASCII strings, documented in docs/PROTOCOL.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from zbus.errors import WireError
@@ -44,14 +44,15 @@ def encode_txt(record: NodeRecord) -> dict[str, str]:
     }
 
 
-def decode_txt(props: Mapping[bytes | str, bytes | str | None]) -> NodeRecord:
+def decode_txt(props: Mapping[bytes, bytes | None] | Mapping[str, str]) -> NodeRecord:
     """Parse TXT properties as zeroconf returns them (bytes keys and values).
 
     Raises:
         WireError: a key is missing, a number is not a number, or the version is unknown.
     """
     txt: dict[str, str] = {}
-    for key, value in props.items():
+    items: Iterable[tuple[bytes | str, bytes | str | None]] = props.items()
+    for key, value in items:
         k = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
         v = value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
         txt[k] = v

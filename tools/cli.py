@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 failure, 2 usage error (click's convention).
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -78,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

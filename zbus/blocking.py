@@ -46,7 +46,9 @@ class BlockingNode:
         self._node = Node(name, config=config, mesh=mesh)
         self._call_timeout = call_timeout
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"zbus-{self._node.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"zbus-{self._node.name}", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -110,7 +112,9 @@ class BlockingNode:
         """See ``Node.publish_batch``."""
         return self._run(self._node.publish_batch(list(events)))
 
-    def subscribe(self, *patterns: str, handler: Handler | None = None, **options: Any) -> BlockingSubscription:
+    def subscribe(
+        self, *patterns: str, handler: Handler | None = None, **options: Any
+    ) -> BlockingSubscription:
         """See ``Node.subscribe``; without a handler, read with ``next()`` or a ``for`` loop."""
         sub = self._run(self._node.subscribe(*patterns, handler=handler, **options))
         return BlockingSubscription(self, sub)
@@ -134,7 +138,9 @@ class BlockingNode:
         """See ``Node.request``."""
         return self._run(self._node.request(type, payload, timeout=timeout, **options), timeout)
 
-    def wait_for_peers(self, count: int = 1, *, timeout: float = 10.0, names: Iterable[str] = ()) -> list[PeerInfo]:
+    def wait_for_peers(
+        self, count: int = 1, *, timeout: float = 10.0, names: Iterable[str] = ()
+    ) -> list[PeerInfo]:
         """See ``Node.wait_for_peers``."""
         return self._run(self._node.wait_for_peers(count, timeout=timeout, names=tuple(names)), timeout)
 

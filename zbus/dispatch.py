@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import WireError
@@ -48,7 +48,7 @@ T = TypeVar("T")
 LEVELS = 10
 
 
-class Overflow(str, Enum):
+class Overflow(StrEnum):
     """What a full subscription backlog does with one more event."""
 
     #: Evict the oldest event of the lowest priority present (if it is not more urgent than the
@@ -234,7 +234,10 @@ class Dispatcher:
             if attempt >= event._max_attempts:
                 log.warning(
                     "handler %s failed %d times on event %s (%s); dead-lettered",
-                    _qualname(handler), attempt, event.id, message,
+                    _qualname(handler),
+                    attempt,
+                    event.id,
+                    message,
                     extra={"correlation_id": event.correlation_id},
                 )
                 sub._stats_dead_lettered += 1

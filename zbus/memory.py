@@ -10,11 +10,13 @@ thread): delivery then hops to the receiver's loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import threading
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import replace
+from typing import Any
 
 from .errors import ClosedError, PeerLostError
 from .topics import RegexPattern, TopicPattern, compile_pattern
@@ -74,14 +76,14 @@ class MemoryTransport:
             pass
         loop.call_soon_threadsafe(inbound.on_peers_changed)
 
-    async def _deliver(self, coro_factory: Awaitable[None]) -> None:
+    async def _deliver(self, coro_factory: Coroutine[Any, Any, None]) -> None:
         loop = self._loop
         if loop is None:
             raise ClosedError("peer has left")
         if loop is asyncio.get_running_loop():
             await coro_factory
         else:
-            fut = asyncio.run_coroutine_threadsafe(coro_factory, loop)  # type: ignore[arg-type]
+            fut: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(coro_factory, loop)
             await asyncio.wrap_future(fut)
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import time
 from collections import Counter
@@ -35,7 +36,7 @@ from .memory import compile_pattern_or_regex
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
 from .sockets import SocketFactory
-from .transport import Inbound, PeerInfo
+from .transport import Discovery, Found, Inbound, PeerInfo
 
 __all__ = ["MeshTransport"]
 
@@ -50,25 +51,28 @@ _KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"
 class _Pump:
     """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
 
-    def __init__(self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], Awaitable[None] | None], name: str):
+    def __init__(
+        self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], Awaitable[None] | None], name: str
+    ):
         self.sock = sock
         self.handle = handle
         self.wake = asyncio.Event()
+        self.stopped = False
         loop = asyncio.get_running_loop()
-        self.fd = sock.getsockopt(zmq.FD)
+        self.fd = int(sock.getsockopt(zmq.FD))
         loop.add_reader(self.fd, self._on_fd)
         self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
 
     def _on_fd(self) -> None:
         try:
-            if self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if int(self.sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 self.wake.set()
         except zmq.ZMQError:
             self.wake.set()
 
     async def _run(self) -> None:
         sock, handle = self.sock, self.handle
-        while True:
+        while not self.stopped:
             n = 0
             while n < DRAIN_BATCH:
                 try:
@@ -88,12 +92,16 @@ class _Pump:
                 await asyncio.sleep(0)
                 continue
             self.wake.clear()
-            if sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), SAFETY_POLL)
+            try:
+                async with asyncio.timeout(SAFETY_POLL):  # not wait_for: it can swallow a cancel
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
 
     async def stop(self) -> None:
+        self.stopped = True
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(self.fd)
         self.task.cancel()
@@ -112,7 +120,9 @@ class MeshTransport:
         self.role = role
         d = config.discovery
         self.table = PeerTable(
-            self_id=node_id, mesh=config.mesh.name, peer_timeout=d.peer_timeout,
+            self_id=node_id,
+            mesh=config.mesh.name,
+            peer_timeout=d.peer_timeout,
             disconnect_grace=max(2 * d.heartbeat_interval, 0.5),
         )
         self.dropped: Counter[str] = Counter()
@@ -131,13 +141,13 @@ class MeshTransport:
         self._heads: dict[str, int] = {}
         self._pumps: list[_Pump] = []
         self._ticker: asyncio.Task[None] | None = None
-        self._discovery: object | None = None
+        self._discovery: Discovery | None = None
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, inbound: Inbound) -> None:
         """Bind, start pumps and discovery."""
-        from zbus.discovery import make_discovery
+        make_discovery = importlib.import_module("zbus.discovery").make_discovery
 
         self._inbound = inbound
         t = self.config.transport
@@ -159,7 +169,15 @@ class MeshTransport:
             _Pump(monitor, self._on_monitor, "monitor"),
         ]
         self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-ticker")
-        self._discovery = disc = _make_discovery(make_discovery, self)
+        self._discovery = disc = make_discovery(
+            self.config,
+            node_id=self.node_id,
+            name=self.name,
+            epoch=self.epoch,
+            role=self.role,
+            pub_port=_port(self.pub_endpoint),
+            router_port=_port(self.router_endpoint),
+        )
         if disc is not None:
             await disc.start(self._on_found, self._on_lost)
             addresses = getattr(disc, "addresses", None)
@@ -176,7 +194,7 @@ class MeshTransport:
             with contextlib.suppress(zmq.ZMQError):
                 dealer.send_multipart([Kind.BYE, b""], zmq.NOBLOCK)
         if self._discovery is not None:
-            await self._discovery.close()  # type: ignore[attr-defined]
+            await self._discovery.close()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -192,9 +210,8 @@ class MeshTransport:
         self._inbound = None
 
     # -- discovery input ---------------------------------------------------------------------------
-    def _on_found(self, found: object) -> None:
-        router = getattr(found, "router", "")
-        peer_id = getattr(found, "id", "")
+    def _on_found(self, found: Found) -> None:
+        router, peer_id = found.router, found.id
         if self._closed or not router or router == self.router_endpoint or peer_id == self.node_id:
             return
         if peer_id and peer_id in self.table:
@@ -280,8 +297,14 @@ class MeshTransport:
 
     def _on_hello(self, hello: PeerHello, *, reply: bool) -> None:
         info = PeerInfo(
-            id=hello.id, name=hello.name, mesh=hello.mesh, epoch=hello.epoch, role=hello.role,
-            address=hello.router, responders=frozenset(hello.responders), patterns=frozenset(hello.patterns),
+            id=hello.id,
+            name=hello.name,
+            mesh=hello.mesh,
+            epoch=hello.epoch,
+            role=hello.role,
+            address=hello.router,
+            responders=frozenset(hello.responders),
+            patterns=frozenset(hello.patterns),
             joined_at=time.time(),
         )
         dealer = self._dealers.get(hello.id)
@@ -352,14 +375,23 @@ class MeshTransport:
     def _heartbeat(self) -> None:
         heads, self._heads = self._heads, {}
         with contextlib.suppress(zmq.ZMQError):
-            self.xpub.send_multipart(Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode(), zmq.NOBLOCK)
+            self.xpub.send_multipart(
+                Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode(), zmq.NOBLOCK
+            )
 
     # -- outbound --------------------------------------------------------------------------------------
     def _hello(self, *, ack: bool) -> PeerHello:
         return PeerHello(
-            id=self.node_id, name=self.name, mesh=self.config.mesh.name, epoch=self.epoch, role=self.role,
-            pub=self.pub_endpoint, router=self.router_endpoint, patterns=self._patterns,
-            responders=self._responders, ack=ack,
+            id=self.node_id,
+            name=self.name,
+            mesh=self.config.mesh.name,
+            epoch=self.epoch,
+            role=self.role,
+            pub=self.pub_endpoint,
+            router=self.router_endpoint,
+            patterns=self._patterns,
+            responders=self._responders,
+            ack=ack,
         )
 
     def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool) -> None:
@@ -388,7 +420,9 @@ class MeshTransport:
             except zmq.Again:
                 if time.monotonic() > deadline:
                     self.dropped["slow_subscriber"] += 1
-                    log.warning("dropped an event: a subscriber has not read for 30 s (slow_subscriber=block)")
+                    log.warning(
+                        "dropped an event: a subscriber has not read for 30 s (slow_subscriber=block)"
+                    )
                     return
                 delay = min(delay * 2, 0.05)
 
@@ -432,8 +466,11 @@ class MeshTransport:
         for peer in self.table.peers():
             prefixes = {compile_pattern_or_regex(p).prefix.encode() for p in peer.patterns}
             announcers.update(prefixes)
-            hits = {compile_pattern_or_regex(p).prefix.encode() for p in peer.patterns
-                    if compile_pattern_or_regex(p).matches(topic)}
+            hits = {
+                compile_pattern_or_regex(p).prefix.encode()
+                for p in peer.patterns
+                if compile_pattern_or_regex(p).matches(topic)
+            }
             if hits:
                 matching.append(hits)
         return sum(1 for hits in matching if any(self._xpub_subs[p] >= announcers[p] for p in hits))
@@ -447,9 +484,5 @@ def recv_monitor_message_from(frames: list[bytes]) -> dict[str, object]:
     return {"event": event, "value": value, "endpoint": frames[1] if len(frames) > 1 else b""}
 
 
-def _make_discovery(factory: Callable[..., object], mesh: MeshTransport) -> object | None:
-    return factory(
-        mesh.config, node_id=mesh.node_id, name=mesh.name, epoch=mesh.epoch, role=mesh.role,
-        pub_port=int(mesh.pub_endpoint.rsplit(":", 1)[1]), router_port=int(mesh.router_endpoint.rsplit(":", 1)[1]),
-    )
-
+def _port(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1])

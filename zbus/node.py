@@ -189,7 +189,9 @@ class Node:
         if kind == "memory":
             from .memory import MemoryTransport
 
-            return MemoryTransport(node_id=self.id, name=self.name, mesh=self.config.mesh.name, epoch=self.epoch)
+            return MemoryTransport(
+                node_id=self.id, name=self.name, mesh=self.config.mesh.name, epoch=self.epoch
+            )
         from .mesh import MeshTransport
 
         return MeshTransport(node_id=self.id, name=self.name, epoch=self.epoch, config=self.config)
@@ -214,11 +216,17 @@ class Node:
 
     def __del__(self) -> None:
         if getattr(self, "_state", None) is NodeState.RUNNING:
-            warnings.warn(f"Node {self.name!r} was not closed; use 'async with Node(...)'", ResourceWarning, 2)
+            warnings.warn(
+                f"Node {self.name!r} was not closed; use 'async with Node(...)'", ResourceWarning, 2
+            )
 
     def _check_running(self) -> None:
         if self._state is not NodeState.RUNNING:
-            hint = "use 'async with Node(...) as node:'" if self._state is NodeState.CREATED else "create a new Node"
+            hint = (
+                "use 'async with Node(...) as node:'"
+                if self._state is NodeState.CREATED
+                else "create a new Node"
+            )
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; {hint}")
 
     # -- publishing --------------------------------------------------------------------------------
@@ -299,7 +307,9 @@ class Node:
             elif isinstance(item, tuple) and len(item) == 2:
                 batch.append(Event(item[0], item[1], source=self.name, max_attempts=max_attempts))
             else:
-                raise UsageError(f"publish_batch item {i} is {item!r:.60}; pass Event objects or (type, payload)")
+                raise UsageError(
+                    f"publish_batch item {i} is {item!r:.60}; pass Event objects or (type, payload)"
+                )
         for event in batch:
             wire.encode_payload(event.payload)
         for event in batch:
@@ -432,10 +442,17 @@ class Node:
         """
         compiled = [compile_pattern(p) for p in patterns]
         return self._subscribe(
-            compiled, handler=handler, filter=filter, max_size=max_size, overflow=overflow, concurrency=concurrency
+            compiled,
+            handler=handler,
+            filter=filter,
+            max_size=max_size,
+            overflow=overflow,
+            concurrency=concurrency,
         )
 
-    def on(self, *patterns: str, filter: Mapping[str, Any] | None = None, concurrency: int = 1) -> Callable[[F], F]:
+    def on(
+        self, *patterns: str, filter: Mapping[str, Any] | None = None, concurrency: int = 1
+    ) -> Callable[[F], F]:
         """Decorator: register the function as a handler for ``patterns`` (see ``subscribe``).
 
         Usable before the node starts; the subscription begins when it does.
@@ -444,7 +461,9 @@ class Node:
         compiled = [compile_pattern(p) for p in patterns]
 
         def register(func: F) -> F:
-            self._subscribe(compiled, handler=func, filter=filter, max_size=None, overflow=None, concurrency=concurrency)
+            self._subscribe(
+                compiled, handler=func, filter=filter, max_size=None, overflow=None, concurrency=concurrency
+            )
             return func
 
         return register
@@ -457,7 +476,9 @@ class Node:
         compiled = [RegexPattern(regex)]
 
         def register(func: F) -> F:
-            self._subscribe(compiled, handler=func, filter=filter, max_size=None, overflow=None, concurrency=1)
+            self._subscribe(
+                compiled, handler=func, filter=filter, max_size=None, overflow=None, concurrency=1
+            )
             return func
 
         return register
@@ -630,7 +651,9 @@ class Node:
                 changes.append(PeerEvent(kind="joined", peer=peer))
             elif old != peer:
                 changes.append(PeerEvent(kind="updated", peer=peer))
-        changes.extend(PeerEvent(kind="left", peer=p) for pid, p in self._known_peers.items() if pid not in current)
+        changes.extend(
+            PeerEvent(kind="left", peer=p) for pid, p in self._known_peers.items() if pid not in current
+        )
         self._known_peers = current
         for change in changes:
             log.info("peer %s (%s) %s", change.peer.name, change.peer.id, change.kind)
@@ -651,7 +674,9 @@ class Node:
         except TimeoutError:
             raise RequestTimeout(f"timed out after {timeout} s waiting for {what}") from None
 
-    async def wait_for_peers(self, count: int = 1, *, timeout: float = 10.0, names: Iterable[str] = ()) -> list[PeerInfo]:
+    async def wait_for_peers(
+        self, count: int = 1, *, timeout: float = 10.0, names: Iterable[str] = ()
+    ) -> list[PeerInfo]:
         """Wait until at least ``count`` peers (and every name in ``names``) are known.
 
         Raises:
@@ -682,8 +707,9 @@ class Node:
         self._check_running()
         assert self._transport is not None
         transport = self._transport
-        await self._wait_until(lambda: transport.subscriber_count(topic) >= count, timeout,
-                               f"{count} subscriber(s) of {topic!r}")
+        await self._wait_until(
+            lambda: transport.subscriber_count(topic) >= count, timeout, f"{count} subscriber(s) of {topic!r}"
+        )
         return transport.subscriber_count(topic)
 
     # -- introspection --------------------------------------------------------------------------------
@@ -729,4 +755,3 @@ class Node:
             f"<zbus.Node {self.name!r} mesh={self.config.mesh.name!r} {self._state.name} "
             f"peers={len(self.peers)} subs={len(self._router.subscriptions)}>"
         )
-

@@ -139,7 +139,10 @@ class Router:
         self.lost += missing
         log.warning(
             "lost %d event(s) of stream %s/%s (the subscriber fell behind or the link dropped); "
-            "enable persistence on the publisher for repair", missing, node_id, topic,
+            "enable persistence on the publisher for repair",
+            missing,
+            node_id,
+            topic,
         )
 
     async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:

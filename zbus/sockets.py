@@ -83,8 +83,10 @@ class SocketFactory:
         try:
             sock.bind(address)
         except zmq.ZMQError as exc:
-            hint = "pick another port or 0 for an ephemeral one" if exc.errno == zmq.EADDRINUSE else (
-                "check transport.host"
+            hint = (
+                "pick another port or 0 for an ephemeral one"
+                if exc.errno == zmq.EADDRINUSE
+                else ("check transport.host")
             )
             raise UsageError(f"cannot bind {address}: {exc.strerror}; {hint}") from exc
         return sock.getsockopt_string(zmq.LAST_ENDPOINT)

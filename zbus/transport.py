@@ -7,11 +7,11 @@ the transport gets from peers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["DirectKind", "Inbound", "PeerInfo", "Transport"]
+__all__ = ["DirectKind", "Discovery", "Found", "Inbound", "PeerInfo", "Transport"]
 
 
 class DirectKind:
@@ -88,3 +88,23 @@ class Transport(Protocol):
 
     def subscriber_count(self, prefix: str) -> int:
         """How many remote subscriptions would receive a topic starting with ``prefix``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Found:
+    """A node worth greeting: its ROUTER endpoint, and its id when known (mDNS knows it)."""
+
+    router: str
+    id: str = ""
+    name: str = ""
+    mesh: str = ""
+
+
+class Discovery(Protocol):
+    """Announces this node and suggests others (implemented in ``zbus.discovery``)."""
+
+    async def start(self, on_found: Callable[[Found], None], on_lost: Callable[[str], None]) -> None:
+        """Begin announcing and browsing; ``on_lost`` receives a node id."""
+
+    async def close(self) -> None:
+        """Stop, saying goodbye where the mechanism has one."""

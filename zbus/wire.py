@@ -144,7 +144,7 @@ def _bad(field: str, value: object) -> WireError:
 
 def _opt_str(value: object, field: str) -> str | None:
     if value is None or type(value) is str:
-        return value  # type: ignore[return-value]
+        return value
     raise _bad(field, value)
 
 
@@ -152,7 +152,7 @@ def _opt_float(value: object, field: str) -> float | None:
     if value is None:
         return None
     if type(value) is float or type(value) is int:
-        f = float(value)  # type: ignore[arg-type]
+        f = float(value)
         if math.isfinite(f):
             return f
     raise _bad(field, value)

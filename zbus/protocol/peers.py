@@ -64,10 +64,12 @@ class PeerTable:
         """A HELLO or UPDATE arrived: add or update the peer (replacing an older incarnation)."""
         if info.id == self.self_id or info.mesh != self.mesh:
             return []
-        changes: list[PeerChange] = []
-        for other in list(self._peers.values()):
-            if other.id != info.id and other.name == info.name and other.epoch < info.epoch:
-                changes.append(PeerChange(LEFT, self._drop(other.id), "restarted"))
+        older = [
+            p.id
+            for p in self._peers.values()
+            if p.id != info.id and p.name == info.name and p.epoch < info.epoch
+        ]
+        changes = [PeerChange(LEFT, self._drop(pid), "restarted") for pid in older]
         old = self._peers.get(info.id)
         if old is None:
             # keep the original join time across updates

@@ -12,8 +12,17 @@ from zbus.protocol.messages import Heartbeat, PeerHello, decode_heartbeat, decod
 
 
 def test_hello_round_trip() -> None:
-    hello = PeerHello(id="a", name="n", mesh="m", epoch=3, pub="tcp://127.0.0.1:1", router="tcp://127.0.0.1:2",
-                      patterns=("x.*",), responders=("calc",), ack=True)
+    hello = PeerHello(
+        id="a",
+        name="n",
+        mesh="m",
+        epoch=3,
+        pub="tcp://127.0.0.1:1",
+        router="tcp://127.0.0.1:2",
+        patterns=("x.*",),
+        responders=("calc",),
+        ack=True,
+    )
     assert decode_hello(hello.encode()) == hello
 
 
@@ -30,13 +39,16 @@ def test_garbage_hello(data: bytes) -> None:
         pass
 
 
-@pytest.mark.parametrize("body", [
-    {"v": 2, "id": "a"},
-    {"v": 1, "id": "", "name": "n", "mesh": "m", "epoch": 1, "role": "node"},
-    {"v": 1, "id": "a", "name": "n", "mesh": "m", "epoch": -1, "role": "node"},
-    {"v": 1, "id": "a", "name": "n", "mesh": "m", "epoch": 1, "role": "node", "patterns": "x"},
-    [1, 2],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"v": 2, "id": "a"},
+        {"v": 1, "id": "", "name": "n", "mesh": "m", "epoch": 1, "role": "node"},
+        {"v": 1, "id": "a", "name": "n", "mesh": "m", "epoch": -1, "role": "node"},
+        {"v": 1, "id": "a", "name": "n", "mesh": "m", "epoch": 1, "role": "node", "patterns": "x"},
+        [1, 2],
+    ],
+)
 def test_invalid_hello(body: object) -> None:
     with pytest.raises(WireError):
         decode_hello(msgpack.packb(body))

@@ -27,7 +27,10 @@ def test_restart_replaces_older_epoch_with_same_name() -> None:
     t = table()
     t.hello(info("a", name="worker", epoch=1), 0)
     changes = t.hello(info("b", name="worker", epoch=2), 1)
-    assert [(c.kind, c.peer.id, c.reason) for c in changes] == [("left", "a", "restarted"), ("joined", "b", "")]
+    assert [(c.kind, c.peer.id, c.reason) for c in changes] == [
+        ("left", "a", "restarted"),
+        ("joined", "b", ""),
+    ]
 
 
 def test_expiry_and_heartbeats() -> None:
