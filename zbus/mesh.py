@@ -4,10 +4,13 @@ Sockets (all made by ``sockets.SocketFactory``):
 
 - XPUB, bound: the node's events and heartbeats go out here; subscription messages come back
   (counted per prefix for ``wait_for_subscribers``).
-- SUB, connected to every peer's XPUB: peers' events and heartbeats. A socket monitor on it
-  reports dropped connections, so a killed peer is noticed in ``disconnect_grace`` seconds.
 - ROUTER, bound: the inbox (HELLO, UPDATE, BYE, directed EVENT, REQUEST, REPLY).
-- one DEALER per peer (identity = our node id): the outbox to that peer's ROUTER.
+- per peer, a ``_Link``: a DEALER (identity = our node id) to the peer's ROUTER, and a SUB on
+  the peer's XPUB with a socket monitor that reports a dropped connection, so a killed peer is
+  noticed within ``disconnect_grace`` seconds. One SUB per peer rather than one shared SUB:
+  dropping a peer then means closing its socket. ``zmq_disconnect`` on a shared SUB aborts
+  libzmq when a multipart message is half-queued (``Assertion failed: !_more (fq.cpp)``,
+  libzmq issue 2163), which a fuzz test here reproduced.
 
 Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and send HELLO →
 the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
@@ -130,11 +133,10 @@ class MeshTransport:
         self.router_endpoint = ""
         self._inbound: Inbound | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
-        self._dealers: dict[str, zmq.Socket[bytes]] = {}
-        self._dealer_endpoint: dict[str, str] = {}
+        self._links: dict[str, _Link] = {}
         self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
-        self._sub_endpoint: dict[str, str] = {}  # pub endpoint -> peer id
-        self._sub_prefixes: set[bytes] = set()
+        self._closing_links: set[asyncio.Task[None]] = set()
+        self._sub_prefixes: set[bytes] = {HEARTBEAT_TOPIC}
         self._xpub_subs: Counter[bytes] = Counter()
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
@@ -158,15 +160,9 @@ class MeshTransport:
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
-        self.sub = self._factory.sub()
-        self.sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
-        monitor = self.sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        self._monitor = monitor
         self._pumps = [
             _Pump(self.xpub, self._on_xpub, "xpub"),
-            _Pump(self.sub, self._on_sub, "sub"),
             _Pump(self.router, self._on_router, "router"),
-            _Pump(monitor, self._on_monitor, "monitor"),
         ]
         self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-ticker")
         self._discovery = disc = make_discovery(
@@ -190,9 +186,9 @@ class MeshTransport:
         if self._closed:
             return
         self._closed = True
-        for dealer in self._dealers.values():
+        for link in self._links.values():
             with contextlib.suppress(zmq.ZMQError):
-                dealer.send_multipart([Kind.BYE, b""], zmq.NOBLOCK)
+                link.dealer.send_multipart([Kind.BYE, b""], zmq.NOBLOCK)
         if self._discovery is not None:
             await self._discovery.close()
         if self._ticker is not None:
@@ -201,8 +197,10 @@ class MeshTransport:
                 await self._ticker
         for pump in self._pumps:
             await pump.stop()
-        with contextlib.suppress(Exception):
-            self.sub.disable_monitor()
+        for link in self._links.values():
+            await link.stop_reading()
+        if self._closing_links:
+            await asyncio.gather(*self._closing_links, return_exceptions=True)
         ctx = self._ctx
         if ctx is not None:
             linger = int(min(self.config.transport.linger, 1.0) * 1000)
@@ -216,7 +214,7 @@ class MeshTransport:
             return
         if peer_id and peer_id in self.table:
             return
-        if router in self._dealer_endpoint.values() or router in self._candidates:
+        if router in self._candidates or any(link.router == router for link in self._links.values()):
             return
         dealer = self._factory.dealer(self.node_id.encode())
         self._factory.connect(dealer, router)
@@ -307,34 +305,26 @@ class MeshTransport:
             patterns=frozenset(hello.patterns),
             joined_at=time.time(),
         )
-        dealer = self._dealers.get(hello.id)
-        if dealer is None and hello.router:
+        link = self._links.get(hello.id)
+        if link is None:
+            if not hello.router or not hello.pub:
+                self.dropped["malformed_hello"] += 1
+                return
             candidate = self._candidates.pop(hello.router, None)
             if candidate is not None:
                 dealer = candidate[0]
             else:
                 dealer = self._factory.dealer(self.node_id.encode())
                 self._factory.connect(dealer, hello.router)
-            self._dealers[hello.id] = dealer
-            self._dealer_endpoint[hello.id] = hello.router
-        if hello.pub and hello.pub not in self._sub_endpoint:
-            self._factory.connect(self.sub, hello.pub)
-            self._sub_endpoint[hello.pub] = hello.id
-        if reply and dealer is not None:
-            self._send_hello(dealer, ack=True)
+            link = _Link(self, hello.id, dealer, hello.router)
+            self._links[hello.id] = link
+            link.open_sub(hello.pub, self._sub_prefixes)
+        if reply:
+            self._send_hello(link.dealer, ack=True)
         self._apply(self.table.hello(info, time.monotonic()))
 
-    def _on_monitor(self, frames: list[bytes]) -> None:
-        try:
-            event = recv_monitor_message_from(frames)
-        except Exception:
-            return
-        endpoint = event.get("endpoint", b"")
-        if isinstance(endpoint, bytes):
-            endpoint = endpoint.decode("utf-8", "replace")
-        peer_id = self._sub_endpoint.get(str(endpoint))
-        if peer_id is not None:
-            self.table.disconnected(peer_id, time.monotonic())
+    def _on_link_dropped(self, peer_id: str) -> None:
+        self.table.disconnected(peer_id, time.monotonic())
 
     def _apply(self, changes: list[PeerChange]) -> None:
         if not changes:
@@ -347,14 +337,11 @@ class MeshTransport:
             self._inbound.on_peers_changed()
 
     def _drop_links(self, peer: PeerInfo) -> None:
-        dealer = self._dealers.pop(peer.id, None)
-        self._dealer_endpoint.pop(peer.id, None)
-        if dealer is not None:
-            dealer.close(linger=0)
-        for endpoint, pid in list(self._sub_endpoint.items()):
-            if pid == peer.id:
-                SocketFactory.disconnect(self.sub, endpoint)
-                del self._sub_endpoint[endpoint]
+        link = self._links.pop(peer.id, None)
+        if link is not None:
+            task = asyncio.get_running_loop().create_task(link.close(), name=f"zbus-unlink-{peer.name}")
+            self._closing_links.add(task)
+            task.add_done_callback(self._closing_links.discard)
 
     # -- timers ----------------------------------------------------------------------------------------
     async def _tick(self) -> None:
@@ -428,11 +415,11 @@ class MeshTransport:
 
     async def send(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
         """Send EVENT/REQUEST/REPLY to one peer's ROUTER through our DEALER to it."""
-        dealer = self._dealers.get(peer_id)
-        if dealer is None:
+        link = self._links.get(peer_id)
+        if link is None:
             raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")
         try:
-            dealer.send_multipart([kind.encode(), *frames], zmq.NOBLOCK)
+            link.dealer.send_multipart([kind.encode(), *frames], zmq.NOBLOCK)
         except zmq.Again as exc:
             raise PeerLostError(
                 f"peer {peer_id!r} is not reading (its queue of {self.config.transport.send_hwm} is full)"
@@ -446,18 +433,14 @@ class MeshTransport:
         """Subscribe the SUB socket to what the node needs and tell peers (UPDATE)."""
         self._patterns = tuple(sorted(patterns))
         self._responders = tuple(sorted(responders))
-        wanted = {compile_pattern_or_regex(p).prefix.encode() for p in self._patterns}
-        for prefix in wanted - self._sub_prefixes:
-            self.sub.setsockopt(zmq.SUBSCRIBE, prefix)
-        for prefix in self._sub_prefixes - wanted:
-            self.sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
+        wanted = {compile_pattern_or_regex(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
+        added, removed = wanted - self._sub_prefixes, self._sub_prefixes - wanted
         self._sub_prefixes = wanted
         body = self._hello(ack=True).encode()
-        for dealer in self._dealers.values():
+        for link in self._links.values():
+            link.resubscribe(added, removed)
             with contextlib.suppress(zmq.ZMQError):
-                dealer.send_multipart([Kind.UPDATE, body], zmq.NOBLOCK)
-        for pump in self._pumps:
-            pump._on_fd()  # setsockopt may have consumed a readiness edge
+                link.dealer.send_multipart([Kind.UPDATE, body], zmq.NOBLOCK)
 
     def subscriber_count(self, topic: str) -> int:
         """Peers that announced a pattern matching ``topic`` and whose subscription reached our XPUB."""
@@ -476,13 +459,62 @@ class MeshTransport:
         return sum(1 for hits in matching if any(self._xpub_subs[p] >= announcers[p] for p in hits))
 
 
-def recv_monitor_message_from(frames: list[bytes]) -> dict[str, object]:
-    """Parse a socket-monitor message already received as frames."""
-    import struct
-
-    event, value = struct.unpack("=hi", frames[0][:6])
-    return {"event": event, "value": value, "endpoint": frames[1] if len(frames) > 1 else b""}
-
-
 def _port(endpoint: str) -> int:
     return int(endpoint.rsplit(":", 1)[1])
+
+
+class _Link:
+    """What this node holds for one peer: DEALER to its ROUTER, SUB on its XPUB, SUB monitor."""
+
+    def __init__(self, mesh: MeshTransport, peer_id: str, dealer: zmq.Socket[bytes], router: str) -> None:
+        self.mesh = mesh
+        self.peer_id = peer_id
+        self.dealer = dealer
+        self.router = router
+        self.pub = ""
+        self.sub: zmq.Socket[bytes] | None = None
+        self.monitor: zmq.Socket[bytes] | None = None
+        self.pumps: list[_Pump] = []
+
+    def open_sub(self, pub: str, prefixes: set[bytes]) -> None:
+        """Subscribe to the peer's XPUB (prefixes first, so none of them races the connect)."""
+        mesh = self.mesh
+        self.pub = pub
+        self.sub = sub = mesh._factory.sub()
+        for prefix in prefixes:
+            sub.setsockopt(zmq.SUBSCRIBE, prefix)
+        self.monitor = sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        mesh._factory.connect(sub, pub)
+        short = self.peer_id[:8]
+        self.pumps = [
+            _Pump(sub, mesh._on_sub, f"sub-{short}"),
+            _Pump(self.monitor, lambda frames: mesh._on_link_dropped(self.peer_id), f"monitor-{short}"),
+        ]
+
+    def resubscribe(self, added: set[bytes], removed: set[bytes]) -> None:
+        """Apply a change of this node's interest to the SUB."""
+        if self.sub is None:
+            return
+        for prefix in added:
+            self.sub.setsockopt(zmq.SUBSCRIBE, prefix)
+        for prefix in removed:
+            self.sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
+        for pump in self.pumps:
+            pump._on_fd()  # setsockopt may have consumed a readiness edge
+
+    async def stop_reading(self) -> None:
+        """Stop the pumps (the context's destroy closes the sockets)."""
+        for pump in self.pumps:
+            await pump.stop()
+        self.pumps = []
+
+    async def close(self) -> None:
+        """Stop reading and close every socket of the link."""
+        await self.stop_reading()
+        if self.sub is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self.sub.disable_monitor()
+            self.sub.close(linger=0)
+        if self.monitor is not None:
+            self.monitor.close(linger=0)
+        self.dealer.close(linger=0)

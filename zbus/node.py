@@ -633,6 +633,13 @@ class Node:
 
     # -- peers ---------------------------------------------------------------------------------------
     @property
+    def endpoints(self) -> dict[str, str]:
+        """This node's ZeroMQ endpoints (``pub``, ``router``); empty for the memory transport."""
+        transport = self._transport
+        pub, router = getattr(transport, "pub_endpoint", ""), getattr(transport, "router_endpoint", "")
+        return {"pub": pub, "router": router} if pub else {}
+
+    @property
     def peers(self) -> list[PeerInfo]:
         """The other nodes of the mesh this node currently knows."""
         return [] if self._transport is None else self._transport.peers()

@@ -1,0 +1,55 @@
+"""A zbus node in its own process, driven by the integration tests.
+
+Usage: python peer_proc.py ROLE MESH NAME [ARG]
+  sub PATTERN       print every event as a JSON line {"type", "payload", "seq", "source"}
+  pub TOPIC N       wait for one subscriber, publish N events {"i": k}, print "done", stay up
+  respond TYPE      answer TYPE requests with {"echo": payload, "by": NAME}
+  idle              just be a peer
+Prints "ready <node id> <epoch>" once started; exits on stdin EOF or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+
+import zbus
+
+
+async def main() -> None:
+    role, mesh, name = sys.argv[1:4]
+    arg = sys.argv[4:]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.readline() else None)
+    async with zbus.Node(
+        name, mesh=mesh, config={"discovery": {"heartbeat_interval": 0.2, "peer_timeout": 2}}
+    ) as node:
+        if role == "sub":
+
+            def show(event: zbus.Event) -> None:
+                line = {
+                    "type": event.type,
+                    "payload": event.payload,
+                    "seq": event.seq,
+                    "source": event.source,
+                }
+                print(json.dumps(line), flush=True)
+
+            await node.subscribe(arg[0], handler=show)
+        elif role == "respond":
+            node.respond(arg[0])(lambda e: {"echo": e.payload, "by": name})
+        print(f"ready {node.id} {node.epoch}", flush=True)
+        if role == "pub":
+            await node.wait_for_subscribers(arg[0], timeout=20)
+            for i in range(int(arg[1])):
+                await node.publish(arg[0], {"i": i})
+            print("done", flush=True)
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
