@@ -7,9 +7,11 @@ import time
 from typing import Any
 
 import pytest
+import zmq
 
 import zbus
 from zbus import Event, Node
+from zbus.protocol.messages import Kind, PeerHello
 from zbus.testing import eventually, local_mesh
 
 from .conftest import FAST
@@ -94,17 +96,37 @@ async def test_clean_leave_is_seen_at_once() -> None:
 
 
 async def test_two_meshes_do_not_mix(mesh_name: str) -> None:
+    # b (the other mesh) registers first, so by the time a has found a2 it has seen b's record too
     async with (
+        Node("b", mesh=mesh_name + "-2", config=FAST) as b,  # entered first
         Node("a", mesh=mesh_name + "-1", config=FAST) as a,
-        Node("b", mesh=mesh_name + "-2", config=FAST) as b,
         Node("a2", mesh=mesh_name + "-1", config=FAST) as a2,
     ):
         await a.wait_for_peers(1, timeout=5)
-        # b would have joined by now if meshes mixed: a's peer a2 is already there
-        await asyncio.sleep(0.5)
+        await a2.wait_for_peers(1, timeout=5)
         assert [p.name for p in a.peers] == ["a2"]
         assert b.peers == []
         assert [p.name for p in a2.peers] == ["a"]
+        # and a HELLO that claims another mesh is refused and counted
+        ctx = zmq.Context()
+        try:
+            dealer = ctx.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.LINGER, 0)
+            dealer.setsockopt(zmq.IDENTITY, b"intruder")
+            dealer.connect(a.endpoints["router"])
+            hello = PeerHello(
+                id="intruder",
+                name="x",
+                mesh="elsewhere",
+                epoch=1,
+                pub="tcp://127.0.0.1:1",
+                router="tcp://127.0.0.1:2",
+            )
+            dealer.send_multipart([Kind.HELLO, hello.encode()])
+            await eventually(lambda: a._transport.dropped["wrong_mesh"] == 1)  # type: ignore[union-attr]
+            assert [p.name for p in a.peers] == ["a2"]
+        finally:
+            ctx.destroy(linger=0)
 
 
 async def test_default_scope_binds_loopback_only() -> None:
