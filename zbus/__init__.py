@@ -43,8 +43,8 @@ from .event import Event as Event
 from .event import Priority as Priority
 from .node import Node as Node
 from .node import NodeState as NodeState
-from .node import NodeStatistics as NodeStatistics
-from .node import PeerEvent as PeerEvent
+from .peerwatch import PeerEvent as PeerEvent
+from .statistics import NodeStatistics as NodeStatistics
 from .subscription import Subscription as Subscription
 from .subscription import SubscriptionStatistics as SubscriptionStatistics
 from .transport import PeerInfo as PeerInfo

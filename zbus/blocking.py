@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from .config import Config
 from .errors import ClosedError, LoopBlockedError, RequestTimeout
 from .event import Event
-from .node import Node, NodeStatistics
+from .node import Node
+from .statistics import NodeStatistics
 from .subscription import Handler, Subscription
 from .transport import PeerInfo
 

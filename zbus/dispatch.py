@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .event import Event
     from .subscription import Subscription
 
-__all__ = ["DeadLetter", "Dispatcher", "Overflow", "PriorityBuffer", "backoff_delay"]
+__all__ = ["DeadLetter", "Dispatcher", "MemoryDeadLetters", "Overflow", "PriorityBuffer", "backoff_delay"]
 
 log = logging.getLogger("zbus")
 T = TypeVar("T")
@@ -149,6 +149,33 @@ class DeadLetter:
     handler: str
     subscription: str
     ts: float
+
+
+class MemoryDeadLetters:
+    """Dead letters kept in memory (the newest ``limit``) until the LMDB store takes over.
+
+    It says so, once, at the first dead letter: they are lost when the process exits.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._letters: deque[DeadLetter] = deque(maxlen=limit)
+
+    def add(self, letter: DeadLetter) -> None:
+        """Keep ``letter`` (evicting the oldest beyond ``limit``)."""
+        if not self._letters:
+            log.warning(
+                "dead letters are kept in memory only (the newest %d); they are lost when the process exits",
+                self.limit,
+            )
+        self._letters.append(letter)
+
+    def list(self) -> list[DeadLetter]:
+        """All kept dead letters, oldest first."""
+        return list(self._letters)
+
+    def __len__(self) -> int:
+        return len(self._letters)
 
 
 def _with_attempt(event: Event, attempts: int, error: str) -> Event:

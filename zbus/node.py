@@ -8,40 +8,36 @@ protocol logic of its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
 from . import wire
 from .config import Config, load_config, parse_duration
-from .dispatch import DeadLetter, Dispatcher, Overflow
+from .consume import events_of, windows_of
+from .dispatch import DeadLetter, Dispatcher, MemoryDeadLetters, Overflow
 from .errors import (
     ClosedError,
     NoResponders,
-    RemoteError,
-    RequestTimeout,
-    UnknownTargetError,
     UsageError,
 )
 from .event import Event
-from .filters import compile_filter
-from .router import ERROR_HEADER, ERROR_TYPE_HEADER, Router
+from .peerwatch import PeerEvent, PeerWatch
+from .router import Router
+from .statistics import NodeStatistics
 from .subscription import Handler, Subscription
 from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
-from .transport import DirectKind, PeerInfo, Transport
+from .transport import PeerInfo, Transport
 
-__all__ = ["Node", "NodeState", "NodeStatistics", "PeerEvent"]
+__all__ = ["Node", "NodeState"]
 
 log = logging.getLogger("zbus")
 F = TypeVar("F", bound=Callable[..., Any])
-MAX_DEAD_LETTERS_IN_MEMORY = 10_000
 
 
 class NodeState(Enum):
@@ -51,44 +47,6 @@ class NodeState(Enum):
     RUNNING = "running"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PeerEvent:
-    """A change in the peer table: ``kind`` is ``"joined"``, ``"left"`` or ``"updated"``."""
-
-    kind: str
-    peer: PeerInfo
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeStatistics:
-    """A snapshot of a node's counters.
-
-    Attributes:
-        name: node name. id: node id. state: lifecycle state.
-        published: events this node published. received: events that arrived from peers.
-        delivered: events handlers completed or iterators yielded, over all subscriptions.
-        dropped: events dropped by reason (``overflow``, ``malformed``, ``bad_payload``, ...).
-        expired: events whose TTL ran out before dispatch.
-        dead_letters: events given up on after ``max_attempts``.
-        queued: events waiting in all subscription backlogs. subscriptions: open subscriptions.
-        peers: known peers. handlers_busy: handlers running right now.
-    """
-
-    name: str
-    id: str
-    state: str
-    published: int
-    received: int
-    delivered: int
-    dropped: dict[str, int]
-    expired: int
-    dead_letters: int
-    queued: int
-    subscriptions: int
-    peers: int
-    handlers_busy: int
 
 
 def _default_name() -> str:
@@ -127,10 +85,8 @@ class Node:
         self._state = NodeState.CREATED
         self._seqs: dict[str, int] = {}
         self._published = 0
-        self._dead_letters: list[DeadLetter] = []
-        self._peer_listeners: list[Callable[[PeerEvent], Any]] = []
-        self._known_peers: dict[str, PeerInfo] = {}
-        self._peers_changed = asyncio.Event()
+        self._dead_letters = MemoryDeadLetters()
+        self._watch = PeerWatch()
         self._rr: dict[str, int] = {}
         self._transport: Transport | None = None
         self._dispatcher: Dispatcher | None = None
@@ -167,12 +123,12 @@ class Node:
         if self._state is not NodeState.CREATED:
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
         q, perf = self.config.queue, self.config.performance
-        self._peers_changed = asyncio.Event()
+        self._watch = PeerWatch()
         self._dispatcher = Dispatcher(
             workers=perf.worker_threads,
             retry_base_delay=q.retry_base_delay,
             retry_max_delay=q.retry_max_delay,
-            on_dead_letter=self._dead_letter,
+            on_dead_letter=self._dead_letters.add,
         )
         self._transport = self._make_transport()
         self._router.transport = self._transport
@@ -320,7 +276,8 @@ class Node:
         self._check_running()
         assert self._transport is not None
         if event._target is not None:
-            await self._send_directed(event)
+            self._published += 1
+            await self._router.send_directed(event, mesh=self.config.mesh.name)
             return
         topic = event._topic
         seq = self._seqs.get(topic, 0) + 1
@@ -330,28 +287,6 @@ class Node:
         if self._router.has_local_interest(topic):
             await self._router.route(wire.decode(frames, max_message_size=2**62))
         await self._transport.publish(topic, seq, frames)
-
-    async def _send_directed(self, event: Event) -> None:
-        assert self._transport is not None and event._target is not None
-        frames = wire.encode(event, node_id=self.id, epoch=self.epoch)
-        self._published += 1
-        if event._target in (self.name, self.id):
-            await self._router.on_direct(DirectKind.EVENT, self.id, frames)
-            return
-        peer = self._find_peer(event._target)
-        await self._transport.send(peer.id, DirectKind.EVENT, frames)
-
-    def _find_peer(self, name_or_id: str) -> PeerInfo:
-        assert self._transport is not None
-        peers = self._transport.peers()
-        for peer in peers:
-            if peer.id == name_or_id or peer.name == name_or_id:
-                return peer
-        known = ", ".join(sorted(p.name for p in peers)) or "none"
-        raise UnknownTargetError(
-            f"target {name_or_id!r} is not a node of mesh {self.config.mesh.name!r} "
-            f"(known: {known}); check the name, or await node.wait_for_peers() first"
-        )
 
     # -- subscribing ---------------------------------------------------------------------------------
     def _subscribe(
@@ -366,29 +301,13 @@ class Node:
     ) -> Subscription:
         if self._state in (NodeState.CLOSING, NodeState.CLOSED):
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
-        if not patterns:
-            raise UsageError("subscribe needs at least one pattern, e.g. subscribe('order.*', handler=...)")
-        if handler is not None and not callable(handler):
-            hint = " (pass the function, not its result)" if asyncio.iscoroutine(handler) else ""
-            raise UsageError(f"handler={handler!r:.60} is not callable{hint}")
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise UsageError(f"concurrency={concurrency!r}: expected an int ≥ 1")
         q = self.config.queue
-        try:
-            policy = Overflow(overflow if overflow is not None else q.overflow_policy)
-        except ValueError:
-            raise UsageError(
-                f"overflow={overflow!r}: expected one of {', '.join(o.value for o in Overflow)}"
-            ) from None
-        size = q.max_size if max_size is None else max_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise UsageError(f"max_size={max_size!r}: expected an int ≥ 1")
         sub = Subscription(
             list(patterns),
             handler=handler,
-            predicate=compile_filter(filter) if filter else None,
-            max_size=size,
-            overflow=policy,
+            filter=filter,
+            max_size=q.max_size if max_size is None else max_size,
+            overflow=q.overflow_policy if overflow is None else overflow,
             concurrency=concurrency,
             on_close=self._unsubscribed,
         )
@@ -493,21 +412,8 @@ class Node:
                 to the loop (a throughput knob; events are still yielded one at a time).
         """
         sub = await self.subscribe(*patterns, filter=filter)
-        try:
-            while True:
-                try:
-                    yield await sub._get()
-                except ClosedError:
-                    return
-                sub._stats_delivered += 1
-                for _ in range(batch_size - 1):
-                    try:
-                        event = sub.next_nowait()
-                    except (ClosedError, Exception):
-                        break
-                    yield event
-        finally:
-            await sub.unsubscribe()
+        async for event in events_of(sub, max(1, batch_size)):
+            yield event
 
     async def window(
         self,
@@ -526,23 +432,8 @@ class Node:
         if seconds <= 0:
             raise UsageError(f"size={size!r}: a window must be longer than 0 s")
         sub = await self.subscribe(*patterns, filter=filter)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        try:
-            while not sub.closed:
-                batch: list[Event] = []
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(deadline):
-                        while True:
-                            batch.append(await sub._get())
-                            sub._stats_delivered += 1
-                deadline += seconds
-                if batch or emit_empty:
-                    yield batch
-        except ClosedError:
-            return
-        finally:
-            await sub.unsubscribe()
+        async for batch in windows_of(sub, seconds, emit_empty=emit_empty):
+            yield batch
 
     # -- request / response --------------------------------------------------------------------------
     def respond(self, type: str) -> Callable[[F], F]:
@@ -599,29 +490,7 @@ class Node:
         event = Event(
             type, payload, source=self.name, priority=priority, headers=headers, correlation_id=correlation_id
         )
-        frames = wire.encode(event, node_id=self.id, epoch=self.epoch)
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._router.pending[event.id] = future
-        try:
-            if target == self.id:
-                await self._router.on_direct(DirectKind.REQUEST, self.id, frames)
-            else:
-                await self._transport.send(target, DirectKind.REQUEST, frames)
-            try:
-                reply = await asyncio.wait_for(future, timeout)
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"no reply to {type!r} within {timeout} s; the responder may be slow or gone "
-                    "(raise timeout=, or check `zbus peers`)"
-                ) from None
-        finally:
-            self._router.pending.pop(event.id, None)
-        error_type = reply.headers.get(ERROR_TYPE_HEADER)
-        if error_type is not None:
-            if error_type == "NoResponders":
-                raise NoResponders(f"the chosen node stopped responding to {type!r}; retry the request")
-            raise RemoteError(error_type, reply.headers.get(ERROR_HEADER, ""), reply.source)
-        return reply
+        return await self._router.request(target, event, timeout)
 
     async def _run_handler(self, handler: Handler, event: Event) -> Any:
         assert self._dispatcher is not None
@@ -646,40 +515,10 @@ class Node:
 
     def on_peer(self, callback: Callable[[PeerEvent], Any]) -> Callable[[], None]:
         """Call ``callback(PeerEvent)`` on every join, leave and update; returns an unregister function."""
-        self._peer_listeners.append(callback)
-        return lambda: self._peer_listeners.remove(callback)
+        return self._watch.add_listener(callback)
 
     def _on_peers_changed(self) -> None:
-        current = {p.id: p for p in self.peers}
-        changes: list[PeerEvent] = []
-        for pid, peer in current.items():
-            old = self._known_peers.get(pid)
-            if old is None:
-                changes.append(PeerEvent(kind="joined", peer=peer))
-            elif old != peer:
-                changes.append(PeerEvent(kind="updated", peer=peer))
-        changes.extend(
-            PeerEvent(kind="left", peer=p) for pid, p in self._known_peers.items() if pid not in current
-        )
-        self._known_peers = current
-        for change in changes:
-            log.info("peer %s (%s) %s", change.peer.name, change.peer.id, change.kind)
-            for listener in list(self._peer_listeners):
-                try:
-                    listener(change)
-                except Exception:
-                    log.exception("peer listener %r failed", listener)
-        self._peers_changed.set()
-        self._peers_changed = asyncio.Event()
-
-    async def _wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        self._check_running()
-        try:
-            async with asyncio.timeout(timeout):
-                while not predicate():
-                    await self._peers_changed.wait()
-        except TimeoutError:
-            raise RequestTimeout(f"timed out after {timeout} s waiting for {what}") from None
+        self._watch.update(self.peers)
 
     async def wait_for_peers(
         self, count: int = 1, *, timeout: float = 10.0, names: Iterable[str] = ()
@@ -695,7 +534,8 @@ class Node:
             peers = self.peers
             return len(peers) >= count and wanted <= {p.name for p in peers}
 
-        await self._wait_until(ready, timeout, f"{count} peer(s) {sorted(wanted) or ''}".strip())
+        self._check_running()
+        await self._watch.wait_until(ready, timeout, f"{count} peer(s) {sorted(wanted) or ''}".strip())
         return self.peers
 
     async def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
@@ -714,25 +554,15 @@ class Node:
         self._check_running()
         assert self._transport is not None
         transport = self._transport
-        await self._wait_until(
+        await self._watch.wait_until(
             lambda: transport.subscriber_count(topic) >= count, timeout, f"{count} subscriber(s) of {topic!r}"
         )
         return transport.subscriber_count(topic)
 
     # -- introspection --------------------------------------------------------------------------------
-    def _dead_letter(self, letter: DeadLetter) -> None:
-        if len(self._dead_letters) >= MAX_DEAD_LETTERS_IN_MEMORY:
-            self._dead_letters.pop(0)
-        if not self._dead_letters:
-            log.warning(
-                "dead letters are kept in memory only (last %d); they are lost when the process exits",
-                MAX_DEAD_LETTERS_IN_MEMORY,
-            )
-        self._dead_letters.append(letter)
-
     def dead_letters(self) -> list[DeadLetter]:
         """Events whose handlers failed ``max_attempts`` times, oldest first."""
-        return list(self._dead_letters)
+        return self._dead_letters.list()
 
     def statistics(self) -> NodeStatistics:
         """A snapshot of this node's counters (see ``NodeStatistics``)."""

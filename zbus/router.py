@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import wire
-from .errors import PeerLostError, WireError
+from .errors import NoResponders, PeerLostError, RemoteError, RequestTimeout, UnknownTargetError, WireError
 from .event import Event
 from .protocol.streams import StreamTracker, Verdict
 from .subscription import Handler, Subscription
@@ -170,7 +170,62 @@ class Router:
         """The transport's peer table changed."""
         self._peers_changed()
 
+    async def send_directed(self, event: Event, *, mesh: str) -> None:
+        """Send ``event`` to ``event.target`` only (a node name or id; this node included).
+
+        Raises:
+            UnknownTargetError: no node of the mesh has that name or id.
+        """
+        target = event._target or ""
+        frames = wire.encode(event, node_id=self.node_id, epoch=self.epoch)
+        if target in (self.name, self.node_id):
+            await self.on_direct(DirectKind.EVENT, self.node_id, frames)
+            return
+        assert self.transport is not None
+        peers = self.transport.peers()
+        for peer in peers:
+            if target in (peer.id, peer.name):
+                await self.transport.send(peer.id, DirectKind.EVENT, frames)
+                return
+        known = ", ".join(sorted(p.name for p in peers)) or "none"
+        raise UnknownTargetError(
+            f"target {target!r} is not a node of mesh {mesh!r} (known: {known}); "
+            "check the name, or await node.wait_for_peers() first"
+        )
+
     # -- request / response --------------------------------------------------------------------------
+    async def request(self, target: str, event: Event, timeout: float) -> Event:
+        """Send request ``event`` to node ``target`` (possibly this one) and await the reply.
+
+        Raises:
+            RequestTimeout, NoResponders, RemoteError: as documented on ``Node.request``.
+        """
+        frames = wire.encode(event, node_id=self.node_id, epoch=self.epoch)
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self.pending[event._id] = future
+        try:
+            if target == self.node_id:
+                await self.on_direct(DirectKind.REQUEST, self.node_id, frames)
+            else:
+                assert self.transport is not None
+                await self.transport.send(target, DirectKind.REQUEST, frames)
+            try:
+                async with asyncio.timeout(timeout):
+                    reply = await future
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"no reply to {event._type!r} within {timeout} s; the responder may be slow or gone "
+                    "(raise timeout=, or check `zbus peers`)"
+                ) from None
+        finally:
+            self.pending.pop(event._id, None)
+        error_type = reply._headers.get(ERROR_TYPE_HEADER)
+        if error_type == "NoResponders":
+            raise NoResponders(f"the chosen node stopped responding to {event._type!r}; retry the request")
+        if error_type is not None:
+            raise RemoteError(error_type, reply._headers.get(ERROR_HEADER, ""), reply._source)
+        return reply
+
     async def _answer(self, sender: str, request: Event) -> None:
         handler = self.responders.get(request._type)
         headers: dict[str, str] = {}

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .dispatch import Overflow, PriorityBuffer
-from .errors import ClosedError, RequestTimeout, WouldBlockError
+from .errors import ClosedError, RequestTimeout, UsageError, WouldBlockError
+from .filters import compile_filter
 
 if TYPE_CHECKING:
     from .event import Event
@@ -62,17 +63,31 @@ class Subscription:
         patterns: list[TopicPattern | RegexPattern],
         *,
         handler: Handler | None,
-        predicate: Callable[[Event], bool] | None,
+        filter: Mapping[str, Any] | None,
         max_size: int,
-        overflow: Overflow,
+        overflow: Overflow | str,
         concurrency: int = 1,
         on_close: Callable[[Subscription], Awaitable[None]] | None = None,
     ) -> None:
+        if not patterns:
+            raise UsageError("subscribe needs at least one pattern, e.g. subscribe('order.*', handler=...)")
+        if handler is not None and not callable(handler):
+            hint = " (pass the function, not its result)" if asyncio.iscoroutine(handler) else ""
+            raise UsageError(f"handler={handler!r:.60} is not callable{hint}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise UsageError(f"concurrency={concurrency!r}: expected an int ≥ 1")
+        try:
+            policy = Overflow(overflow)
+        except ValueError:
+            choices = ", ".join(o.value for o in Overflow)
+            raise UsageError(f"overflow={overflow!r}: expected one of {choices}") from None
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            raise UsageError(f"max_size={max_size!r}: expected an int ≥ 1")
         self.patterns = tuple(patterns)
         self.handler = handler
-        self.predicate = predicate
+        self.predicate: Callable[[Event], bool] | None = compile_filter(filter) if filter else None
         self.concurrency = concurrency
-        self._buffer: PriorityBuffer[Event] = PriorityBuffer(max_size, overflow)
+        self._buffer: PriorityBuffer[Event] = PriorityBuffer(max_size, policy)
         self._ready = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()

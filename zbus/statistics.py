@@ -1,0 +1,37 @@
+"""NodeStatistics: the snapshot ``Node.statistics()`` returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NodeStatistics"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatistics:
+    """A snapshot of a node's counters.
+
+    Attributes:
+        name: node name. id: node id. state: lifecycle state.
+        published: events this node published. received: events that arrived from peers.
+        delivered: events handlers completed or iterators yielded, over all subscriptions.
+        dropped: events dropped by reason (``overflow``, ``malformed``, ``bad_payload``, ...).
+        expired: events whose TTL ran out before dispatch.
+        dead_letters: events given up on after ``max_attempts``.
+        queued: events waiting in all subscription backlogs. subscriptions: open subscriptions.
+        peers: known peers. handlers_busy: handlers running right now.
+    """
+
+    name: str
+    id: str
+    state: str
+    published: int
+    received: int
+    delivered: int
+    dropped: dict[str, int]
+    expired: int
+    dead_letters: int
+    queued: int
+    subscriptions: int
+    peers: int
+    handlers_busy: int
