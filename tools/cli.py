@@ -65,6 +65,11 @@ def config_validate(path: str) -> None:
     click.echo(f"{path}: ok")
 
 
+from .demo import demo  # noqa: E402  (one command per module, registered here)
+
+cli.add_command(demo)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)

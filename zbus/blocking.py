@@ -145,6 +145,10 @@ class BlockingNode:
         """See ``Node.wait_for_peers``."""
         return self._run(self._node.wait_for_peers(count, timeout=timeout, names=tuple(names)), timeout)
 
+    def wait_for_responders(self, type: str, count: int = 1, *, timeout: float = 10.0) -> int:
+        """See ``Node.wait_for_responders``."""
+        return self._run(self._node.wait_for_responders(type, count, timeout=timeout), timeout)
+
     def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
         """See ``Node.wait_for_subscribers``."""
         return self._run(self._node.wait_for_subscribers(topic, count, timeout=timeout), timeout)

@@ -538,6 +538,26 @@ class Node:
         await self._watch.wait_until(ready, timeout, f"{count} peer(s) {sorted(wanted) or ''}".strip())
         return self.peers
 
+    async def wait_for_responders(self, type: str, count: int = 1, *, timeout: float = 10.0) -> int:
+        """Wait until ``count`` nodes (this one included) respond to requests of ``type``.
+
+        Returns:
+            The number of responders when the wait ended.
+
+        Raises:
+            RequestTimeout: fewer than ``count`` responders within ``timeout`` seconds.
+        """
+        validate_topic(type)
+        self._check_running()
+
+        def responders() -> int:
+            local = 1 if type in self._router.responders else 0
+            return local + sum(1 for p in self.peers if type in p.responders)
+
+        what = f"{count} responder(s) of {type!r}"
+        await self._watch.wait_until(lambda: responders() >= count, timeout, what)
+        return responders()
+
     async def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
         """Wait until ``count`` other nodes subscribe to something matching ``topic``.
 

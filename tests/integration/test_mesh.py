@@ -61,8 +61,8 @@ async def test_directed_request_reply_and_errors() -> None:
         def fail(e: Event) -> None:
             raise ValueError("cannot")
 
-        await eventually(lambda: sum("calc.add" in p.responders for p in client.peers) == 2)
-        await eventually(lambda: any("calc.fail" in p.responders for p in client.peers))
+        await client.wait_for_responders("calc.add", 2, timeout=5)
+        await client.wait_for_responders("calc.fail", timeout=5)
         replies = [await client.request("calc.add", {"a": 1, "b": i}, timeout=5) for i in range(4)]
         assert [r.payload["sum"] for r in replies] == [1, 2, 3, 4]
         assert sorted(r.payload["by"] for r in replies) == ["n1", "n1", "n2", "n2"]
@@ -78,7 +78,7 @@ async def test_directed_request_reply_and_errors() -> None:
         async def slow(e: Event) -> None:
             await gate.wait()
 
-        await eventually(lambda: any("calc.slow" in p.responders for p in client.peers))
+        await client.wait_for_responders("calc.slow", timeout=5)
         with pytest.raises(zbus.RequestTimeout):
             await client.request("calc.slow", timeout=0.2)
         gate.set()

@@ -29,7 +29,7 @@ async def test_request_to_another_process(spawn: type[Proc], mesh_name: str) -> 
     server.expect("ready")
     async with Node("client", mesh=mesh_name, config=FAST) as client:
         await client.wait_for_peers(names=["echo-server"], timeout=10)
-        await eventually(lambda: any("echo" in p.responders for p in client.peers))
+        await client.wait_for_responders("echo", timeout=10)
         t0 = time.perf_counter()
         reply = await client.request("echo", {"hi": 1}, timeout=5)
         assert reply.payload == {"echo": {"hi": 1}, "by": "echo-server"}

@@ -207,7 +207,7 @@ async def test_request_response(cfg: dict[str, Any]) -> None:
         def fail(request: Event) -> None:
             raise KeyError("missing")
 
-        await eventually(lambda: any("service.calculate" in p.responders for p in client.peers))
+        await client.wait_for_responders("service.calculate", timeout=2)
         reply = await client.request("service.calculate", {"x": 10, "y": 20}, timeout=2)
         assert reply.payload == {"result": 30}
         assert reply.causation_id is not None and reply.correlation_id == reply.causation_id
@@ -237,7 +237,7 @@ async def test_load_balancing(cfg: dict[str, Any]) -> None:
     async with Node("c", config=cfg) as c, Node("s1", config=cfg) as s1, Node("s2", config=cfg) as s2:
         for server in (s1, s2):
             server.respond("work")(lambda req, name=server.name: name)
-        await eventually(lambda: sum("work" in p.responders for p in c.peers) == 2)
+        await c.wait_for_responders("work", 2, timeout=2)
         answers = [(await c.request("work", timeout=2)).payload for _ in range(4)]
         assert sorted(answers) == ["s1", "s1", "s2", "s2"]
 
