@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -66,6 +67,11 @@ async def command(node: zbus.Node, name: str, words: list[str]) -> None:
 
 async def main() -> None:
     name, patterns = sys.argv[1], sys.argv[2:]
+    logging.basicConfig(  # zbus's own log on stderr, kept by the test for failure messages
+        level=os.environ.get("LAB_LOG_LEVEL", "INFO").upper(),
+        stream=sys.stderr,
+        format=f"%(relativeCreated)8.0f ms {name} %(name)s %(levelname)s %(message)s",
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
