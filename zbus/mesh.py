@@ -387,13 +387,15 @@ class MeshTransport:
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
         """Send an event on the XPUB (ZeroMQ filters by subscriber prefix)."""
-        heads = self._heads
-        if topic in heads or len(heads) < 256:
-            heads[topic] = seq  # announced in the next heartbeat: subscribers detect tail loss
         try:
             self.xpub.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
-            await self._publish_blocking(frames)
+            if not await self._publish_blocking(frames):
+                return
+        # only once it is on the wire: a heartbeat must never announce an event still unsent
+        heads = self._heads
+        if topic in heads or len(heads) < 256:
+            heads[topic] = seq
 
     async def _publish_blocking(self, frames: list[bytes]) -> None:
         # only with slow_subscriber = "block" (XPUB_NODROP): wait for the slowest subscriber

@@ -600,6 +600,8 @@ class Node:
             delivered=sum(s.delivered for s in subs),
             dropped=dropped,
             expired=sum(s.expired for s in subs),
+            gaps=self._router.gaps,
+            lost=self._router.lost,
             dead_letters=len(self._dead_letters),
             queued=sum(s.queued for s in subs),
             subscriptions=len(subs),

@@ -17,6 +17,8 @@ class NodeStatistics:
         delivered: events handlers completed or iterators yielded, over all subscriptions.
         dropped: events dropped by reason (``overflow``, ``malformed``, ``bad_payload``, ...).
         expired: events whose TTL ran out before dispatch.
+        gaps: holes detected in publishers' streams (sequence jumps, or heads in heartbeats).
+        lost: events those holes contained, i.e. published to us but never received.
         dead_letters: events given up on after ``max_attempts``.
         queued: events waiting in all subscription backlogs. subscriptions: open subscriptions.
         peers: known peers. handlers_busy: handlers running right now.
@@ -30,6 +32,8 @@ class NodeStatistics:
     delivered: int
     dropped: dict[str, int]
     expired: int
+    gaps: int
+    lost: int
     dead_letters: int
     queued: int
     subscriptions: int

@@ -1,0 +1,67 @@
+"""A subscriber that cannot keep up: the configured policy decides, and nothing is lost silently."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from zbus import Event, Node
+from zbus.testing import eventually
+
+N = 20_000
+PAYLOAD = "x" * 1000  # big enough that the kernel's socket buffers fill too
+
+
+def config(policy: str) -> dict[str, object]:
+    return {
+        "transport": {"send_hwm": 10, "recv_hwm": 10, "slow_subscriber": policy},
+        "discovery": {"heartbeat_interval": 0.1, "peer_timeout": 30},
+    }
+
+
+async def run(mesh_name: str, policy: str) -> tuple[list[int], Node]:
+    async with Node("pub", mesh=mesh_name, config=config(policy)) as pub, Node(
+        "sub", mesh=mesh_name, config=config(policy)
+    ) as sub:
+        gate = asyncio.Event()
+        seen: list[int] = []
+
+        async def slow(event: Event) -> None:
+            await gate.wait()
+            seen.append(event.payload["i"])
+
+        # a backlog of 1 that blocks: the subscriber stops reading its socket while the handler waits
+        await sub.subscribe("flood", handler=slow, max_size=1, overflow="block")
+        await pub.wait_for_subscribers("flood", timeout=10)
+
+        async def flood() -> None:
+            for i in range(N):
+                await pub.publish("flood", {"i": i, "pad": PAYLOAD})
+
+        publishing = asyncio.ensure_future(flood())
+        if policy == "drop":
+            await asyncio.wait_for(publishing, 60)  # the publisher never waits for the slow one
+        else:
+            await eventually(lambda: pub.statistics().published > 1000, timeout=30)
+        gate.set()
+        await asyncio.wait_for(publishing, 60)
+        stats = sub.statistics
+        await eventually(lambda: len(seen) + stats().lost == N, timeout=30, what=f"{policy}: all accounted for")
+        return seen, sub
+
+
+@pytest.mark.slow
+async def test_drop_policy_counts_every_lost_event(mesh_name: str) -> None:
+    seen, sub = await run(mesh_name, "drop")
+    stats = sub.statistics()
+    assert stats.lost > 0 and stats.gaps > 0  # the flood really overran the subscriber
+    assert seen == sorted(seen)  # what arrived is in order
+    assert len(seen) + stats.lost == N  # and everything else is accounted for
+
+
+@pytest.mark.slow
+async def test_block_policy_loses_nothing(mesh_name: str) -> None:
+    seen, sub = await run(mesh_name, "block")
+    assert seen == list(range(N))
+    assert sub.statistics().lost == 0
