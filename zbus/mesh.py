@@ -397,22 +397,25 @@ class MeshTransport:
         if topic in heads or len(heads) < 256:
             heads[topic] = seq
 
-    async def _publish_blocking(self, frames: list[bytes]) -> None:
-        # only with slow_subscriber = "block" (XPUB_NODROP): wait for the slowest subscriber
+    async def _publish_blocking(self, frames: list[bytes]) -> bool:
+        """Only with ``slow_subscriber = "block"`` (XPUB_NODROP): wait for the slowest subscriber.
+
+        Gives up after 30 s without progress, counting the event as dropped. Returns whether it was sent.
+        """
         deadline = time.monotonic() + 30.0
         delay = 0.0005
         while True:
             await asyncio.sleep(delay)
             try:
                 self.xpub.send_multipart(frames, zmq.NOBLOCK)
-                return
+                return True
             except zmq.Again:
                 if time.monotonic() > deadline:
                     self.dropped["slow_subscriber"] += 1
                     log.warning(
                         "dropped an event: a subscriber has not read for 30 s (slow_subscriber=block)"
                     )
-                    return
+                    return False
                 delay = min(delay * 2, 0.05)
 
     async def send(self, peer_id: str, kind: str, frames: list[bytes]) -> None:

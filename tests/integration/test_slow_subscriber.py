@@ -21,9 +21,10 @@ def config(policy: str) -> dict[str, object]:
 
 
 async def run(mesh_name: str, policy: str) -> tuple[list[int], Node]:
-    async with Node("pub", mesh=mesh_name, config=config(policy)) as pub, Node(
-        "sub", mesh=mesh_name, config=config(policy)
-    ) as sub:
+    async with (
+        Node("pub", mesh=mesh_name, config=config(policy)) as pub,
+        Node("sub", mesh=mesh_name, config=config(policy)) as sub,
+    ):
         gate = asyncio.Event()
         seen: list[int] = []
 
@@ -47,7 +48,8 @@ async def run(mesh_name: str, policy: str) -> tuple[list[int], Node]:
         gate.set()
         await asyncio.wait_for(publishing, 60)
         stats = sub.statistics
-        await eventually(lambda: len(seen) + stats().lost == N, timeout=30, what=f"{policy}: all accounted for")
+        what = f"{policy}: every event delivered or counted lost"
+        await eventually(lambda: len(seen) + stats().lost == N, timeout=30, what=what)
         return seen, sub
 
 
