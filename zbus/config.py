@@ -506,7 +506,8 @@ def load_config(
         env: the environment; ``None`` means ``os.environ``. ``ZBUS_<SECTION>__<KEY>`` sets a key (any case):
             ``ZBUS_QUEUE__MAX_SIZE=500``, ``ZBUS_MONITORING__HTTP__PORT=8081``, ``ZBUS_DISCOVERY__PEERS=
             tcp://a:1,tcp://b:2``, ``ZBUS_PERSISTENCE__RETENTION__BY_PREFIX=audit=90d,debug=1d``; booleans
-            take true/false, 1/0, yes/no, on/off. ``ZBUS_*`` names without ``__`` are not settings.
+            take true/false, 1/0, yes/no, on/off. ``ZBUS_*`` names without ``__``, or whose first part
+            is not a section name, are not settings and are ignored.
         overrides: a nested mapping applied last, e.g. ``{"persistence": {"enabled": True}}``.
 
     Raises:
@@ -528,8 +529,11 @@ def load_config(
         elif source is not None:
             name = os.fspath(source)
             layers.append((name, _layer(_read_toml(source, via), Config, "", name, text=False)))
+        sections = {f.name for f in dataclasses.fields(Config)}
         for var, value in sorted(environ.items()):
-            if var.upper().startswith("ZBUS_") and "__" in var:
+            # ZBUS_<SECTION>__<KEY> with a known section is a setting (and a typo in KEY is an error);
+            # other ZBUS_X__Y names belong to the application (e.g. ZBUS_ADMIN__TOKEN) and are left alone
+            if var.upper().startswith("ZBUS_") and "__" in var and var[5:].split("__")[0].lower() in sections:
                 nested: Any = value
                 for part in reversed(var[5:].lower().split("__")):
                     nested = {part: nested}

@@ -46,7 +46,9 @@ __all__ = ["MeshTransport"]
 log = logging.getLogger("zbus")
 DRAIN_BATCH = 512
 SAFETY_POLL = 0.25
-CANDIDATE_TIMEOUT = 10.0
+CANDIDATE_TIMEOUT = 5.0  # an unanswered HELLO's DEALER is closed after this
+REGREET_INTERVAL = 3.0  # discovered nodes that are not peers are greeted again this often
+REGREET_LIMIT = 5  # ... until this many greetings in a row went unanswered
 SYSTEM_PREFIX = b"$zbus."
 _KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"}
 
@@ -135,6 +137,7 @@ class MeshTransport:
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._links: dict[str, _Link] = {}
         self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
+        self._discovered: dict[str, tuple[Found, int]] = {}  # router endpoint -> (found, unanswered)
         self._closing_links: set[asyncio.Task[None]] = set()
         self._sub_prefixes: set[bytes] = {HEARTBEAT_TOPIC}
         self._xpub_subs: Counter[bytes] = Counter()
@@ -212,6 +215,12 @@ class MeshTransport:
         router, peer_id = found.router, found.id
         if self._closed or not router or router == self.router_endpoint or peer_id == self.node_id:
             return
+        # remember it: a node we lose touch with (partition, expiry) is greeted again later
+        self._discovered[router] = (found, 0)
+        self._greet(found)
+
+    def _greet(self, found: Found) -> None:
+        router, peer_id = found.router, found.id
         if peer_id and peer_id in self.table:
             return
         if router in self._candidates or any(link.router == router for link in self._links.values()):
@@ -224,6 +233,24 @@ class MeshTransport:
     def _on_lost(self, peer_id: str) -> None:
         # mDNS says goodbye: trust it only as a hint; heartbeats decide (Rule 3 of PeerTable)
         self.table.disconnected(peer_id, time.monotonic())
+        for router, (found, _) in list(self._discovered.items()):
+            if found.id == peer_id:
+                del self._discovered[router]
+
+    def _regreet(self) -> None:
+        """Greet again every discovered node that is not a peer (it may have been partitioned)."""
+        for router, (found, misses) in list(self._discovered.items()):
+            if (
+                (found.id
+                and found.id in self.table)
+                or any(link.router == router for link in self._links.values())
+            ):
+                self._discovered[router] = (found, 0)
+            elif misses >= REGREET_LIMIT:
+                del self._discovered[router]  # gone for good; discovery will report it if it returns
+            elif router not in self._candidates:
+                self._discovered[router] = (found, misses + 1)
+                self._greet(found)
 
     # -- inbound messages ----------------------------------------------------------------------------
     def _on_xpub(self, frames: list[bytes]) -> None:
@@ -307,9 +334,6 @@ class MeshTransport:
         )
         link = self._links.get(hello.id)
         if link is None:
-            if not hello.router or not hello.pub:
-                self.dropped["malformed_hello"] += 1
-                return
             candidate = self._candidates.pop(hello.router, None)
             if candidate is not None:
                 dealer = candidate[0]
@@ -347,11 +371,15 @@ class MeshTransport:
     async def _tick(self) -> None:
         interval = self.config.discovery.heartbeat_interval
         next_beat = 0.0
+        next_greet = time.monotonic() + REGREET_INTERVAL
         while True:
             now = time.monotonic()
             if now >= next_beat:
                 self._heartbeat()
                 next_beat = now + interval
+            if now >= next_greet:
+                self._regreet()
+                next_greet = now + REGREET_INTERVAL
             self._apply(self.table.expire(now))
             for endpoint, (dealer, since) in list(self._candidates.items()):
                 if now - since > CANDIDATE_TIMEOUT:

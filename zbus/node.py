@@ -132,11 +132,16 @@ class Node:
         )
         self._transport = self._make_transport()
         self._router.transport = self._transport
+        try:
+            await self._transport.start(self._router)
+        except BaseException:
+            self._state = NodeState.CLOSED  # nothing half-open stays behind: create a new Node
+            await self._transport.close()
+            raise
         self._state = NodeState.RUNNING
         for sub in self._router.subscriptions:
             if sub.handler is not None:
                 self._dispatcher.start(sub)
-        await self._transport.start(self._router)
         self._announce()
         log.info("node %s (%s) joined mesh %r", self.name, self.id, self.config.mesh.name)
 
@@ -283,6 +288,7 @@ class Node:
         seq = self._seqs.get(topic, 0) + 1
         self._seqs[topic] = seq
         frames = wire.encode(event, node_id=self.id, seq=seq, epoch=self.epoch)
+        wire.check_size(frames, self.config.transport.max_message_size)
         self._published += 1
         if self._router.has_local_interest(topic):
             await self._router.route(wire.decode(frames, max_message_size=2**62))
@@ -402,20 +408,29 @@ class Node:
 
         return register
 
-    async def stream(
+    def stream(
         self, *patterns: str, batch_size: int = 100, filter: Mapping[str, Any] | None = None
     ) -> AsyncIterator[Event]:
         """Iterate over matching events as they arrive: ``async for event in node.stream("sensor.*")``.
+
+        The subscription starts at this call (nothing published after it is missed, even before
+        the first iteration) and ends when the loop is left or the node closes.
 
         Args:
             batch_size: events taken from the backlog per wake-up before yielding control back
                 to the loop (a throughput knob; events are still yielded one at a time).
         """
-        sub = await self.subscribe(*patterns, filter=filter)
-        async for event in events_of(sub, max(1, batch_size)):
-            yield event
+        sub = self._subscribe(
+            [compile_pattern(p) for p in patterns],
+            handler=None,
+            filter=filter,
+            max_size=None,
+            overflow=None,
+            concurrency=1,
+        )
+        return events_of(sub, max(1, batch_size))
 
-    async def window(
+    def window(
         self,
         *patterns: str,
         size: str | float = "1m",
@@ -424,6 +439,9 @@ class Node:
     ) -> AsyncIterator[list[Event]]:
         """Yield the matching events of each tumbling time window as a list.
 
+        ``async for batch in node.window("metric.*", size="10s"):``. The subscription starts at this
+        call and ends when the loop is left or the node closes.
+
         Args:
             size: window length, seconds or a duration string like ``"500ms"``, ``"10s"``, ``"1m"``.
             emit_empty: also yield empty lists for windows in which nothing arrived.
@@ -431,9 +449,15 @@ class Node:
         seconds = parse_duration(size)
         if seconds <= 0:
             raise UsageError(f"size={size!r}: a window must be longer than 0 s")
-        sub = await self.subscribe(*patterns, filter=filter)
-        async for batch in windows_of(sub, seconds, emit_empty=emit_empty):
-            yield batch
+        sub = self._subscribe(
+            [compile_pattern(p) for p in patterns],
+            handler=None,
+            filter=filter,
+            max_size=None,
+            overflow=None,
+            concurrency=1,
+        )
+        return windows_of(sub, seconds, emit_empty=emit_empty)
 
     # -- request / response --------------------------------------------------------------------------
     def respond(self, type: str) -> Callable[[F], F]:
@@ -588,6 +612,8 @@ class Node:
         """A snapshot of this node's counters (see ``NodeStatistics``)."""
         subs = [s.statistics() for s in self._router.subscriptions]
         dropped: dict[str, int] = dict(self._router.dropped)
+        for reason, n in getattr(self._transport, "dropped", {}).items():
+            dropped[reason] = dropped.get(reason, 0) + n
         for s in subs:
             for reason, n in s.dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + n

@@ -19,7 +19,7 @@ from .errors import NoResponders, PeerLostError, RemoteError, RequestTimeout, Un
 from .event import Event
 from .protocol.streams import StreamTracker, Verdict
 from .subscription import Handler, Subscription
-from .topics import RegexPattern, TopicIndex
+from .topics import MAX_TOPIC_BYTES, RegexPattern, TopicIndex
 from .transport import DirectKind, Transport
 
 __all__ = ["Router"]
@@ -29,6 +29,12 @@ log = logging.getLogger("zbus")
 ERROR_TYPE_HEADER = "zbus-error-type"
 ERROR_HEADER = "zbus-error"
 REPLY_SUFFIX = ".reply"
+
+
+def reply_type(request_type: str) -> str:
+    """The reply's type: ``<request type>.reply``, or the request type when that would be too long."""
+    candidate = request_type + REPLY_SUFFIX
+    return candidate if len(candidate.encode()) <= MAX_TOPIC_BYTES else request_type
 
 
 def announced(pattern: Any) -> str:
@@ -152,6 +158,9 @@ class Router:
             return
         self.received += 1
         if kind == DirectKind.EVENT:
+            if event._target not in (self.name, self.node_id):
+                self.dropped["misdirected"] += 1
+                return
             await self.route(event)
         elif kind == DirectKind.REQUEST:
             task = asyncio.get_running_loop().create_task(self._answer(sender, event))
@@ -178,6 +187,7 @@ class Router:
         """
         target = event._target or ""
         frames = wire.encode(event, node_id=self.node_id, epoch=self.epoch)
+        wire.check_size(frames, self.max_message_size)
         if target in (self.name, self.node_id):
             await self.on_direct(DirectKind.EVENT, self.node_id, frames)
             return
@@ -201,6 +211,7 @@ class Router:
             RequestTimeout, NoResponders, RemoteError: as documented on ``Node.request``.
         """
         frames = wire.encode(event, node_id=self.node_id, epoch=self.epoch)
+        wire.check_size(frames, self.max_message_size)
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self.pending[event._id] = future
         try:
@@ -215,7 +226,7 @@ class Router:
             except TimeoutError:
                 raise RequestTimeout(
                     f"no reply to {event._type!r} within {timeout} s; the responder may be slow or gone "
-                    "(raise timeout=, or check `zbus peers`)"
+                    "(raise timeout=, or check node.peers)"
                 ) from None
         finally:
             self.pending.pop(event._id, None)
@@ -244,7 +255,7 @@ class Router:
         if "traceparent" in request._headers:
             headers["traceparent"] = request._headers["traceparent"]
         reply = Event(
-            request._type + REPLY_SUFFIX if len(request._type) < 249 else request._type,
+            reply_type(request._type),
             result,
             source=self.name,
             correlation_id=request._correlation_id or request._id,
@@ -253,6 +264,14 @@ class Router:
             headers=headers,
         )
         frames = wire.encode(reply, node_id=self.node_id, epoch=self.epoch)
+        if len(frames[2]) + len(frames[1]) + len(frames[0]) > self.max_message_size:
+            too_big = {
+                ERROR_TYPE_HEADER: "EventValidationError",
+                ERROR_HEADER: "the reply exceeds max_message_size",
+            }
+            frames = wire.encode(
+                reply.evolve(payload=None, headers=too_big), node_id=self.node_id, epoch=self.epoch
+            )
         if sender == self.node_id:
             await self.on_direct(DirectKind.REPLY, sender, frames)
             return

@@ -167,7 +167,7 @@ class Subscription:
             ClosedError: the subscription was closed and its backlog is empty.
         """
         if self.handler is not None:
-            raise ClosedError("this subscription has a handler; events go to it, not to next()")
+            raise UsageError("this subscription has a handler; events go to it, not to next()")
         try:
             event = await asyncio.wait_for(self._get(), timeout)
         except TimeoutError:

@@ -32,7 +32,7 @@ class PeerInfo:
         mesh: the mesh name.
         epoch: the peer's incarnation number (changes on restart).
         role: ``"node"``, ``"monitor"`` or ``"forwarder"``.
-        address: where it was found (``"memory"`` or the host it announced).
+        address: how to reach it: its ROUTER endpoint, or ``"memory"``.
         responders: request types the peer answers.
         patterns: subscription patterns the peer announced.
         joined_at: when it joined (UNIX seconds, local clock).
@@ -86,8 +86,8 @@ class Transport(Protocol):
     def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
         """Tell peers what this node subscribes to and responds to (after any change)."""
 
-    def subscriber_count(self, prefix: str) -> int:
-        """How many remote subscriptions would receive a topic starting with ``prefix``."""
+    def subscriber_count(self, topic: str) -> int:
+        """How many other nodes would receive an event on ``topic`` right now."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,14 +19,16 @@ from typing import Any, Final
 
 import msgpack
 
-from .errors import EventValidationError, WireError
+from .errors import EventValidationError, WireError, ZbusError
 from .event import _UNSET, Event
+from .topics import validate_topic
 
 __all__ = [
     "HEADER_FIELDS",
     "MAX_HEADER_BYTES",
     "MAX_TOPIC_BYTES",
     "PROTOCOL_VERSION",
+    "check_size",
     "decode",
     "decode_payload",
     "encode",
@@ -126,6 +128,20 @@ def encode(event: Event, *, node_id: str = "", seq: int = 0, epoch: int = 0) -> 
     return [topic.encode(), header, payload]
 
 
+def check_size(frames: list[bytes], max_message_size: int) -> None:
+    """Refuse to send an event receivers would refuse (they drop the whole connection on it).
+
+    Raises:
+        EventValidationError: the encoded event is larger than ``max_message_size`` bytes.
+    """
+    size = len(frames[0]) + len(frames[1]) + len(frames[2])
+    if size > max_message_size:
+        raise EventValidationError(
+            f"event of {size} bytes exceeds transport.max_message_size={max_message_size}; "
+            "send large data out of band (a file path or URL in the payload) or raise the limit on every node"
+        )
+
+
 def decode_payload(frame: bytes) -> Any:
     """Decode a payload frame.
 
@@ -189,10 +205,10 @@ def decode(frames: list[bytes], *, max_message_size: int = DEFAULT_MAX_MESSAGE) 
             f"transport.max_message_size={max_message_size}"
         )
     try:
-        topic = topic_b.decode()
+        topic = validate_topic(topic_b.decode(), allow_system=True)
         h = msgpack.unpackb(header_b, raw=False, strict_map_key=True, use_list=True)
     except Exception as exc:
-        raise WireError(f"undecodable header ({type(exc).__name__}: {exc})") from None
+        raise WireError(f"undecodable topic or header ({type(exc).__name__}: {exc})") from None
     if type(h) is not list or len(h) < _N_FIELDS:
         raise WireError(f"header must be an array of at least {_N_FIELDS} fields")
     if h[0] != PROTOCOL_VERSION:
@@ -204,7 +220,15 @@ def decode(frames: list[bytes], *, max_message_size: int = DEFAULT_MAX_MESSAGE) 
         if type(h[idx]) is not str:
             raise _bad(field, h[idx])
     ev._id = h[1]
-    ev._type = topic if h[2] is None else _opt_str(h[2], "type")  # type: ignore[assignment]
+    if h[2] is None:
+        ev._type = topic
+    else:
+        try:
+            ev._type = validate_topic(h[2]) if type(h[2]) is str else ""
+        except ZbusError:
+            ev._type = ""
+        if not ev._type:
+            raise _bad("type", h[2])
     ev._node_id = h[3]
     ev._source = h[4]
     ev._seq = _int(h[5], "seq", 0, 2**64 - 1)
@@ -228,7 +252,7 @@ def decode(frames: list[bytes], *, max_message_size: int = DEFAULT_MAX_MESSAGE) 
         raise _bad("tags", tags)
     ev._tags = tuple(tags)
     headers = h[19]
-    if type(headers) is not dict or any(type(v) is not str for v in headers.values()):
+    if type(headers) is not dict or any(type(k) is not str or type(v) is not str for k, v in headers.items()):
         raise _bad("headers", headers)
     ev._headers = headers
     ev._payload = _UNSET

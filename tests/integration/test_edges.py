@@ -1,0 +1,78 @@
+"""Edge cases found in review: oversized events, long reply types, failed start, early streams,
+and a partitioned peer that is greeted again."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import zbus
+from zbus import Event, Node
+from zbus.testing import eventually, local_mesh
+
+from .conftest import FAST
+
+
+async def test_oversized_event_is_refused_at_publish_and_the_link_survives() -> None:
+    small = {"transport": {"max_message_size": 4096}, **FAST}
+    async with local_mesh(2, config=small) as (a, b):
+        sub = await b.subscribe("blob")
+        await a.wait_for_subscribers("blob", timeout=5)
+        with pytest.raises(zbus.EventValidationError, match="max_message_size"):
+            await a.publish("blob", "x" * 10_000)
+        with pytest.raises(zbus.EventValidationError, match="max_message_size"):
+            await a.publish("blob", "x" * 10_000, target="n1")
+        await a.publish("blob", "fits")
+        assert (await sub.next(timeout=5)).payload == "fits"
+        assert [p.name for p in b.peers] == ["n0"]
+
+
+async def test_reply_type_stays_a_valid_topic(memory_config: dict[str, object], mesh_name: str) -> None:
+    async with Node("a", config=memory_config | {"mesh": {"name": mesh_name}}) as node:
+        long_ascii, non_ascii = "a" * 250, "é" * 125
+        for type_ in (long_ascii, non_ascii, "svc.ok"):
+            node.respond(type_)(lambda e: "pong")
+            reply = await node.request(type_, timeout=2)
+            assert reply.payload == "pong"
+            assert len(reply.type.encode()) <= 255
+        assert reply.type == "svc.ok.reply"
+
+
+async def test_failed_start_leaves_a_closed_node(mesh_name: str) -> None:
+    async with Node("holder", mesh=mesh_name) as holder:
+        port = int(holder.endpoints["pub"].rsplit(":", 1)[1])
+        clash = Node("clash", mesh=mesh_name, config={"transport": {"pub_port": port}})
+        with pytest.raises(zbus.UsageError, match="cannot bind"):
+            await clash.start()
+        assert clash.state is zbus.NodeState.CLOSED
+        with pytest.raises(zbus.ClosedError):
+            await clash.publish("x")
+
+
+async def test_stream_subscribes_at_the_call(memory_config: dict[str, object], mesh_name: str) -> None:
+    async with Node("a", config=memory_config | {"mesh": {"name": mesh_name}}) as node:
+        events = node.stream("early.*")
+        await node.publish("early.bird", 1)  # before the first iteration
+        async for event in events:
+            assert event.payload == 1
+            break
+        with pytest.raises(zbus.UsageError, match="longer than 0"):
+            node.window("x", size=0)
+
+
+async def test_expired_but_alive_peer_is_greeted_again() -> None:
+    async with local_mesh(2, config=FAST) as (a, b):
+        mesh = a._transport
+        assert mesh is not None
+        # simulate a partition long enough for a to expire b (b still thinks a is fine)
+        mesh._apply(mesh.table.expire(time.monotonic() + 3600))  # type: ignore[attr-defined]
+        assert a.peers == []
+        t0 = time.monotonic()
+        await a.wait_for_peers(names=["n1"], timeout=10)
+        assert time.monotonic() - t0 < 8
+        got: list[Event] = []
+        await b.subscribe("after.heal", handler=got.append)
+        await a.wait_for_subscribers("after.heal", timeout=5)
+        await a.publish("after.heal", 1)
+        await eventually(lambda: len(got) == 1)
