@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 import zbus
-from zbus.config import load_config
+
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -43,7 +43,7 @@ def config_show(path: str | None) -> None:
       ZBUS_QUEUE__MAX_SIZE=500 zbus config show
     """
     try:
-        cfg = load_config(path)
+        cfg = zbus.load_config(path)
     except zbus.ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(cfg.to_dict(), indent=2, default=_json_default))
@@ -59,7 +59,7 @@ def config_validate(path: str) -> None:
       zbus config validate config/production.toml
     """
     try:
-        load_config(path)
+        zbus.load_config(path)
     except zbus.ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{path}: ok")

@@ -226,6 +226,14 @@ class Dispatcher:
         for sub in list(self._tasks):
             await self.stop(sub)
 
+    async def run_once(self, handler: Callable[[Event], Any], event: Event) -> Any:
+        """Run one handler call (a responder's) within the worker limit; return its result."""
+        async with self._slots:
+            result = handler(event)
+            if isinstance(result, Awaitable):
+                result = await result
+            return result
+
     async def _run(self, sub: Subscription) -> None:
         handler = sub.handler
         assert handler is not None

@@ -240,10 +240,8 @@ class MeshTransport:
     def _regreet(self) -> None:
         """Greet again every discovered node that is not a peer (it may have been partitioned)."""
         for router, (found, misses) in list(self._discovered.items()):
-            if (
-                (found.id
-                and found.id in self.table)
-                or any(link.router == router for link in self._links.values())
+            if (found.id and found.id in self.table) or any(
+                link.router == router for link in self._links.values()
             ):
                 self._discovered[router] = (found, 0)
             elif misses >= REGREET_LIMIT:

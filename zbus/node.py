@@ -7,7 +7,6 @@ protocol logic of its own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -28,8 +27,9 @@ from .errors import (
 )
 from .event import Event
 from .peerwatch import PeerEvent, PeerWatch
+from .protocol.requests import RoundRobin
 from .router import Router
-from .statistics import NodeStatistics
+from .statistics import NodeStatistics, merge_counts
 from .subscription import Handler, Subscription
 from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
 from .transport import PeerInfo, Transport
@@ -87,7 +87,7 @@ class Node:
         self._published = 0
         self._dead_letters = MemoryDeadLetters()
         self._watch = PeerWatch()
-        self._rr: dict[str, int] = {}
+        self._picker = RoundRobin()
         self._transport: Transport | None = None
         self._dispatcher: Dispatcher | None = None
         self._router = Router(
@@ -183,12 +183,8 @@ class Node:
 
     def _check_running(self) -> None:
         if self._state is not NodeState.RUNNING:
-            hint = (
-                "use 'async with Node(...) as node:'"
-                if self._state is NodeState.CREATED
-                else "create a new Node"
-            )
-            raise ClosedError(f"Node {self.name!r} is {self._state.value}; {hint}")
+            fix = "use 'async with Node(...)'" if self._state is NodeState.CREATED else "create a new Node"
+            raise ClosedError(f"Node {self.name!r} is {self._state.value}; {fix}")
 
     # -- publishing --------------------------------------------------------------------------------
     async def publish(
@@ -233,22 +229,12 @@ class Node:
             UnknownTargetError: ``target`` names no node in the mesh.
             ClosedError: the node is not running.
         """
-        event = Event(
-            type,
-            payload,
-            source=self.name,
-            target=target,
-            topic=topic,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            priority=priority,
-            ttl=ttl,
-            expires_at=expires_at,
-            max_attempts=self.config.queue.max_attempts if max_attempts is None else max_attempts,
-            created_by=created_by,
-            tags=tags,
-            headers=headers,
-        )
+        attempts = self.config.queue.max_attempts if max_attempts is None else max_attempts
+        # fmt: off
+        event = Event(type, payload, source=self.name, target=target, topic=topic, priority=priority,
+                      correlation_id=correlation_id, causation_id=causation_id, ttl=ttl, expires_at=expires_at,
+                      max_attempts=attempts, created_by=created_by, tags=tags, headers=headers)
+        # fmt: on
         await self._send(event)
         return event.id
 
@@ -297,19 +283,19 @@ class Node:
     # -- subscribing ---------------------------------------------------------------------------------
     def _subscribe(
         self,
-        patterns: Sequence[TopicPattern | RegexPattern],
+        patterns: Sequence[str | TopicPattern | RegexPattern],
         *,
-        handler: Handler | None,
-        filter: Mapping[str, Any] | None,
-        max_size: int | None,
-        overflow: Overflow | str | None,
-        concurrency: int,
+        handler: Handler | None = None,
+        filter: Mapping[str, Any] | None = None,
+        max_size: int | None = None,
+        overflow: Overflow | str | None = None,
+        concurrency: int = 1,
     ) -> Subscription:
         if self._state in (NodeState.CLOSING, NodeState.CLOSED):
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
         q = self.config.queue
         sub = Subscription(
-            list(patterns),
+            [compile_pattern(p) if isinstance(p, str) else p for p in patterns],
             handler=handler,
             filter=filter,
             max_size=q.max_size if max_size is None else max_size,
@@ -365,9 +351,8 @@ class Node:
         Raises:
             InvalidTopicError: a pattern is malformed. InvalidFilterError: the filter is malformed.
         """
-        compiled = [compile_pattern(p) for p in patterns]
         return self._subscribe(
-            compiled,
+            patterns,
             handler=handler,
             filter=filter,
             max_size=max_size,
@@ -386,9 +371,7 @@ class Node:
         compiled = [compile_pattern(p) for p in patterns]
 
         def register(func: F) -> F:
-            self._subscribe(
-                compiled, handler=func, filter=filter, max_size=None, overflow=None, concurrency=concurrency
-            )
+            self._subscribe(compiled, handler=func, filter=filter, concurrency=concurrency)
             return func
 
         return register
@@ -401,9 +384,7 @@ class Node:
         compiled = [RegexPattern(regex)]
 
         def register(func: F) -> F:
-            self._subscribe(
-                compiled, handler=func, filter=filter, max_size=None, overflow=None, concurrency=1
-            )
+            self._subscribe(compiled, handler=func, filter=filter)
             return func
 
         return register
@@ -420,14 +401,7 @@ class Node:
             batch_size: events taken from the backlog per wake-up before yielding control back
                 to the loop (a throughput knob; events are still yielded one at a time).
         """
-        sub = self._subscribe(
-            [compile_pattern(p) for p in patterns],
-            handler=None,
-            filter=filter,
-            max_size=None,
-            overflow=None,
-            concurrency=1,
-        )
+        sub = self._subscribe(patterns, filter=filter)
         return events_of(sub, max(1, batch_size))
 
     def window(
@@ -449,14 +423,7 @@ class Node:
         seconds = parse_duration(size)
         if seconds <= 0:
             raise UsageError(f"size={size!r}: a window must be longer than 0 s")
-        sub = self._subscribe(
-            [compile_pattern(p) for p in patterns],
-            handler=None,
-            filter=filter,
-            max_size=None,
-            overflow=None,
-            concurrency=1,
-        )
+        sub = self._subscribe(patterns, filter=filter)
         return windows_of(sub, seconds, emit_empty=emit_empty)
 
     # -- request / response --------------------------------------------------------------------------
@@ -499,18 +466,13 @@ class Node:
         """
         self._check_running()
         assert self._transport is not None
-        candidates = [p.id for p in self._transport.peers() if type in p.responders]
-        if type in self._router.responders:
-            candidates.append(self.id)
-        if not candidates:
+        remote = [p.id for p in self._transport.peers() if type in p.responders]
+        target = self._picker.pick(type, remote + ([self.id] if type in self._router.responders else []))
+        if target is None:
             raise NoResponders(
                 f"no node in mesh {self.config.mesh.name!r} responds to {type!r}; "
                 "start a responder (@node.respond) or check the type and mesh name"
             )
-        candidates.sort()
-        turn = self._rr.get(type, 0)
-        self._rr[type] = turn + 1
-        target = candidates[turn % len(candidates)]
         event = Event(
             type, payload, source=self.name, priority=priority, headers=headers, correlation_id=correlation_id
         )
@@ -518,11 +480,7 @@ class Node:
 
     async def _run_handler(self, handler: Handler, event: Event) -> Any:
         assert self._dispatcher is not None
-        async with self._dispatcher._slots:
-            result = handler(event)
-            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                result = await result
-            return result
+        return await self._dispatcher.run_once(handler, event)
 
     # -- peers ---------------------------------------------------------------------------------------
     @property
@@ -611,12 +569,8 @@ class Node:
     def statistics(self) -> NodeStatistics:
         """A snapshot of this node's counters (see ``NodeStatistics``)."""
         subs = [s.statistics() for s in self._router.subscriptions]
-        dropped: dict[str, int] = dict(self._router.dropped)
-        for reason, n in getattr(self._transport, "dropped", {}).items():
-            dropped[reason] = dropped.get(reason, 0) + n
-        for s in subs:
-            for reason, n in s.dropped.items():
-                dropped[reason] = dropped.get(reason, 0) + n
+        transport_drops = getattr(self._transport, "dropped", {})
+        dropped = merge_counts(self._router.dropped, transport_drops, *(s.dropped for s in subs))
         return NodeStatistics(
             name=self.name,
             id=self.id,

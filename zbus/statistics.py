@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["NodeStatistics"]
+__all__ = ["NodeStatistics", "merge_counts"]
+
+
+def merge_counts(*counters: Mapping[str, int]) -> dict[str, int]:
+    """Add up several ``reason -> count`` mappings (router, transport, each subscription)."""
+    total: Counter[str] = Counter()
+    for counts in counters:
+        total.update(counts)
+    return dict(total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -57,3 +57,13 @@ def test_bye() -> None:
     t.hello(info("a"), 0)
     assert [c.reason for c in t.bye("a")] == ["goodbye"]
     assert t.bye("a") == [] and len(t) == 0
+
+
+def test_round_robin_is_fair_and_stable() -> None:
+    from zbus.protocol.requests import RoundRobin
+
+    rr = RoundRobin()
+    assert rr.pick("calc", []) is None
+    picks = [rr.pick("calc", ["b", "a", "c"]) for _ in range(6)]
+    assert picks == ["a", "b", "c", "a", "b", "c"]
+    assert rr.pick("other", ["z", "y"]) == "y"  # each type has its own turn
