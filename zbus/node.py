@@ -232,8 +232,9 @@ class Node:
         attempts = self.config.queue.max_attempts if max_attempts is None else max_attempts
         # fmt: off
         event = Event(type, payload, source=self.name, target=target, topic=topic, priority=priority,
-                      correlation_id=correlation_id, causation_id=causation_id, ttl=ttl, expires_at=expires_at,
-                      max_attempts=attempts, created_by=created_by, tags=tags, headers=headers)
+                      correlation_id=correlation_id, causation_id=causation_id, ttl=ttl,
+                      expires_at=expires_at, max_attempts=attempts, created_by=created_by, tags=tags,
+                      headers=headers)
         # fmt: on
         await self._send(event)
         return event.id
