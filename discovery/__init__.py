@@ -21,7 +21,9 @@ def make_discovery(
     if scope == "static":
         from .static import StaticDiscovery
 
-        return StaticDiscovery(config.discovery.peers)
+        return StaticDiscovery(
+            config.discovery.peers, interfaces=config.discovery.interfaces, host=config.transport.host
+        )
     from .mdns import MdnsDiscovery
     from .txt import NodeRecord
 

@@ -26,6 +26,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 from zbus.errors import DiscoveryError, WireError
 
 from . import Found
+from .addresses import reachable_addresses
 from .txt import NodeRecord, decode_txt, encode_txt
 
 __all__ = ["SERVICE_TYPE", "MdnsDiscovery"]
@@ -34,31 +35,8 @@ SERVICE_TYPE = "_zbus._tcp.local."
 log = logging.getLogger("zbus")
 
 
-def _interface_addresses(interfaces: Iterable[str]) -> list[str]:
-    """Resolve interface names (``eth0``) to IPv4 addresses; addresses pass through."""
-    out: list[str] = []
-    for item in interfaces:
-        try:
-            socket.inet_aton(item)
-            out.append(item)
-            continue
-        except OSError:
-            pass
-        try:
-            import fcntl
-            import struct
-
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                packed = fcntl.ioctl(
-                    s.fileno(), 0x8915, struct.pack("256s", item.encode()[:15])
-                )  # SIOCGIFADDR
-            out.append(socket.inet_ntoa(packed[20:24]))
-        except OSError as exc:
-            raise DiscoveryError(
-                f"discovery.interfaces names {item!r}, which has no IPv4 address here ({exc.strerror}); "
-                "list interface names or addresses from `ip -4 addr`"
-            ) from exc
-    return out
+def _specific(host: str) -> bool:
+    return bool(host) and host not in ("0.0.0.0", "*", "127.0.0.1")
 
 
 class MdnsDiscovery:
@@ -73,18 +51,9 @@ class MdnsDiscovery:
             self._bind: list[str] | InterfaceChoice = ["127.0.0.1"]
             self._addresses = ["127.0.0.1"]
         else:
-            addrs = _interface_addresses(interfaces)
-            self._bind = addrs or InterfaceChoice.All
-            if addrs:
-                self._addresses = addrs
-            elif host and host not in ("0.0.0.0", "*"):
-                self._addresses = [host]
-            else:
-                from zeroconf._utils.net import get_all_addresses
-
-                self._addresses = [a for a in get_all_addresses() if not a.startswith("127.")] or [
-                    "127.0.0.1"
-                ]
+            named = list(interfaces)
+            self._addresses = reachable_addresses(named) if named or not _specific(host) else [host]
+            self._bind = self._addresses if named else InterfaceChoice.All
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None

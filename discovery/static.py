@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
 
-from . import Found
+from zbus.transport import Found
+
+from .addresses import reachable_addresses
 
 __all__ = ["StaticDiscovery"]
 
@@ -19,9 +21,19 @@ __all__ = ["StaticDiscovery"]
 class StaticDiscovery:
     """Suggests each configured endpoint periodically."""
 
-    def __init__(self, endpoints: Iterable[str], *, retry_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        endpoints: Iterable[str],
+        *,
+        interfaces: Iterable[str] = (),
+        host: str = "",
+        retry_interval: float = 2.0,
+    ) -> None:
         self.endpoints = tuple(endpoints)
         self.retry_interval = retry_interval
+        specific = host and host not in ("0.0.0.0", "*", "127.0.0.1")
+        #: what this node announces in HELLO when its sockets are bound to a wildcard address
+        self.addresses = [host] if specific else reachable_addresses(interfaces)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, on_found: Callable[[Found], None], on_lost: Callable[[str], None]) -> None:

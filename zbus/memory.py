@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import threading
 import time
 from collections.abc import Coroutine, Iterable
@@ -19,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import ClosedError, PeerLostError
-from .topics import RegexPattern, TopicPattern, compile_pattern
+from .topics import parse_announced
 from .transport import Inbound, PeerInfo
 
 __all__ = ["MemoryTransport"]
@@ -98,7 +97,7 @@ class MemoryTransport:
                 continue  # the member left while we were sending: like a dropped connection
 
     def _wants(self, topic: str) -> bool:
-        return any(compile_pattern_or_regex(p).matches(topic) for p in self.info.patterns)
+        return any(parse_announced(p).matches(topic) for p in self.info.patterns)
 
     async def send(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
         """Deliver a point-to-point message to member ``peer_id``."""
@@ -125,11 +124,3 @@ class MemoryTransport:
     def subscriber_count(self, topic: str) -> int:
         """How many other members have a subscription matching ``topic``."""
         return sum(1 for m in self._members() if m._wants(topic))
-
-
-@functools.lru_cache(maxsize=1024)
-def compile_pattern_or_regex(announced: str) -> TopicPattern | RegexPattern:
-    """Announced patterns are plain topic patterns, or ``re:<regex>`` for on_pattern ones."""
-    if announced.startswith("re:"):
-        return RegexPattern(announced[3:])
-    return compile_pattern(announced)

@@ -34,11 +34,12 @@ from collections.abc import Awaitable, Callable, Iterable
 import zmq
 
 from .config import Config
-from .errors import PeerLostError, WireError
-from .memory import compile_pattern_or_regex
+from .errors import PeerLostError, WireError, ZbusError
+from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
 from .sockets import SocketFactory
+from .topics import parse_announced
 from .transport import Discovery, Found, Inbound, PeerInfo
 
 __all__ = ["MeshTransport"]
@@ -47,8 +48,8 @@ log = logging.getLogger("zbus")
 DRAIN_BATCH = 512
 SAFETY_POLL = 0.25
 CANDIDATE_TIMEOUT = 5.0  # an unanswered HELLO's DEALER is closed after this
-REGREET_INTERVAL = 3.0  # discovered nodes that are not peers are greeted again this often
-REGREET_LIMIT = 5  # ... until this many greetings in a row went unanswered
+REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
+REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
 _KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"}
 
@@ -57,10 +58,15 @@ class _Pump:
     """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
 
     def __init__(
-        self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], Awaitable[None] | None], name: str
+        self,
+        sock: zmq.Socket[bytes],
+        handle: Callable[[list[bytes]], Awaitable[None] | None],
+        name: str,
+        on_batch: Callable[[], object] | None = None,
     ):
         self.sock = sock
         self.handle = handle
+        self.on_batch = on_batch
         self.wake = asyncio.Event()
         self.stopped = False
         loop = asyncio.get_running_loop()
@@ -93,6 +99,8 @@ class _Pump:
                     raise
                 except Exception:
                     log.exception("zbus: error handling a message; it was dropped")
+            if n and self.on_batch is not None:
+                self.on_batch()
             if n == DRAIN_BATCH:
                 await asyncio.sleep(0)
                 continue
@@ -137,7 +145,7 @@ class MeshTransport:
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._links: dict[str, _Link] = {}
         self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
-        self._discovered: dict[str, tuple[Found, int]] = {}  # router endpoint -> (found, unanswered)
+        self._greetings = Greetings(base=REGREET_BASE, cap=REGREET_CAP)
         self._closing_links: set[asyncio.Task[None]] = set()
         self._sub_prefixes: set[bytes] = {HEARTBEAT_TOPIC}
         self._xpub_subs: Counter[bytes] = Counter()
@@ -212,43 +220,31 @@ class MeshTransport:
 
     # -- discovery input ---------------------------------------------------------------------------
     def _on_found(self, found: Found) -> None:
-        router, peer_id = found.router, found.id
-        if self._closed or not router or router == self.router_endpoint or peer_id == self.node_id:
+        router = found.router
+        if self._closed or not router or router == self.router_endpoint or found.id == self.node_id:
             return
-        # remember it: a node we lose touch with (partition, expiry) is greeted again later
-        self._discovered[router] = (found, 0)
-        self._greet(found)
+        # remembered: a node we lose touch with (partition, expiry) is greeted again, with backoff
+        self._greetings.found(router, found.id, time.monotonic())
+        self._greet_due()
 
-    def _greet(self, found: Found) -> None:
-        router, peer_id = found.router, found.id
-        if peer_id and peer_id in self.table:
-            return
-        if router in self._candidates or any(link.router == router for link in self._links.values()):
-            return
-        dealer = self._factory.dealer(self.node_id.encode())
-        self._factory.connect(dealer, router)
-        self._candidates[router] = (dealer, time.monotonic())
-        self._send_hello(dealer, ack=False)
+    def _is_peer(self, endpoint: str, node_id: str) -> bool:
+        return (bool(node_id) and node_id in self.table) or any(
+            link.router == endpoint for link in self._links.values()
+        )
+
+    def _greet_due(self) -> None:
+        for endpoint in self._greetings.due(time.monotonic(), self._is_peer):
+            if endpoint in self._candidates:
+                continue  # the last HELLO is still waiting (its DEALER reconnects by itself)
+            dealer = self._factory.dealer(self.node_id.encode())
+            self._factory.connect(dealer, endpoint)
+            self._candidates[endpoint] = (dealer, time.monotonic())
+            self._send_hello(dealer, ack=False, via=endpoint)
 
     def _on_lost(self, peer_id: str) -> None:
         # mDNS says goodbye: trust it only as a hint; heartbeats decide (Rule 3 of PeerTable)
         self.table.disconnected(peer_id, time.monotonic())
-        for router, (found, _) in list(self._discovered.items()):
-            if found.id == peer_id:
-                del self._discovered[router]
-
-    def _regreet(self) -> None:
-        """Greet again every discovered node that is not a peer (it may have been partitioned)."""
-        for router, (found, misses) in list(self._discovered.items()):
-            if (found.id and found.id in self.table) or any(
-                link.router == router for link in self._links.values()
-            ):
-                self._discovered[router] = (found, 0)
-            elif misses >= REGREET_LIMIT:
-                del self._discovered[router]  # gone for good; discovery will report it if it returns
-            elif router not in self._candidates:
-                self._discovered[router] = (found, misses + 1)
-                self._greet(found)
+        self._greetings.lost(peer_id)
 
     # -- inbound messages ----------------------------------------------------------------------------
     def _on_xpub(self, frames: list[bytes]) -> None:
@@ -301,6 +297,10 @@ class MeshTransport:
         if kind == Kind.BYE:
             self._apply(self.table.bye(sender))
             return None
+        if kind == Kind.PING:
+            if not self.table.seen(sender, time.monotonic()):
+                self.dropped["unknown_sender"] += 1
+            return None
         if len(frames) != 3:
             self.dropped["malformed_hello"] += 1
             return None
@@ -315,10 +315,11 @@ class MeshTransport:
         if hello.mesh != self.config.mesh.name:
             self.dropped["wrong_mesh"] += 1
             return None
-        self._on_hello(hello, reply=(kind == Kind.HELLO and not hello.ack))
+        self._on_hello(hello, reply=kind == Kind.HELLO and not hello.ack)
         return None
 
     def _on_hello(self, hello: PeerHello, *, reply: bool) -> None:
+        patterns = frozenset(p for p in hello.patterns if self._valid_pattern(p))
         info = PeerInfo(
             id=hello.id,
             name=hello.name,
@@ -327,12 +328,15 @@ class MeshTransport:
             role=hello.role,
             address=hello.router,
             responders=frozenset(hello.responders),
-            patterns=frozenset(hello.patterns),
+            patterns=patterns,
             joined_at=time.time(),
         )
+        if hello.ack and hello.via:
+            self._greetings.answered(hello.via, hello.id)
         link = self._links.get(hello.id)
         if link is None:
-            candidate = self._candidates.pop(hello.router, None)
+            candidate = self._candidates.pop(hello.via, None) if hello.ack and hello.via else None
+            candidate = candidate or self._candidates.pop(hello.router, None)
             if candidate is not None:
                 dealer = candidate[0]
             else:
@@ -342,8 +346,16 @@ class MeshTransport:
             self._links[hello.id] = link
             link.open_sub(hello.pub, self._sub_prefixes)
         if reply:
-            self._send_hello(link.dealer, ack=True)
+            self._send_hello(link.dealer, ack=True, via=hello.via)
         self._apply(self.table.hello(info, time.monotonic()))
+
+    def _valid_pattern(self, announced: str) -> bool:
+        try:
+            parse_announced(announced)
+        except ZbusError:
+            self.dropped["bad_pattern"] += 1
+            return False
+        return True
 
     def _on_link_dropped(self, peer_id: str) -> None:
         self.table.disconnected(peer_id, time.monotonic())
@@ -355,6 +367,8 @@ class MeshTransport:
             if change.kind == LEFT:
                 self._drop_links(change.peer)
                 log.info("peer %s left (%s)", change.peer.name, change.reason)
+                if change.reason in ("goodbye", "restarted") and self._inbound is not None:
+                    self._inbound.on_peer_gone(change.peer.id)  # that incarnation's streams are over
         if self._inbound is not None:
             self._inbound.on_peers_changed()
 
@@ -369,15 +383,15 @@ class MeshTransport:
     async def _tick(self) -> None:
         interval = self.config.discovery.heartbeat_interval
         next_beat = 0.0
-        next_greet = time.monotonic() + REGREET_INTERVAL
+        next_greet = time.monotonic() + 1.0
         while True:
             now = time.monotonic()
             if now >= next_beat:
                 self._heartbeat()
                 next_beat = now + interval
             if now >= next_greet:
-                self._regreet()
-                next_greet = now + REGREET_INTERVAL
+                self._greet_due()
+                next_greet = now + 1.0
             self._apply(self.table.expire(now))
             for endpoint, (dealer, since) in list(self._candidates.items()):
                 if now - since > CANDIDATE_TIMEOUT:
@@ -393,7 +407,7 @@ class MeshTransport:
             )
 
     # -- outbound --------------------------------------------------------------------------------------
-    def _hello(self, *, ack: bool) -> PeerHello:
+    def _hello(self, *, ack: bool, via: str = "") -> PeerHello:
         return PeerHello(
             id=self.node_id,
             name=self.name,
@@ -405,11 +419,12 @@ class MeshTransport:
             patterns=self._patterns,
             responders=self._responders,
             ack=ack,
+            via=via,
         )
 
-    def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool) -> None:
+    def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:
         with contextlib.suppress(zmq.ZMQError):
-            dealer.send_multipart([Kind.HELLO, self._hello(ack=ack).encode()], zmq.NOBLOCK)
+            dealer.send_multipart([Kind.HELLO, self._hello(ack=ack, via=via).encode()], zmq.NOBLOCK)
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
         """Send an event on the XPUB (ZeroMQ filters by subscriber prefix)."""
@@ -464,7 +479,7 @@ class MeshTransport:
         """Subscribe the SUB socket to what the node needs and tell peers (UPDATE)."""
         self._patterns = tuple(sorted(patterns))
         self._responders = tuple(sorted(responders))
-        wanted = {compile_pattern_or_regex(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
+        wanted = {parse_announced(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
         added, removed = wanted - self._sub_prefixes, self._sub_prefixes - wanted
         self._sub_prefixes = wanted
         body = self._hello(ack=True).encode()
@@ -478,12 +493,10 @@ class MeshTransport:
         announcers: Counter[bytes] = Counter()
         matching: list[set[bytes]] = []
         for peer in self.table.peers():
-            prefixes = {compile_pattern_or_regex(p).prefix.encode() for p in peer.patterns}
+            prefixes = {parse_announced(p).prefix.encode() for p in peer.patterns}
             announcers.update(prefixes)
             hits = {
-                compile_pattern_or_regex(p).prefix.encode()
-                for p in peer.patterns
-                if compile_pattern_or_regex(p).matches(topic)
+                parse_announced(p).prefix.encode() for p in peer.patterns if parse_announced(p).matches(topic)
             }
             if hits:
                 matching.append(hits)
@@ -518,7 +531,13 @@ class _Link:
         mesh._factory.connect(sub, pub)
         short = self.peer_id[:8]
         self.pumps = [
-            _Pump(sub, mesh._on_sub, f"sub-{short}"),
+            # any traffic from the peer proves it alive, even when its heartbeats queue behind events
+            _Pump(
+                sub,
+                mesh._on_sub,
+                f"sub-{short}",
+                on_batch=lambda: mesh.table.seen(self.peer_id, time.monotonic()),
+            ),
             _Pump(self.monitor, lambda frames: mesh._on_link_dropped(self.peer_id), f"monitor-{short}"),
         ]
 

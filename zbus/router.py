@@ -132,6 +132,10 @@ class Router:
             self._report_loss(event._node_id, event._topic, observation.missing)
         await self.route(event)
 
+    def on_peer_gone(self, node_id: str) -> None:
+        """A peer incarnation ended for good (goodbye, or replaced by a restart): forget its streams."""
+        self.streams.forget_node(node_id)
+
     def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
         """A peer's heartbeat listed its stream heads: events beyond what we saw were lost."""
         for topic, head in heads.items():

@@ -12,10 +12,14 @@ Why each option:
   then makes ``send`` fail with EAGAIN and the publisher waits instead of dropping.
 - ``RECONNECT_IVL``/``RECONNECT_IVL_MAX`` from config (0.1 s → 2 s): a restarted peer is
   reconnected quickly without hammering a dead address.
-- ``MAXMSGSIZE`` = ``transport.max_message_size`` on receiving sockets: libzmq itself refuses
-  oversized frames before Python sees them.
+- ``MAXMSGSIZE`` = ``transport.max_message_size`` on every socket: libzmq itself refuses
+  oversized frames (and drops that connection) before Python sees them.
+- DEALER ``RCVHWM`` = 1: DEALERs only send (answers come to our ROUTER), so nothing a peer
+  pushes back may pile up.
 - ``ROUTER_HANDOVER``: a restarted peer reusing its identity takes over its old routing entry.
 - DEALER ``IDENTITY`` = the node id, so a ROUTER knows who sent each message.
+- No ``ROUTER_MANDATORY``: a node's ROUTER only receives (every answer travels on the answerer's
+  own DEALER to the asker's ROUTER), so there is no ROUTER send whose silent drop it would guard.
 
 CURVE security will be switched on here (``security.curve``), in one function for all sockets.
 """
@@ -44,6 +48,7 @@ class SocketFactory:
         sock.setsockopt(zmq.RCVHWM, c.recv_hwm)
         sock.setsockopt(zmq.RECONNECT_IVL, max(1, int(c.reconnect_interval * 1000)))
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, max(1, int(c.reconnect_interval_max * 1000)))
+        sock.setsockopt(zmq.MAXMSGSIZE, c.max_message_size)
         return sock
 
     def xpub(self) -> zmq.Socket[bytes]:
@@ -56,14 +61,11 @@ class SocketFactory:
 
     def sub(self) -> zmq.Socket[bytes]:
         """The event subscriber, connected to every peer's XPUB."""
-        sock = self._common(self.ctx.socket(zmq.SUB))
-        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_size)
-        return sock
+        return self._common(self.ctx.socket(zmq.SUB))
 
     def router(self) -> zmq.Socket[bytes]:
         """The inbox: directed events, requests, replies and HELLO/UPDATE/BYE arrive here."""
         sock = self._common(self.ctx.socket(zmq.ROUTER))
-        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_size)
         sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         return sock
 
@@ -71,6 +73,7 @@ class SocketFactory:
         """An outbox to one peer's ROUTER, identified by this node's id."""
         sock = self._common(self.ctx.socket(zmq.DEALER))
         sock.setsockopt(zmq.IDENTITY, identity)
+        sock.setsockopt(zmq.RCVHWM, 1)  # never read: a hostile ROUTER must not fill our memory
         return sock
 
     def bind(self, sock: zmq.Socket[bytes], host: str, port: int) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "TopicIndex",
     "TopicPattern",
     "compile_pattern",
+    "parse_announced",
     "validate_topic",
 ]
 
@@ -398,3 +399,15 @@ class TopicIndex(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<TopicIndex literal={len(self._literal)} wildcard={len(self._wild)}>"
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_announced(announced: str) -> TopicPattern | RegexPattern:
+    """A peer's announced pattern: a topic pattern, or ``re:<regex>`` for an ``on_pattern`` one.
+
+    Raises:
+        InvalidTopicError: the announcement is not a valid pattern (callers drop it).
+    """
+    if announced.startswith("re:"):
+        return RegexPattern(announced[3:])
+    return compile_pattern(announced)

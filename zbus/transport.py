@@ -64,6 +64,9 @@ class Inbound(Protocol):
     def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
         """A peer is alive; ``heads`` maps its recently published topics to their last seq."""
 
+    def on_peer_gone(self, node_id: str) -> None:
+        """A peer incarnation ended for good (goodbye or restart); its state can be dropped."""
+
 
 class Transport(Protocol):
     """How a node reaches the rest of its mesh."""

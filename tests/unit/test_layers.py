@@ -109,9 +109,7 @@ def test_tools_use_only_the_public_api() -> None:
 
 
 def test_import_zbus_stays_light() -> None:
-    code = (
-        "import sys, zbus; print([m for m in ('click', 'zbus.tools', 'zbus.testing') if m in sys.modules])"
-    )
+    code = "import sys, zbus; print([m for m in ('click', 'zbus.tools', 'zbus.testing') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 

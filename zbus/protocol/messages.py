@@ -28,10 +28,11 @@ class Kind:
     HELLO: Final = b"HELLO"  # introduce yourself; answered with HELLO(ack=True) unless ack
     UPDATE: Final = b"UPDATE"  # my subscriptions or responders changed
     BYE: Final = b"BYE"  # I am leaving (clean shutdown)
+    PING: Final = b"PING"  # I am alive (sent when a heartbeat could not go out on the XPUB)
     EVENT: Final = b"EVENT"  # a directed event
     REQUEST: Final = b"REQUEST"  # a request for one of my responders
     REPLY: Final = b"REPLY"  # the answer to your request
-    ALL: Final = frozenset({HELLO, UPDATE, BYE, EVENT, REQUEST, REPLY})
+    ALL: Final = frozenset({HELLO, UPDATE, BYE, PING, EVENT, REQUEST, REPLY})
     EVENT_KINDS: Final = frozenset({EVENT, REQUEST, REPLY})
 
 
@@ -49,6 +50,8 @@ class PeerHello:
     patterns: tuple[str, ...] = ()
     responders: tuple[str, ...] = ()
     ack: bool = False
+    #: the endpoint the greeter dialled (HELLO), echoed in the ack, so the greeter can tie it to us
+    via: str = ""
 
     def encode(self) -> bytes:
         """msgpack map of the fields plus ``v``, the control protocol version."""
@@ -65,6 +68,7 @@ class PeerHello:
                 "patterns": list(self.patterns),
                 "responders": list(self.responders),
                 "ack": self.ack,
+                "via": self.via,
             }
         )
 
@@ -114,6 +118,7 @@ def decode_hello(data: bytes) -> PeerHello:
         patterns=_strs(body, "patterns", "HELLO"),
         responders=_strs(body, "responders", "HELLO"),
         ack=body.get("ack") is True,
+        via=_str(body, "via", "HELLO", required=False),
     )
 
 

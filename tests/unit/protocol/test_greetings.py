@@ -1,0 +1,36 @@
+"""Greetings: backoff, ties by 'via', forgetting only on discovery's word."""
+
+from __future__ import annotations
+
+from zbus.protocol.greetings import Greetings
+
+
+def test_greet_now_then_back_off_to_the_cap() -> None:
+    g = Greetings(base=3, cap=30)
+    g.found("tcp://a:1", "", now=0)
+    never = lambda endpoint, node_id: False  # noqa: E731
+    times = [t for t in range(0, 200) if g.due(t, never)]
+    assert times[:5] == [0, 3, 9, 21, 45] and all(b - a == 30 for a, b in zip(times[5:], times[6:]))
+
+
+def test_live_peer_is_not_greeted_and_resets_backoff() -> None:
+    g = Greetings(base=3, cap=30)
+    g.found("tcp://a:1", "", now=0)
+    assert g.due(0, lambda e, n: False) == ["tcp://a:1"]
+    g.answered("tcp://a:1", "peer-a")
+    peers = {"peer-a"}
+    assert g.due(100, lambda e, n: n in peers) == []
+    peers.clear()  # partitioned: greeted again, starting from the short interval
+    assert g.due(103, lambda e, n: n in peers) == ["tcp://a:1"]
+    assert g.due(106, lambda e, n: n in peers) == ["tcp://a:1"]
+
+
+def test_only_discovery_forgets() -> None:
+    g = Greetings()
+    g.found("tcp://a:1", "id-a", now=0)
+    g.found("tcp://b:1", "id-b", now=0)
+    for t in range(0, 10_000, 7):
+        g.due(t, lambda e, n: False)
+    assert len(g) == 2
+    g.lost("id-a")
+    assert "tcp://a:1" not in g and "tcp://b:1" in g

@@ -1,0 +1,72 @@
+"""Greetings: which discovered endpoints to send HELLO to, and when. Pure: ``now`` is an argument.
+
+Rule 1: discovery suggests endpoints; an endpoint is greeted at once, then again with backoff
+(``base`` · 2^misses, at most ``cap`` seconds) for as long as it is not a live peer. A partition of
+any length heals without discovery having to notice anything.
+Rule 2: an endpoint is forgotten only when discovery says its node is gone (mDNS goodbye or
+record expiry); static endpoints are never forgotten.
+Rule 3: an answered greeting ties the endpoint to the peer id that answered (HELLO ``via``), so an
+endpoint spelled differently from the peer's own (a hostname, a NAT address) is not greeted again
+while that peer lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Greetings"]
+
+
+@dataclass(slots=True)
+class _Entry:
+    node_id: str
+    misses: int
+    next_at: float
+
+
+class Greetings:
+    """The greeting schedule of one node."""
+
+    def __init__(self, *, base: float = 3.0, cap: float = 30.0) -> None:
+        self.base = base
+        self.cap = cap
+        self._entries: dict[str, _Entry] = {}
+
+    def __contains__(self, endpoint: object) -> bool:
+        return endpoint in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def found(self, endpoint: str, node_id: str, now: float) -> None:
+        """Discovery suggested ``endpoint`` (``node_id`` when known): greet it now."""
+        entry = self._entries.get(endpoint)
+        if entry is None:
+            self._entries[endpoint] = _Entry(node_id, 0, now)
+        else:
+            entry.node_id = node_id or entry.node_id
+            entry.misses, entry.next_at = 0, min(entry.next_at, now)
+
+    def answered(self, endpoint: str, node_id: str) -> None:
+        """The node behind ``endpoint`` answered as ``node_id``."""
+        entry = self._entries.get(endpoint)
+        if entry is not None:
+            entry.node_id, entry.misses = node_id, 0
+
+    def lost(self, node_id: str) -> None:
+        """Discovery says ``node_id`` is gone: stop greeting its endpoints."""
+        for endpoint in [e for e, entry in self._entries.items() if entry.node_id == node_id]:
+            del self._entries[endpoint]
+
+    def due(self, now: float, is_peer: Callable[[str, str], bool]) -> list[str]:
+        """Endpoints to greet now. ``is_peer(endpoint, node_id)`` says whether it is already a peer."""
+        out: list[str] = []
+        for endpoint, entry in self._entries.items():
+            if is_peer(endpoint, entry.node_id):
+                entry.misses, entry.next_at = 0, now + self.base
+            elif now >= entry.next_at:
+                out.append(endpoint)
+                entry.next_at = now + min(self.cap, self.base * 2**entry.misses)
+                entry.misses += 1
+        return out
