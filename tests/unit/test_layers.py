@@ -30,6 +30,8 @@ PURE = [
     "zbus/protocol/messages.py",
     "zbus/protocol/peers.py",
     "zbus/protocol/streams.py",
+    "zbus/protocol/requests.py",
+    "zbus/protocol/greetings.py",
     "discovery/txt.py",
 ]
 IO_LIBRARIES = {"zmq", "asyncio", "lmdb", "zeroconf", "prometheus_client", "click", "socket", "threading"}
