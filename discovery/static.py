@@ -31,7 +31,7 @@ class StaticDiscovery:
     ) -> None:
         self.endpoints = tuple(endpoints)
         self.retry_interval = retry_interval
-        specific = host and host not in ("0.0.0.0", "*", "127.0.0.1")
+        specific = host and host not in ("0.0.0.0", "*")
         #: what this node announces in HELLO when its sockets are bound to a wildcard address
         self.addresses = [host] if specific else reachable_addresses(interfaces)
         self._task: asyncio.Task[None] | None = None

@@ -166,7 +166,10 @@ class MeshTransport:
         t = self.config.transport
         self._ctx = zmq.Context()
         self._factory = SocketFactory(self._ctx, t)
-        host = "127.0.0.1" if self.config.discovery.scope == "local" else t.host
+        scope = self.config.discovery.scope
+        host = "127.0.0.1" if scope == "local" else t.host
+        if scope == "lan" and host.startswith("127."):
+            host = "0.0.0.0"  # lan scope means reachable from the LAN; we announce the interface address
         self.xpub = self._factory.xpub()
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
         self.router = self._factory.router()
@@ -228,6 +231,8 @@ class MeshTransport:
         self._greet_due()
 
     def _is_peer(self, endpoint: str, node_id: str) -> bool:
+        if node_id == self.node_id:
+            return True  # that endpoint is us: never greet it again
         return (bool(node_id) and node_id in self.table) or any(
             link.router == endpoint for link in self._links.values()
         )
@@ -311,6 +316,11 @@ class MeshTransport:
             return None
         if hello.id != sender:
             self.dropped["spoofed_hello"] += 1
+            return None
+        if hello.id == self.node_id:  # our own endpoint under another name (a static list naming us)
+            self.dropped["self_hello"] += 1
+            if hello.via:
+                self._greetings.answered(hello.via, self.node_id)
             return None
         if hello.mesh != self.config.mesh.name:
             self.dropped["wrong_mesh"] += 1

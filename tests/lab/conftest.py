@@ -1,17 +1,18 @@
 """Lab fixtures: a namespace lab per test (netlab.py) and lab_node.py processes inside its hosts.
 
 Every lab test is marked ``lab`` and skipped, with the reason, when not root or when network
-namespaces cannot be created. A lab gets a prefix and subnet of its own (``zl<pid%1000><n>-``,
-10.99.<x>.0/24), so parallel sessions never collide, and is torn down in the fixture finalizer
-whatever happens: processes stopped by PID, then everything left inside killed, namespaces deleted.
+namespaces cannot be created. A lab gets a namespace prefix of its own (``zl<pid%1000><2 hex>-<n>-``)
+and a subnet off the shared recipe's (10.99.1xx.0/24), so parallel sessions never collide (a clash
+fails loudly in NetLab.up, never shares), and is torn down in the fixture finalizer whatever
+happens: nodes stopped by PID, then anything left inside killed, namespaces deleted.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
-import string
 import subprocess
 import sys
 import threading
@@ -26,9 +27,9 @@ from .netlab import NetLab, netns_unavailable_reason
 DRIVER = Path(__file__).with_name("lab_node.py")
 HEARTBEAT = 0.2
 PEER_TIMEOUT = 2.0
-_SESSION = os.getpid() % 1000
-_SUBNET = f"10.99.{100 + _SESSION % 150}"  # never the shared recipe's 10.99.0
-_labs = iter(string.ascii_lowercase)
+_SESSION = f"{os.getpid() % 1000}{os.urandom(1).hex()}"
+_SUBNET = f"10.99.{100 + os.getpid() % 150}"  # never the shared recipe's 10.99.0
+_labs = itertools.count(1)
 
 
 @functools.cache
@@ -83,8 +84,19 @@ class LabNode:
                 self._cond.wait(left)
             return time.monotonic()
 
-    def expect(self, prefix: str, timeout: float = 10.0, start: int = 0) -> str:
-        """The first line at index ≥ ``start`` starting with ``prefix``."""
+    def stays_false(self, predicate: Callable[[], bool], seconds: float) -> bool:
+        """Watch the output for ``seconds``: True if ``predicate()`` never held (a bounded absence check)."""
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                self._cond.wait(left)
+            return False
+
+    def expect(self, prefix: str | tuple[str, ...], timeout: float = 10.0, start: int = 0) -> str:
+        """The first line at index ≥ ``start`` starting with ``prefix`` (or one of several)."""
         found: list[str] = []
 
         def seen() -> bool:
@@ -134,12 +146,10 @@ class LabNode:
             return len(self.lines)
 
     def _context(self) -> str:
+        """For failure messages: exit code, the last stdout lines and the end of the zbus log (stderr)."""
         tail = [line for _, line in self.lines[-8:]]
-        rc = self.popen.poll()
-        err = ""
-        if rc is not None:
-            err = self.stderr_path.read_text(errors="replace")[-3000:]
-        return f"; exit code {rc}; last lines {tail}" + (f"\nstderr:\n{err}" if err else "")
+        err = self.stderr_path.read_text(errors="replace")[-3000:]
+        return f"; exit code {self.popen.poll()}; last lines {tail}" + (f"\nstderr:\n{err}" if err else "")
 
     # -- commands and lifecycle ---------------------------------------------------------------------------
     def send(self, command: str) -> None:
@@ -149,6 +159,11 @@ class LabNode:
 
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    @property
+    def eof(self) -> bool:
+        """The process closed its stdout (it exited or is exiting)."""
+        return self._eof
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM by PID, SIGKILL after ``timeout``; close the pipes."""
@@ -188,14 +203,24 @@ class Lab:
             ZBUS_DISCOVERY__HEARTBEAT_INTERVAL=str(HEARTBEAT),
             ZBUS_DISCOVERY__PEER_TIMEOUT=str(PEER_TIMEOUT),
             ZBUS_TRANSPORT__RECONNECT_INTERVAL_MAX="0.5",
+            ZBUS_TRANSPORT__LINGER="0.25",  # quick exits at teardown, when peers stop at once
         )
         env.update(extra)
         return env
 
     def start(self, host: int, name: str, env: Mapping[str, str], *patterns: str) -> LabNode:
+        """Start lab_node.py NAME PATTERNS... inside host ``host`` with exactly ``env``."""
         node = LabNode(self.net, host, name, env, patterns, self.log_dir)
         self.nodes.append(node)
         return node
+
+    def stop_all(self) -> None:
+        """SIGTERM every node at once (each says goodbye in parallel), then reap them one by one."""
+        for node in self.nodes:
+            if node.alive():
+                node.popen.terminate()
+        for node in self.nodes:
+            node.stop()
 
 
 @pytest.fixture
@@ -204,14 +229,13 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     reason = _unavailable()
     if reason is not None:
         pytest.skip(reason)
-    net = NetLab(3, prefix=f"zl{_SESSION}{next(_labs)}-", subnet=_SUBNET)
+    net = NetLab(3, prefix=f"zl{_SESSION}-{next(_labs)}-", subnet=_SUBNET)
     net.up()
     lab = Lab(net, tmp_path)
     try:
         yield lab
     finally:
         try:
-            for node in lab.nodes:
-                node.stop()
+            lab.stop_all()
         finally:
             net.down()
