@@ -12,7 +12,6 @@ import click
 
 import zbus
 
-
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
