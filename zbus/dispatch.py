@@ -288,6 +288,9 @@ class Dispatcher:
                 )
                 return
             await asyncio.sleep(backoff_delay(attempt, self.retry_base_delay, self.retry_max_delay))
+            if event._expires_at is not None and time.time() >= event._expires_at:
+                sub._stats_expired += 1  # its TTL ran out while we waited to retry
+                return
 
 
 def _qualname(handler: Callable[..., Any]) -> str:

@@ -313,6 +313,7 @@ class Node:
 
     async def _unsubscribed(self, sub: Subscription) -> None:
         self._router.remove(sub)
+        self._router.forget_uninterested_streams()
         if self._dispatcher is not None:
             await self._dispatcher.stop(sub)
         if self._state is NodeState.RUNNING:

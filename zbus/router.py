@@ -97,12 +97,10 @@ class Router:
 
     async def route(self, event: Event) -> None:
         """Offer ``event`` to every matching subscription; waits only under the ``block`` policy."""
-        first = True
-        for sub in self._index.match(event._topic):
-            if sub.predicate is not None and not sub.predicate(event):
-                continue
-            ev = event if first else event._clone()
-            first = False
+        # every filter sees the event before any handler can touch it (a blocked offer yields)
+        targets = [s for s in self._index.match(event._topic) if s.predicate is None or s.predicate(event)]
+        for i, sub in enumerate(targets):
+            ev = event if i == 0 else event._clone()
             while not sub._offer(ev):
                 await sub._wait_space()
 
@@ -131,6 +129,11 @@ class Router:
                 return
             self._report_loss(event._node_id, event._topic, observation.missing)
         await self.route(event)
+
+    def forget_uninterested_streams(self) -> None:
+        """After an unsubscribe: forget streams no subscription wants, so a later resubscription
+        starts a fresh baseline instead of reporting the events in between as lost."""
+        self.streams.forget_topics(lambda topic: not self.has_local_interest(topic))
 
     def on_peer_gone(self, node_id: str) -> None:
         """A peer incarnation ended for good (goodbye, or replaced by a restart): forget its streams."""

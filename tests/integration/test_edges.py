@@ -76,3 +76,35 @@ async def test_expired_but_alive_peer_is_greeted_again() -> None:
         await a.wait_for_subscribers("after.heal", timeout=5)
         await a.publish("after.heal", 1)
         await eventually(lambda: len(got) == 1)
+
+
+async def test_resubscribing_later_is_not_reported_as_loss() -> None:
+    async with local_mesh(2, config=FAST) as (a, b):
+        sub = await b.subscribe("news")
+        await a.wait_for_subscribers("news", timeout=5)
+        await a.publish("news", 1)
+        assert (await sub.next(timeout=5)).payload == 1
+        await sub.unsubscribe()
+        await eventually(lambda: a._transport.subscriber_count("news") == 0)  # type: ignore[union-attr]
+        for i in range(2, 5):
+            await a.publish("news", i)  # nobody listens: not b's loss
+        again = await b.subscribe("news")
+        await a.wait_for_subscribers("news", timeout=5)
+        await a.publish("news", 5)
+        assert (await again.next(timeout=5)).payload == 5
+        assert b.statistics().lost == 0
+
+
+async def test_retry_stops_when_the_ttl_runs_out(memory_config: dict[str, object], mesh_name: str) -> None:
+    slow_retries = memory_config | {"mesh": {"name": mesh_name}, "queue": {"retry_base_delay": 0.3}}
+    async with Node("a", config=slow_retries) as node:
+        calls: list[int] = []
+
+        @node.on("job")
+        def fail(event: Event) -> None:
+            calls.append(event.attempts)
+            raise RuntimeError("no")
+
+        await node.publish("job", ttl=0.2, max_attempts=5)
+        await eventually(lambda: node.statistics().expired == 1)
+        assert calls == [0] and node.dead_letters() == []

@@ -12,6 +12,7 @@ This is the detection half; repair and the reorder buffer build on it (the journ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -73,6 +74,11 @@ class StreamTracker:
     def forget_node(self, node_id: str) -> None:
         """Drop every stream of a node that left the mesh."""
         for key in [k for k in self._last if k[0] == node_id]:
+            del self._last[key]
+
+    def forget_topics(self, unwanted: Callable[[str], bool]) -> None:
+        """Drop every stream whose topic ``unwanted(topic)`` says is no longer subscribed."""
+        for key in [k for k in self._last if unwanted(k[1])]:
             del self._last[key]
 
     def __len__(self) -> int:

@@ -44,3 +44,11 @@ def test_delivered_plus_lost_equals_published(script: list[tuple[str, bool, bool
         assert got == sorted(set(got))
         if got:
             assert len(got) + lost[topic] == got[-1] - got[0] + 1
+
+
+def test_forget_topics() -> None:
+    t = StreamTracker()
+    t.observe("n", 1, "a", 1)
+    t.observe("n", 1, "b", 1)
+    t.forget_topics(lambda topic: topic == "a")
+    assert t.head("n", "a") == 0 and t.head("n", "b") == 1
