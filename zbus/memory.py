@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import ClosedError, PeerLostError
-from .topics import parse_announced
+from .topics import parse_announced, patterns_overlap
 from .transport import Inbound, PeerInfo
 
 __all__ = ["MemoryTransport"]
@@ -122,5 +122,10 @@ class MemoryTransport:
             other._notify_changed()
 
     def subscriber_count(self, topic: str) -> int:
-        """How many other members have a subscription matching ``topic``."""
-        return sum(1 for m in self._members() if m._wants(topic))
+        """How many other members have a subscription overlapping ``topic`` (a topic or pattern)."""
+        query = parse_announced(topic)
+        return sum(
+            1
+            for m in self._members()
+            if any(patterns_overlap(parse_announced(p), query) for p in m.info.patterns)
+        )

@@ -39,7 +39,7 @@ from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
 from .sockets import SocketFactory
-from .topics import parse_announced
+from .topics import parse_announced, patterns_overlap
 from .transport import Discovery, Found, Inbound, PeerInfo
 
 __all__ = ["MeshTransport"]
@@ -499,17 +499,19 @@ class MeshTransport:
                 link.dealer.send_multipart([Kind.UPDATE, body], zmq.NOBLOCK)
 
     def subscriber_count(self, topic: str) -> int:
-        """Peers that announced a pattern matching ``topic`` and whose subscription reached our XPUB."""
+        """Peers that announced a pattern overlapping ``topic`` (a topic or a pattern) AND whose
+        SUB subscription for it has reached our XPUB: only then are they sure to receive it."""
+        query = parse_announced(topic)
         announcers: Counter[bytes] = Counter()
         matching: list[set[bytes]] = []
         for peer in self.table.peers():
-            prefixes = {parse_announced(p).prefix.encode() for p in peer.patterns}
-            announcers.update(prefixes)
-            hits = {
-                parse_announced(p).prefix.encode() for p in peer.patterns if parse_announced(p).matches(topic)
-            }
+            announced = [parse_announced(p) for p in peer.patterns]
+            announcers.update({p.prefix.encode() for p in announced})
+            hits = {p.prefix.encode() for p in announced if patterns_overlap(p, query)}
             if hits:
                 matching.append(hits)
+        # XPUB_VERBOSER counts one subscription per peer SUB and prefix; a peer is confirmed when
+        # every announcer of one of its prefixes has been counted (the counts cannot say who)
         return sum(1 for hits in matching if any(self._xpub_subs[p] >= announcers[p] for p in hits))
 
 

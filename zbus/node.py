@@ -546,7 +546,8 @@ class Node:
         """Wait until ``count`` other nodes subscribe to something matching ``topic``.
 
         The cure for ZeroMQ's slow-joiner loss: call it before publishing to a subscriber that
-        has just started. This node's own subscriptions are not counted.
+        has just started. ``topic`` may also be a pattern (``"order.*"``): then nodes whose
+        subscriptions overlap it count. This node's own subscriptions are not counted.
 
         Returns:
             The number of remote subscribers when the wait ended.
@@ -554,7 +555,7 @@ class Node:
         Raises:
             RequestTimeout: fewer than ``count`` subscribers within ``timeout`` seconds.
         """
-        validate_topic(topic)
+        compile_pattern(topic)  # a topic or a pattern; raises InvalidTopicError with the fix
         self._check_running()
         assert self._transport is not None
         transport = self._transport

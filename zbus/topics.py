@@ -28,6 +28,7 @@ __all__ = [
     "TopicPattern",
     "compile_pattern",
     "parse_announced",
+    "patterns_overlap",
     "validate_topic",
 ]
 
@@ -189,7 +190,7 @@ class TopicPattern:
             (``"orders."`` for ``"orders.*"``, ``"orders"`` for ``"orders.**"``, ``""`` for ``"**"``).
     """
 
-    __slots__ = ("_fullmatch", "is_literal", "is_system", "pattern", "prefix")
+    __slots__ = ("_fullmatch", "is_literal", "is_system", "pattern", "prefix", "tokens")
 
     def __init__(self, pattern: str) -> None:
         """Compile ``pattern``.
@@ -205,6 +206,7 @@ class TopicPattern:
         # 'a.**.**' means 'a.**'; collapsing keeps the regex free of nested stars that backtrack.
         tokens = [t for i, t in enumerate(tokens) if not (t == "**" and i and tokens[i - 1] == "**")]
         self.pattern: str = pattern
+        self.tokens: tuple[str, ...] = tuple(tokens)
         self.is_system: bool = tokens[0] == _SYSTEM_TOKEN
         self.is_literal: bool = "*" not in tokens and "**" not in tokens
         self.prefix: str = _literal_prefix(tokens)
@@ -411,3 +413,34 @@ def parse_announced(announced: str) -> TopicPattern | RegexPattern:
     if announced.startswith("re:"):
         return RegexPattern(announced[3:])
     return compile_pattern(announced)
+
+
+def patterns_overlap(a: TopicPattern | RegexPattern, b: TopicPattern | RegexPattern) -> bool:
+    """True when some topic matches both patterns (``orders.*`` and ``*.created`` do).
+
+    A regex pattern overlaps a literal topic it matches; against a wildcard pattern it is
+    undecidable here and counts as no overlap (so waits err on the side of waiting).
+    """
+    if isinstance(a, RegexPattern) or isinstance(b, RegexPattern):
+        literal, other = (b, a) if isinstance(a, RegexPattern) else (a, b)
+        return isinstance(literal, TopicPattern) and literal.is_literal and other.matches(literal.pattern)
+    if a.is_system != b.is_system:
+        return False
+    return _tokens_overlap(a.tokens, b.tokens)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokens_overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    @functools.cache
+    def ov(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "**":
+            return ov(i + 1, j) or (j < len(b) and ov(i, j + 1))
+        if j < len(b) and b[j] == "**":
+            return ov(i, j + 1) or (i < len(a) and ov(i + 1, j))
+        if i == len(a) or j == len(b):
+            return False
+        return (a[i] == "*" or b[j] == "*" or a[i] == b[j]) and ov(i + 1, j + 1)
+
+    return ov(0, 0)

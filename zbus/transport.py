@@ -90,7 +90,7 @@ class Transport(Protocol):
         """Tell peers what this node subscribes to and responds to (after any change)."""
 
     def subscriber_count(self, topic: str) -> int:
-        """How many other nodes would receive an event on ``topic`` right now."""
+        """How many other nodes would receive events on ``topic`` (a topic or pattern) right now."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

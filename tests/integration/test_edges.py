@@ -108,3 +108,26 @@ async def test_retry_stops_when_the_ttl_runs_out(memory_config: dict[str, object
         await node.publish("job", ttl=0.2, max_attempts=5)
         await eventually(lambda: node.statistics().expired == 1)
         assert calls == [0] and node.dead_letters() == []
+
+
+async def test_wait_for_subscribers_accepts_a_pattern() -> None:
+    async with local_mesh(3, config=FAST) as (a, b, c):
+        await b.subscribe("order.eu.*")
+        await c.subscribe("**.created")
+        assert await a.wait_for_subscribers("order.*.created", 2, timeout=5) == 2
+        assert await a.wait_for_subscribers("order.eu.x", 1, timeout=5) == 1
+        with pytest.raises(zbus.RequestTimeout):
+            await a.wait_for_subscribers("payment.*", 1, timeout=0.3)
+
+
+async def test_publish_batch_and_window_across_nodes() -> None:
+    async with local_mesh(2, config=FAST) as (a, b):
+        windows = b.window("metric.*", size="300ms")
+        await a.wait_for_subscribers("metric.*", timeout=5)
+        ids = await a.publish_batch(
+            [("metric.cpu", {"v": 1}), ("metric.mem", {"v": 2}), ("metric.cpu", {"v": 3})]
+        )
+        assert len(set(ids)) == 3
+        async for batch in windows:
+            assert sorted(e.payload["v"] for e in batch) == [1, 2, 3]
+            break

@@ -384,3 +384,43 @@ def test_index_equals_brute_force(
                 expected.append(value)
         got = index.match(topic)
         assert [id(v) for v in got] == [id(v) for v in expected]
+
+
+@given(patterns, patterns, st.lists(topics, max_size=30))
+def test_overlap_agrees_with_examples(p: str, q: str, sample: list[str]) -> None:
+    from zbus.topics import patterns_overlap
+
+    a, b = TopicPattern(p), TopicPattern(q)
+    # any topic matching both proves overlap; overlap claims are checked against a witness search
+    if any(a.matches(t) and b.matches(t) for t in sample):
+        assert patterns_overlap(a, b)
+    assert patterns_overlap(a, b) == patterns_overlap(b, a)
+
+
+def test_overlap_cases() -> None:
+    from zbus.topics import RegexPattern, patterns_overlap
+
+    def ov(x: str, y: str) -> bool:
+        return patterns_overlap(TopicPattern(x), TopicPattern(y))
+
+    assert ov("orders.*", "*.created") and ov("a.**", "a") and ov("**", "x.y.z") and ov("a.*.c", "a.b.**")
+    assert not ov("orders.*", "payments.*") and not ov("a.*", "a") and not ov("a.b", "a.c")
+    assert not ov("**", "$zbus.hb")
+    assert patterns_overlap(RegexPattern(r"order\..*"), TopicPattern("order.new"))
+    assert not patterns_overlap(RegexPattern(r"order\..*"), TopicPattern("order.*"))
+
+
+def test_overlap_equals_exhaustive_search() -> None:
+    """Every pair of patterns of up to 3 tokens from {a, b, *, **}, against every topic of up to 6
+    tokens from {a, b, c} (enough for a witness whenever one exists)."""
+    import itertools
+
+    from zbus.topics import patterns_overlap
+
+    tokens = ["a", "b", "*", "**"]
+    pats = [TopicPattern(".".join(t)) for n in (1, 2, 3) for t in itertools.product(tokens, repeat=n)]
+    topics = [".".join(t) for n in range(1, 7) for t in itertools.product("abc", repeat=n)]
+    matched = {p.pattern: {t for t in topics if p.matches(t)} for p in pats}
+    for p in pats:
+        for q in pats:
+            assert patterns_overlap(p, q) == bool(matched[p.pattern] & matched[q.pattern]), (p, q)
