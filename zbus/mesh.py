@@ -38,7 +38,7 @@ from .errors import PeerLostError, WireError, ZbusError
 from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
-from .sockets import SocketFactory
+from .sockets import SocketFactory, recv_frames, send_frames
 from .topics import parse_announced, patterns_overlap
 from .transport import Discovery, Found, Inbound, PeerInfo
 
@@ -51,6 +51,7 @@ CANDIDATE_TIMEOUT = 5.0  # an unanswered HELLO's DEALER is closed after this
 REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
 REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"}
 
 
@@ -76,7 +77,7 @@ class _Pump:
 
     def _on_fd(self) -> None:
         try:
-            if int(self.sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            if int(self.sock.getsockopt(_EVENTS)) & _POLLIN:
                 self.wake.set()
         except zmq.ZMQError:
             self.wake.set()
@@ -87,7 +88,7 @@ class _Pump:
             n = 0
             while n < DRAIN_BATCH:
                 try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                    frames = recv_frames(sock)
                 except zmq.Again:
                     break
                 n += 1
@@ -105,7 +106,7 @@ class _Pump:
                 await asyncio.sleep(0)
                 continue
             self.wake.clear()
-            if int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            if int(sock.getsockopt(_EVENTS)) & _POLLIN:
                 continue
             try:
                 async with asyncio.timeout(SAFETY_POLL):  # not wait_for: it can swallow a cancel
@@ -202,7 +203,7 @@ class MeshTransport:
         self._closed = True
         for link in self._links.values():
             with contextlib.suppress(zmq.ZMQError):
-                link.dealer.send_multipart([Kind.BYE, b""], zmq.NOBLOCK)
+                send_frames(link.dealer, [Kind.BYE, b""])
         if self._discovery is not None:
             await self._discovery.close()
         if self._ticker is not None:
@@ -274,7 +275,7 @@ class MeshTransport:
             return None
         if self._inbound is None:
             return None
-        return self._inbound.on_event(frames)
+        return self._inbound.on_event_nowait(frames)
 
     def _on_heartbeat(self, frames: list[bytes]) -> None:
         try:
@@ -412,9 +413,7 @@ class MeshTransport:
     def _heartbeat(self) -> None:
         heads, self._heads = self._heads, {}
         with contextlib.suppress(zmq.ZMQError):
-            self.xpub.send_multipart(
-                Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode(), zmq.NOBLOCK
-            )
+            send_frames(self.xpub, Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode())
 
     # -- outbound --------------------------------------------------------------------------------------
     def _hello(self, *, ack: bool, via: str = "") -> PeerHello:
@@ -434,12 +433,12 @@ class MeshTransport:
 
     def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:
         with contextlib.suppress(zmq.ZMQError):
-            dealer.send_multipart([Kind.HELLO, self._hello(ack=ack, via=via).encode()], zmq.NOBLOCK)
+            send_frames(dealer, [Kind.HELLO, self._hello(ack=ack, via=via).encode()])
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
         """Send an event on the XPUB (ZeroMQ filters by subscriber prefix)."""
         try:
-            self.xpub.send_multipart(frames, zmq.NOBLOCK)
+            send_frames(self.xpub, frames)
         except zmq.Again:
             if not await self._publish_blocking(frames):
                 return
@@ -458,7 +457,7 @@ class MeshTransport:
         while True:
             await asyncio.sleep(delay)
             try:
-                self.xpub.send_multipart(frames, zmq.NOBLOCK)
+                send_frames(self.xpub, frames)
                 return True
             except zmq.Again:
                 if time.monotonic() > deadline:
@@ -475,7 +474,7 @@ class MeshTransport:
         if link is None:
             raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")
         try:
-            link.dealer.send_multipart([kind.encode(), *frames], zmq.NOBLOCK)
+            send_frames(link.dealer, [kind.encode(), *frames])
         except zmq.Again as exc:
             raise PeerLostError(
                 f"peer {peer_id!r} is not reading (its queue of {self.config.transport.send_hwm} is full)"
@@ -496,7 +495,7 @@ class MeshTransport:
         for link in self._links.values():
             link.resubscribe(added, removed)
             with contextlib.suppress(zmq.ZMQError):
-                link.dealer.send_multipart([Kind.UPDATE, body], zmq.NOBLOCK)
+                send_frames(link.dealer, [Kind.UPDATE, body])
 
     def subscriber_count(self, topic: str) -> int:
         """Peers that announced a pattern overlapping ``topic`` (a topic or a pattern) AND whose

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import wire
@@ -97,10 +97,26 @@ class Router:
 
     async def route(self, event: Event) -> None:
         """Offer ``event`` to every matching subscription; waits only under the ``block`` policy."""
+        pending = self.route_nowait(event)
+        if pending is not None:
+            await pending
+
+    def route_nowait(self, event: Event) -> Awaitable[None] | None:
+        """Offer ``event`` without awaiting; returns an awaitable only when a ``block``-policy
+        backlog is full (the caller awaits it, which is the backpressure). No coroutine per event."""
         # every filter sees the event before any handler can touch it (a blocked offer yields)
         targets = [s for s in self._index.match(event._topic) if s.predicate is None or s.predicate(event)]
         for i, sub in enumerate(targets):
             ev = event if i == 0 else event._clone()
+            if not sub._offer(ev):
+                return self._route_blocked(event, targets, i, ev)
+        return None
+
+    async def _route_blocked(self, event: Event, targets: list[Subscription], i: int, ev: Event) -> None:
+        for j in range(i, len(targets)):
+            sub = targets[j]
+            if j > i:
+                ev = event._clone()
             while not sub._offer(ev):
                 await sub._wait_space()
 
@@ -118,17 +134,23 @@ class Router:
 
     async def on_event(self, frames: list[bytes]) -> None:
         """A broadcast event arrived from a peer."""
+        pending = self.on_event_nowait(frames)
+        if pending is not None:
+            await pending
+
+    def on_event_nowait(self, frames: list[bytes]) -> Awaitable[None] | None:
+        """``on_event`` for the socket pump's hot path: an awaitable only when it must wait."""
         event = self._decode(frames)
         if event is None:
-            return
+            return None
         self.received += 1
         observation = self.streams.observe(event._node_id, event._epoch, event._topic, event._seq)
         if observation.verdict is not Verdict.DELIVER:
             if observation.verdict is Verdict.DUPLICATE:
                 self.dropped["duplicate"] += 1
-                return
+                return None
             self._report_loss(event._node_id, event._topic, observation.missing)
-        await self.route(event)
+        return self.route_nowait(event)
 
     def forget_uninterested_streams(self) -> None:
         """After an unsubscribe: forget streams no subscription wants, so a later resubscription

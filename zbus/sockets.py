@@ -31,7 +31,30 @@ import zmq
 from .config import TransportConfig
 from .errors import PeerError, UsageError
 
-__all__ = ["SocketFactory"]
+__all__ = ["SocketFactory", "recv_frames", "send_frames"]
+
+# plain ints: pyzmq's flag enums cost an Enum operation per frame on the hot path
+_NOBLOCK = int(zmq.NOBLOCK)
+_NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
+_RCVMORE = int(zmq.RCVMORE)
+
+
+def send_frames(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+    """Send a multipart message without blocking (raises ``zmq.Again`` when it would block).
+
+    libzmq queues a multipart message atomically: if the first frame is accepted, so are the rest.
+    """
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        sock.send(frame, _NOBLOCK_MORE if i < last else _NOBLOCK)
+
+
+def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
+    """Receive one whole multipart message without blocking (raises ``zmq.Again`` when none)."""
+    frames = [sock.recv(_NOBLOCK)]
+    while sock.getsockopt(_RCVMORE):
+        frames.append(sock.recv(_NOBLOCK))
+    return frames
 
 
 class SocketFactory:

@@ -7,7 +7,7 @@ the transport gets from peers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -54,6 +54,9 @@ class Inbound(Protocol):
 
     async def on_event(self, frames: list[bytes]) -> None:
         """A broadcast event from a peer (three wire frames)."""
+
+    def on_event_nowait(self, frames: list[bytes]) -> Awaitable[None] | None:
+        """The same, for a socket pump: returns an awaitable only when it has to wait."""
 
     async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message from peer ``sender`` (its node id)."""
