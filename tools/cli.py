@@ -22,8 +22,12 @@ def cli() -> None:
 
     \b
     Examples:
-      zbus config show                 print the effective configuration
-      zbus config validate app.toml    check a config file
+      zbus sub 'order.*'                       print order events as they arrive
+      zbus pub order.placed '{"order": 17}'    publish one event
+      zbus request math.add '{"a": 2, "b": 3}' ask a responder
+      zbus peers                               list the nodes of the mesh
+      zbus node start --name gateway           run a node until Ctrl-C
+      zbus config show                         print the effective configuration
     """
 
 
@@ -64,9 +68,16 @@ def config_validate(path: str) -> None:
     click.echo(f"{path}: ok")
 
 
-from .demo import demo  # noqa: E402  (one command per module, registered here)
+# One command per module, registered here.
+from .demo import demo  # noqa: E402
+from .node import node  # noqa: E402
+from .peers import peers  # noqa: E402
+from .pub import pub  # noqa: E402
+from .request import request  # noqa: E402
+from .sub import sub  # noqa: E402
 
-cli.add_command(demo)
+for _command in (demo, node, peers, pub, request, sub):
+    cli.add_command(_command)
 
 
 def _json_default(value: Any) -> Any:

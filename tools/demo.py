@@ -19,17 +19,9 @@ import click
 
 import zbus
 
+from .output import event_line
+
 AGENTS = [("planner", "planner"), ("worker", "worker-1"), ("worker", "worker-2"), ("auditor", "auditor")]
-
-
-def _line(event: zbus.Event, t0: float) -> str:
-    payload = repr(event.payload)
-    if len(payload) > 60:
-        payload = payload[:57] + "..."
-    return (
-        f"{time.monotonic() - t0:6.2f}s  {event.source:<9} {event.topic:<14} seq={event.seq:<4} "
-        f"p={event.priority:<2} {payload}"
-    )
 
 
 async def run_demo(duration: float, mesh: str) -> int:
@@ -51,7 +43,7 @@ async def run_demo(duration: float, mesh: str) -> int:
 
             def show(event: zbus.Event) -> None:
                 counts[event.topic] += 1
-                click.echo(_line(event, t0))
+                click.echo(event_line(event, t0))
 
             await observer.subscribe("**", handler=show)
             for role, name in AGENTS:
