@@ -63,7 +63,7 @@ class NodeOptions:
         """A ``zbus.Node`` named ``--name`` or ``zbus-<role>-<pid>-<hex>``."""
         name = self.name or f"zbus-{role}-{os.getpid()}-{os.urandom(2).hex()}"
         try:
-            return zbus.Node(name, config=self.config())
+            return zbus.Node(name, config=self.config(), role="monitor" if role == "monitor" else "node")
         except zbus.UsageError as exc:
             output.usage(str(exc))
 

@@ -42,8 +42,8 @@ from .errors import ZbusError as ZbusError
 from .event import Event as Event
 from .event import Priority as Priority
 from .node import Node as Node
-from .node import NodeState as NodeState
 from .peerwatch import PeerEvent as PeerEvent
+from .statistics import NodeState as NodeState
 from .statistics import NodeStatistics as NodeStatistics
 from .subscription import Subscription as Subscription
 from .subscription import SubscriptionStatistics as SubscriptionStatistics

@@ -42,9 +42,10 @@ class BlockingNode:
         *,
         config: str | os.PathLike[str] | Mapping[str, Any] | Config | None = None,
         mesh: str | None = None,
+        role: str = "node",
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
     ) -> None:
-        self._node = Node(name, config=config, mesh=mesh)
+        self._node = Node(name, config=config, mesh=mesh, role=role)
         self._call_timeout = call_timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

@@ -30,8 +30,9 @@ _hubs_lock = threading.Lock()
 class MemoryTransport:
     """A node's attachment to the process-wide in-memory hub of its mesh."""
 
-    def __init__(self, *, node_id: str, name: str, mesh: str, epoch: int) -> None:
-        self.info = PeerInfo(id=node_id, name=name, mesh=mesh, epoch=epoch, address="memory")
+    def __init__(self, *, node_id: str, name: str, mesh: str, epoch: int, role: str = "node") -> None:
+        self.info = PeerInfo(id=node_id, name=name, mesh=mesh, epoch=epoch, role=role, address="memory")
+        self._listening: frozenset[str] = frozenset()  # what it receives (a monitor announces none)
         self._inbound: Inbound | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -97,7 +98,7 @@ class MemoryTransport:
                 continue  # the member left while we were sending: like a dropped connection
 
     def _wants(self, topic: str) -> bool:
-        return any(parse_announced(p).matches(topic) for p in self.info.patterns)
+        return any(parse_announced(p).matches(topic) for p in self._listening)
 
     async def send(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
         """Deliver a point-to-point message to member ``peer_id``."""
@@ -117,7 +118,9 @@ class MemoryTransport:
 
     def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
         """Publish this node's subscriptions and responders to the other members."""
-        self.info = replace(self.info, patterns=frozenset(patterns), responders=frozenset(responders))
+        self._listening = frozenset(patterns)
+        announced = frozenset() if self.info.role == "monitor" else self._listening
+        self.info = replace(self.info, patterns=announced, responders=frozenset(responders))
         for other in self._members():
             other._notify_changed()
 

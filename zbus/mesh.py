@@ -425,7 +425,7 @@ class MeshTransport:
             role=self.role,
             pub=self.pub_endpoint,
             router=self.router_endpoint,
-            patterns=self._patterns,
+            patterns=() if self.role == "monitor" else self._patterns,  # monitors are not counted
             responders=self._responders,
             ack=ack,
             via=via,

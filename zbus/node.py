@@ -13,7 +13,6 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Any, TypeVar
 
 from . import wire
@@ -29,28 +28,15 @@ from .event import Event
 from .peerwatch import PeerEvent, PeerWatch
 from .protocol.requests import RoundRobin
 from .router import Router
-from .statistics import NodeStatistics, merge_counts
+from .statistics import NodeState, NodeStatistics, merge_counts
 from .subscription import Handler, Subscription
 from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
 from .transport import PeerInfo, Transport
 
-__all__ = ["Node", "NodeState"]
+__all__ = ["Node"]
 
 log = logging.getLogger("zbus")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class NodeState(Enum):
-    """Lifecycle of a Node: CREATED → RUNNING → CLOSING → CLOSED (never reopened)."""
-
-    CREATED = "created"
-    RUNNING = "running"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-def _default_name() -> str:
-    return f"node-{os.getpid()}-{os.urandom(2).hex()}"
 
 
 class Node:
@@ -63,6 +49,8 @@ class Node:
             ``{"persistence": {"enabled": True}}``, or a ``Config``. Environment variables
             ``ZBUS_<SECTION>__<KEY>`` override the file; see docs/API_REFERENCE.md.
         mesh: shortcut for ``config`` key ``mesh.name`` (only nodes of one mesh see each other).
+        role: ``"node"`` (default) or ``"monitor"``: a monitor receives every broadcast event but
+            announces no subscriptions, so ``wait_for_subscribers`` elsewhere never counts it.
 
     Raises:
         ConfigError: the configuration is invalid (the message names the key and the fix).
@@ -74,10 +62,14 @@ class Node:
         *,
         config: str | os.PathLike[str] | Mapping[str, Any] | Config | None = None,
         mesh: str | None = None,
+        role: str = "node",
     ) -> None:
+        if role not in ("node", "monitor"):
+            raise UsageError(f"role={role!r}: expected 'node' or 'monitor'")
+        self.role = role
         overrides = {"mesh": {"name": mesh}} if mesh is not None else None
         self.config: Config = load_config(config, overrides=overrides)
-        self.name = name or _default_name()
+        self.name = name or f"node-{os.getpid()}-{os.urandom(2).hex()}"
         if not isinstance(self.name, str) or not self.name or len(self.name) > 63:
             raise UsageError(f"name={name!r}: expected a str of 1 to 63 characters")
         self.id = os.urandom(8).hex()
@@ -123,7 +115,6 @@ class Node:
         if self._state is not NodeState.CREATED:
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
         q, perf = self.config.queue, self.config.performance
-        self._watch = PeerWatch()
         self._dispatcher = Dispatcher(
             workers=perf.worker_threads,
             retry_base_delay=q.retry_base_delay,
@@ -150,12 +141,15 @@ class Node:
         if kind == "memory":
             from .memory import MemoryTransport
 
+            mesh = self.config.mesh.name
             return MemoryTransport(
-                node_id=self.id, name=self.name, mesh=self.config.mesh.name, epoch=self.epoch
+                node_id=self.id, name=self.name, mesh=mesh, epoch=self.epoch, role=self.role
             )
         from .mesh import MeshTransport
 
-        return MeshTransport(node_id=self.id, name=self.name, epoch=self.epoch, config=self.config)
+        return MeshTransport(
+            node_id=self.id, name=self.name, epoch=self.epoch, config=self.config, role=self.role
+        )
 
     async def close(self) -> None:
         """Leave the mesh: stop handlers, fail pending requests, say goodbye. Idempotent."""

@@ -1,12 +1,22 @@
-"""NodeStatistics: the snapshot ``Node.statistics()`` returns."""
+"""NodeState and NodeStatistics: a node's lifecycle and the snapshot ``Node.statistics()`` returns."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 
-__all__ = ["NodeStatistics", "merge_counts"]
+__all__ = ["NodeState", "NodeStatistics", "merge_counts"]
+
+
+class NodeState(Enum):
+    """Lifecycle of a Node: CREATED → RUNNING → CLOSING → CLOSED (never reopened)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
 def merge_counts(*counters: Mapping[str, int]) -> dict[str, int]:

@@ -308,3 +308,12 @@ def test_blocking_node(cfg: dict[str, Any]) -> None:
         sub.unsubscribe()
     with pytest.raises(zbus.ClosedError):
         node.publish("tick", 2)
+
+
+async def test_on_peer_registered_before_start(cfg: dict[str, Any]) -> None:
+    node = Node("a", config=cfg)
+    seen: list[str] = []
+    node.on_peer(lambda change: seen.append(f"{change.peer.name} {change.kind}"))
+    async with node, Node("b", config=cfg):
+        await node.wait_for_peers(names=["b"], timeout=2)
+    assert seen[0] == "b joined"
