@@ -27,6 +27,7 @@ one at a time: a retrying event holds back the ones behind it, as a Kafka consum
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections import deque
@@ -237,32 +238,63 @@ class Dispatcher:
     async def _run(self, sub: Subscription) -> None:
         handler = sub.handler
         assert handler is not None
+        inline = not _is_async(handler)
         while True:
-            event = await sub._get()  # drops (and counts) expired events itself
-            await self._invoke(sub, handler, event)
+            event = sub._pop_ready()  # drops (and counts) expired events itself
+            if event is None:
+                event = await sub._get()
+            if not inline:
+                await self._invoke(sub, handler, event)
+                continue
+            # a sync handler runs inline on the loop (it cannot run concurrently anyway): no worker
+            # slot and no coroutine per event unless it fails or hands back an awaitable
+            try:
+                result = handler(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._invoke(sub, handler, event, first_error=exc)
+                continue
+            if isinstance(result, Awaitable):
+                await self._invoke(sub, handler, event, first_result=result)
+            else:
+                sub._stats_delivered += 1
 
-    async def _invoke(self, sub: Subscription, handler: Callable[[Event], Any], event: Event) -> None:
+    async def _invoke(
+        self,
+        sub: Subscription,
+        handler: Callable[[Event], Any],
+        event: Event,
+        *,
+        first_error: Exception | None = None,
+        first_result: Awaitable[Any] | None = None,
+    ) -> None:
+        """Run the handler (retrying with backoff, then dead-lettering); ``first_error`` or
+        ``first_result`` carry the outcome of a first attempt the caller already made."""
         attempt = event._attempts
         while True:
             attempt += 1
-            async with self._slots:
-                self.busy += 1
-                try:
-                    result = handler(event)
-                    if isinstance(result, Awaitable):
-                        await result
-                    sub._stats_delivered += 1
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except WireError as exc:
-                    sub._stats_dropped["bad_payload"] = sub._stats_dropped.get("bad_payload", 0) + 1
-                    log.warning("dropped event %s with an undecodable payload: %s", event.id, exc)
-                    return
-                except Exception as exc:
-                    error = exc
-                finally:
-                    self.busy -= 1
+            error = first_error
+            if error is None:
+                async with self._slots:
+                    self.busy += 1
+                    try:
+                        result = handler(event) if first_result is None else first_result
+                        if isinstance(result, Awaitable):
+                            await result
+                        sub._stats_delivered += 1
+                        return
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        error = exc
+                    finally:
+                        self.busy -= 1
+            first_error, first_result = None, None
+            if isinstance(error, WireError):
+                sub._stats_dropped["bad_payload"] = sub._stats_dropped.get("bad_payload", 0) + 1
+                log.warning("dropped event %s with an undecodable payload: %s", event.id, error)
+                return
             sub._stats_failed += 1
             message = f"{type(error).__name__}: {error}"
             event = _with_attempt(event, attempt, message)
@@ -291,6 +323,12 @@ class Dispatcher:
             if event._expires_at is not None and time.time() >= event._expires_at:
                 sub._stats_expired += 1  # its TTL ran out while we waited to retry
                 return
+
+
+def _is_async(handler: Callable[..., Any]) -> bool:
+    """True for ``async def`` functions and objects whose ``__call__`` is one."""
+    call = type(handler).__call__ if not inspect.isroutine(handler) else None
+    return inspect.iscoroutinefunction(handler) or (call is not None and inspect.iscoroutinefunction(call))
 
 
 def _qualname(handler: Callable[..., Any]) -> str:

@@ -122,6 +122,19 @@ class Subscription:
             await self._space.wait()
 
     # -- consumer side -------------------------------------------------------------------------
+    def _pop_ready(self) -> Event | None:
+        """The next deliverable event if one is queued (expired ones are dropped and counted)."""
+        buffer = self._buffer
+        while buffer:
+            event = buffer.pop()
+            if not self._space.is_set():
+                self._space.set()
+            if event._expires_at is not None and time.time() >= event._expires_at:
+                self._stats_expired += 1
+                continue
+            return event
+        return None
+
     async def _get(self) -> Event:
         while True:
             if self._buffer:

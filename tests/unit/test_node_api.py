@@ -317,3 +317,23 @@ async def test_on_peer_registered_before_start(cfg: dict[str, Any]) -> None:
     async with node, Node("b", config=cfg):
         await node.wait_for_peers(names=["b"], timeout=2)
     assert seen[0] == "b joined"
+
+
+async def test_handlers_of_every_shape(cfg: dict[str, Any]) -> None:
+    async with Node("a", config=cfg) as node:
+        seen: list[str] = []
+
+        async def record(tag: str) -> None:
+            seen.append(tag)
+
+        class AsyncCallable:
+            async def __call__(self, event: Event) -> None:
+                seen.append("object")
+
+        node.on("shape")(lambda e: record("lambda->coroutine"))
+        node.on("shape")(AsyncCallable())
+        node.on("shape")(lambda e: seen.append("sync"))
+        await node.publish("shape")
+        await eventually(lambda: len(seen) == 3)
+        assert sorted(seen) == ["lambda->coroutine", "object", "sync"]
+        assert node.statistics().delivered == 3
