@@ -33,6 +33,8 @@ PURE = [
     "zbus/protocol/requests.py",
     "zbus/protocol/greetings.py",
     "discovery/txt.py",
+    "store/keys.py",
+    "store/records.py",
 ]
 IO_LIBRARIES = {"zmq", "asyncio", "lmdb", "zeroconf", "prometheus_client", "click", "socket", "threading"}
 IO_TIER = {
