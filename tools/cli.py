@@ -26,6 +26,7 @@ def cli() -> None:
       zbus pub order.placed '{"order": 17}'    publish one event
       zbus request math.add '{"a": 2, "b": 3}' ask a responder
       zbus peers                               list the nodes of the mesh
+      zbus monitor                             watch everything that flows
       zbus node start --name gateway           run a node until Ctrl-C
       zbus config show                         print the effective configuration
     """

@@ -64,3 +64,9 @@ def test_demo_runs_to_the_end_and_leaves_nothing_behind() -> None:
     assert "peer worker-1 joined" in out.stdout and "task.done" in out.stdout
     assert "all 4 agents stopped" in out.stdout
     assert processes_mentioning(mesh) == []
+
+
+def test_api_reference_shows_the_real_help() -> None:
+    doc = (ROOT / "docs" / "API_REFERENCE.md").read_text()
+    start = doc.index("$ zbus --help\n") + len("$ zbus --help\n")
+    assert doc[start : doc.index("```", start)] == run("--help").stdout
