@@ -252,8 +252,9 @@ class Node:
                 raise UsageError(
                     f"publish_batch item {i} is {item!r:.60}; pass Event objects or (type, payload)"
                 )
-        for event in batch:
-            wire.encode_payload(event.payload)
+        limit = self.config.transport.max_message_size
+        for event in batch:  # everything is checked before anything is sent
+            wire.check_size(wire.encode(event, node_id=self.id, seq=2**63, epoch=self.epoch), limit)
         for event in batch:
             await self._send(event)
         return [e.id for e in batch]
@@ -267,9 +268,9 @@ class Node:
             return
         topic = event._topic
         seq = self._seqs.get(topic, 0) + 1
-        self._seqs[topic] = seq
         frames = wire.encode(event, node_id=self.id, seq=seq, epoch=self.epoch)
         wire.check_size(frames, self.config.transport.max_message_size)
+        self._seqs[topic] = seq  # only now: a refused event must not leave a gap in the stream
         self._published += 1
         if self._router.has_local_interest(topic):
             await self._router.route(wire.decode(frames, max_message_size=2**62))

@@ -131,3 +131,20 @@ async def test_publish_batch_and_window_across_nodes() -> None:
         async for batch in windows:
             assert sorted(e.payload["v"] for e in batch) == [1, 2, 3]
             break
+
+
+async def test_a_refused_event_leaves_no_gap() -> None:
+    small = {"transport": {"max_message_size": 4096}, **FAST}
+    async with local_mesh(2, config=small) as (a, b):
+        sub = await b.subscribe("blob")
+        await a.wait_for_subscribers("blob", timeout=5)
+        await a.publish("blob", 1)
+        with pytest.raises(zbus.EventValidationError):
+            await a.publish("blob", "x" * 10_000)
+        with pytest.raises(zbus.EventValidationError):
+            await a.publish("blob", {"bad": object()})
+        with pytest.raises(zbus.EventValidationError):  # the batch is refused whole
+            await a.publish_batch([("blob", 2), ("blob", "x" * 10_000)])
+        await a.publish("blob", 3)
+        got = [(await sub.next(timeout=5)).payload for _ in range(2)]
+        assert got == [1, 3] and b.statistics().lost == 0
