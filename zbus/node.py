@@ -26,12 +26,14 @@ from .errors import (
 )
 from .event import Event
 from .peerwatch import PeerEvent, PeerWatch
+from .persistence import Persistence, replay_events
 from .protocol.requests import RoundRobin
 from .router import Router
 from .statistics import NodeState, NodeStatistics, merge_counts
 from .subscription import Handler, Subscription
 from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
-from .transport import PeerInfo, Transport
+from .transport import Transport
+from .waits import WaitsMixin
 
 __all__ = ["Node"]
 
@@ -39,7 +41,7 @@ log = logging.getLogger("zbus")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Node:
+class Node(WaitsMixin):
     """A member of a zbus mesh. Use it as ``async with Node(name="orders") as node:``.
 
     Args:
@@ -82,6 +84,7 @@ class Node:
         self._picker = RoundRobin()
         self._transport: Transport | None = None
         self._dispatcher: Dispatcher | None = None
+        self._persistence: Persistence | None = None
         self._router = Router(
             node_id=self.id,
             name=self.name,
@@ -124,10 +127,15 @@ class Node:
         self._transport = self._make_transport()
         self._router.transport = self._transport
         try:
+            if self.config.persistence.enabled:
+                self._persistence = Persistence(self.config.persistence, self.name)
+                await self._persistence.open()
             await self._transport.start(self._router)
         except BaseException:
             self._state = NodeState.CLOSED  # nothing half-open stays behind: create a new Node
             await self._transport.close()
+            if self._persistence is not None:
+                await self._persistence.close()
             raise
         self._state = NodeState.RUNNING
         for sub in self._router.subscriptions:
@@ -166,6 +174,8 @@ class Node:
         await self._router.close()
         if self._transport is not None:
             await self._transport.close()
+        if self._persistence is not None:
+            await self._persistence.close()
         self._state = NodeState.CLOSED
         log.info("node %s left mesh %r", self.name, self.config.mesh.name)
 
@@ -197,6 +207,7 @@ class Node:
         created_by: str | None = None,
         tags: Iterable[str] = (),
         headers: Mapping[str, str] | None = None,
+        durable: bool = False,
     ) -> str:
         """Publish an event and return its id.
 
@@ -214,6 +225,8 @@ class Node:
             correlation_id, causation_id: trace the conversation and the cause.
             max_attempts: handler attempts before dead-lettering (default ``queue.max_attempts``).
             created_by, tags, headers: audit data and str → str metadata.
+            durable: return only once the event is committed to this node's journal (needs
+                ``persistence.enabled``; fsynced under ``persistence.durability = "sync"``).
 
         Returns:
             The event id.
@@ -230,7 +243,9 @@ class Node:
                       expires_at=expires_at, max_attempts=attempts, created_by=created_by, tags=tags,
                       headers=headers)
         # fmt: on
-        await self._send(event)
+        if durable and self._persistence is None:
+            raise UsageError("durable=True needs a journal: set persistence.enabled = true")
+        await self._send(event, durable=durable)
         return event.id
 
     async def publish_batch(self, events: Iterable[Event | tuple[str, Any]]) -> list[str]:
@@ -259,7 +274,7 @@ class Node:
             await self._send(event)
         return [e.id for e in batch]
 
-    async def _send(self, event: Event) -> None:
+    async def _send(self, event: Event, *, durable: bool = False) -> None:
         self._check_running()
         assert self._transport is not None
         if event._target is not None:
@@ -272,6 +287,10 @@ class Node:
         wire.check_size(frames, self.config.transport.max_message_size)
         self._seqs[topic] = seq  # only now: a refused event must not leave a gap in the stream
         self._published += 1
+        if self._persistence is not None:  # journaled before it is sent, so it can be replayed
+            await self._persistence.append(
+                self.id, topic, seq, self.epoch, event._ts, frames, durable=durable
+            )
         if self._router.has_local_interest(topic):
             await self._router.route(wire.decode(frames, max_message_size=2**62))
         await self._transport.publish(topic, seq, frames)
@@ -423,6 +442,22 @@ class Node:
         sub = self._subscribe(patterns, filter=filter)
         return windows_of(sub, seconds, emit_empty=emit_empty)
 
+    def replay(
+        self, pattern: str = "**", *, since: datetime | float | None = None, last: int | None = None
+    ) -> AsyncIterator[Event]:
+        """The events this node journaled (``persistence.enabled``) that match ``pattern``, oldest first.
+
+        ``since`` (aware datetime or UNIX seconds) starts at a time; ``last=N`` keeps the newest N
+        per topic. Journaled events of earlier runs of the same node name (same journal) are included.
+
+        Raises:
+            UsageError: persistence is not enabled.
+        """
+        if self._persistence is None:
+            raise UsageError("replay() reads this node's journal: set persistence.enabled = true")
+        start = since.timestamp() if isinstance(since, datetime) else since
+        return replay_events(self._persistence, pattern, since=start, last=last)
+
     # -- request / response --------------------------------------------------------------------------
     def respond(self, type: str) -> Callable[[F], F]:
         """Decorator: answer requests of ``type``; the function's return value is the reply payload.
@@ -487,77 +522,12 @@ class Node:
         pub, router = getattr(transport, "pub_endpoint", ""), getattr(transport, "router_endpoint", "")
         return {"pub": pub, "router": router} if pub else {}
 
-    @property
-    def peers(self) -> list[PeerInfo]:
-        """The other nodes of the mesh this node currently knows."""
-        return [] if self._transport is None else self._transport.peers()
-
     def on_peer(self, callback: Callable[[PeerEvent], Any]) -> Callable[[], None]:
         """Call ``callback(PeerEvent)`` on every join, leave and update; returns an unregister function."""
         return self._watch.add_listener(callback)
 
     def _on_peers_changed(self) -> None:
         self._watch.update(self.peers)
-
-    async def wait_for_peers(
-        self, count: int = 1, *, timeout: float = 10.0, names: Iterable[str] = ()
-    ) -> list[PeerInfo]:
-        """Wait until at least ``count`` peers (and every name in ``names``) are known.
-
-        Raises:
-            RequestTimeout: not reached within ``timeout`` seconds.
-        """
-        wanted = set(names)
-
-        def ready() -> bool:
-            peers = self.peers
-            return len(peers) >= count and wanted <= {p.name for p in peers}
-
-        self._check_running()
-        await self._watch.wait_until(ready, timeout, f"{count} peer(s) {sorted(wanted) or ''}".strip())
-        return self.peers
-
-    async def wait_for_responders(self, type: str, count: int = 1, *, timeout: float = 10.0) -> int:
-        """Wait until ``count`` nodes (this one included) respond to requests of ``type``.
-
-        Returns:
-            The number of responders when the wait ended.
-
-        Raises:
-            RequestTimeout: fewer than ``count`` responders within ``timeout`` seconds.
-        """
-        validate_topic(type)
-        self._check_running()
-
-        def responders() -> int:
-            local = 1 if type in self._router.responders else 0
-            return local + sum(1 for p in self.peers if type in p.responders)
-
-        what = f"{count} responder(s) of {type!r}"
-        await self._watch.wait_until(lambda: responders() >= count, timeout, what)
-        return responders()
-
-    async def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
-        """Wait until ``count`` other nodes subscribe to something matching ``topic``.
-
-        The cure for ZeroMQ's slow-joiner loss: call it before publishing to a subscriber that
-        has just started. ``topic`` may also be a pattern (``"order.*"``): then nodes whose
-        subscriptions overlap it count. This node's own subscriptions are not counted.
-
-        Returns:
-            The number of remote subscribers when the wait ended.
-
-        Raises:
-            RequestTimeout: fewer than ``count`` subscribers within ``timeout`` seconds.
-        """
-        compile_pattern(topic)  # a topic or a pattern; raises InvalidTopicError with the fix
-        self._check_running()
-        assert self._transport is not None
-        transport = self._transport
-        await self._watch.wait_until(
-            lambda: transport.subscriber_count(topic) >= count, timeout, f"{count} subscriber(s) of {topic!r}"
-        )
-        return transport.subscriber_count(topic)
 
     # -- introspection --------------------------------------------------------------------------------
     def dead_letters(self) -> list[DeadLetter]:
