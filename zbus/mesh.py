@@ -47,7 +47,7 @@ __all__ = ["MeshTransport"]
 log = logging.getLogger("zbus")
 DRAIN_BATCH = 512
 SAFETY_POLL = 0.25
-CANDIDATE_TIMEOUT = 5.0  # an unanswered HELLO's DEALER is closed after this
+CANDIDATE_TIMEOUT = 2.5  # an unanswered HELLO's DEALER is closed after this (before the next greeting)
 REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
 REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
@@ -140,6 +140,8 @@ class MeshTransport:
             disconnect_grace=max(2 * d.heartbeat_interval, 0.5),
         )
         self.dropped: Counter[str] = Counter()
+        #: when a publish started waiting for a full XPUB (slow_subscriber="block"), else None
+        self.blocked_since: float | None = None
         self.pub_endpoint = ""
         self.router_endpoint = ""
         self._inbound: Inbound | None = None
@@ -412,8 +414,15 @@ class MeshTransport:
 
     def _heartbeat(self) -> None:
         heads, self._heads = self._heads, {}
-        with contextlib.suppress(zmq.ZMQError):
+        try:
             send_frames(self.xpub, Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode())
+        except zmq.ZMQError:
+            # the XPUB refused it (slow_subscriber="block" and a subscriber is stuck): tell every
+            # peer directly that we are alive, so healthy peers do not expire us while we wait
+            self._heads = heads | self._heads
+            for link in self._links.values():
+                with contextlib.suppress(zmq.ZMQError):
+                    send_frames(link.dealer, [Kind.PING, b""])
 
     # -- outbound --------------------------------------------------------------------------------------
     def _hello(self, *, ack: bool, via: str = "") -> PeerHello:
@@ -454,13 +463,16 @@ class MeshTransport:
         """
         deadline = time.monotonic() + 30.0
         delay = 0.0005
+        self.blocked_since = self.blocked_since or time.monotonic()
         while True:
             await asyncio.sleep(delay)
             try:
                 send_frames(self.xpub, frames)
+                self.blocked_since = None
                 return True
             except zmq.Again:
                 if time.monotonic() > deadline:
+                    self.blocked_since = None
                     self.dropped["slow_subscriber"] += 1
                     log.warning(
                         "dropped an event: a subscriber has not read for 30 s (slow_subscriber=block)"

@@ -67,3 +67,43 @@ async def test_block_policy_loses_nothing(mesh_name: str) -> None:
     seen, sub = await run(mesh_name, "block")
     assert seen == list(range(N))
     assert sub.statistics().lost == 0
+
+
+@pytest.mark.slow
+async def test_blocked_publisher_stays_alive_for_healthy_peers(mesh_name: str) -> None:
+    """With slow_subscriber="block", a stuck subscriber holds back the XPUB (heartbeats too); the
+    publisher then PINGs its peers directly, so a healthy third node does not expire it."""
+    cfg = {
+        "transport": {"send_hwm": 10, "recv_hwm": 10, "slow_subscriber": "block"},
+        "discovery": {"heartbeat_interval": 0.1, "peer_timeout": 1.0},
+    }
+    async with (
+        Node("pub", mesh=mesh_name, config=cfg) as pub,
+        Node("stuck", mesh=mesh_name, config=cfg) as stuck,
+        Node("healthy", mesh=mesh_name, config=cfg) as healthy,
+    ):
+        gate = asyncio.Event()
+
+        async def wait_forever(event: Event) -> None:
+            await gate.wait()
+
+        await stuck.subscribe("flood", handler=wait_forever, max_size=1, overflow="block")
+        await pub.wait_for_subscribers("flood", timeout=10)
+        await healthy.wait_for_peers(names=["pub"], timeout=10)
+
+        async def flood() -> None:
+            for i in range(N):
+                await pub.publish("flood", {"i": i, "pad": PAYLOAD})
+
+        publishing = asyncio.ensure_future(flood())
+        try:
+            mesh = pub._transport
+            await eventually(lambda: getattr(mesh, "blocked_since", None) is not None, timeout=20)
+            blocked_at = asyncio.get_running_loop().time()
+            # three peer timeouts with the XPUB blocked: healthy must keep pub all along
+            while asyncio.get_running_loop().time() - blocked_at < 3.0:
+                assert "pub" in {p.name for p in healthy.peers}
+                await asyncio.sleep(0.05)  # sampling interval of the property, not synchronisation
+        finally:
+            gate.set()
+            publishing.cancel()

@@ -44,9 +44,9 @@ class Greetings:
         entry = self._entries.get(endpoint)
         if entry is None:
             self._entries[endpoint] = _Entry(node_id, 0, now)
-        else:
-            entry.node_id = node_id or entry.node_id
-            entry.misses, entry.next_at = 0, min(entry.next_at, now)
+        elif node_id and node_id != entry.node_id:  # a new node behind it (restart): greet at once
+            entry.node_id, entry.misses, entry.next_at = node_id, 0, now
+        # the same suggestion again (static lists repeat themselves) keeps the backoff running
 
     def answered(self, endpoint: str, node_id: str) -> None:
         """The node behind ``endpoint`` answered as ``node_id``."""

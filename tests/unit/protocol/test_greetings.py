@@ -36,3 +36,15 @@ def test_only_discovery_forgets() -> None:
     assert len(g) == 2
     g.lost("id-a")
     assert "tcp://a:1" not in g and "tcp://b:1" in g
+
+
+def test_repeated_suggestions_keep_the_backoff_but_a_new_node_resets_it() -> None:
+    g = Greetings(base=3, cap=30)
+    never = lambda endpoint, node_id: False  # noqa: E731
+    g.found("tcp://a:1", "", now=0)
+    assert g.due(0, never) == ["tcp://a:1"]
+    for t in (1, 2, 3):
+        g.found("tcp://a:1", "", now=t)  # static discovery repeats itself every few seconds
+    assert g.due(3, never) == ["tcp://a:1"] and g.due(8, never) == []  # next one only at 9
+    g.found("tcp://a:1", "new-id", now=8)  # mDNS: another node (a restart) behind the endpoint
+    assert g.due(8, never) == ["tcp://a:1"]
