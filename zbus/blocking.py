@@ -81,9 +81,19 @@ class BlockingNode:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> BlockingNode:
-        """Join the mesh (``with`` does this for you)."""
-        self._run(self._node.start())
+        """Join the mesh (``with`` does this for you). On failure the loop thread is stopped too."""
+        try:
+            self._run(self._node.start())
+        except BaseException:
+            self._stop_loop()
+            raise
         return self
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5.0)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def close(self) -> None:
         """Leave the mesh and stop the loop thread. Idempotent."""
@@ -92,10 +102,7 @@ class BlockingNode:
         try:
             self._run(self._node.close())
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5.0)
-            if not self._thread.is_alive():
-                self._loop.close()
+            self._stop_loop()
 
     def __enter__(self) -> BlockingNode:
         return self.start()

@@ -47,6 +47,7 @@ __all__ = ["DeadLetter", "Dispatcher", "MemoryDeadLetters", "Overflow", "Priorit
 log = logging.getLogger("zbus")
 T = TypeVar("T")
 LEVELS = 10
+INLINE_YIELD_EVERY = 64  # sync handlers give the loop a turn after this many events in a row
 
 
 class Overflow(StrEnum):
@@ -259,6 +260,8 @@ class Dispatcher:
                 await self._invoke(sub, handler, event, first_result=result)
             else:
                 sub._stats_delivered += 1
+                if sub._stats_delivered % INLINE_YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a long backlog must not starve heartbeats and sockets
 
     async def _invoke(
         self,

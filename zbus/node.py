@@ -30,7 +30,7 @@ from .persistence import Persistence, replay_events
 from .protocol.requests import RoundRobin
 from .router import Router
 from .statistics import NodeState, NodeStatistics, merge_counts
-from .subscription import Handler, Subscription
+from .subscription import Handler, Subscription, SubscriptionStatistics
 from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
 from .transport import Transport
 from .waits import WaitsMixin
@@ -85,6 +85,7 @@ class Node(WaitsMixin):
         self._transport: Transport | None = None
         self._dispatcher: Dispatcher | None = None
         self._persistence: Persistence | None = None
+        self._closed_subs: list[SubscriptionStatistics] = []
         self._router = Router(
             node_id=self.id,
             name=self.name,
@@ -278,8 +279,8 @@ class Node(WaitsMixin):
         self._check_running()
         assert self._transport is not None
         if event._target is not None:
-            self._published += 1
             await self._router.send_directed(event, mesh=self.config.mesh.name)
+            self._published += 1
             return
         topic = event._topic
         seq = self._seqs.get(topic, 0) + 1
@@ -326,6 +327,7 @@ class Node(WaitsMixin):
         return sub
 
     async def _unsubscribed(self, sub: Subscription) -> None:
+        self._closed_subs.append(sub.statistics())  # node totals keep what closed subscriptions counted
         self._router.remove(sub)
         self._router.forget_uninterested_streams()
         if self._dispatcher is not None:
@@ -536,7 +538,8 @@ class Node(WaitsMixin):
 
     def statistics(self) -> NodeStatistics:
         """A snapshot of this node's counters (see ``NodeStatistics``)."""
-        subs = [s.statistics() for s in self._router.subscriptions]
+        open_subs = [s.statistics() for s in self._router.subscriptions]
+        subs = open_subs + self._closed_subs
         transport_drops = getattr(self._transport, "dropped", {})
         dropped = merge_counts(self._router.dropped, transport_drops, *(s.dropped for s in subs))
         return NodeStatistics(
@@ -551,8 +554,8 @@ class Node(WaitsMixin):
             gaps=self._router.gaps,
             lost=self._router.lost,
             dead_letters=len(self._dead_letters),
-            queued=sum(s.queued for s in subs),
-            subscriptions=len(subs),
+            queued=sum(s.queued for s in open_subs),
+            subscriptions=len(open_subs),
             peers=len(self.peers),
             handlers_busy=0 if self._dispatcher is None else self._dispatcher.busy,
         )

@@ -157,6 +157,8 @@ class Subscription:
             WouldBlockError: nothing is queued.
             ClosedError: the subscription was closed and its backlog is empty.
         """
+        if self.handler is not None:
+            raise UsageError("this subscription has a handler; events go to it, not to next_nowait()")
         while self._buffer:
             event = self._buffer.pop()
             self._space.set()
@@ -189,6 +191,8 @@ class Subscription:
         return event
 
     def __aiter__(self) -> AsyncIterator[Event]:
+        if self.handler is not None:
+            raise UsageError("this subscription has a handler; events go to it, not to iteration")
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Event]:

@@ -337,3 +337,38 @@ async def test_handlers_of_every_shape(cfg: dict[str, Any]) -> None:
         await eventually(lambda: len(seen) == 3)
         assert sorted(seen) == ["lambda->coroutine", "object", "sync"]
         assert node.statistics().delivered == 3
+
+
+async def test_handler_subscriptions_cannot_be_drained_elsewhere(cfg: dict[str, Any]) -> None:
+    async with Node("a", config=cfg) as node:
+        sub = await node.subscribe("x", handler=lambda e: None)
+        with pytest.raises(zbus.UsageError, match="handler"):
+            sub.next_nowait()
+        with pytest.raises(zbus.UsageError, match="handler"):
+            sub.__aiter__()
+
+
+async def test_totals_survive_closed_subscriptions(cfg: dict[str, Any]) -> None:
+    async with Node("a", config=cfg) as node:
+        async with await node.subscribe("x") as sub:
+            await node.publish("x", 1)
+            await sub.next(timeout=1)
+        assert node.statistics().delivered == 1 and node.statistics().subscriptions == 0
+        with pytest.raises(zbus.UnknownTargetError):
+            await node.publish("x", target="nobody")
+        assert node.statistics().published == 1  # the refused directed event is not counted
+
+
+def test_blocking_node_failed_start_stops_its_thread(cfg: dict[str, Any]) -> None:
+    import socket
+    import threading
+
+    with socket.socket() as taken:  # a port in use makes the bind fail
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        bad = cfg | {"transport": {"kind": "zmq", "pub_port": taken.getsockname()[1]}}
+        node = zbus.BlockingNode("x", config=bad)
+        loop_thread = next(t for t in threading.enumerate() if t.name == "zbus-x")
+        with pytest.raises(zbus.UsageError, match="cannot bind"):
+            node.start()
+        assert not loop_thread.is_alive()
