@@ -43,6 +43,7 @@ from .event import Event as Event
 from .event import Priority as Priority
 from .node import Node as Node
 from .peerwatch import PeerEvent as PeerEvent
+from .protocol.repair import LostEvents as LostEvents
 from .statistics import NodeState as NodeState
 from .statistics import NodeStatistics as NodeStatistics
 from .subscription import Subscription as Subscription
@@ -65,6 +66,7 @@ __all__ = [
     "JournalFullError",
     "LocalProtocolError",
     "LoopBlockedError",
+    "LostEvents",
     "NoResponders",
     "Node",
     "NodeState",

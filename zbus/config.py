@@ -253,6 +253,8 @@ class TransportConfig(_Section):
         slow_subscriber: past the HWM, ``"drop"`` events for that subscriber or ``"block"`` the publisher.
         reconnect_interval: first reconnect delay in seconds, backing off to ``reconnect_interval_max``.
         ipc: also bind ``ipc://`` endpoints so same-host peers skip TCP.
+        repair_buffer: recent events kept in memory per published topic to repair subscribers' gaps
+            (the journal serves older ones when persistence is enabled); 0 = none.
     """
 
     _key: ClassVar[str] = "transport"
@@ -269,6 +271,7 @@ class TransportConfig(_Section):
     reconnect_interval: float = _opt(0.1, _positive_duration)
     reconnect_interval_max: float = _opt(2.0, _positive_duration)
     ipc: bool = _opt(False, _bool)
+    repair_buffer: int = _opt(4096, _num("integer", 0))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

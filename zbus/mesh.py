@@ -52,7 +52,7 @@ REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again afte
 REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
-_KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"}
+_KIND_NAMES = {kind: kind.decode() for kind in Kind.EVENT_KINDS}
 
 
 class _Pump:
@@ -343,10 +343,15 @@ class MeshTransport:
             responders=frozenset(hello.responders),
             patterns=patterns,
             joined_at=time.time(),
+            journaled=hello.journal,
         )
         if hello.ack and hello.via:
             self._greetings.answered(hello.via, hello.id)
         link = self._links.get(hello.id)
+        known = self.table.get(hello.id)
+        if link is not None and known is not None and hello.epoch > known.epoch:
+            self._drop_links(known)  # restarted with its journal's id: its endpoints are new
+            link = None
         if link is None:
             candidate = self._candidates.pop(hello.via, None) if hello.ack and hello.via else None
             candidate = candidate or self._candidates.pop(hello.router, None)
@@ -380,8 +385,8 @@ class MeshTransport:
             if change.kind == LEFT:
                 self._drop_links(change.peer)
                 log.info("peer %s left (%s)", change.peer.name, change.reason)
-                if change.reason in ("goodbye", "restarted") and self._inbound is not None:
-                    self._inbound.on_peer_gone(change.peer.id)  # that incarnation's streams are over
+                if (change.reason == "restarted" or not change.peer.journaled) and self._inbound is not None:
+                    self._inbound.on_peer_gone(change.peer.id)  # its streams end (a journaled peer's go on)
         if self._inbound is not None:
             self._inbound.on_peers_changed()
 
@@ -438,6 +443,7 @@ class MeshTransport:
             responders=self._responders,
             ack=ack,
             via=via,
+            journal=self.config.persistence.enabled,
         )
 
     def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:

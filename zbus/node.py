@@ -25,9 +25,11 @@ from .errors import (
     UsageError,
 )
 from .event import Event
+from .history import History
 from .peerwatch import PeerEvent, PeerWatch
 from .persistence import Persistence, replay_events
 from .protocol.requests import RoundRobin
+from .recovery import LostEvents, Recovery
 from .router import Router
 from .statistics import NodeState, NodeStatistics, merge_counts
 from .subscription import Handler, Subscription, SubscriptionStatistics
@@ -83,6 +85,8 @@ class Node(WaitsMixin):
         self._watch = PeerWatch()
         self._picker = RoundRobin()
         self._transport: Transport | None = None
+        self._history: History
+        self._lost_listeners: list[Callable[[LostEvents], Any]] = []
         self._dispatcher: Dispatcher | None = None
         self._persistence: Persistence | None = None
         self._closed_subs: list[SubscriptionStatistics] = []
@@ -125,16 +129,26 @@ class Node(WaitsMixin):
             retry_max_delay=q.retry_max_delay,
             on_dead_letter=self._dead_letters.add,
         )
-        self._transport = self._make_transport()
-        self._router.transport = self._transport
+        self._transport = None
         try:
             if self.config.persistence.enabled:
                 self._persistence = Persistence(self.config.persistence, self.name)
-                await self._persistence.open()
+                # a journaled node keeps its id and continues its sequences across restarts (DESIGN §6)
+                self.id, self.epoch, self._seqs = await self._persistence.open(self.id, self.epoch)
+                self._router.node_id, self._router.epoch = self.id, self.epoch
+            ring = self.config.transport.repair_buffer
+            self._history = history = History(self.id, ring_size=ring, persistence=self._persistence)
+            self._router.recovery = Recovery(
+                node_id=self.id, history=history, route_all=self._router.route_all,
+                has_interest=self._router.has_local_interest, listeners=self._lost_listeners,
+            )
+            self._transport = self._make_transport()
+            self._router.transport = self._router.recovery.transport = self._transport
             await self._transport.start(self._router)
         except BaseException:
             self._state = NodeState.CLOSED  # nothing half-open stays behind: create a new Node
-            await self._transport.close()
+            if self._transport is not None:
+                await self._transport.close()
             if self._persistence is not None:
                 await self._persistence.close()
             raise
@@ -173,6 +187,8 @@ class Node(WaitsMixin):
         if self._dispatcher is not None:
             await self._dispatcher.close()
         await self._router.close()
+        if self._router.recovery is not None:
+            await self._router.recovery.close()
         if self._transport is not None:
             await self._transport.close()
         if self._persistence is not None:
@@ -292,6 +308,7 @@ class Node(WaitsMixin):
             await self._persistence.append(
                 self.id, topic, seq, self.epoch, event._ts, frames, durable=durable
             )
+        self._history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
         if self._router.has_local_interest(topic):
             await self._router.route(wire.decode(frames, max_message_size=2**62))
         await self._transport.publish(topic, seq, frames)
@@ -524,6 +541,13 @@ class Node(WaitsMixin):
         pub, router = getattr(transport, "pub_endpoint", ""), getattr(transport, "router_endpoint", "")
         return {"pub": pub, "router": router} if pub else {}
 
+    def on_lost(self, callback: Callable[[LostEvents], Any]) -> Callable[[], None]:
+        """Call ``callback(LostEvents)`` (sync or async) for every range of events that could not be
+        repaired: ``node_id``, ``topic``, ``first``..``last``, ``count``, ``reason``. Returns an
+        unregister function. Losses are also counted (``statistics().lost``) and logged."""
+        self._lost_listeners.append(callback)
+        return lambda: self._lost_listeners.remove(callback) if callback in self._lost_listeners else None
+
     def on_peer(self, callback: Callable[[PeerEvent], Any]) -> Callable[[], None]:
         """Call ``callback(PeerEvent)`` on every join, leave and update; returns an unregister function."""
         return self._watch.add_listener(callback)
@@ -553,6 +577,7 @@ class Node(WaitsMixin):
             expired=sum(s.expired for s in subs),
             gaps=self._router.gaps,
             lost=self._router.lost,
+            repaired=0 if self._router.recovery is None else self._router.recovery.repaired,
             dead_letters=len(self._dead_letters),
             queued=sum(s.queued for s in open_subs),
             subscriptions=len(open_subs),

@@ -36,20 +36,35 @@ class Persistence:
         self._journal: Any = None
         self._committer: Any = None
 
-    async def open(self) -> None:
+    async def open(self, candidate_id: str, epoch: int) -> tuple[str, int, dict[str, int]]:
         """Open (or create) the journal and start its writer thread.
+
+        Returns the node's identity as the journal knows it: the node id (``candidate_id`` on first
+        use, the stored one after), a new epoch greater than every earlier one (at least ``epoch``),
+        and the last sequence number of each of the node's topics, to continue from.
 
         Raises:
             JournalError: the journal cannot be opened (the message names the path).
         """
         c = self.config
         loop = asyncio.get_running_loop()
-        self._journal = await loop.run_in_executor(
-            None, lambda: self._store.Journal(self.path, map_size=c.map_size, durability=c.durability)
-        )
+
+        def opened() -> tuple[Any, str, int, dict[str, int]]:
+            journal = self._store.Journal(self.path, map_size=c.map_size, durability=c.durability)
+            try:
+                node_id = journal.node_id(candidate_id)
+                new_epoch = journal.next_epoch(at_least=epoch)
+                seqs = {topic: seq for (nid, topic), seq in journal.stream_heads().items() if nid == node_id}
+            except BaseException:
+                journal.close()
+                raise
+            return journal, node_id, new_epoch, seqs
+
+        self._journal, node_id, new_epoch, seqs = await loop.run_in_executor(None, opened)
         self._committer = self._store.GroupCommitter(
             self._journal, batch_size=c.batch_size, flush_interval=c.flush_interval
         )
+        return node_id, new_epoch, seqs
 
     async def append(
         self, node_id: str, topic: str, seq: int, epoch: int, ts: float, frames: list[bytes], *, durable: bool
@@ -78,6 +93,33 @@ class Persistence:
                 yield frames
             if len(chunk) < READ_CHUNK:
                 return
+
+    async def read_range(self, node_id: str, topic: str, first: int, last: int) -> list[list[bytes]]:
+        """One stream's journaled events ``first..last`` (wire frames), read on the writer thread
+        after everything submitted before this call is committed."""
+        return await self._committer.run(  # type: ignore[no-any-return]
+            lambda journal: journal.read_range(node_id, topic, first, last, limit=last - first + 1)
+        )
+
+    async def stream_heads(self) -> dict[tuple[str, str], int]:
+        """The last journaled sequence of every stream: ``{(node_id, topic): seq}``."""
+        return await self._committer.run(lambda journal: journal.stream_heads())  # type: ignore[no-any-return]
+
+    async def first_seq_since(self, node_id: str, topic: str, since: float) -> int | None:
+        """The first journaled sequence of stream (``node_id``, ``topic``) stamped at or after ``since``."""
+
+        def find(journal: Any) -> int | None:
+            for frames in journal.read_since(since, topic_prefix=topic):
+                event = wire.decode(frames, max_message_size=2**62)
+                if event._topic == topic and event._node_id == node_id:
+                    return event._seq
+            return None
+
+        return await self._committer.run(find)  # type: ignore[no-any-return]
+
+    async def run(self, fn: Any) -> Any:
+        """Run ``fn(journal)`` on the writer thread (checkpoints, dead letters, sweeps)."""
+        return await self._committer.run(fn)
 
     async def close(self) -> None:
         """Commit what is pending and close the journal."""

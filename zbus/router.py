@@ -17,7 +17,7 @@ from typing import Any
 from . import wire
 from .errors import NoResponders, PeerLostError, RemoteError, RequestTimeout, UnknownTargetError, WireError
 from .event import Event
-from .protocol.streams import StreamTracker, Verdict
+from .recovery import Recovery
 from .subscription import Handler, Subscription
 from .topics import MAX_TOPIC_BYTES, RegexPattern, TopicIndex
 from .transport import DirectKind, Transport
@@ -69,9 +69,7 @@ class Router:
         self._answer_tasks: set[asyncio.Task[None]] = set()
         self.received = 0
         self.dropped: Counter[str] = Counter()
-        self.streams = StreamTracker()
-        self.lost = 0
-        self.gaps = 0
+        self.recovery: Recovery | None = None  # set by the node at start (it needs the journal)
 
     # -- subscriptions ----------------------------------------------------------------------------
     def add(self, sub: Subscription) -> None:
@@ -144,44 +142,58 @@ class Router:
         if event is None:
             return None
         self.received += 1
-        observation = self.streams.observe(event._node_id, event._epoch, event._topic, event._seq)
-        if observation.verdict is not Verdict.DELIVER:
-            if observation.verdict is Verdict.DUPLICATE:
-                self.dropped["duplicate"] += 1
-                return None
-            self._report_loss(event._node_id, event._topic, observation.missing)
-        return self.route_nowait(event)
+        assert self.recovery is not None
+        return self.recovery.observe(event)  # in stream order, gaps repaired, duplicates dropped
+
+    def route_all(self, events: list[Event]) -> Awaitable[None] | None:
+        """Route ``events`` in order; an awaitable only when a ``block`` backlog makes one wait."""
+        for i, event in enumerate(events):
+            pending = self.route_nowait(event)
+            if pending is not None:
+                return self._route_rest(pending, events[i + 1 :])
+        return None
+
+    async def _route_rest(self, pending: Awaitable[None], rest: list[Event]) -> None:
+        await pending
+        for event in rest:
+            await self.route(event)
 
     def forget_uninterested_streams(self) -> None:
         """After an unsubscribe: forget streams no subscription wants, so a later resubscription
         starts a fresh baseline instead of reporting the events in between as lost."""
-        self.streams.forget_topics(lambda topic: not self.has_local_interest(topic))
+        if self.recovery is not None:
+            self.recovery.sync.forget_topics(lambda topic: not self.has_local_interest(topic))
 
     def on_peer_gone(self, node_id: str) -> None:
-        """A peer incarnation ended for good (goodbye, or replaced by a restart): forget its streams."""
-        self.streams.forget_node(node_id)
+        """A peer's streams ended for good (it left without a journal, or was replaced by a restart)."""
+        if self.recovery is not None:
+            self.recovery.forget_node(node_id)
 
     def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
-        """A peer's heartbeat listed its stream heads: events beyond what we saw were lost."""
-        for topic, head in heads.items():
-            seen = self.streams.head(node_id, topic)
-            if seen and head > seen and self.has_local_interest(topic):
-                self.streams.observe(node_id, epoch, topic, head)
-                self._report_loss(node_id, topic, head - seen)
+        """A peer's heartbeat listed its stream heads: events beyond what we hold get repaired."""
+        if self.recovery is not None:
+            self.recovery.on_heartbeat(node_id, epoch, heads)
 
-    def _report_loss(self, node_id: str, topic: str, missing: int) -> None:
-        self.gaps += 1
-        self.lost += missing
-        log.warning(
-            "lost %d event(s) of stream %s/%s (the subscriber fell behind or the link dropped); "
-            "enable persistence on the publisher for repair",
-            missing,
-            node_id,
-            topic,
-        )
+    @property
+    def gaps(self) -> int:
+        """Gaps detected in inbound streams (each one was asked for)."""
+        return 0 if self.recovery is None else self.recovery.gaps
+
+    @property
+    def lost(self) -> int:
+        """Events reported lost (unrepairable)."""
+        return 0 if self.recovery is None else self.recovery.lost
 
     async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message arrived from peer ``sender``."""
+        if kind not in (DirectKind.EVENT, DirectKind.REQUEST, DirectKind.REPLY):
+            if self.recovery is None:
+                return
+            try:
+                await self.recovery.on_direct(kind, sender, frames)
+            except WireError:
+                self.dropped["malformed_control"] += 1
+            return
         event = self._decode(frames)
         if event is None:
             return

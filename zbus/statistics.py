@@ -37,8 +37,12 @@ class NodeStatistics:
         delivered: events handlers completed or iterators yielded, over all subscriptions.
         dropped: events dropped by reason (``overflow``, ``malformed``, ``bad_payload``, ...).
         expired: events whose TTL ran out before dispatch.
-        gaps: holes detected in publishers' streams (sequence jumps, or heads in heartbeats).
-        lost: events those holes contained, i.e. published to us but never received.
+        gaps: holes detected in publishers' streams (sequence jumps, or heads in heartbeats); each
+            one is asked for from the publisher (REPAIR).
+        lost: events that could not be repaired (not in the publisher's ring or journal, publisher
+            gone, no answer): published to us and never delivered. Each range is reported to
+            ``Node.on_lost`` callbacks and logged.
+        repaired: events recovered by repair.
         dead_letters: events given up on after ``max_attempts``.
         queued: events waiting in all subscription backlogs. subscriptions: open subscriptions.
         peers: known peers. handlers_busy: handlers running right now.
@@ -55,6 +59,7 @@ class NodeStatistics:
     gaps: int
     lost: int
     dead_letters: int
+    repaired: int = 0
     queued: int
     subscriptions: int
     peers: int

@@ -27,7 +27,7 @@ class PeerInfo:
     """What this node knows about another node of its mesh.
 
     Attributes:
-        id: the peer's node id (unique per incarnation).
+        id: the peer's node id (kept across restarts when the peer keeps a journal, else new each time).
         name: the peer's node name.
         mesh: the mesh name.
         epoch: the peer's incarnation number (changes on restart).
@@ -35,6 +35,7 @@ class PeerInfo:
         address: how to reach it: its ROUTER endpoint, or ``"memory"``.
         responders: request types the peer answers.
         patterns: subscription patterns the peer announced.
+        journaled: the peer keeps a journal, so it can repair and replay its events even after a restart.
         joined_at: when it joined (UNIX seconds, local clock).
     """
 
@@ -46,6 +47,7 @@ class PeerInfo:
     address: str = ""
     responders: frozenset[str] = field(default_factory=frozenset)
     patterns: frozenset[str] = field(default_factory=frozenset)
+    journaled: bool = False
     joined_at: float = 0.0
 
 

@@ -29,7 +29,7 @@ PURE = [
     "zbus/protocol/__init__.py",
     "zbus/protocol/messages.py",
     "zbus/protocol/peers.py",
-    "zbus/protocol/streams.py",
+    "zbus/protocol/repair.py",
     "zbus/protocol/requests.py",
     "zbus/protocol/greetings.py",
     "discovery/txt.py",

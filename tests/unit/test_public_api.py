@@ -20,6 +20,7 @@ EXPECTED = sorted(
         "JournalError",
         "JournalFullError",
         "LocalProtocolError",
+    "LostEvents",
         "LoopBlockedError",
         "NoResponders",
         "Node",

@@ -15,7 +15,18 @@ import msgpack
 
 from ..errors import WireError
 
-__all__ = ["HEARTBEAT_TOPIC", "Heartbeat", "Kind", "PeerHello", "decode_heartbeat", "decode_hello"]
+__all__ = [
+    "HEARTBEAT_TOPIC",
+    "Heartbeat",
+    "Kind",
+    "PeerHello",
+    "RepairAsk",
+    "RepairDone",
+    "ReplayAsk",
+    "ReplayPlan",
+    "decode_heartbeat",
+    "decode_hello",
+]
 
 HEARTBEAT_TOPIC: Final = b"$zbus.hb"
 CONTROL_VERSION: Final = 1
@@ -32,8 +43,31 @@ class Kind:
     EVENT: Final = b"EVENT"  # a directed event
     REQUEST: Final = b"REQUEST"  # a request for one of my responders
     REPLY: Final = b"REPLY"  # the answer to your request
-    ALL: Final = frozenset({HELLO, UPDATE, BYE, PING, EVENT, REQUEST, REPLY})
-    EVENT_KINDS: Final = frozenset({EVENT, REQUEST, REPLY})
+    REPAIR: Final = b"REPAIR"  # send me events first..last of your stream <topic> (RepairAsk)
+    REPAIR_DATA: Final = b"REPAIR_DATA"  # one of them: request id (u64) + the three event frames
+    REPAIR_DONE: Final = b"REPAIR_DONE"  # that was all I have of first..last (RepairDone)
+    REPLAY: Final = b"REPLAY"  # which of your streams match <pattern>, from where (ReplayAsk)
+    REPLAY_PLAN: Final = b"REPLAY_PLAN"  # these streams, these ranges (ReplayPlan)
+    ALL: Final = frozenset(
+        {
+            HELLO,
+            UPDATE,
+            BYE,
+            PING,
+            EVENT,
+            REQUEST,
+            REPLY,
+            REPAIR,
+            REPAIR_DATA,
+            REPAIR_DONE,
+            REPLAY,
+            REPLAY_PLAN,
+        }
+    )
+    #: kinds handed to the router as they are (everything but the peer handshake)
+    EVENT_KINDS: Final = frozenset(
+        {EVENT, REQUEST, REPLY, REPAIR, REPAIR_DATA, REPAIR_DONE, REPLAY, REPLAY_PLAN}
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +86,8 @@ class PeerHello:
     ack: bool = False
     #: the endpoint the greeter dialled (HELLO), echoed in the ack, so the greeter can tie it to us
     via: str = ""
+    #: I keep a journal: my id and sequences survive my restarts, so what I owe is still owed
+    journal: bool = False
 
     def encode(self) -> bytes:
         """msgpack map of the fields plus ``v``, the control protocol version."""
@@ -69,6 +105,7 @@ class PeerHello:
                 "responders": list(self.responders),
                 "ack": self.ack,
                 "via": self.via,
+                "journal": self.journal,
             }
         )
 
@@ -119,6 +156,7 @@ def decode_hello(data: bytes) -> PeerHello:
         responders=_strs(body, "responders", "HELLO"),
         ack=body.get("ack") is True,
         via=_str(body, "via", "HELLO", required=False),
+        journal=body.get("journal") is True,
     )
 
 
@@ -147,3 +185,167 @@ def decode_heartbeat(frames: list[bytes]) -> Heartbeat:
     if any(type(k) is not str or type(v) is not int for k, v in heads.items()):
         raise WireError("heartbeat 'heads' must map str to int")
     return Heartbeat(id=_str(body, "id", "heartbeat"), epoch=epoch, heads=heads)
+
+
+def _int(body: dict[str, Any], key: str, what: str) -> int:
+    value = body.get(key)
+    if type(value) is not int or not 0 <= value < 2**64:
+        raise WireError(f"{what} field {key!r} must be an int in 0..2**64-1")
+    return value
+
+
+def _pack(body: dict[str, Any]) -> bytes:
+    return msgpack.packb({"v": CONTROL_VERSION, **body})  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairAsk:
+    """REPAIR: send events ``first``..``last`` of your stream ``topic``; answers carry ``id``."""
+
+    id: int
+    topic: str
+    first: int
+    last: int
+
+    def encode(self) -> bytes:
+        """msgpack map."""
+        return _pack({"id": self.id, "topic": self.topic, "first": self.first, "last": self.last})
+
+    @classmethod
+    def decode(cls, data: bytes) -> RepairAsk:
+        """Raises ``WireError`` on anything malformed."""
+        body = _load_map(data, "REPAIR")
+        ask = cls(
+            id=_int(body, "id", "REPAIR"),
+            topic=_str(body, "topic", "REPAIR"),
+            first=_int(body, "first", "REPAIR"),
+            last=_int(body, "last", "REPAIR"),
+        )
+        if ask.last < ask.first:
+            raise WireError("REPAIR needs first <= last")
+        return ask
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairDone:
+    """REPAIR_DONE: the events of ``first``..``last`` I had were sent before this; ``missing`` I lack."""
+
+    id: int
+    topic: str
+    first: int
+    last: int
+    missing: tuple[tuple[int, int], ...] = ()
+
+    def encode(self) -> bytes:
+        """msgpack map."""
+        return _pack(
+            {
+                "id": self.id,
+                "topic": self.topic,
+                "first": self.first,
+                "last": self.last,
+                "missing": [list(r) for r in self.missing],
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> RepairDone:
+        """Raises ``WireError`` on anything malformed."""
+        body = _load_map(data, "REPAIR_DONE")
+        missing = body.get("missing", [])
+        if (
+            type(missing) is not list
+            or len(missing) > 10_000
+            or not all(
+                type(r) is list and len(r) == 2 and all(type(x) is int and 0 <= x < 2**64 for x in r)
+                for r in missing
+            )
+        ):
+            raise WireError("REPAIR_DONE field 'missing' must be a list of [first, last] pairs")
+        return cls(
+            id=_int(body, "id", "REPAIR_DONE"),
+            topic=_str(body, "topic", "REPAIR_DONE"),
+            first=_int(body, "first", "REPAIR_DONE"),
+            last=_int(body, "last", "REPAIR_DONE"),
+            missing=tuple((r[0], r[1]) for r in missing),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayAsk:
+    """REPLAY: which of your streams match ``pattern``, and from which sequence should I read each?
+
+    ``start`` names the first wanted sequence per topic (a durable checkpoint + 1); other streams
+    start at the first event at or after ``since`` (UNIX seconds; 0 = everything kept), or at the
+    newest ``last`` events when ``last`` > 0.
+    """
+
+    id: int
+    pattern: str
+    since: float = 0.0
+    last: int = 0
+    start: dict[str, int] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        """msgpack map."""
+        return _pack(
+            {
+                "id": self.id,
+                "pattern": self.pattern,
+                "since": self.since,
+                "last": self.last,
+                "start": self.start,
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> ReplayAsk:
+        """Raises ``WireError`` on anything malformed."""
+        body = _load_map(data, "REPLAY")
+        since, start = body.get("since", 0.0), body.get("start", {})
+        if type(since) not in (int, float) or since < 0:
+            raise WireError("REPLAY field 'since' must be a number >= 0")
+        if (
+            type(start) is not dict
+            or len(start) > 100_000
+            or any(type(k) is not str or type(v) is not int or v < 0 for k, v in start.items())
+        ):
+            raise WireError("REPLAY field 'start' must map str to int")
+        return cls(
+            id=_int(body, "id", "REPLAY"),
+            pattern=_str(body, "pattern", "REPLAY"),
+            since=float(since),
+            last=_int(body, "last", "REPLAY") if "last" in body else 0,
+            start=start,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayPlan:
+    """REPLAY_PLAN: the answer to REPLAY ``id``: per topic, the ``[first, head]`` to pull with REPAIR."""
+
+    id: int
+    streams: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        """msgpack map."""
+        return _pack({"id": self.id, "streams": {t: list(r) for t, r in self.streams.items()}})
+
+    @classmethod
+    def decode(cls, data: bytes) -> ReplayPlan:
+        """Raises ``WireError`` on anything malformed."""
+        body = _load_map(data, "REPLAY_PLAN")
+        streams = body.get("streams", {})
+        if (
+            type(streams) is not dict
+            or len(streams) > 100_000
+            or not all(
+                type(k) is str
+                and type(r) is list
+                and len(r) == 2
+                and all(type(x) is int and 0 <= x < 2**64 for x in r)
+                for k, r in streams.items()
+            )
+        ):
+            raise WireError("REPLAY_PLAN field 'streams' must map topic to [first, head]")
+        return cls(id=_int(body, "id", "REPLAY_PLAN"), streams={k: (r[0], r[1]) for k, r in streams.items()})

@@ -1,0 +1,200 @@
+"""StreamSync against random losses, duplicates, reordering, dropped answers and retention limits.
+
+The oracle: per stream, what is delivered is strictly increasing, and delivered + reported lost is
+exactly every sequence number from the baseline (the first delivered) to the last published.
+"""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zbus.protocol.repair import MAX_REPAIR_SPAN, Actions, StreamSync
+
+T = tuple[str, int]
+
+
+def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor: int) -> None:
+    rng = random.Random(seed)
+    sync: StreamSync[T] = StreamSync(max_pending=50, repair_timeout=1.0, max_attempts=3)
+    topics = ["a", "b"]
+    delivered: dict[str, list[int]] = {t: [] for t in topics}
+    lost: dict[str, list[int]] = {t: [] for t in topics}
+    now = 0.0
+    inbox: list[tuple[str, int]] = []
+
+    def apply(actions: Actions[T] | None, item: T | None = None) -> None:
+        if actions is None:
+            assert item is not None
+            delivered[item[0]].append(item[1])
+            return
+        for topic, seq in actions.deliver:
+            delivered[topic].append(seq)
+        for r in actions.lost:
+            lost[r.topic].extend(range(r.first, r.last + 1))
+        for req in actions.repairs:
+            assert req.last - req.first < MAX_REPAIR_SPAN
+            if rng.random() < answer_loss:
+                continue  # the request or its answer got lost: the timeout must recover
+            for seq in range(max(req.first, floor), req.last + 1):
+                if rng.random() < loss / 2:
+                    continue  # a repaired event dropped in transit: noticed at the answer
+                apply(sync.observe("p", 1, req.topic, seq, (req.topic, seq), now), (req.topic, seq))
+            missing = [(req.first, min(req.last, floor - 1))] if req.first < floor else []
+            apply(sync.answered("p", req.topic, req.first, req.last, missing, now))
+
+    for seq in range(1, n + 1):
+        for topic in topics:
+            if rng.random() >= loss:
+                inbox.append((topic, seq))
+                if rng.random() < dup:
+                    inbox.append((topic, seq))
+        if rng.random() < 0.3:
+            rng.shuffle(inbox)  # reordering within a small window
+        while len(inbox) > 3:
+            topic, s = inbox.pop(0)
+            apply(sync.observe("p", 1, topic, s, (topic, s), now), (topic, s))
+        if seq % 7 == 0:
+            for topic in topics:
+                apply(sync.heartbeat("p", 1, topic, seq, now))
+        now += 0.1
+        apply(sync.tick(now))
+    for topic, s in inbox:
+        apply(sync.observe("p", 1, topic, s, (topic, s), now), (topic, s))
+    for topic in topics:
+        apply(sync.heartbeat("p", 1, topic, n, now))
+    for _ in range(4 * n):  # let every outstanding request be answered or time out (bounded)
+        if not sync.outstanding():
+            break
+        now += 1.0
+        apply(sync.tick(now))
+    assert sync.outstanding() == 0
+    assert sync.held() == 0
+    for topic in topics:
+        got = delivered[topic]
+        if not got:
+            continue
+        assert got == sorted(set(got)), "delivered out of order or twice"
+        assert not set(got) & set(lost[topic]), "an event both delivered and reported lost"
+        assert sorted(got + lost[topic]) == list(range(got[0], n + 1)), "an event neither delivered nor lost"
+        if floor <= 1:
+            # with everything still journaled, losses come only from unanswered requests
+            assert len(lost[topic]) <= n
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(1, 300),
+    loss=st.sampled_from([0.0, 0.05, 0.3]),
+    dup=st.sampled_from([0.0, 0.1]),
+    answer_loss=st.sampled_from([0.0, 0.2, 1.0]),
+    floor=st.sampled_from([0, 50]),
+)
+def test_delivered_plus_lost_is_exactly_the_published_stream(
+    seed: int, n: int, loss: float, dup: float, answer_loss: float, floor: int
+) -> None:
+    drive(seed, n, loss, dup, answer_loss, floor)
+
+
+def observe(
+    sync: StreamSync[int], node: str, epoch: int, topic: str, seq: int, item: int, now: float
+) -> Actions[int]:
+    actions = sync.observe(node, epoch, topic, seq, item, now)
+    return Actions([item]) if actions is None else actions
+
+
+def test_a_gap_is_repaired_in_order() -> None:
+    sync: StreamSync[int] = StreamSync()
+    assert observe(sync, "p", 1, "t", 1, 1, 0).deliver == [1]
+    actions = observe(sync, "p", 1, "t", 4, 4, 0)
+    assert actions.deliver == []
+    assert [(r.first, r.last) for r in actions.repairs] == [(2, 3)]
+    assert observe(sync, "p", 1, "t", 2, 2, 0).deliver == [2]
+    assert observe(sync, "p", 1, "t", 3, 3, 0).deliver == [3, 4]
+    assert sync.answered("p", "t", 2, 3, [], 0).repairs == []
+    assert observe(sync, "p", 1, "t", 3, 3, 0).duplicate
+
+
+def test_an_unservable_range_is_reported_lost_and_the_stream_moves_on() -> None:
+    sync: StreamSync[int] = StreamSync()
+    observe(sync, "p", 1, "t", 10, 10, 0)
+    observe(sync, "p", 1, "t", 15, 15, 0)
+    actions = sync.answered("p", "t", 11, 14, [(11, 14)], 0)
+    assert [(r.first, r.last, r.reason) for r in actions.lost] == [(11, 14, "not in the publisher's journal")]
+    assert actions.deliver == [15]
+
+
+def test_no_answer_gives_up_after_max_attempts() -> None:
+    sync: StreamSync[int] = StreamSync(repair_timeout=1.0, max_attempts=2)
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    assert len(observe(sync, "p", 1, "t", 3, 3, 0).repairs) == 1
+    assert len(sync.tick(1.0).repairs) == 1  # second attempt
+    actions = sync.tick(2.0)
+    assert [(r.first, r.last) for r in actions.lost] == [(2, 2)]
+    assert actions.deliver == [3]
+    assert sync.outstanding() == 0
+
+
+def test_tail_loss_from_a_heartbeat_is_requested() -> None:
+    sync: StreamSync[int] = StreamSync()
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    assert [(r.first, r.last) for r in sync.heartbeat("p", 1, "t", 5, 0).repairs] == [(2, 5)]
+
+
+def test_a_publisher_restart_that_continues_its_sequence_is_one_stream() -> None:
+    sync: StreamSync[int] = StreamSync()
+    observe(sync, "p", 1, "t", 7, 7, 0)
+    actions = observe(sync, "p", 2, "t", 9, 9, 0)  # new epoch, sequence continues: 8 is missing
+    assert [(r.first, r.last) for r in actions.repairs] == [(8, 8)]
+
+
+def test_a_publisher_that_lost_its_journal_starts_a_new_stream() -> None:
+    sync: StreamSync[int] = StreamSync()
+    observe(sync, "p", 1, "t", 7, 7, 0)
+    actions = observe(sync, "p", 2, "t", 1, 1, 0)
+    assert actions.deliver == [1]
+    assert sync.next_seq("p", "t") == 2
+
+
+def test_a_publisher_that_leaves_owes_its_holes_as_losses() -> None:
+    sync: StreamSync[int] = StreamSync()
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    observe(sync, "p", 1, "t", 4, 4, 0)
+    actions = sync.forget_node("p")
+    assert actions.deliver == [4]
+    assert [(r.first, r.last, r.reason) for r in actions.lost] == [(2, 3, "publisher left")]
+
+
+def test_expect_sets_the_baseline_before_the_first_live_event() -> None:
+    sync: StreamSync[int] = StreamSync()
+    sync.expect("p", "t", 5)
+    actions = observe(sync, "p", 1, "t", 8, 8, 0)
+    assert [(r.first, r.last) for r in actions.repairs] == [(5, 7)]
+
+
+def test_a_full_reorder_buffer_gives_up_the_oldest_hole() -> None:
+    sync: StreamSync[int] = StreamSync(max_pending=3)
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    delivered: list[int] = []
+    lost: list[tuple[int, int]] = []
+    for seq in range(3, 8):
+        actions = observe(sync, "p", 1, "t", seq, seq, 0)
+        delivered += actions.deliver
+        lost += [(r.first, r.last) for r in actions.lost]
+    assert lost == [(2, 2)]
+    assert delivered == [3, 4, 5, 6, 7]
+
+
+def test_each_answered_hole_starts_a_fresh_attempt_count() -> None:
+    sync: StreamSync[int] = StreamSync(max_attempts=2)
+    sync.observe("p", 1, "t", 1, 1, 0)
+    for k in range(5):  # five separate holes, each answered "missing": never "did not answer"
+        base = 10 * k + 1
+        sync.observe("p", 1, "t", base + 5, base + 5, 0)
+        actions = sync.answered(
+            "p", "t", sync.next_seq("p", "t"), base + 4, [(sync.next_seq("p", "t"), base + 4)], 0
+        )
+        assert {r.reason for r in actions.lost} == {"not in the publisher's journal"}

@@ -1,0 +1,303 @@
+"""StreamSync: per-stream order, gap repair and loss accounting on the receiving side. Pure.
+
+Rule 1: a stream is (publisher node id, topic) with 64-bit sequence numbers (DESIGN §6). A journaled
+publisher keeps its node id and continues its sequences across restarts, so the epoch does not reset a
+stream; only a new epoch whose sequence goes *backwards* does (a publisher that lost its journal).
+Rule 2: the first event seen on a stream sets the baseline (what was published before we subscribed is
+history, asked for with ``replay``, not a loss) unless :meth:`StreamSync.expect` set one first.
+Rule 3: events are released in sequence order. An event beyond the next expected one waits in a bounded
+reorder buffer while the missing range is requested from the publisher (a :class:`RepairRequest`);
+repaired events enter through :meth:`observe` like live ones, duplicates are dropped.
+Rule 4: a range the publisher cannot serve (:meth:`answered` lists it as missing), a repair that fails
+``max_attempts`` times, a publisher that leaves, or a full reorder buffer turn the range into a
+:class:`LostEvents` — the explicit "events lost" signal — and the stream moves on. Never silence.
+Rule 5: a heartbeat's stream head beyond what we hold is tail loss: it is requested like any gap.
+
+The caller owns sockets and clocks: every method takes ``now`` and returns :class:`Actions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["Actions", "LostEvents", "RepairRequest", "StreamSync"]
+
+T = TypeVar("T")
+
+#: the most events one repair request asks for; the rest is asked for when it is answered
+MAX_REPAIR_SPAN = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class RepairRequest:
+    """Ask publisher ``node_id`` for events ``first``..``last`` of ``topic``."""
+
+    node_id: str
+    topic: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
+class LostEvents:
+    """Events ``first``..``last`` of stream (``node_id``, ``topic``) will never be delivered."""
+
+    node_id: str
+    topic: str
+    first: int
+    last: int
+    reason: str
+
+    @property
+    def count(self) -> int:
+        """How many events were lost."""
+        return self.last - self.first + 1
+
+
+@dataclass(slots=True)
+class Actions(Generic[T]):
+    """What the caller must do: deliver these items in order, send these requests, report these losses."""
+
+    deliver: list[T] = field(default_factory=list)
+    repairs: list[RepairRequest] = field(default_factory=list)
+    lost: list[LostEvents] = field(default_factory=list)
+    duplicate: bool = False
+
+
+@dataclass(slots=True)
+class _Stream(Generic[T]):
+    epoch: int
+    next: int  # the next sequence number to release
+    head: int = 0  # the highest sequence number known to exist (events or heartbeats)
+    pending: dict[int, T] = field(default_factory=dict)  # waiting for a hole before them
+    gone: list[tuple[int, int]] = field(default_factory=list)  # lost ranges ahead of ``next``
+    want: tuple[int, int] | None = None  # the outstanding repair request
+    deadline: float = 0.0
+    attempts: int = 0
+
+
+class StreamSync(Generic[T]):
+    """Orders every stream's events, asks for the missing ones and reports what cannot be had.
+
+    Args:
+        max_pending: events a stream may hold back while waiting for a repair; beyond that the oldest
+            hole is given up (reported lost) so memory stays bounded.
+        repair_timeout: seconds to wait for an answer before asking again.
+        max_attempts: requests for one hole before it is reported lost.
+    """
+
+    def __init__(
+        self, *, max_pending: int = 10_000, repair_timeout: float = 1.0, max_attempts: int = 3
+    ) -> None:
+        self.max_pending = max_pending
+        self.repair_timeout = repair_timeout
+        self.max_attempts = max_attempts
+        self._streams: dict[tuple[str, str], _Stream[T]] = {}
+        self._waiting: set[tuple[str, str]] = set()  # streams with a request outstanding
+
+    # -- inputs -------------------------------------------------------------------------------------
+    def observe(
+        self, node_id: str, epoch: int, topic: str, seq: int, item: T, now: float
+    ) -> Actions[T] | None:
+        """An event arrived (live or repaired). Returns what to release, request and report, or
+        ``None`` for the common case "release just this item" (no allocation on the hot path)."""
+        key = (node_id, topic)
+        s = self._streams.get(key)
+        if s is None:
+            self._streams[key] = _Stream(epoch, seq + 1, seq)
+            return None
+        if seq == s.next and not s.pending and s.want is None:  # the common case, kept cheap
+            s.next = seq + 1
+            if seq > s.head:
+                s.head = seq
+            if epoch > s.epoch:
+                s.epoch = epoch
+            return None
+        actions: Actions[T] = Actions()
+        if epoch > s.epoch:
+            if seq < s.next:  # the publisher restarted without its journal: a new sequence
+                self._give_up(key, s, "publisher restarted without its journal", actions)
+                self._streams[key] = _Stream(epoch, seq + 1, seq)
+                actions.deliver.append(item)
+                return actions
+            s.epoch = epoch
+        if seq < s.next or seq in s.pending:
+            actions.duplicate = True
+            return actions
+        s.pending[seq] = item
+        if seq > s.head:
+            s.head = seq
+        self._release(s, actions)
+        if len(s.pending) > self.max_pending:
+            first = min(s.pending)
+            self._lose(key, s, s.next, first - 1, "reorder buffer full", actions)
+            self._release(s, actions)
+        self._ask(key, s, now, actions)
+        return actions
+
+    def expect(self, node_id: str, topic: str, next_seq: int, epoch: int = 0) -> None:
+        """Set a stream's baseline before its first live event (after a replay or a checkpoint):
+        events from ``next_seq`` on are expected, so a later first live event reveals a gap."""
+        key = (node_id, topic)
+        if key not in self._streams:
+            self._streams[key] = _Stream(epoch, next_seq, next_seq - 1)
+
+    def heartbeat(self, node_id: str, epoch: int, topic: str, head: int, now: float) -> Actions[T]:
+        """A heartbeat says the publisher's stream ``topic`` reached ``head``: request any tail we miss."""
+        actions: Actions[T] = Actions()
+        key = (node_id, topic)
+        s = self._streams.get(key)
+        if s is None or head < s.next:
+            return actions
+        if epoch > s.epoch:
+            s.epoch = epoch
+        s.head = max(s.head, head)
+        self._ask(key, s, now, actions)
+        return actions
+
+    def answered(
+        self,
+        node_id: str,
+        topic: str,
+        first: int,
+        last: int,
+        missing: Iterable[tuple[int, int]],
+        now: float,
+    ) -> Actions[T]:
+        """The publisher answered our request for ``first``..``last``: the events it had came before
+        this answer; ``missing`` lists the ranges it does not have (out of retention, never journaled)."""
+        actions: Actions[T] = Actions()
+        key = (node_id, topic)
+        s = self._streams.get(key)
+        if s is None:
+            return actions
+        for a, b in sorted(missing):
+            a, b = max(a, s.next), min(b, last)
+            if a <= b:
+                self._lose(key, s, a, b, "not in the publisher's journal", actions)
+        self._release(s, actions)
+        if s.want is not None and s.want[0] == first:
+            s.want = None
+            self._waiting.discard(key)
+        if s.next > last:  # the range is settled: the next hole starts with a fresh count
+            s.attempts = 0
+        self._ask(key, s, now, actions)
+        return actions
+
+    def tick(self, now: float, reachable: Callable[[str], bool] | None = None) -> Actions[T]:
+        """Time passed: re-send requests that got no answer, give up on those tried too often.
+
+        A publisher that ``reachable`` says is away (crashed, restarting) is not asked and its attempts
+        do not count: a journaled publisher that comes back still owes its events. ``forget_node``
+        ends the wait when it is gone for good.
+        """
+        actions: Actions[T] = Actions()
+        for key in [k for k in self._waiting if self._streams[k].deadline <= now]:
+            s = self._streams[key]
+            if reachable is not None and not reachable(key[0]):
+                s.deadline = now + self.repair_timeout
+                continue
+            s.want = None
+            self._waiting.discard(key)
+            self._ask(key, s, now, actions)
+        return actions
+
+    def forget_node(self, node_id: str) -> Actions[T]:
+        """The publisher is gone for good: what it still owed is lost; held events are released."""
+        actions: Actions[T] = Actions()
+        for key in [k for k in self._streams if k[0] == node_id]:
+            self._give_up(key, self._streams.pop(key), "publisher left", actions)
+            self._waiting.discard(key)
+        return actions
+
+    def forget_topics(self, unwanted: Callable[[str], bool]) -> None:
+        """Drop every stream whose topic is no longer subscribed (nothing is owed to nobody)."""
+        for key in [k for k in self._streams if unwanted(k[1])]:
+            del self._streams[key]
+            self._waiting.discard(key)
+
+    # -- queries ------------------------------------------------------------------------------------
+    def next_seq(self, node_id: str, topic: str) -> int:
+        """The next sequence number the stream expects (0 when the stream is unknown)."""
+        s = self._streams.get((node_id, topic))
+        return 0 if s is None else s.next
+
+    def held(self) -> int:
+        """Events held back in reorder buffers."""
+        return sum(len(s.pending) for s in self._streams.values())
+
+    def outstanding(self) -> int:
+        """Repair requests awaiting an answer."""
+        return len(self._waiting)
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _release(self, s: _Stream[T], actions: Actions[T]) -> None:
+        pending, gone = s.pending, s.gone
+        while True:
+            item = pending.pop(s.next, None)
+            if item is not None:
+                actions.deliver.append(item)
+                s.next += 1
+            elif gone and gone[0][0] <= s.next:
+                s.next = max(s.next, gone.pop(0)[1] + 1)
+            else:
+                return
+
+    def _hole(self, s: _Stream[T]) -> tuple[int, int] | None:
+        """The first range we lack, if any."""
+        end = (min(s.pending) - 1) if s.pending else s.head
+        if s.gone:
+            end = min(end, s.gone[0][0] - 1)
+        return (s.next, min(end, s.next + MAX_REPAIR_SPAN - 1)) if end >= s.next else None
+
+    def _ask(self, key: tuple[str, str], s: _Stream[T], now: float, actions: Actions[T]) -> None:
+        if s.want is not None:
+            return
+        hole = self._hole(s)
+        if hole is None:
+            s.attempts = 0
+            return
+        s.attempts += 1
+        if s.attempts > self.max_attempts:
+            s.attempts = 0
+            self._lose(key, s, hole[0], hole[1], "the publisher did not answer repair requests", actions)
+            self._release(s, actions)
+            self._ask(key, s, now, actions)
+            return
+        s.want, s.deadline = hole, now + self.repair_timeout
+        self._waiting.add(key)
+        actions.repairs.append(RepairRequest(key[0], key[1], hole[0], hole[1]))
+
+    def _lose(
+        self, key: tuple[str, str], s: _Stream[T], a: int, b: int, why: str, actions: Actions[T]
+    ) -> None:
+        """Record ``a``..``b`` as lost (skipping parts already held) and let ``next`` pass it."""
+        held = sorted(q for q in s.pending if a <= q <= b)
+        start = a
+        for q in [*held, b + 1]:
+            if start <= q - 1:
+                actions.lost.append(LostEvents(key[0], key[1], start, q - 1, why))
+                s.gone.append((start, q - 1))
+            start = q + 1
+        s.gone.sort()
+        if s.want is not None and s.want[0] <= b:
+            s.want = None
+            self._waiting.discard(key)
+
+    def _give_up(self, key: tuple[str, str], s: _Stream[T], why: str, actions: Actions[T]) -> None:
+        """Release everything held, reporting each hole before it as lost."""
+        while s.pending:
+            first = min(s.pending)
+            if first > s.next:
+                self._lose(key, s, s.next, first - 1, why, actions)
+            self._release(s, actions)
+        for a, b in [*s.gone, (s.head + 1, s.head + 1)]:  # the known tail, around ranges already lost
+            if a > s.next and s.next <= s.head:
+                actions.lost.append(LostEvents(key[0], key[1], s.next, min(a - 1, s.head), why))
+            s.next = max(s.next, b + 1)
+        s.gone.clear()

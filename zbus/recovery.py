@@ -1,0 +1,277 @@
+"""Recovery: gap repair and loss reporting for one node, both as subscriber and as publisher.
+
+As a subscriber it runs every inbound broadcast event through :class:`~zbus.protocol.repair.StreamSync`
+(per-stream order, duplicates dropped, gaps and heartbeat-reported tails asked for with REPAIR, what
+cannot be had reported as lost). As a publisher it answers REPAIR from its :class:`~zbus.history.History`
+(recent-event ring, then journal) and REPLAY with a plan of ranges (used by ``subscribe(replay=...)`` and
+durable subscriptions, see :mod:`zbus.replaying`). It talks to sockets only through the ``Transport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from . import wire
+from .errors import PeerLostError, WireError, ZbusError
+from .event import Event
+from .history import MAX_SERVE, History
+from .protocol.messages import RepairAsk, RepairDone, ReplayAsk, ReplayPlan
+from .protocol.repair import Actions, LostEvents, StreamSync
+from .transport import Transport
+
+__all__ = ["LostEvents", "Recovery"]
+
+log = logging.getLogger("zbus")
+
+#: REPAIR_DATA's first frame: the request id, so answers to replay pulls find their puller
+_ID_BYTES = 8
+TICK = 0.2
+SEND_PATIENCE = 5.0
+
+
+class Recovery:
+    """Repairs what the mesh dropped and says what it could not repair."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        history: History,
+        route_all: Callable[[list[Event]], Awaitable[None] | None],
+        has_interest: Callable[[str], bool],
+        listeners: list[Callable[[LostEvents], Any]] | None = None,
+        repair_timeout: float = 1.0,
+    ) -> None:
+        self.node_id = node_id
+        self.history = history
+        self.sync: StreamSync[Event] = StreamSync(repair_timeout=repair_timeout)
+        self.transport: Transport | None = None
+        self._route_all = route_all
+        self._has_interest = has_interest
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[LostEvents], Any]] = [] if listeners is None else listeners
+        #: replay pulls by request id: the puller's handlers for REPAIR_DATA / REPAIR_DONE / REPLAY_PLAN
+        self.pulls: dict[int, Any] = {}
+        self._next_id = 1
+        self.gaps = 0  # holes detected (each one asked for)
+        self.repaired = 0  # events recovered by repair
+        self.lost = 0  # events reported lost
+        self.duplicates = 0
+        self._stalled = 0  # routes waiting for backlog space right now
+
+    # -- subscriber side -----------------------------------------------------------------------------
+    def observe(self, event: Event) -> Awaitable[None] | None:
+        """A live broadcast event: release it (and what it unblocks) in order, or hold it."""
+        actions = self.sync.observe(
+            event._node_id, event._epoch, event._topic, event._seq, event, time.monotonic()
+        )
+        if actions is None:
+            pending = self._route_all([event])
+            return None if pending is None else self._stall(pending)
+        return self.apply(actions)
+
+    def apply(self, actions: Actions[Event]) -> Awaitable[None] | None:
+        """Carry out what StreamSync decided: ask, report, then release."""
+        if actions.duplicate:
+            self.duplicates += 1
+        if actions.repairs:
+            self.gaps += len(actions.repairs)
+            for req in actions.repairs:
+                ask = RepairAsk(id=0, topic=req.topic, first=req.first, last=req.last)
+                self.spawn(self._send(req.node_id, "REPAIR", [ask.encode()]))
+            self._ensure_ticker()
+        for lost in actions.lost:
+            self.report(lost)
+        pending = self._route_all(actions.deliver) if actions.deliver else None
+        return None if pending is None else self._stall(pending)
+
+    async def _stall(self, pending: Awaitable[None]) -> None:
+        """Await a full (``block``) backlog, noting meanwhile that this node is not reading: answers
+        to our repairs may sit unread, so their timeouts must not count against the publisher."""
+        self._stalled += 1
+        try:
+            await pending
+        finally:
+            self._stalled -= 1
+
+    def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
+        """A peer's recent stream heads: anything beyond what we hold is tail loss to repair."""
+        now = time.monotonic()
+        for topic, head in heads.items():
+            if self._has_interest(topic):
+                pending = self.apply(self.sync.heartbeat(node_id, epoch, topic, head, now))
+                if pending is not None:
+                    self.spawn(_awaited(pending))
+
+    def forget_node(self, node_id: str) -> None:
+        """The publisher's incarnation ended for good: what it owed is lost."""
+        pending = self.apply(self.sync.forget_node(node_id))
+        if pending is not None:
+            self.spawn(_awaited(pending))
+
+    def report(self, lost: LostEvents) -> None:
+        """Count, log and announce an unrepairable range."""
+        self.lost += lost.count
+        log.warning(
+            "lost %d event(s) of stream %s/%s (seq %d..%d): %s",
+            lost.count,
+            lost.node_id,
+            lost.topic,
+            lost.first,
+            lost.last,
+            lost.reason,
+        )
+        for listener in list(self._listeners):
+            try:
+                result = listener(lost)
+                if asyncio.iscoroutine(result):
+                    self.spawn(result)
+            except Exception:
+                log.exception("an on_lost callback raised")
+
+    def new_id(self) -> int:
+        """A request id for a replay pull (0 is the stream repairs')."""
+        self._next_id += 1
+        return self._next_id
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-repair-tick")
+
+    async def _tick(self) -> None:
+        while self.sync.outstanding():
+            await asyncio.sleep(TICK)
+            pending = self.apply(self.sync.tick(time.monotonic(), self._answerable))
+            if pending is not None:
+                await pending
+
+    def _reachable(self, node_id: str) -> bool:
+        return self.transport is not None and any(p.id == node_id for p in self.transport.peers())
+
+    def _answerable(self, node_id: str) -> bool:
+        """Whether a missing answer from ``node_id`` is its fault: it is connected and we are reading."""
+        return not self._stalled and self._reachable(node_id)
+
+    # -- inbound control (both sides) ----------------------------------------------------------------
+    async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:
+        """REPAIR, REPAIR_DATA, REPAIR_DONE, REPLAY or REPLAY_PLAN from peer ``sender``."""
+        try:
+            if kind == "REPAIR_DATA":
+                if len(frames) < 2 or len(frames[0]) != _ID_BYTES:
+                    raise WireError("REPAIR_DATA needs a request id frame and an event")
+                rid = int.from_bytes(frames[0], "big")
+                event = wire.decode(frames[1:])
+                if event._node_id != sender:
+                    raise WireError("REPAIR_DATA carries another node's event")
+                await self._on_repaired(rid, event)
+            elif kind == "REPAIR_DONE":
+                done = RepairDone.decode(frames[0] if frames else b"")
+                await self._on_done(sender, done)
+            elif kind == "REPAIR":
+                ask = RepairAsk.decode(frames[0] if frames else b"")
+                self.spawn(self._serve(sender, ask))
+            elif kind == "REPLAY":
+                replay = ReplayAsk.decode(frames[0] if frames else b"")
+                self.spawn(self._plan(sender, replay))
+            elif kind == "REPLAY_PLAN":
+                plan = ReplayPlan.decode(frames[0] if frames else b"")
+                puller = self.pulls.get(plan.id)
+                if puller is not None:
+                    puller.on_plan(sender, plan)
+        except (WireError, ZbusError) as exc:
+            log.debug("dropped a malformed %s from %s: %s", kind, sender, exc)
+            raise WireError(str(exc)) from None
+
+    async def _on_repaired(self, rid: int, event: Event) -> None:
+        if rid:
+            puller = self.pulls.get(rid)
+            if puller is not None:
+                puller.on_data(event)
+            return
+        actions = self.sync.observe(
+            event._node_id, event._epoch, event._topic, event._seq, event, time.monotonic()
+        )
+        if actions is None:
+            actions = Actions([event])
+        elif not actions.deliver:
+            if actions.duplicate:
+                self.duplicates += 1
+            return
+        self.repaired += 1
+        pending = self.apply(actions)
+        if pending is not None:
+            await pending
+
+    async def _on_done(self, sender: str, done: RepairDone) -> None:
+        if done.id:
+            puller = self.pulls.get(done.id)
+            if puller is not None:
+                puller.on_done(done)
+            return
+        pending = self.apply(
+            self.sync.answered(sender, done.topic, done.first, done.last, done.missing, time.monotonic())
+        )
+        if pending is not None:
+            await pending
+
+    # -- publisher side ------------------------------------------------------------------------------
+    async def _serve(self, sender: str, ask: RepairAsk) -> None:
+        events, missing = await self.history.serve(ask.topic, ask.first, ask.last)
+        rid = ask.id.to_bytes(_ID_BYTES, "big")
+        try:
+            for frames in events:
+                await self._send_or_raise(sender, "REPAIR_DATA", [rid, *frames])
+            last = min(ask.last, ask.first + MAX_SERVE - 1)  # the rest is asked for again
+            done = RepairDone(id=ask.id, topic=ask.topic, first=ask.first, last=last, missing=tuple(missing))
+            await self._send_or_raise(sender, "REPAIR_DONE", [done.encode()])
+        except PeerLostError:
+            log.debug("repair for %s stopped: the peer is gone or not reading", sender)
+
+    async def _plan(self, sender: str, ask: ReplayAsk) -> None:
+        streams = await self.history.plan(ask.pattern, since=ask.since, last=ask.last, start=ask.start)
+        await self._send(sender, "REPLAY_PLAN", [ReplayPlan(id=ask.id, streams=streams).encode()])
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    async def _send_or_raise(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
+        """Send, waiting (with back-off, up to ``SEND_PATIENCE`` s) while the peer's queue is full:
+        a repair answer is worth a short wait, and the asker is usually just busy."""
+        assert self.transport is not None
+        delay, deadline = 0.0005, time.monotonic() + SEND_PATIENCE
+        while True:
+            try:
+                await self.transport.send(peer_id, kind, frames)
+                return
+            except PeerLostError:
+                if time.monotonic() > deadline or not self._reachable(peer_id):
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def _send(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
+        try:
+            await self._send_or_raise(peer_id, kind, frames)
+        except PeerLostError:
+            pass  # the peer is away: the repair timer asks again, replay pulls time out and retry
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, kept referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Stop the timer and background work."""
+        tasks = [*self._tasks, *([self._ticker] if self._ticker is not None else [])]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _awaited(pending: Awaitable[None]) -> None:
+    await pending
