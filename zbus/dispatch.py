@@ -246,6 +246,7 @@ class Dispatcher:
                 event = await sub._get()
             if not inline:
                 await self._invoke(sub, handler, event)
+                sub._finished(event)
                 continue
             # a sync handler runs inline on the loop (it cannot run concurrently anyway): no worker
             # slot and no coroutine per event unless it fails or hands back an awaitable
@@ -255,10 +256,13 @@ class Dispatcher:
                 raise
             except Exception as exc:
                 await self._invoke(sub, handler, event, first_error=exc)
+                sub._finished(event)
                 continue
             if isinstance(result, Awaitable):
                 await self._invoke(sub, handler, event, first_result=result)
+                sub._finished(event)
             else:
+                sub._finished(event)
                 sub._stats_delivered += 1
                 if sub._stats_delivered % INLINE_YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a long backlog must not starve heartbeats and sockets

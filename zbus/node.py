@@ -7,6 +7,7 @@ protocol logic of its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 from . import wire
 from .config import Config, load_config, parse_duration
 from .consume import events_of, windows_of
-from .dispatch import DeadLetter, Dispatcher, MemoryDeadLetters, Overflow
+from .dispatch import Dispatcher, MemoryDeadLetters, Overflow
 from .errors import (
     ClosedError,
     NoResponders,
@@ -26,8 +27,9 @@ from .errors import (
 )
 from .event import Event
 from .history import History
+from .journaling import JournalMixin, Replay
 from .peerwatch import PeerEvent, PeerWatch
-from .persistence import Persistence, replay_events
+from .persistence import Persistence
 from .protocol.requests import RoundRobin
 from .recovery import LostEvents, Recovery
 from .router import Router
@@ -43,7 +45,7 @@ log = logging.getLogger("zbus")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Node(WaitsMixin):
+class Node(WaitsMixin, JournalMixin):
     """A member of a zbus mesh. Use it as ``async with Node(name="orders") as node:``.
 
     Args:
@@ -82,6 +84,7 @@ class Node(WaitsMixin):
         self._seqs: dict[str, int] = {}
         self._published = 0
         self._dead_letters = MemoryDeadLetters()
+        self._dlq_tasks: set[asyncio.Task[Any]] = set()
         self._watch = PeerWatch()
         self._picker = RoundRobin()
         self._transport: Transport | None = None
@@ -127,7 +130,7 @@ class Node(WaitsMixin):
             workers=perf.worker_threads,
             retry_base_delay=q.retry_base_delay,
             retry_max_delay=q.retry_max_delay,
-            on_dead_letter=self._dead_letters.add,
+            on_dead_letter=self._dead_lettered,
         )
         self._transport = None
         try:
@@ -139,8 +142,11 @@ class Node(WaitsMixin):
             ring = self.config.transport.repair_buffer
             self._history = history = History(self.id, ring_size=ring, persistence=self._persistence)
             self._router.recovery = Recovery(
-                node_id=self.id, history=history, route_all=self._router.route_all,
-                has_interest=self._router.has_local_interest, listeners=self._lost_listeners,
+                node_id=self.id,
+                history=history,
+                route_all=self._router.route_all,
+                has_interest=self._router.has_local_interest,
+                listeners=self._lost_listeners,
             )
             self._transport = self._make_transport()
             self._router.transport = self._router.recovery.transport = self._transport
@@ -346,6 +352,7 @@ class Node(WaitsMixin):
     async def _unsubscribed(self, sub: Subscription) -> None:
         self._closed_subs.append(sub.statistics())  # node totals keep what closed subscriptions counted
         self._router.remove(sub)
+        await self._detach_gate(sub)
         self._router.forget_uninterested_streams()
         if self._dispatcher is not None:
             await self._dispatcher.stop(sub)
@@ -364,6 +371,8 @@ class Node(WaitsMixin):
         max_size: int | None = None,
         overflow: Overflow | str | None = None,
         concurrency: int = 1,
+        replay: Replay | None = None,
+        durable: str | None = None,
     ) -> Subscription:
         """Subscribe to topic patterns.
 
@@ -379,6 +388,12 @@ class Node(WaitsMixin):
                 ``"block"`` (publishers wait).
             concurrency: handler calls that may run at once for this subscription (default 1,
                 which keeps events in priority order).
+            replay: first deliver history from every publisher's ring/journal, then live events with no
+                gap or duplicate at the seam: ``"all"``, ``N`` (newest N per topic) or a datetime / UNIX
+                seconds (since then). Order is kept per (publisher, topic).
+            durable: a name: checkpoint progress in this node's journal and, after a restart, resume
+                every publisher's streams after the checkpoint (at-least-once; needs
+                ``persistence.enabled``; the backlog uses ``overflow="block"``).
 
         Returns:
             The ``Subscription``; ``await sub.unsubscribe()`` (or ``async with sub``) ends it.
@@ -386,14 +401,16 @@ class Node(WaitsMixin):
         Raises:
             InvalidTopicError: a pattern is malformed. InvalidFilterError: the filter is malformed.
         """
-        return self._subscribe(
-            patterns,
-            handler=handler,
-            filter=filter,
-            max_size=max_size,
-            overflow=overflow,
-            concurrency=concurrency,
-        )
+        spec = await self._replay_spec(replay, durable)  # checked (and checkpoint read) first
+        if spec is not None:
+            self._check_running()
+        # fmt: off
+        sub = self._subscribe(patterns, handler=handler, filter=filter, max_size=max_size,
+                              overflow="block" if durable else overflow, concurrency=concurrency)
+        # fmt: on
+        if spec is not None:  # no await since _subscribe: no live event can slip past the gate
+            self._attach_gate(sub, spec, durable)
+        return sub
 
     def on(
         self, *patterns: str, filter: Mapping[str, Any] | None = None, concurrency: int = 1
@@ -460,22 +477,6 @@ class Node(WaitsMixin):
             raise UsageError(f"size={size!r}: a window must be longer than 0 s")
         sub = self._subscribe(patterns, filter=filter)
         return windows_of(sub, seconds, emit_empty=emit_empty)
-
-    def replay(
-        self, pattern: str = "**", *, since: datetime | float | None = None, last: int | None = None
-    ) -> AsyncIterator[Event]:
-        """The events this node journaled (``persistence.enabled``) that match ``pattern``, oldest first.
-
-        ``since`` (aware datetime or UNIX seconds) starts at a time; ``last=N`` keeps the newest N
-        per topic. Journaled events of earlier runs of the same node name (same journal) are included.
-
-        Raises:
-            UsageError: persistence is not enabled.
-        """
-        if self._persistence is None:
-            raise UsageError("replay() reads this node's journal: set persistence.enabled = true")
-        start = since.timestamp() if isinstance(since, datetime) else since
-        return replay_events(self._persistence, pattern, since=start, last=last)
 
     # -- request / response --------------------------------------------------------------------------
     def respond(self, type: str) -> Callable[[F], F]:
@@ -554,12 +555,9 @@ class Node(WaitsMixin):
 
     def _on_peers_changed(self) -> None:
         self._watch.update(self.peers)
+        self._gates_see_peers()
 
     # -- introspection --------------------------------------------------------------------------------
-    def dead_letters(self) -> list[DeadLetter]:
-        """Events whose handlers failed ``max_attempts`` times, oldest first."""
-        return self._dead_letters.list()
-
     def statistics(self) -> NodeStatistics:
         """A snapshot of this node's counters (see ``NodeStatistics``)."""
         open_subs = [s.statistics() for s in self._router.subscriptions]

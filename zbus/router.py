@@ -62,6 +62,7 @@ class Router:
         self.transport: Transport | None = None
         self._index: TopicIndex[Subscription] = TopicIndex()
         self.subscriptions: list[Subscription] = []
+        self.gated = 0  # subscriptions with a ReplayGate
         self.responders: dict[str, Handler] = {}
         self.pending: dict[str, asyncio.Future[Event]] = {}
         self._run_handler = run_handler
@@ -103,12 +104,26 @@ class Router:
         """Offer ``event`` without awaiting; returns an awaitable only when a ``block``-policy
         backlog is full (the caller awaits it, which is the backpressure). No coroutine per event."""
         # every filter sees the event before any handler can touch it (a blocked offer yields)
-        targets = [s for s in self._index.match(event._topic) if s.predicate is None or s.predicate(event)]
+        matched = self._index.match(event._topic)
+        if self.gated:  # replay / durable subscriptions: history first, watermarks kept
+            targets = self._gated_targets(event, matched)
+        else:
+            targets = [s for s in matched if s.predicate is None or s.predicate(event)]
         for i, sub in enumerate(targets):
             ev = event if i == 0 else event._clone()
             if not sub._offer(ev):
                 return self._route_blocked(event, targets, i, ev)
         return None
+
+    def _gated_targets(self, event: Event, matched: list[Subscription]) -> list[Subscription]:
+        targets = []
+        for s in matched:
+            if s.predicate is None or s.predicate(event):
+                if s._gate is None or s._gate.admit(event):
+                    targets.append(s)
+            elif s._gate is not None:
+                s._gate.skip(event)  # filtered out: done at once for a durable watermark
+        return targets
 
     async def _route_blocked(self, event: Event, targets: list[Subscription], i: int, ev: Event) -> None:
         for j in range(i, len(targets)):

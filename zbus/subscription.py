@@ -99,6 +99,8 @@ class Subscription:
         self._stats_failed = 0
         self._stats_dead_lettered = 0
         self._stats_dropped: dict[str, int] = {}
+        #: a ReplayGate (replay / durable subscriptions) or None; see zbus.replaying
+        self._gate: Any = None
 
     # -- producer side (the node's router) ----------------------------------------------------
     def _offer(self, event: Event) -> bool:
@@ -116,6 +118,11 @@ class Subscription:
         self._ready.set()
         return True
 
+    def _finished(self, event: Event) -> None:
+        """The consumer is done with ``event``: a durable subscription's watermark may advance."""
+        if self._gate is not None:
+            self._gate.finished(event)
+
     async def _wait_space(self) -> None:
         while self._buffer.is_full() and not self._closed:
             self._space.clear()
@@ -131,6 +138,7 @@ class Subscription:
                 self._space.set()
             if event._expires_at is not None and time.time() >= event._expires_at:
                 self._stats_expired += 1
+                self._finished(event)
                 continue
             return event
         return None
@@ -143,6 +151,7 @@ class Subscription:
                     self._space.set()
                 if event._expires_at is not None and time.time() >= event._expires_at:
                     self._stats_expired += 1  # TTL ran out while queued: never delivered
+                    self._finished(event)
                     continue
                 return event
             if self._closed:
@@ -164,8 +173,10 @@ class Subscription:
             self._space.set()
             if event._expires_at is not None and time.time() >= event._expires_at:
                 self._stats_expired += 1
+                self._finished(event)
                 continue
             self._stats_delivered += 1
+            self._finished(event)  # taken: acknowledged
             return event
         if self._closed:
             raise ClosedError(f"subscription {self.describe()} is closed")
@@ -188,6 +199,7 @@ class Subscription:
         except TimeoutError:
             raise RequestTimeout(f"no event on {self.describe()} within {timeout} s") from None
         self._stats_delivered += 1
+        self._finished(event)  # taken: acknowledged
         return event
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -203,6 +215,7 @@ class Subscription:
                 return
             self._stats_delivered += 1
             yield event
+            self._finished(event)  # the loop came back for more: done with this one
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
