@@ -1,0 +1,4 @@
+import click
+@click.command("forwarder")
+def forwarder() -> None:
+    """stub"""
