@@ -16,9 +16,7 @@ Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and 
 the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
 our SUB to its XPUB. Either side may start it; both end with the same links.
 
-Polling: each receiving socket is watched with ``loop.add_reader`` on its ZMQ_FD; one wake-up
-drains it with NOBLOCK until EAGAIN (no future per message). ZMQ_FD is edge-triggered, so the
-pump re-checks ZMQ_EVENTS before sleeping and also wakes every ``SAFETY_POLL`` seconds.
+Polling and the per-peer ``Link`` live in ``links.py``; forwarder mode in ``forwarding.py``.
 """
 
 from __future__ import annotations
@@ -29,98 +27,28 @@ import importlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 
 import zmq
 
 from .config import Config
 from .errors import PeerLostError, WireError, ZbusError
+from .links import SAFETY_POLL, Link, Pump
 from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
-from .sockets import SocketFactory, recv_frames, send_frames
+from .sockets import SocketFactory, send_frames
 from .topics import parse_announced, patterns_overlap
 from .transport import Discovery, Found, Inbound, PeerInfo
 
 __all__ = ["MeshTransport"]
 
 log = logging.getLogger("zbus")
-DRAIN_BATCH = 512
-SAFETY_POLL = 0.25
 CANDIDATE_TIMEOUT = 2.5  # an unanswered HELLO's DEALER is closed after this (before the next greeting)
 REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
 REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"}
-
-
-class _Pump:
-    """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
-
-    def __init__(
-        self,
-        sock: zmq.Socket[bytes],
-        handle: Callable[[list[bytes]], Awaitable[None] | None],
-        name: str,
-        on_batch: Callable[[], object] | None = None,
-    ):
-        self.sock = sock
-        self.handle = handle
-        self.on_batch = on_batch
-        self.wake = asyncio.Event()
-        self.stopped = False
-        loop = asyncio.get_running_loop()
-        self.fd = int(sock.getsockopt(zmq.FD))
-        loop.add_reader(self.fd, self._on_fd)
-        self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
-
-    def _on_fd(self) -> None:
-        try:
-            if int(self.sock.getsockopt(_EVENTS)) & _POLLIN:
-                self.wake.set()
-        except zmq.ZMQError:
-            self.wake.set()
-
-    async def _run(self) -> None:
-        sock, handle = self.sock, self.handle
-        while not self.stopped:
-            n = 0
-            while n < DRAIN_BATCH:
-                try:
-                    frames = recv_frames(sock)
-                except zmq.Again:
-                    break
-                n += 1
-                try:
-                    result = handle(frames)
-                    if result is not None:
-                        await result
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("zbus: error handling a message; it was dropped")
-            if n and self.on_batch is not None:
-                self.on_batch()
-            if n == DRAIN_BATCH:
-                await asyncio.sleep(0)
-                continue
-            self.wake.clear()
-            if int(sock.getsockopt(_EVENTS)) & _POLLIN:
-                continue
-            try:
-                async with asyncio.timeout(SAFETY_POLL):  # not wait_for: it can swallow a cancel
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
-
-    async def stop(self) -> None:
-        self.stopped = True
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self.fd)
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
 
 
 class MeshTransport:
@@ -146,7 +74,7 @@ class MeshTransport:
         self.router_endpoint = ""
         self._inbound: Inbound | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
-        self._links: dict[str, _Link] = {}
+        self._links: dict[str, Link] = {}
         self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
         self._greetings = Greetings(base=REGREET_BASE, cap=REGREET_CAP)
         self._closing_links: set[asyncio.Task[None]] = set()
@@ -155,7 +83,7 @@ class MeshTransport:
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
         self._heads: dict[str, int] = {}
-        self._pumps: list[_Pump] = []
+        self._pumps: list[Pump] = []
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
         self._closed = False
@@ -178,8 +106,8 @@ class MeshTransport:
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
         self._pumps = [
-            _Pump(self.xpub, self._on_xpub, "xpub"),
-            _Pump(self.router, self._on_router, "router"),
+            Pump(self.xpub, self._on_xpub, "xpub"),
+            Pump(self.router, self._on_router, "router"),
         ]
         self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-ticker")
         self._discovery = disc = make_discovery(
@@ -355,7 +283,7 @@ class MeshTransport:
             else:
                 dealer = self._factory.dealer(self.node_id.encode())
                 self._factory.connect(dealer, hello.router)
-            link = _Link(self, hello.id, dealer, hello.router)
+            link = Link(self, hello.id, dealer, hello.router)
             self._links[hello.id] = link
             link.open_sub(hello.pub, self._sub_prefixes)
         if reply:
@@ -528,66 +456,3 @@ class MeshTransport:
 
 def _port(endpoint: str) -> int:
     return int(endpoint.rsplit(":", 1)[1])
-
-
-class _Link:
-    """What this node holds for one peer: DEALER to its ROUTER, SUB on its XPUB, SUB monitor."""
-
-    def __init__(self, mesh: MeshTransport, peer_id: str, dealer: zmq.Socket[bytes], router: str) -> None:
-        self.mesh = mesh
-        self.peer_id = peer_id
-        self.dealer = dealer
-        self.router = router
-        self.pub = ""
-        self.sub: zmq.Socket[bytes] | None = None
-        self.monitor: zmq.Socket[bytes] | None = None
-        self.pumps: list[_Pump] = []
-
-    def open_sub(self, pub: str, prefixes: set[bytes]) -> None:
-        """Subscribe to the peer's XPUB (prefixes first, so none of them races the connect)."""
-        mesh = self.mesh
-        self.pub = pub
-        self.sub = sub = mesh._factory.sub()
-        for prefix in prefixes:
-            sub.setsockopt(zmq.SUBSCRIBE, prefix)
-        self.monitor = sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        mesh._factory.connect(sub, pub)
-        short = self.peer_id[:8]
-        self.pumps = [
-            # any traffic from the peer proves it alive, even when its heartbeats queue behind events
-            _Pump(
-                sub,
-                mesh._on_sub,
-                f"sub-{short}",
-                on_batch=lambda: mesh.table.seen(self.peer_id, time.monotonic()),
-            ),
-            _Pump(self.monitor, lambda frames: mesh._on_link_dropped(self.peer_id), f"monitor-{short}"),
-        ]
-
-    def resubscribe(self, added: set[bytes], removed: set[bytes]) -> None:
-        """Apply a change of this node's interest to the SUB."""
-        if self.sub is None:
-            return
-        for prefix in added:
-            self.sub.setsockopt(zmq.SUBSCRIBE, prefix)
-        for prefix in removed:
-            self.sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
-        for pump in self.pumps:
-            pump._on_fd()  # setsockopt may have consumed a readiness edge
-
-    async def stop_reading(self) -> None:
-        """Stop the pumps (the context's destroy closes the sockets)."""
-        for pump in self.pumps:
-            await pump.stop()
-        self.pumps = []
-
-    async def close(self) -> None:
-        """Stop reading and close every socket of the link."""
-        await self.stop_reading()
-        if self.sub is not None:
-            with contextlib.suppress(zmq.ZMQError):
-                self.sub.disable_monitor()
-            self.sub.close(linger=0)
-        if self.monitor is not None:
-            self.monitor.close(linger=0)
-        self.dealer.close(linger=0)
