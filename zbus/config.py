@@ -253,6 +253,10 @@ class TransportConfig(_Section):
         slow_subscriber: past the HWM, ``"drop"`` events for that subscriber or ``"block"`` the publisher.
         reconnect_interval: first reconnect delay in seconds, backing off to ``reconnect_interval_max``.
         ipc: also bind ``ipc://`` endpoints so same-host peers skip TCP.
+        forwarder: ``"auto"``: take events through a forwarder (role ``forwarder``) when one is in the
+            mesh, falling back to direct links when it leaves; ``"off"`` (default): always direct.
+        forwarder_capture: for a forwarder node only: also publish a copy of everything it relays on a
+            PUB socket bound here (``tcp://127.0.0.1:7100``; empty = none), for ``zbus monitor --capture``.
     """
 
     _key: ClassVar[str] = "transport"
@@ -269,6 +273,8 @@ class TransportConfig(_Section):
     reconnect_interval: float = _opt(0.1, _positive_duration)
     reconnect_interval_max: float = _opt(2.0, _positive_duration)
     ipc: bool = _opt(False, _bool)
+    forwarder: str = _opt("off", _str("off", "auto"))
+    forwarder_capture: str = _opt("", _str(pattern=".*", expected="an endpoint such as tcp://127.0.0.1:7100"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
