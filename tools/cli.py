@@ -90,8 +90,21 @@ from .request import request  # noqa: E402
 from .sub import sub  # noqa: E402
 from .topics import topics  # noqa: E402
 
-for _command in (demo, dlq, doctor, forwarder, journal, monitor, node, peers, pub, replay, request, sub,
-                 topics):
+for _command in (
+    demo,
+    dlq,
+    doctor,
+    forwarder,
+    journal,
+    monitor,
+    node,
+    peers,
+    pub,
+    replay,
+    request,
+    sub,
+    topics,
+):
     cli.add_command(_command)
 
 

@@ -51,7 +51,8 @@ def _decode(record: DeadLetterRecord) -> zbus.Event | None:
 
 def _select(letters: DeadLetters, letter_id: str | None, limit: int) -> list[DeadLetterRecord]:
     if letter_id is None:
-        return letters.list(limit)
+        records: list[DeadLetterRecord] = letters.list(limit)
+        return records
     try:
         record = letters.get(letter_id)
     except zbus.UsageError as exc:
@@ -91,7 +92,11 @@ def dlq_list(journal_dir: Path, letter_id: str | None, limit: int, as_json: bool
 
 
 async def _retry(
-    opts: NodeOptions, journal_dir: Path, letter_id: str | None, wait_subscribers: int, timeout: float,
+    opts: NodeOptions,
+    journal_dir: Path,
+    letter_id: str | None,
+    wait_subscribers: int,
+    timeout: float,
     as_json: bool,
 ) -> int:
     stop = session.stop_event()
@@ -116,19 +121,33 @@ async def _retry(
                             stop, node.wait_for_subscribers(event.topic, wait_subscribers, timeout=timeout)
                         )
                     except zbus.RequestTimeout:
-                        output.note(f"{record.id}: fewer than {wait_subscribers} subscriber(s) of "
-                                    f"{event.topic!r} within {timeout} s; kept")
+                        output.note(
+                            f"{record.id}: fewer than {wait_subscribers} subscriber(s) of "
+                            f"{event.topic!r} within {timeout} s; kept"
+                        )
                         failed += 1
                         continue
                 new_id = await node.publish(
-                    event.type, event.payload, topic=event.topic, priority=event.priority,
-                    correlation_id=event.correlation_id, causation_id=event.id, tags=event.tags,
-                    headers={**event.headers, RETRY_HEADER: event.id}, durable=False,
+                    event.type,
+                    event.payload,
+                    topic=event.topic,
+                    priority=event.priority,
+                    correlation_id=event.correlation_id,
+                    causation_id=event.id,
+                    tags=event.tags,
+                    headers={**event.headers, RETRY_HEADER: event.id},
+                    durable=False,
                 )
                 await loop.run_in_executor(None, letters.delete, record.id)
                 if as_json:
-                    output.echo_json({"id": record.id, "event_id": event.id, "republished_as": new_id,
-                                      "topic": event.topic})
+                    output.echo_json(
+                        {
+                            "id": record.id,
+                            "event_id": event.id,
+                            "republished_as": new_id,
+                            "topic": event.topic,
+                        }
+                    )
                 else:
                     click.echo(f"{record.id} {event.topic} republished as {new_id}")
     return 1 if failed else 0
@@ -136,16 +155,31 @@ async def _retry(
 
 @dlq.command("retry")
 @click.option("--id", "letter_id", metavar="ID", help="Only this dead letter (default: all).")
-@click.option("--wait-subscribers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="Before each publish, wait for N subscribers of its topic (slow joiners).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Seconds to wait for subscribers.")
+@click.option(
+    "--wait-subscribers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Before each publish, wait for N subscribers of its topic (slow joiners).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for subscribers.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per republished dead letter.")
 @journal_options
 @network_options
 def dlq_retry(
-    node_options: NodeOptions, journal_dir: Path, letter_id: str | None, wait_subscribers: int,
-    timeout: float, as_json: bool,
+    node_options: NodeOptions,
+    journal_dir: Path,
+    letter_id: str | None,
+    wait_subscribers: int,
+    timeout: float,
+    as_json: bool,
 ) -> None:
     """Republish dead letters into the mesh, deleting each only after its publish succeeded.
 

@@ -46,10 +46,15 @@ def _version(dist: str) -> str:
 def check_versions() -> list[Check]:
     py = platform.python_version()
     checks = [
-        Check("python", "ok" if sys.version_info >= (3, 11) else "fail", py, "zbus needs Python 3.11 or newer"),
-        Check("pyzmq/libzmq", "ok" if zmq.zmq_version_info() >= (4, 3) else "warn",
-              f"pyzmq {zmq.pyzmq_version()}, libzmq {zmq.zmq_version()}",
-              "libzmq older than 4.3 is untested: pip install -U pyzmq (bundles libzmq)"),
+        Check(
+            "python", "ok" if sys.version_info >= (3, 11) else "fail", py, "zbus needs Python 3.11 or newer"
+        ),
+        Check(
+            "pyzmq/libzmq",
+            "ok" if zmq.zmq_version_info() >= (4, 3) else "warn",
+            f"pyzmq {zmq.pyzmq_version()}, libzmq {zmq.zmq_version()}",
+            "libzmq older than 4.3 is untested: pip install -U pyzmq (bundles libzmq)",
+        ),
     ]
     for dist in ("lmdb", "zeroconf", "msgpack"):
         v = _version(dist)
@@ -79,8 +84,12 @@ def check_interfaces(cfg: zbus.Config) -> Check:
         return Check("interfaces", "fail", str(exc), "fix discovery.interfaces (see `ip -4 addr`)")
     names = ", ".join(name for _, name in socket.if_nameindex())
     if addresses == ["127.0.0.1"]:
-        return Check("interfaces", "warn", f"no non-loopback IPv4 address ({names})",
-                     "connect a network, or use --scope local")
+        return Check(
+            "interfaces",
+            "warn",
+            f"no non-loopback IPv4 address ({names})",
+            "connect a network, or use --scope local",
+        )
     return Check("interfaces", "ok", f"{scope}: announcing {', '.join(addresses)} (interfaces: {names})")
 
 
@@ -93,8 +102,12 @@ def check_bind(cfg: zbus.Config) -> Check:
         try:
             port = sock.bind_to_random_port(f"tcp://{host}")
         except zmq.ZMQError as exc:
-            return Check("zmq bind", "fail", f"cannot bind tcp://{host}: {exc}",
-                         "set transport.host to an address of this host (or 127.0.0.1)")
+            return Check(
+                "zmq bind",
+                "fail",
+                f"cannot bind tcp://{host}: {exc}",
+                "set transport.host to an address of this host (or 127.0.0.1)",
+            )
         finally:
             sock.close(0)
     finally:
@@ -113,8 +126,9 @@ async def check_mdns(cfg: zbus.Config, timeout: float) -> Check:
         found.set()
 
     def make(node_id: str) -> object:
-        return make_discovery(probe_cfg, node_id=node_id, name="zbus-doctor", epoch=1, role="monitor",
-                              pub_port=9, router_port=9)
+        return make_discovery(
+            probe_cfg, node_id=node_id, name="zbus-doctor", epoch=1, role="monitor", pub_port=9, router_port=9
+        )
 
     announcer, browser = make(os.urandom(8).hex()), make(os.urandom(8).hex())
     started = []
@@ -127,12 +141,20 @@ async def check_mdns(cfg: zbus.Config, timeout: float) -> Check:
             async with asyncio.timeout(timeout):
                 await found.wait()
         except TimeoutError:
-            return Check("mdns", "fail", f"a service registered on {where} was not seen within {timeout} s",
-                         "allow UDP 5353 (multicast 224.0.0.251) on these interfaces, or use "
-                         "--scope static --peer tcp://HOST:PORT")
+            return Check(
+                "mdns",
+                "fail",
+                f"a service registered on {where} was not seen within {timeout} s",
+                "allow UDP 5353 (multicast 224.0.0.251) on these interfaces, or use "
+                "--scope static --peer tcp://HOST:PORT",
+            )
     except zbus.ZbusError as exc:
-        return Check("mdns", "fail", str(exc), "another mDNS responder may hold port 5353 exclusively; "
-                     "or use --scope static")
+        return Check(
+            "mdns",
+            "fail",
+            str(exc),
+            "another mDNS responder may hold port 5353 exclusively; or use --scope static",
+        )
     finally:
         for disc in started:
             await disc.close()  # type: ignore[attr-defined]
@@ -148,8 +170,12 @@ async def check_peers(opts: NodeOptions, wait: float) -> Check:
         peers = node.peers
         mesh = node.config.mesh.name
     if not peers:
-        return Check("peers", "warn", f"no other zbus node visible in mesh {mesh!r} after {wait} s",
-                     "start one (zbus node start), check --mesh and --scope match, run `zbus peers --wait 5`")
+        return Check(
+            "peers",
+            "warn",
+            f"no other zbus node visible in mesh {mesh!r} after {wait} s",
+            "start one (zbus node start), check --mesh and --scope match, run `zbus peers --wait 5`",
+        )
     names = ", ".join(sorted(f"{p.name}({p.role})" for p in peers))
     return Check("peers", "ok", f"{len(peers)} node(s) in mesh {mesh!r}: {names}")
 
@@ -163,8 +189,12 @@ def check_journal(cfg: zbus.Config, journal: str | None, name: str) -> Check:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".zbus-doctor-"):
             pass
     except OSError as exc:
-        return Check("journal dir", "fail", f"{path}: cannot write in {existing}: {exc.strerror}",
-                     "set persistence.path (or --journal) to a writable directory")
+        return Check(
+            "journal dir",
+            "fail",
+            f"{path}: cannot write in {existing}: {exc.strerror}",
+            "set persistence.path (or --journal) to a writable directory",
+        )
     state = "exists" if path.exists() else f"will be created under {existing}"
     enabled = "enabled" if cfg.persistence.enabled else "disabled (persistence.enabled = false)"
     return Check("journal dir", "ok", f"{path} is writable ({state}); journal {enabled}")
@@ -179,10 +209,18 @@ async def run_doctor(opts: NodeOptions, journal: str | None, wait: float, as_jso
     checks.append(check_journal(cfg, journal, opts.name or "zbus-node"))
     for c in checks:
         if as_json:
-            output.echo_json({"check": c.name, "verdict": c.verdict, "detail": c.detail,
-                              "fix": c.fix if c.verdict != "ok" else ""})
+            output.echo_json(
+                {
+                    "check": c.name,
+                    "verdict": c.verdict,
+                    "detail": c.detail,
+                    "fix": c.fix if c.verdict != "ok" else "",
+                }
+            )
         else:
-            click.echo(f"{c.verdict.upper() if c.verdict == 'fail' else c.verdict:<5} {c.name:<13} {c.detail}")
+            click.echo(
+                f"{c.verdict.upper() if c.verdict == 'fail' else c.verdict:<5} {c.name:<13} {c.detail}"
+            )
             if c.verdict != "ok":
                 click.echo(f"      {'':<13} fix: {c.fix}")
     failed = [c.name for c in checks if c.verdict == "fail"]
@@ -193,9 +231,16 @@ async def run_doctor(opts: NodeOptions, journal: str | None, wait: float, as_jso
 
 @click.command("doctor")
 @click.option("--journal", metavar="DIR", help="Journal directory to check (default: persistence.path).")
-@click.option("--wait", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="Seconds to look for other nodes.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per check: check, verdict, detail, fix.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds to look for other nodes.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per check: check, verdict, detail, fix."
+)
 @network_options
 def doctor(node_options: NodeOptions, journal: str | None, wait: float, as_json: bool) -> None:
     """Check versions, interfaces, ZeroMQ bind, mDNS send/receive, visible nodes and the journal

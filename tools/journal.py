@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,9 +75,17 @@ def stats(journal_dir: Path, as_json: bool) -> None:
 
 @journal.command("export")
 @click.option("--pattern", default="**", show_default=True, help="Only topics matching this pattern.")
-@click.option("--since", callback=since_option, metavar="T", help="From this time: ISO time or 10m/2h/1d ago.")
-@click.option("--output", "-o", "out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
-              help="Write to FILE instead of stdout.")
+@click.option(
+    "--since", callback=since_option, metavar="T", help="From this time: ISO time or 10m/2h/1d ago."
+)
+@click.option(
+    "--output",
+    "-o",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Write to FILE instead of stdout.",
+)
 @quiet_option
 @journal_options
 def export(journal_dir: Path, pattern: str, since: float | None, out: str | None, quiet: bool) -> None:
@@ -93,23 +101,34 @@ def export(journal_dir: Path, pattern: str, since: float | None, out: str | None
     from .replay import journal_events
 
     progress = Progress("exported", enabled=not quiet)
-    sink: IO[str]
-    stdout = contextlib.nullcontext(click.get_text_stream("stdout"))
-    with open(out, "w", encoding="utf-8") if out else stdout as sink:
-        try:
-            for event in journal_events(journal_dir, pattern, since=since, from_seq=None, last=None,
-                                        progress=progress):
-                sink.write(output.to_json(output.event_dict(event)) + "\n")
-        except BrokenPipeError:
-            return
+
+    def write(sink: IO[str]) -> None:
+        for event in journal_events(
+            journal_dir, pattern, since=since, from_seq=None, last=None, progress=progress
+        ):
+            sink.write(output.to_json(output.event_dict(event)) + "\n")
+
+    try:
+        if out:
+            with Path(out).open("w", encoding="utf-8") as sink:
+                write(sink)
+        else:
+            write(sys.stdout)
+    except BrokenPipeError:
+        return
     progress.done()
     if out:
         output.note(f"exported {progress.count} event(s) to {out}")
 
 
 @journal.command("compact")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="TOML config whose [persistence.retention] applies (default: $ZBUS_CONFIG, defaults).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="TOML config whose [persistence.retention] applies (default: $ZBUS_CONFIG, defaults).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
 @journal_options
 def compact(journal_dir: Path, config_file: str | None, as_json: bool) -> None:
@@ -156,8 +175,12 @@ def compact(journal_dir: Path, config_file: str | None, as_json: bool) -> None:
         os.close(dir_fd)
     after = os.path.getsize(data)
     result_row: dict[str, Any] = {
-        "path": str(journal_dir), "expired": expired, "evicted": evicted, "events": events,
-        "bytes_before": before, "bytes_after": after,
+        "path": str(journal_dir),
+        "expired": expired,
+        "evicted": evicted,
+        "events": events,
+        "bytes_before": before,
+        "bytes_after": after,
     }
     if as_json:
         output.echo_json(result_row)

@@ -50,7 +50,7 @@ def journal_options(func: F) -> F:
         type=click.Path(file_okay=False),
         help="Journal directory: a node's persistence.path (default: persistence.path from config/env).",
     )
-    return option(wrapper)  # type: ignore[no-any-return]
+    return option(wrapper)  # type: ignore[return-value]
 
 
 def resolve(journal: str | None) -> Path:
@@ -156,4 +156,4 @@ class Progress:
 
 def quiet_option(func: F) -> F:
     """``--quiet``: no progress lines."""
-    return click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")(func)  # type: ignore[no-any-return]
+    return click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")(func)

@@ -17,7 +17,12 @@ from .journals import Progress, journal_options, opened, quiet_option, since_opt
 
 
 def journal_events(
-    journal_dir: Path, pattern: str, *, since: float | None, from_seq: int | None, last: int | None,
+    journal_dir: Path,
+    pattern: str,
+    *,
+    since: float | None,
+    from_seq: int | None,
+    last: int | None,
     progress: Progress,
 ) -> Iterator[zbus.Event]:
     """The journaled events matching ``pattern``, oldest first (``last``: the newest N per topic)."""
@@ -47,16 +52,25 @@ def journal_events(
 
 @click.command("replay")
 @click.argument("pattern", default="**")
-@click.option("--since", callback=since_option, metavar="T",
-              help="From this time on: ISO time (2026-05-01T12:00) or a duration ago (10m, 2h, 1d).")
+@click.option(
+    "--since",
+    callback=since_option,
+    metavar="T",
+    help="From this time on: ISO time (2026-05-01T12:00) or a duration ago (10m, 2h, 1d).",
+)
 @click.option("--from-seq", type=click.IntRange(min=0), metavar="N", help="Only events with seq >= N.")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the newest N per topic.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event: the whole event.")
 @quiet_option
 @journal_options
 def replay(
-    journal_dir: Path, pattern: str, since: float | None, from_seq: int | None, last: int | None,
-    as_json: bool, quiet: bool,
+    journal_dir: Path,
+    pattern: str,
+    since: float | None,
+    from_seq: int | None,
+    last: int | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Print the journaled events matching PATTERN (default: all), oldest first.
 
@@ -71,8 +85,9 @@ def replay(
     progress = Progress("read", enabled=not (quiet or as_json))
     shown = 0
     try:
-        for event in journal_events(journal_dir, pattern, since=since, from_seq=from_seq, last=last,
-                                    progress=progress):
+        for event in journal_events(
+            journal_dir, pattern, since=since, from_seq=from_seq, last=last, progress=progress
+        ):
             click.echo(output.to_json(output.event_dict(event)) if as_json else output.event_line(event))
             shown += 1
     except BrokenPipeError:  # `zbus replay ... | head`

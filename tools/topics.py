@@ -44,7 +44,9 @@ async def run_topics(opts: NodeOptions, wait: float, as_json: bool) -> int:
             responders[kind].add(peer.name)
     rows: list[dict[str, Any]] = []
     for kind, table in (("subscription", subscriptions), ("responder", responders)):
-        rows += [{"kind": kind, "topic": t, "nodes": sorted(n), "events": None} for t, n in sorted(table.items())]
+        rows += [
+            {"kind": kind, "topic": t, "nodes": sorted(n), "events": None} for t, n in sorted(table.items())
+        ]
     rows += [
         {"kind": "published", "topic": t, "nodes": sorted(sources[t]), "events": n}
         for t, n in sorted(published.items())
@@ -60,10 +62,19 @@ async def run_topics(opts: NodeOptions, wait: float, as_json: bool) -> int:
 
 
 @click.command("topics")
-@click.option("--wait", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="Seconds to listen before printing.")
-@click.option("--json", "as_json", is_flag=True,
-              help="One JSON object per topic: kind (subscription/responder/published), topic, nodes, events.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds to listen before printing.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per topic: kind (subscription/responder/published), topic, nodes, events.",
+)
 @network_options
 def topics(node_options: NodeOptions, wait: float, as_json: bool) -> None:
     """List the mesh's topics: patterns each node subscribes to, request types it answers,

@@ -5,7 +5,7 @@ Sockets (all made by ``sockets.SocketFactory``):
 - XPUB, bound: the node's events and heartbeats go out here; subscription messages come back
   (counted per prefix for ``wait_for_subscribers``).
 - ROUTER, bound: the inbox (HELLO, UPDATE, BYE, directed EVENT, REQUEST, REPLY).
-- per peer, a ``_Link``: a DEALER (identity = our node id) to the peer's ROUTER, and a SUB on
+- per peer, a ``Link`` (links.py): a DEALER (identity = our node id) to the peer's ROUTER, and a SUB on
   the peer's XPUB with a socket monitor that reports a dropped connection, so a killed peer is
   noticed within ``disconnect_grace`` seconds. One SUB per peer rather than one shared SUB:
   dropping a peer then means closing its socket. ``zmq_disconnect`` on a shared SUB aborts
@@ -27,12 +27,14 @@ import importlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
+from typing import Any
 
 import zmq
 
 from .config import Config
 from .errors import PeerLostError, WireError, ZbusError
+from .forwarding import Forwarding
 from .links import SAFETY_POLL, Link, Pump
 from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
@@ -75,6 +77,7 @@ class MeshTransport:
         self._inbound: Inbound | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._links: dict[str, Link] = {}
+        self.forwarding = Forwarding(self)
         self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
         self._greetings = Greetings(base=REGREET_BASE, cap=REGREET_CAP)
         self._closing_links: set[asyncio.Task[None]] = set()
@@ -105,6 +108,7 @@ class MeshTransport:
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
+        self.forwarding.start(self._factory)
         self._pumps = [
             Pump(self.xpub, self._on_xpub, "xpub"),
             Pump(self.router, self._on_router, "router"),
@@ -193,26 +197,34 @@ class MeshTransport:
             self._xpub_subs[prefix] += 1
         elif self._xpub_subs[prefix] > 0:
             self._xpub_subs[prefix] -= 1
+        if self.forwarding.relay:
+            self.forwarding.downstream_subscription(msg[0] == 1, prefix)
         if self._inbound is not None:
             self._inbound.on_peers_changed()
 
-    def _on_sub(self, frames: list[bytes]) -> Awaitable[None] | None:
+    def _on_sub(self, frames: list[bytes], link: Link | None) -> Awaitable[None] | None:
         if frames and frames[0].startswith(SYSTEM_PREFIX):
-            if frames[0] == HEARTBEAT_TOPIC:
-                self._on_heartbeat(frames)
-            else:
+            if frames[0] != HEARTBEAT_TOPIC:
                 self.dropped["unknown_system_topic"] += 1
+                return None
+            self._on_heartbeat(frames, link)
+            if not self.forwarding.relay:
+                return None
+        if self.forwarding.relay:
+            self.forwarding.forward(frames)
             return None
         if self._inbound is None:
             return None
         return self._inbound.on_event_nowait(frames)
 
-    def _on_heartbeat(self, frames: list[bytes]) -> None:
+    def _on_heartbeat(self, frames: list[bytes], link: Link | None) -> None:
         try:
             hb = decode_heartbeat(frames)
         except WireError:
             self.dropped["malformed_heartbeat"] += 1
             return
+        if link is not None:
+            self.forwarding.heartbeat(link, hb.id)
         if self.table.seen(hb.id, time.monotonic()) and self._inbound is not None and hb.heads:
             self._inbound.on_heartbeat(hb.id, hb.epoch, hb.heads)
 
@@ -285,7 +297,8 @@ class MeshTransport:
                 self._factory.connect(dealer, hello.router)
             link = Link(self, hello.id, dealer, hello.router)
             self._links[hello.id] = link
-            link.open_sub(hello.pub, self._sub_prefixes)
+            link.pub, link.role = hello.pub, hello.role
+            self.forwarding.added(link)
         if reply:
             self._send_hello(link.dealer, ack=True, via=hello.via)
         self._apply(self.table.hello(info, time.monotonic()))
@@ -300,6 +313,7 @@ class MeshTransport:
 
     def _on_link_dropped(self, peer_id: str) -> None:
         self.table.disconnected(peer_id, time.monotonic())
+        self.forwarding.link_dropped(peer_id)
 
     def _apply(self, changes: list[PeerChange]) -> None:
         if not changes:
@@ -307,6 +321,7 @@ class MeshTransport:
         for change in changes:
             if change.kind == LEFT:
                 self._drop_links(change.peer)
+                self.forwarding.left(change.peer.id)
                 log.info("peer %s left (%s)", change.peer.name, change.reason)
                 if change.reason in ("goodbye", "restarted") and self._inbound is not None:
                     self._inbound.on_peer_gone(change.peer.id)  # that incarnation's streams are over
@@ -316,9 +331,13 @@ class MeshTransport:
     def _drop_links(self, peer: PeerInfo) -> None:
         link = self._links.pop(peer.id, None)
         if link is not None:
-            task = asyncio.get_running_loop().create_task(link.close(), name=f"zbus-unlink-{peer.name}")
-            self._closing_links.add(task)
-            task.add_done_callback(self._closing_links.discard)
+            self.background(link.close(), f"zbus-unlink-{peer.name}")
+
+    def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run socket-closing ``work`` as a task that ``close`` waits for."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._closing_links.add(task)
+        task.add_done_callback(self._closing_links.discard)
 
     # -- timers ----------------------------------------------------------------------------------------
     async def _tick(self) -> None:
@@ -428,12 +447,10 @@ class MeshTransport:
         """Subscribe the SUB socket to what the node needs and tell peers (UPDATE)."""
         self._patterns = tuple(sorted(patterns))
         self._responders = tuple(sorted(responders))
-        wanted = {parse_announced(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
-        added, removed = wanted - self._sub_prefixes, self._sub_prefixes - wanted
-        self._sub_prefixes = wanted
+        self._sub_prefixes = {parse_announced(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
+        self.forwarding.refresh()
         body = self._hello(ack=True).encode()
         for link in self._links.values():
-            link.resubscribe(added, removed)
             with contextlib.suppress(zmq.ZMQError):
                 send_frames(link.dealer, [Kind.UPDATE, body])
 
