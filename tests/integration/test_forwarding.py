@@ -75,6 +75,13 @@ async def test_forwarder_relays_only_what_was_asked_and_fallback_on_close() -> N
             await eventually(lambda: len(got) == 1, timeout=10)
             # heartbeats are relayed too; the 50 unwanted events are not
             assert fwd._transport.forwarding.relayed - before < 20  # type: ignore[union-attr]
+            # the subscriber's own event comes back from the forwarder: delivered once (locally) only
+            await sub.publish("a.self", {"i": -1})
+            for i in range(20):
+                await pub.publish("a.x", {"i": 100 + i})
+            await eventually(lambda: len(got) == 22, timeout=10)
+            assert sorted(e.payload["i"] for e in got if e.topic == "a.self") == [-1]
+            del got[1:]
         # the forwarder said BYE: the subscriber is back on its direct link
         await eventually(lambda: forwarding.via is None, timeout=10)
         await eventually(lambda: sub._transport._links[pub.id].sub is not None, timeout=10)  # type: ignore[union-attr]
