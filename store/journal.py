@@ -204,6 +204,24 @@ class Journal(JournalReads):
         except lmdb.Error as exc:
             raise JournalError(f"journal {self.path}: fsync failed: {exc}") from exc
 
+    def copy_to(self, path: str | os.PathLike[str], *, compact: bool = True) -> None:
+        """Write a consistent copy of the environment into the empty directory ``path`` (``data.mdb`` only).
+
+        With ``compact``, free pages are left out and the copy is renumbered: the way to give back the disk
+        space deleted events took (LMDB never shrinks its data file). Runs in one read transaction, so
+        writers keep going; the copy does not contain what they commit meanwhile.
+
+        Raises:
+            JournalError: the journal is closed, ``path`` is not an empty directory, or the copy failed.
+        """
+        env = self._env
+        if env is None:
+            raise JournalError(f"journal {self.path} is closed; open a new Journal")
+        try:
+            env.copy(str(path), compact=compact)
+        except lmdb.Error as exc:
+            raise JournalError(f"cannot copy journal {self.path} to {path}: {exc}") from exc
+
     def append_batch(self, records: Iterable[RecordLike]) -> None:
         """Store a batch of events in one write transaction: all of them, or (on error) none.
 

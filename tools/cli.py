@@ -27,6 +27,12 @@ def cli() -> None:
       zbus request math.add '{"a": 2, "b": 3}' ask a responder
       zbus peers                               list the nodes of the mesh
       zbus monitor                             watch everything that flows
+      zbus topics                              subscriptions, responders, published topics
+      zbus replay 'order.*' --journal DIR      print journaled events (offline)
+      zbus journal stats --journal DIR         events, bytes, streams of a journal
+      zbus dlq list --journal DIR              dead letters (retry, purge)
+      zbus doctor                              check this host, say what to fix
+      zbus forwarder                           XSUB/XPUB proxy for large meshes
       zbus node start --name gateway           run a node until Ctrl-C
       zbus config show                         print the effective configuration
     """
@@ -71,14 +77,34 @@ def config_validate(path: str) -> None:
 
 # One command per module, registered here.
 from .demo import demo  # noqa: E402
+from .dlq import dlq  # noqa: E402
+from .doctor import doctor  # noqa: E402
+from .forwarder import forwarder  # noqa: E402
+from .journal import journal  # noqa: E402
 from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
 from .peers import peers  # noqa: E402
 from .pub import pub  # noqa: E402
+from .replay import replay  # noqa: E402
 from .request import request  # noqa: E402
 from .sub import sub  # noqa: E402
+from .topics import topics  # noqa: E402
 
-for _command in (demo, monitor, node, peers, pub, request, sub):
+for _command in (
+    demo,
+    dlq,
+    doctor,
+    forwarder,
+    journal,
+    monitor,
+    node,
+    peers,
+    pub,
+    replay,
+    request,
+    sub,
+    topics,
+):
     cli.add_command(_command)
 
 

@@ -9,6 +9,7 @@ prints a per-topic table of rate, bandwidth and latency every second instead, li
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 import click
 
 import zbus
+from zbus.forwarding import read_capture
+from zbus.topics import compile_pattern
 
 from . import output, session
 from .options import NodeOptions, network_options
@@ -125,6 +128,42 @@ async def run_monitor(
     return 0
 
 
+async def run_capture(
+    endpoint: str, pattern: str, count: int | None, duration: float | None, as_json: bool
+) -> int:
+    """Print the events a forwarder relays, read from its capture socket (no mesh join)."""
+    try:
+        compiled = compile_pattern(pattern)
+    except zbus.InvalidTopicError as exc:
+        output.usage(output.error_text(exc))
+    stop = session.stop_event()
+    seen = 0
+
+    async def consume() -> None:
+        nonlocal seen
+        async for event in read_capture(endpoint, compiled.prefix):
+            if not compiled.matches(event.topic):
+                continue
+            seen += 1
+            line = output.to_json({"kind": "event", **output.event_dict(event)}) if as_json else None
+            click.echo(line or output.event_line(event))
+            if count is not None and seen >= count:
+                return
+
+    output.note(f"reading capture socket {endpoint} ({pattern}; Ctrl-C stops)")
+    try:
+        async with asyncio.timeout(duration):
+            await session.unless_stopped(stop, consume())
+    except TimeoutError:
+        pass
+    except session.Interrupted:
+        pass
+    if count is not None and seen < count:
+        output.note(f"saw {seen} of {count} events")
+        return 1
+    return 0
+
+
 @click.command("monitor")
 @click.argument("pattern", default="**")
 @click.option("--count", type=click.IntRange(min=1), help="Stop after N events.")
@@ -132,6 +171,11 @@ async def run_monitor(
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: events (whole), peer changes, losses.")
 @click.option(
     "--stats", "show_stats", is_flag=True, help="Per-topic rate, bandwidth and latency each second."
+)
+@click.option(
+    "--capture",
+    metavar="ENDPOINT",
+    help="Read a forwarder's capture socket (zbus forwarder --capture) instead of joining.",
 )
 @network_options
 def monitor(
@@ -141,6 +185,7 @@ def monitor(
     duration: float | None,
     as_json: bool,
     show_stats: bool,
+    capture: str | None,
 ) -> None:
     """Watch the mesh without taking part: every event matching PATTERN (default: all),
     peer joins/leaves and detected losses.
@@ -150,5 +195,10 @@ def monitor(
       zbus monitor
       zbus monitor 'order.**' --json --count 10
       zbus monitor --stats --duration 30
+      zbus monitor --capture tcp://127.0.0.1:7100 --count 5
     """
+    if capture is not None:
+        if show_stats:
+            output.usage("--stats works on the mesh only, not with --capture")
+        session.run(run_capture(capture, pattern, count, duration, as_json))
     session.run(run_monitor(node_options, pattern, count, duration, as_json, show_stats))

@@ -5,7 +5,7 @@ Sockets (all made by ``sockets.SocketFactory``):
 - XPUB, bound: the node's events and heartbeats go out here; subscription messages come back
   (counted per prefix for ``wait_for_subscribers``).
 - ROUTER, bound: the inbox (HELLO, UPDATE, BYE, directed EVENT, REQUEST, REPLY).
-- per peer, a ``_Link``: a DEALER (identity = our node id) to the peer's ROUTER, and a SUB on
+- per peer, a ``Link`` (links.py): a DEALER (identity = our node id) to the peer's ROUTER, and a SUB on
   the peer's XPUB with a socket monitor that reports a dropped connection, so a killed peer is
   noticed within ``disconnect_grace`` seconds. One SUB per peer rather than one shared SUB:
   dropping a peer then means closing its socket. ``zmq_disconnect`` on a shared SUB aborts
@@ -16,9 +16,7 @@ Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and 
 the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
 our SUB to its XPUB. Either side may start it; both end with the same links.
 
-Polling: each receiving socket is watched with ``loop.add_reader`` on its ZMQ_FD; one wake-up
-drains it with NOBLOCK until EAGAIN (no future per message). ZMQ_FD is edge-triggered, so the
-pump re-checks ZMQ_EVENTS before sleeping and also wakes every ``SAFETY_POLL`` seconds.
+Polling and the per-peer ``Link`` live in ``links.py``; forwarder mode in ``forwarding.py``.
 """
 
 from __future__ import annotations
@@ -29,98 +27,30 @@ import importlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
+from typing import Any
 
 import zmq
 
 from .config import Config
 from .errors import PeerLostError, WireError, ZbusError
+from .forwarding import Forwarding
+from .links import SAFETY_POLL, Link, Pump
 from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
-from .sockets import SocketFactory, recv_frames, send_frames
+from .sockets import SocketFactory, send_frames
 from .topics import parse_announced, patterns_overlap
 from .transport import Discovery, Found, Inbound, PeerInfo
 
 __all__ = ["MeshTransport"]
 
 log = logging.getLogger("zbus")
-DRAIN_BATCH = 512
-SAFETY_POLL = 0.25
 CANDIDATE_TIMEOUT = 2.5  # an unanswered HELLO's DEALER is closed after this (before the next greeting)
 REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
 REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _KIND_NAMES = {kind: kind.decode() for kind in Kind.EVENT_KINDS}
-
-
-class _Pump:
-    """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
-
-    def __init__(
-        self,
-        sock: zmq.Socket[bytes],
-        handle: Callable[[list[bytes]], Awaitable[None] | None],
-        name: str,
-        on_batch: Callable[[], object] | None = None,
-    ):
-        self.sock = sock
-        self.handle = handle
-        self.on_batch = on_batch
-        self.wake = asyncio.Event()
-        self.stopped = False
-        loop = asyncio.get_running_loop()
-        self.fd = int(sock.getsockopt(zmq.FD))
-        loop.add_reader(self.fd, self._on_fd)
-        self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
-
-    def _on_fd(self) -> None:
-        try:
-            if int(self.sock.getsockopt(_EVENTS)) & _POLLIN:
-                self.wake.set()
-        except zmq.ZMQError:
-            self.wake.set()
-
-    async def _run(self) -> None:
-        sock, handle = self.sock, self.handle
-        while not self.stopped:
-            n = 0
-            while n < DRAIN_BATCH:
-                try:
-                    frames = recv_frames(sock)
-                except zmq.Again:
-                    break
-                n += 1
-                try:
-                    result = handle(frames)
-                    if result is not None:
-                        await result
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("zbus: error handling a message; it was dropped")
-            if n and self.on_batch is not None:
-                self.on_batch()
-            if n == DRAIN_BATCH:
-                await asyncio.sleep(0)
-                continue
-            self.wake.clear()
-            if int(sock.getsockopt(_EVENTS)) & _POLLIN:
-                continue
-            try:
-                async with asyncio.timeout(SAFETY_POLL):  # not wait_for: it can swallow a cancel
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
-
-    async def stop(self) -> None:
-        self.stopped = True
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self.fd)
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
 
 
 class MeshTransport:
@@ -146,7 +76,8 @@ class MeshTransport:
         self.router_endpoint = ""
         self._inbound: Inbound | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
-        self._links: dict[str, _Link] = {}
+        self._links: dict[str, Link] = {}
+        self.forwarding = Forwarding(self)
         self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
         self._greetings = Greetings(base=REGREET_BASE, cap=REGREET_CAP)
         self._closing_links: set[asyncio.Task[None]] = set()
@@ -155,7 +86,7 @@ class MeshTransport:
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
         self._heads: dict[str, int] = {}
-        self._pumps: list[_Pump] = []
+        self._pumps: list[Pump] = []
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
         self._closed = False
@@ -177,9 +108,10 @@ class MeshTransport:
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
+        self.forwarding.start(self._factory)
         self._pumps = [
-            _Pump(self.xpub, self._on_xpub, "xpub"),
-            _Pump(self.router, self._on_router, "router"),
+            Pump(self.xpub, self._on_xpub, "xpub"),
+            Pump(self.router, self._on_router, "router"),
         ]
         self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-ticker")
         self._discovery = disc = make_discovery(
@@ -265,26 +197,34 @@ class MeshTransport:
             self._xpub_subs[prefix] += 1
         elif self._xpub_subs[prefix] > 0:
             self._xpub_subs[prefix] -= 1
+        if self.forwarding.relay:
+            self.forwarding.downstream_subscription(msg[0] == 1, prefix)
         if self._inbound is not None:
             self._inbound.on_peers_changed()
 
-    def _on_sub(self, frames: list[bytes]) -> Awaitable[None] | None:
+    def _on_sub(self, frames: list[bytes], link: Link | None) -> Awaitable[None] | None:
         if frames and frames[0].startswith(SYSTEM_PREFIX):
-            if frames[0] == HEARTBEAT_TOPIC:
-                self._on_heartbeat(frames)
-            else:
+            if frames[0] != HEARTBEAT_TOPIC:
                 self.dropped["unknown_system_topic"] += 1
+                return None
+            self._on_heartbeat(frames, link)
+            if not self.forwarding.relay:
+                return None
+        if self.forwarding.relay:
+            self.forwarding.forward(frames)
             return None
         if self._inbound is None:
             return None
         return self._inbound.on_event_nowait(frames)
 
-    def _on_heartbeat(self, frames: list[bytes]) -> None:
+    def _on_heartbeat(self, frames: list[bytes], link: Link | None) -> None:
         try:
             hb = decode_heartbeat(frames)
         except WireError:
             self.dropped["malformed_heartbeat"] += 1
             return
+        if link is not None:
+            self.forwarding.heartbeat(link, hb.id)
         if self.table.seen(hb.id, time.monotonic()) and self._inbound is not None and hb.heads:
             self._inbound.on_heartbeat(hb.id, hb.epoch, hb.heads)
 
@@ -351,6 +291,7 @@ class MeshTransport:
         known = self.table.get(hello.id)
         if link is not None and known is not None and hello.epoch > known.epoch:
             self._drop_links(known)  # restarted with its journal's id: its endpoints are new
+            self.forwarding.left(known.id)
             link = None
         if link is None:
             candidate = self._candidates.pop(hello.via, None) if hello.ack and hello.via else None
@@ -360,9 +301,10 @@ class MeshTransport:
             else:
                 dealer = self._factory.dealer(self.node_id.encode())
                 self._factory.connect(dealer, hello.router)
-            link = _Link(self, hello.id, dealer, hello.router)
+            link = Link(self, hello.id, dealer, hello.router)
             self._links[hello.id] = link
-            link.open_sub(hello.pub, self._sub_prefixes)
+            link.pub, link.role = hello.pub, hello.role
+            self.forwarding.added(link)
         if reply:
             self._send_hello(link.dealer, ack=True, via=hello.via)
         self._apply(self.table.hello(info, time.monotonic()))
@@ -377,6 +319,7 @@ class MeshTransport:
 
     def _on_link_dropped(self, peer_id: str) -> None:
         self.table.disconnected(peer_id, time.monotonic())
+        self.forwarding.link_dropped(peer_id)
 
     def _apply(self, changes: list[PeerChange]) -> None:
         if not changes:
@@ -384,6 +327,7 @@ class MeshTransport:
         for change in changes:
             if change.kind == LEFT:
                 self._drop_links(change.peer)
+                self.forwarding.left(change.peer.id)
                 log.info("peer %s left (%s)", change.peer.name, change.reason)
                 if (change.reason == "restarted" or not change.peer.journaled) and self._inbound is not None:
                     self._inbound.on_peer_gone(change.peer.id)  # its streams end (a journaled peer's go on)
@@ -393,9 +337,13 @@ class MeshTransport:
     def _drop_links(self, peer: PeerInfo) -> None:
         link = self._links.pop(peer.id, None)
         if link is not None:
-            task = asyncio.get_running_loop().create_task(link.close(), name=f"zbus-unlink-{peer.name}")
-            self._closing_links.add(task)
-            task.add_done_callback(self._closing_links.discard)
+            self.background(link.close(), f"zbus-unlink-{peer.name}")
+
+    def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run socket-closing ``work`` as a task that ``close`` waits for."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._closing_links.add(task)
+        task.add_done_callback(self._closing_links.discard)
 
     # -- timers ----------------------------------------------------------------------------------------
     async def _tick(self) -> None:
@@ -506,12 +454,10 @@ class MeshTransport:
         """Subscribe the SUB socket to what the node needs and tell peers (UPDATE)."""
         self._patterns = tuple(sorted(patterns))
         self._responders = tuple(sorted(responders))
-        wanted = {parse_announced(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
-        added, removed = wanted - self._sub_prefixes, self._sub_prefixes - wanted
-        self._sub_prefixes = wanted
+        self._sub_prefixes = {parse_announced(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
+        self.forwarding.refresh()
         body = self._hello(ack=True).encode()
         for link in self._links.values():
-            link.resubscribe(added, removed)
             with contextlib.suppress(zmq.ZMQError):
                 send_frames(link.dealer, [Kind.UPDATE, body])
 
@@ -534,66 +480,3 @@ class MeshTransport:
 
 def _port(endpoint: str) -> int:
     return int(endpoint.rsplit(":", 1)[1])
-
-
-class _Link:
-    """What this node holds for one peer: DEALER to its ROUTER, SUB on its XPUB, SUB monitor."""
-
-    def __init__(self, mesh: MeshTransport, peer_id: str, dealer: zmq.Socket[bytes], router: str) -> None:
-        self.mesh = mesh
-        self.peer_id = peer_id
-        self.dealer = dealer
-        self.router = router
-        self.pub = ""
-        self.sub: zmq.Socket[bytes] | None = None
-        self.monitor: zmq.Socket[bytes] | None = None
-        self.pumps: list[_Pump] = []
-
-    def open_sub(self, pub: str, prefixes: set[bytes]) -> None:
-        """Subscribe to the peer's XPUB (prefixes first, so none of them races the connect)."""
-        mesh = self.mesh
-        self.pub = pub
-        self.sub = sub = mesh._factory.sub()
-        for prefix in prefixes:
-            sub.setsockopt(zmq.SUBSCRIBE, prefix)
-        self.monitor = sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        mesh._factory.connect(sub, pub)
-        short = self.peer_id[:8]
-        self.pumps = [
-            # any traffic from the peer proves it alive, even when its heartbeats queue behind events
-            _Pump(
-                sub,
-                mesh._on_sub,
-                f"sub-{short}",
-                on_batch=lambda: mesh.table.seen(self.peer_id, time.monotonic()),
-            ),
-            _Pump(self.monitor, lambda frames: mesh._on_link_dropped(self.peer_id), f"monitor-{short}"),
-        ]
-
-    def resubscribe(self, added: set[bytes], removed: set[bytes]) -> None:
-        """Apply a change of this node's interest to the SUB."""
-        if self.sub is None:
-            return
-        for prefix in added:
-            self.sub.setsockopt(zmq.SUBSCRIBE, prefix)
-        for prefix in removed:
-            self.sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
-        for pump in self.pumps:
-            pump._on_fd()  # setsockopt may have consumed a readiness edge
-
-    async def stop_reading(self) -> None:
-        """Stop the pumps (the context's destroy closes the sockets)."""
-        for pump in self.pumps:
-            await pump.stop()
-        self.pumps = []
-
-    async def close(self) -> None:
-        """Stop reading and close every socket of the link."""
-        await self.stop_reading()
-        if self.sub is not None:
-            with contextlib.suppress(zmq.ZMQError):
-                self.sub.disable_monitor()
-            self.sub.close(linger=0)
-        if self.monitor is not None:
-            self.monitor.close(linger=0)
-        self.dealer.close(linger=0)

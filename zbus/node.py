@@ -56,7 +56,8 @@ class Node(WaitsMixin, JournalMixin):
             ``ZBUS_<SECTION>__<KEY>`` override the file; see docs/API_REFERENCE.md.
         mesh: shortcut for ``config`` key ``mesh.name`` (only nodes of one mesh see each other).
         role: ``"node"`` (default) or ``"monitor"``: a monitor receives every broadcast event but
-            announces no subscriptions, so ``wait_for_subscribers`` elsewhere never counts it.
+            announces no subscriptions, so ``wait_for_subscribers`` elsewhere never counts it;
+            ``"forwarder"`` relays events for forwarder-mode nodes (zbus/forwarding.py).
 
     Raises:
         ConfigError: the configuration is invalid (the message names the key and the fix).
@@ -70,8 +71,8 @@ class Node(WaitsMixin, JournalMixin):
         mesh: str | None = None,
         role: str = "node",
     ) -> None:
-        if role not in ("node", "monitor"):
-            raise UsageError(f"role={role!r}: expected 'node' or 'monitor'")
+        if role not in ("node", "monitor", "forwarder"):
+            raise UsageError(f"role={role!r}: expected 'node', 'monitor' or 'forwarder' (zbus forwarder)")
         self.role = role
         overrides = {"mesh": {"name": mesh}} if mesh is not None else None
         self.config: Config = load_config(config, overrides=overrides)
@@ -537,10 +538,11 @@ class Node(WaitsMixin, JournalMixin):
     # -- peers ---------------------------------------------------------------------------------------
     @property
     def endpoints(self) -> dict[str, str]:
-        """This node's ZeroMQ endpoints (``pub``, ``router``); empty for the memory transport."""
+        """This node's ZeroMQ endpoints (``pub``, ``router``, a forwarder's ``capture``); empty in memory."""
         transport = self._transport
         pub, router = getattr(transport, "pub_endpoint", ""), getattr(transport, "router_endpoint", "")
-        return {"pub": pub, "router": router} if pub else {}
+        capture = getattr(getattr(transport, "forwarding", None), "capture_endpoint", "")
+        return ({"pub": pub, "router": router} | ({"capture": capture} if capture else {})) if pub else {}
 
     def on_lost(self, callback: Callable[[LostEvents], Any]) -> Callable[[], None]:
         """Call ``callback(LostEvents)`` (sync or async) for every range of events that could not be

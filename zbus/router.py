@@ -154,7 +154,7 @@ class Router:
     def on_event_nowait(self, frames: list[bytes]) -> Awaitable[None] | None:
         """``on_event`` for the socket pump's hot path: an awaitable only when it must wait."""
         event = self._decode(frames)
-        if event is None:
+        if event is None or event._node_id == self.node_id:  # ours, relayed back by a forwarder
             return None
         self.received += 1
         assert self.recovery is not None

@@ -86,6 +86,10 @@ class SocketFactory:
         """The event subscriber, connected to every peer's XPUB."""
         return self._common(self.ctx.socket(zmq.SUB))
 
+    def pub(self) -> zmq.Socket[bytes]:
+        """A plain PUB (a forwarder's capture socket): drops for slow readers, never blocks."""
+        return self._common(self.ctx.socket(zmq.PUB))
+
     def router(self) -> zmq.Socket[bytes]:
         """The inbox: directed events, requests, replies and HELLO/UPDATE/BYE arrive here."""
         sock = self._common(self.ctx.socket(zmq.ROUTER))

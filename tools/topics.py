@@ -1,0 +1,88 @@
+"""``zbus topics``: what the mesh talks about: subscriptions, responders, and topics seen published.
+
+Joins as a monitor (passive: never counted as a subscriber, publishes nothing) for ``--wait``
+seconds. Subscription patterns and responders come from each peer's HELLO/UPDATE
+(``PeerInfo.patterns`` / ``responders``); published topics are those of the events seen flowing
+during the wait, with their sources and counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+import click
+
+import zbus
+
+from . import output, session
+from .options import NodeOptions, network_options
+
+COLUMNS = ["kind", "topic", "nodes", "events"]
+
+
+async def run_topics(opts: NodeOptions, wait: float, as_json: bool) -> int:
+    stop = session.stop_event()
+    node = opts.node("monitor")
+    published: Counter[str] = Counter()
+    sources: dict[str, set[str]] = defaultdict(set)
+
+    def seen(event: zbus.Event) -> None:
+        published[event.topic] += 1
+        sources[event.topic].add(event.source)
+
+    await node.subscribe("**", handler=seen, max_size=100_000)
+    async with node:
+        await session.sleep(stop, wait)
+        peers = [p for p in node.peers if p.role != "monitor"]
+    subscriptions: dict[str, set[str]] = defaultdict(set)
+    responders: dict[str, set[str]] = defaultdict(set)
+    for peer in peers:
+        for pattern in peer.patterns:
+            subscriptions[pattern].add(peer.name)
+        for kind in peer.responders:
+            responders[kind].add(peer.name)
+    rows: list[dict[str, Any]] = []
+    for kind, table in (("subscription", subscriptions), ("responder", responders)):
+        rows += [
+            {"kind": kind, "topic": t, "nodes": sorted(n), "events": None} for t, n in sorted(table.items())
+        ]
+    rows += [
+        {"kind": "published", "topic": t, "nodes": sorted(sources[t]), "events": n}
+        for t, n in sorted(published.items())
+    ]
+    if as_json:
+        for row in rows:
+            output.echo_json(row)
+    elif rows:
+        output.table(rows, COLUMNS)
+    else:
+        output.note(f"no topics in mesh {node.config.mesh.name!r} after {wait} s ({len(peers)} peer(s))")
+    return 0
+
+
+@click.command("topics")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds to listen before printing.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per topic: kind (subscription/responder/published), topic, nodes, events.",
+)
+@network_options
+def topics(node_options: NodeOptions, wait: float, as_json: bool) -> None:
+    """List the mesh's topics: patterns each node subscribes to, request types it answers,
+    and topics seen published while listening (with their sources and event counts).
+
+    \b
+    Examples:
+      zbus topics
+      zbus topics --wait 5 --json --mesh billing
+    """
+    session.run(run_topics(node_options, wait, as_json))
