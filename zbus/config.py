@@ -310,6 +310,8 @@ class RetentionConfig(_Section):
         by_prefix: read-only topic prefix -> seconds; a file or env value replaces the whole table. It counts
             for ``==`` but not for ``hash()`` (a mapping proxy is unhashable).
         max_size: journal bytes above which the oldest events go first; 0 means no size limit.
+        sweep_interval: how often a running node applies retention in the background (also at once
+            when the journal is full).
     """
 
     _key: ClassVar[str] = "persistence.retention"
@@ -320,6 +322,7 @@ class RetentionConfig(_Section):
         metadata={"conv": _ttl_table},
     )
     max_size: int = _opt(0, _num("size", 0))
+    sweep_interval: float = _opt(60.0, _positive_duration)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

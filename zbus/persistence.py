@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import importlib
 import itertools
+import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 from . import wire
 from .config import PersistenceConfig
+from .errors import JournalFullError
 from .event import Event
 from .topics import compile_pattern
 
 __all__ = ["Persistence", "replay_events"]
 
 READ_CHUNK = 1000
+log = logging.getLogger("zbus")
 
 
 class Persistence:
@@ -35,6 +39,8 @@ class Persistence:
         self._store: Any = importlib.import_module("zbus.store")
         self._journal: Any = None
         self._committer: Any = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.swept = 0  # events deleted by retention
 
     async def open(self, candidate_id: str, epoch: int) -> tuple[str, int, dict[str, int]]:
         """Open (or create) the journal and start its writer thread.
@@ -64,7 +70,36 @@ class Persistence:
         self._committer = self._store.GroupCommitter(
             self._journal, batch_size=c.batch_size, flush_interval=c.flush_interval
         )
+        self._sweep_now = asyncio.Event()
+        self._sweeper = loop.create_task(self._sweep_loop(), name="zbus-retention")
         return node_id, new_epoch, seqs
+
+    async def _sweep_loop(self) -> None:
+        """Apply retention every ``retention.sweep_interval`` s, and at once when the map is full."""
+        retention = self.config.retention
+        while True:
+            try:
+                await asyncio.wait_for(self._sweep_now.wait(), retention.sweep_interval)
+            except TimeoutError:
+                pass
+            self._sweep_now.clear()
+            try:
+                result = await self.sweep()
+            except Exception as exc:  # a full map that even deletions cannot fix, or a closed journal
+                log.warning("journal retention sweep failed: %s", exc)
+                continue
+            if not result.complete:
+                self._sweep_now.set()  # more to delete: go on after letting writers in
+
+    async def sweep(self) -> Any:
+        """Apply retention now (age, topic prefix, size); returns ``zbus.store.SweepResult``."""
+        retention, store = self.config.retention, self._store
+        result = await self._committer.run(lambda journal: store.sweep(journal, time.time(), retention))
+        self.swept += result.deleted
+        if result.deleted:
+            self._committer.space_freed()
+            log.info("journal retention deleted %d event(s)", result.deleted)
+        return result
 
     async def append(
         self, node_id: str, topic: str, seq: int, epoch: int, ts: float, frames: list[bytes], *, durable: bool
@@ -76,9 +111,13 @@ class Persistence:
             JournalFullError: the map is full (raise persistence.map_size or shorten retention).
         """
         record = self._store.JournalRecord(node_id, topic, seq, epoch, ts, frames)
-        waiter = await self._committer.put(record, durable=durable)
-        if waiter is not None:
-            await waiter
+        try:
+            waiter = await self._committer.put(record, durable=durable)
+            if waiter is not None:
+                await waiter
+        except JournalFullError:
+            self._sweep_now.set()  # retention may make room; the publisher gets the error meanwhile
+            raise
 
     async def read_since(self, since: float, topic_prefix: str | None) -> AsyncIterator[list[bytes]]:
         """Yield journaled events (as wire frames) from ``since`` on, oldest first, read in chunks on
@@ -123,6 +162,10 @@ class Persistence:
 
     async def close(self) -> None:
         """Commit what is pending and close the journal."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         if self._committer is not None:
             await self._committer.close()
             self._committer = None

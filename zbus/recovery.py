@@ -31,6 +31,7 @@ log = logging.getLogger("zbus")
 _ID_BYTES = 8
 TICK = 0.2
 SEND_PATIENCE = 5.0
+OWED_WAIT = 300.0
 
 
 class Recovery:
@@ -63,6 +64,7 @@ class Recovery:
         self.lost = 0  # events reported lost
         self.duplicates = 0
         self._stalled = 0  # routes waiting for backlog space right now
+        self._absent: dict[str, float] = {}  # publishers we wait for, since when
 
     # -- subscriber side -----------------------------------------------------------------------------
     def observe(self, event: Event) -> Awaitable[None] | None:
@@ -154,8 +156,18 @@ class Recovery:
         return self.transport is not None and any(p.id == node_id for p in self.transport.peers())
 
     def _answerable(self, node_id: str) -> bool:
-        """Whether a missing answer from ``node_id`` is its fault: it is connected and we are reading."""
-        return not self._stalled and self._reachable(node_id)
+        """Whether a missing answer from ``node_id`` is its fault: it is connected and we are reading.
+
+        A journaled publisher that crashed still owes its events when it comes back; one that stays
+        away longer than ``OWED_WAIT`` seconds is given up on (its holes reported lost)."""
+        if self._reachable(node_id):
+            self._absent.pop(node_id, None)
+            return not self._stalled
+        since = self._absent.setdefault(node_id, time.monotonic())
+        if time.monotonic() - since > OWED_WAIT:
+            del self._absent[node_id]
+            asyncio.get_running_loop().call_soon(self.forget_node, node_id)
+        return False
 
     # -- inbound control (both sides) ----------------------------------------------------------------
     async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:

@@ -23,7 +23,8 @@ def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor:
     delivered: dict[str, list[int]] = {t: [] for t in topics}
     lost: dict[str, list[int]] = {t: [] for t in topics}
     now = 0.0
-    inbox: list[tuple[str, int]] = []
+    epoch = 1  # a journaled publisher that restarts keeps its id and continues its sequences
+    inbox: list[tuple[str, int, int]] = []
 
     def apply(actions: Actions[T] | None, item: T | None = None) -> None:
         if actions is None:
@@ -41,30 +42,32 @@ def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor:
             for seq in range(max(req.first, floor), req.last + 1):
                 if rng.random() < loss / 2:
                     continue  # a repaired event dropped in transit: noticed at the answer
-                apply(sync.observe("p", 1, req.topic, seq, (req.topic, seq), now), (req.topic, seq))
+                apply(sync.observe("p", epoch, req.topic, seq, (req.topic, seq), now), (req.topic, seq))
             missing = [(req.first, min(req.last, floor - 1))] if req.first < floor else []
             apply(sync.answered("p", req.topic, req.first, req.last, missing, now))
 
     for seq in range(1, n + 1):
+        if rng.random() < 0.02:
+            epoch += 1  # restart: events of the old epoch may still be in flight
         for topic in topics:
             if rng.random() >= loss:
-                inbox.append((topic, seq))
+                inbox.append((topic, seq, epoch))
                 if rng.random() < dup:
-                    inbox.append((topic, seq))
+                    inbox.append((topic, seq, epoch))
         if rng.random() < 0.3:
             rng.shuffle(inbox)  # reordering within a small window
         while len(inbox) > 3:
-            topic, s = inbox.pop(0)
-            apply(sync.observe("p", 1, topic, s, (topic, s), now), (topic, s))
+            topic, s, e = inbox.pop(0)
+            apply(sync.observe("p", e, topic, s, (topic, s), now), (topic, s))
         if seq % 7 == 0:
             for topic in topics:
-                apply(sync.heartbeat("p", 1, topic, seq, now))
+                apply(sync.heartbeat("p", epoch, topic, seq, now))
         now += 0.1
         apply(sync.tick(now))
-    for topic, s in inbox:
-        apply(sync.observe("p", 1, topic, s, (topic, s), now), (topic, s))
+    for topic, s, e in inbox:
+        apply(sync.observe("p", e, topic, s, (topic, s), now), (topic, s))
     for topic in topics:
-        apply(sync.heartbeat("p", 1, topic, n, now))
+        apply(sync.heartbeat("p", epoch, topic, n, now))
     for _ in range(4 * n):  # let every outstanding request be answered or time out (bounded)
         if not sync.outstanding():
             break
