@@ -122,6 +122,8 @@ class GroupCommitter:
         async_sync_interval: see :class:`FlushPolicy`; default 1 s.
         full_retry_interval: seconds ``submit`` keeps refusing after a full map before trying again; 1 s.
         on_error: called on the loop with ``(error, records_lost)`` when a batch fails; default logs.
+        on_committed: called on the loop with the number of records of each committed batch, in
+            submission order and before the batch's futures complete (write-ahead senders use it).
         clock: monotonic seconds; injectable for tests.
 
     Raises:
@@ -138,6 +140,7 @@ class GroupCommitter:
         async_sync_interval: float = 1.0,
         full_retry_interval: float = 1.0,
         on_error: Callable[[JournalError, int], None] | None = None,
+        on_committed: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -151,6 +154,7 @@ class GroupCommitter:
         self.max_pending = max_pending
         self.full_retry_interval = full_retry_interval
         self._on_error = on_error or self._log_error
+        self._on_committed = on_committed
         self._clock = clock
         self._cond = threading.Condition()
         self._records: list[RecordLike] = []
@@ -369,6 +373,8 @@ class GroupCommitter:
         if error is not None:  # reported before the waiters wake, so they can rely on it
             journal_error = error if isinstance(error, JournalError) else JournalError(str(error))
             self._post(self._on_error, journal_error, len(records))
+        elif self._on_committed is not None:
+            self._post(self._on_committed, len(records))
         settle: list[_Settle] = [(fut, None, error) for fut in waiters]
         self._post(_settle_all, settle)
         self._post(self._room.set)

@@ -332,7 +332,11 @@ class PersistenceConfig(_Section):
     Attributes:
         path: journal directory; empty means :func:`default_journal_path` (see :meth:`journal_path`).
         durability: ``"none"`` (no fsync), ``"async"`` (fsync off the hot path) or ``"sync"`` (fsync each
-            batch, of up to ``batch_size`` events or ``flush_interval`` seconds, before publish returns).
+            batch before its events are sent and before ``publish(durable=True)`` returns).
+        batch_size: a batch is committed once this many events wait.
+        flush_interval: the longest a partial batch waits; 0 (default) commits whenever the writer
+            thread is free, so batches form only under load. A journaled node sends an event only once
+            it is committed (write-ahead), so this is also added latency.
         map_size: LMDB map size in bytes; the journal cannot grow past it.
     """
 
@@ -341,7 +345,7 @@ class PersistenceConfig(_Section):
     path: str = _opt("", _str(pattern=".*", expected="a directory path, or empty for the default"))
     durability: str = _opt("async", _str("none", "async", "sync"))
     batch_size: int = _opt(100, _num("integer", 1))
-    flush_interval: float = _opt(0.1, _num("duration", 0))
+    flush_interval: float = _opt(0.0, _num("duration", 0))
     map_size: int = _opt(_GIB, _num("size", _MIB, bounds="≥ 1MiB"))
     retention: RetentionConfig = field(default_factory=RetentionConfig)
 

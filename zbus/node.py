@@ -138,7 +138,9 @@ class Node(WaitsMixin, JournalMixin):
             if self.config.persistence.enabled:
                 self._persistence = Persistence(self.config.persistence, self.name)
                 # a journaled node keeps its id and continues its sequences across restarts (DESIGN §6)
-                self.id, self.epoch, self._seqs = await self._persistence.open(self.id, self.epoch)
+                self.id, self.epoch, self._seqs = await self._persistence.open(
+                    self.id, self.epoch, self._wire_out
+                )
                 self._router.node_id, self._router.epoch = self.id, self.epoch
             ring = self.config.transport.repair_buffer
             self._history = history = History(self.id, ring_size=ring, persistence=self._persistence)
@@ -196,10 +198,11 @@ class Node(WaitsMixin, JournalMixin):
         await self._router.close()
         if self._router.recovery is not None:
             await self._router.recovery.close()
+        await asyncio.gather(*self._dlq_tasks, return_exceptions=True)
+        if self._persistence is not None:  # first: it sends what it committed last
+            await self._persistence.close()
         if self._transport is not None:
             await self._transport.close()
-        if self._persistence is not None:
-            await self._persistence.close()
         self._state = NodeState.CLOSED
         log.info("node %s left mesh %r", self.name, self.config.mesh.name)
 
@@ -311,14 +314,19 @@ class Node(WaitsMixin, JournalMixin):
         wire.check_size(frames, self.config.transport.max_message_size)
         self._seqs[topic] = seq  # only now: a refused event must not leave a gap in the stream
         self._published += 1
-        if self._persistence is not None:  # journaled before it is sent, so it can be replayed
+        self._history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
+        if self._persistence is not None:  # write-ahead: sent by _wire_out once committed
             await self._persistence.append(
                 self.id, topic, seq, self.epoch, event._ts, frames, durable=durable
             )
-        self._history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
         if self._router.has_local_interest(topic):
             await self._router.route(wire.decode(frames, max_message_size=2**62))
-        await self._transport.publish(topic, seq, frames)
+        if self._persistence is None:
+            await self._transport.publish(topic, seq, frames)
+
+    async def _wire_out(self, topic: str, seq: int, frames: list[bytes]) -> None:
+        if self._transport is not None:
+            await self._transport.publish(topic, seq, frames)
 
     # -- subscribing ---------------------------------------------------------------------------------
     def _subscribe(

@@ -14,7 +14,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from . import wire
@@ -40,10 +40,22 @@ class Persistence:
         self._journal: Any = None
         self._committer: Any = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._unsent: deque[tuple[str, int, list[bytes]]] = deque()  # appended, not yet committed
+        self._ready: deque[tuple[str, int, list[bytes]]] = deque()  # committed, to send
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self.unsent_failed = 0  # events not journaled (full map), hence not sent
         self.swept = 0  # events deleted by retention
 
-    async def open(self, candidate_id: str, epoch: int) -> tuple[str, int, dict[str, int]]:
+    async def open(
+        self, candidate_id: str, epoch: int, send: Callable[[str, int, list[bytes]], Awaitable[None]]
+    ) -> tuple[str, int, dict[str, int]]:
         """Open (or create) the journal and start its writer thread.
+
+        Events given to :meth:`append` are handed to ``send(topic, seq, frames)`` once committed, in
+        order: a kill -9 can never leave a sent event out of the journal, so a restart continues the
+        sequences without reusing a number a subscriber has already seen.
 
         Returns the node's identity as the journal knows it: the node id (``candidate_id`` on first
         use, the stored one after), a new epoch greater than every earlier one (at least ``epoch``),
@@ -68,8 +80,13 @@ class Persistence:
 
         self._journal, node_id, new_epoch, seqs = await loop.run_in_executor(None, opened)
         self._committer = self._store.GroupCommitter(
-            self._journal, batch_size=c.batch_size, flush_interval=c.flush_interval
+            self._journal,
+            batch_size=c.batch_size,
+            flush_interval=c.flush_interval,
+            on_committed=self._committed,
+            on_error=self._failed,
         )
+        self._sender = loop.create_task(self._send_loop(send), name="zbus-journal-sender")
         self._sweep_now = asyncio.Event()
         self._sweeper = loop.create_task(self._sweep_loop(), name="zbus-retention")
         return node_id, new_epoch, seqs
@@ -113,11 +130,45 @@ class Persistence:
         record = self._store.JournalRecord(node_id, topic, seq, epoch, ts, frames)
         try:
             waiter = await self._committer.put(record, durable=durable)
-            if waiter is not None:
-                await waiter
         except JournalFullError:
             self._sweep_now.set()  # retention may make room; the publisher gets the error meanwhile
             raise
+        self._unsent.append((topic, seq, frames))  # sent once its batch is committed (write-ahead)
+        if waiter is not None:
+            await waiter
+
+    # -- write-ahead sending: an event leaves the node only once it is in the journal ----------------------
+    def _committed(self, count: int) -> None:
+        """A batch of ``count`` records committed (called on the loop, in order): send them."""
+        unsent, ready = self._unsent, self._ready
+        for _ in range(count):
+            ready.append(unsent.popleft())
+        self._idle.clear()
+        self._wake.set()
+
+    def _failed(self, error: Exception, count: int) -> None:
+        """A batch failed (full map): its events are not sent; counted and logged, never silent."""
+        for _ in range(count):
+            self._unsent.popleft()
+        self.unsent_failed += count
+        self._sweep_now.set()
+        log.error("%d published event(s) were not journaled and not sent: %s", count, error)
+
+    async def _send_loop(self, send: Callable[[str, int, list[bytes]], Awaitable[None]]) -> None:
+        ready = self._ready
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while ready:
+                topic, seq, frames = ready.popleft()
+                await send(topic, seq, frames)
+            self._idle.set()
+
+    async def drain(self) -> None:
+        """Wait until every appended event is committed and sent (used on close)."""
+        await self._committer.flush()  # its completion follows every on_committed callback
+        while self._ready:
+            await self._idle.wait()
 
     async def read_since(self, since: float, topic_prefix: str | None) -> AsyncIterator[list[bytes]]:
         """Yield journaled events (as wire frames) from ``since`` on, oldest first, read in chunks on
@@ -161,7 +212,18 @@ class Persistence:
         return await self._committer.run(fn)
 
     async def close(self) -> None:
-        """Commit what is pending and close the journal."""
+        """Commit and send what is pending, then close the journal."""
+        if self._sender is not None:
+            try:
+                async with asyncio.timeout(5.0):
+                    await self.drain()
+            except TimeoutError:
+                log.warning(
+                    "closing the journal with %d event(s) unsent", len(self._ready) + len(self._unsent)
+                )
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)

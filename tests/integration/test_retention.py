@@ -41,7 +41,8 @@ async def test_a_full_journal_refuses_clearly_then_retention_makes_room(mesh_nam
             "path": str(tmp_path),
             "map_size": "1MiB",
             "flush_interval": "5ms",
-            "retention": {"max_size": "256KiB", "sweep_interval": "1h"},  # only a full map triggers it
+            # only a full map triggers a sweep here
+            "retention": {"max_size": "256KiB", "sweep_interval": "1h"},
         }
     }
     async with Node("n", mesh=mesh_name, config=cfg) as node:
