@@ -13,7 +13,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import wire
 from .config import Config, load_config, parse_duration
@@ -32,8 +32,12 @@ from .router import Router
 from .statistics import NodeState, NodeStatistics, merge_counts
 from .subscription import Handler, Subscription, SubscriptionStatistics
 from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
+from .tracing import stamp
 from .transport import Transport
 from .waits import WaitsMixin
+
+if TYPE_CHECKING:
+    from .health import HealthServer
 
 __all__ = ["Node"]
 
@@ -86,6 +90,7 @@ class Node(WaitsMixin):
         self._dispatcher: Dispatcher | None = None
         self._persistence: Persistence | None = None
         self._closed_subs: list[SubscriptionStatistics] = []
+        self._http: HealthServer | None = None
         self._router = Router(
             node_id=self.id,
             name=self.name,
@@ -132,6 +137,9 @@ class Node(WaitsMixin):
                 self._persistence = Persistence(self.config.persistence, self.name)
                 await self._persistence.open()
             await self._transport.start(self._router)
+            from .health import start_http  # http.server loads only for nodes that serve HTTP
+
+            self._http = await start_http(self)
         except BaseException:
             self._state = NodeState.CLOSED  # nothing half-open stays behind: create a new Node
             await self._transport.close()
@@ -168,6 +176,8 @@ class Node(WaitsMixin):
             self._state = NodeState.CLOSED
             return
         self._state = NodeState.CLOSING
+        if self._http is not None:
+            await self._http.close()
         for sub in list(self._router.subscriptions):
             await sub.unsubscribe()
         if self._dispatcher is not None:
@@ -244,6 +254,7 @@ class Node(WaitsMixin):
                       expires_at=expires_at, max_attempts=attempts, created_by=created_by, tags=tags,
                       headers=headers)
         # fmt: on
+        stamp(event)  # traceparent (new trace, or a child of the handler's event); causation/correlation
         if durable and self._persistence is None:
             raise UsageError("durable=True needs a journal: set persistence.enabled = true")
         await self._send(event, durable=durable)
@@ -261,13 +272,14 @@ class Node(WaitsMixin):
         batch: list[Event] = []
         for i, item in enumerate(events):
             if isinstance(item, Event):
-                batch.append(item if item.source else item.evolve(source=self.name))
+                batch.append(item._clone() if item.source else item.evolve(source=self.name))
             elif isinstance(item, tuple) and len(item) == 2:
                 batch.append(Event(item[0], item[1], source=self.name, max_attempts=max_attempts))
             else:
                 raise UsageError(
                     f"publish_batch item {i} is {item!r:.60}; pass Event objects or (type, payload)"
                 )
+            stamp(batch[-1])
         limit = self.config.transport.max_message_size
         for event in batch:  # everything is checked before anything is sent
             wire.check_size(wire.encode(event, node_id=self.id, seq=2**63, epoch=self.epoch), limit)
@@ -517,6 +529,11 @@ class Node(WaitsMixin):
         return await self._dispatcher.run_once(handler, event)
 
     # -- peers ---------------------------------------------------------------------------------------
+    @property
+    def http_url(self) -> str | None:
+        """``http://host:port`` of /health, /metrics and the dashboard (``monitoring.http``), else None."""
+        return self._http.url if self._http is not None else None
+
     @property
     def endpoints(self) -> dict[str, str]:
         """This node's ZeroMQ endpoints (``pub``, ``router``); empty for the memory transport."""

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import wire
 from .errors import NoResponders, PeerLostError, RemoteError, RequestTimeout, UnknownTargetError, WireError
 from .event import Event
+from .latency import Histogram
 from .protocol.streams import StreamTracker, Verdict
 from .subscription import Handler, Subscription
 from .topics import MAX_TOPIC_BYTES, RegexPattern, TopicIndex
+from .tracing import TRACEPARENT, child_traceparent, stamp
 from .transport import DirectKind, Transport
 
 __all__ = ["Router"]
@@ -72,6 +75,10 @@ class Router:
         self.streams = StreamTracker()
         self.lost = 0
         self.gaps = 0
+        #: the newest gaps, for the dashboard: (UNIX seconds, publisher node id, topic, events missing)
+        self.recent_gaps: deque[tuple[float, str, str, int]] = deque(maxlen=20)
+        #: request → reply round trips of this node's requests (replies and remote errors), seconds
+        self.request_latency = Histogram()
 
     # -- subscriptions ----------------------------------------------------------------------------
     def add(self, sub: Subscription) -> None:
@@ -172,12 +179,14 @@ class Router:
     def _report_loss(self, node_id: str, topic: str, missing: int) -> None:
         self.gaps += 1
         self.lost += missing
+        self.recent_gaps.append((time.time(), node_id, topic, missing))
         log.warning(
             "lost %d event(s) of stream %s/%s (the subscriber fell behind or the link dropped); "
             "enable persistence on the publisher for repair",
             missing,
             node_id,
             topic,
+            extra={"topic": topic, "publisher": node_id, "lost": missing},
         )
 
     async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:
@@ -239,8 +248,10 @@ class Router:
         Raises:
             RequestTimeout, NoResponders, RemoteError: as documented on ``Node.request``.
         """
+        stamp(event)  # a new trace, or a child of the handler's event this request is made from
         frames = wire.encode(event, node_id=self.node_id, epoch=self.epoch)
         wire.check_size(frames, self.max_message_size)
+        started = time.perf_counter()
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self.pending[event._id] = future
         try:
@@ -259,6 +270,7 @@ class Router:
                 ) from None
         finally:
             self.pending.pop(event._id, None)
+        self.request_latency.observe(time.perf_counter() - started)
         error_type = reply._headers.get(ERROR_TYPE_HEADER)
         if error_type == "NoResponders":
             raise NoResponders(f"the chosen node stopped responding to {event._type!r}; retry the request")
@@ -281,8 +293,8 @@ class Router:
             except Exception as exc:
                 headers = {ERROR_TYPE_HEADER: type(exc).__name__, ERROR_HEADER: str(exc)}
                 result = None
-        if "traceparent" in request._headers:
-            headers["traceparent"] = request._headers["traceparent"]
+        if TRACEPARENT in request._headers:  # the reply is a child span of the request
+            headers[TRACEPARENT] = child_traceparent(request._headers[TRACEPARENT])
         reply = Event(
             reply_type(request._type),
             result,
