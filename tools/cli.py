@@ -28,6 +28,7 @@ def cli() -> None:
       zbus peers                               list the nodes of the mesh
       zbus monitor                             watch everything that flows
       zbus node start --name gateway           run a node until Ctrl-C
+      zbus health http://127.0.0.1:8081        is that node healthy? (exit 0 / 1)
       zbus config show                         print the effective configuration
     """
 
@@ -71,6 +72,7 @@ def config_validate(path: str) -> None:
 
 # One command per module, registered here.
 from .demo import demo  # noqa: E402
+from .health import health  # noqa: E402
 from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
 from .peers import peers  # noqa: E402
@@ -78,7 +80,7 @@ from .pub import pub  # noqa: E402
 from .request import request  # noqa: E402
 from .sub import sub  # noqa: E402
 
-for _command in (demo, monitor, node, peers, pub, request, sub):
+for _command in (demo, health, monitor, node, peers, pub, request, sub):
     cli.add_command(_command)
 
 
