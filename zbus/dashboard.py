@@ -50,7 +50,7 @@ th{font-weight:600;color:#567}td.n{text-align:right;font-variant-numeric:tabular
 </main>
 <script>
 "use strict";
-let prev = null;
+let prev = null, polls = 0;
 const $ = (id) => document.getElementById(id);
 function el(tag, text, cls) { const e = document.createElement(tag);
   if (text !== undefined) e.textContent = String(text);
@@ -102,6 +102,7 @@ function render(s) {
     g.topic, g.missing]));
   fill($("gaps").tBodies[0], gaps.length ? gaps : [row(["none", "", "", ""])]);
   prev = s;
+  document.body.dataset.polls = String(++polls);
 }
 async function poll() {
   try {

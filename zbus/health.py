@@ -208,6 +208,9 @@ class HealthServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._metrics: Any = None
+        self._lock = threading.Lock()
+        #: requests answered per endpoint path (for tests and debugging)
+        self.served: dict[str, int] = {}
 
     async def start(self) -> None:
         """Bind and start serving.
@@ -307,6 +310,8 @@ def _handler_for(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
             if action is None:
                 self._json(404, {"error": f"no such endpoint {path!r}", "endpoints": sorted(route)})
                 return
+            with owner._lock:
+                owner.served[path] = owner.served.get(path, 0) + 1
             try:
                 action()
             except (BrokenPipeError, ConnectionResetError):
