@@ -16,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import zbus  # noqa: E402
-from cdp import Browser  # noqa: E402
+from cdp import Browser
+
+import zbus
 
 PEERS = "[...document.querySelectorAll('#peers tr[data-peer]')].map(r => r.dataset.peer)"
 TOPICS = "[...document.querySelectorAll('#topics tr[data-topic]')].map(r => r.dataset.topic)"

@@ -138,7 +138,9 @@ async def test_metrics_cover_the_issue_list_with_bounded_labels(mesh_name: str) 
         assert value(fams, "zbus_dead_letters") == 1
         assert value(fams, "zbus_peers") == 1 and value(fams, "zbus_subscriptions") == 1
         assert value(fams, "zbus_gaps_detected") == 0 and value(fams, "zbus_events_lost") == 0
-        assert {s.labels["priority"] for s in fams["zbus_queue_depth"].samples} == {str(p) for p in range(1, 11)}
+        assert {s.labels["priority"] for s in fams["zbus_queue_depth"].samples} == {
+            str(p) for p in range(1, 11)
+        }
         latency = {s.name: s.value for s in fams["zbus_event_latency_seconds"].samples if not s.labels}
         assert latency["zbus_event_latency_seconds_count"] >= 1
         requests = {s.name: s.value for s in fams["zbus_request_duration_seconds"].samples if not s.labels}
@@ -159,9 +161,15 @@ async def test_metrics_cover_the_issue_list_with_bounded_labels(mesh_name: str) 
         assert value(fams_b, "zbus_events_published") == 31
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing (run scripts/test-deps.sh as root)")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool missing (run scripts/test-deps.sh as root)"
+)
 async def test_promtool_accepts_the_exposition(tmp_path: Path, mesh_name: str) -> None:
-    config = {**HTTP, "persistence": {"enabled": True, "path": str(tmp_path / "j")}, "mesh": {"name": mesh_name}}
+    config = {
+        **HTTP,
+        "persistence": {"enabled": True, "path": str(tmp_path / "j")},
+        "mesh": {"name": mesh_name},
+    }
     async with Node("scraped", config=config) as node:
         await node.subscribe("x.*", handler=lambda e: None)
         for i in range(5):
@@ -170,7 +178,12 @@ async def test_promtool_accepts_the_exposition(tmp_path: Path, mesh_name: str) -
         _, _, text = await get(node, "/metrics")
     assert "zbus_journal_events 5.0" in text
     out = await asyncio.to_thread(
-        subprocess.run, ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        subprocess.run,
+        ["promtool", "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip() == "" and out.stderr.strip() == "", out.stdout + out.stderr  # no lint warnings
@@ -203,7 +216,7 @@ async def test_health_is_503_when_the_journal_is_full(tmp_path: Path, mesh_name:
         blob = "x" * 30_000
         deadline = time.monotonic() + 20
         with pytest.raises(zbus.JournalFullError):
-            for i in range(200):  # 200 × 30 kB = 6 MB: well past a 1 MiB map
+            for i in range(200):  # 200 x 30 kB = 6 MB: well past a 1 MiB map
                 assert time.monotonic() < deadline
                 await node.publish("blob.put", {"i": i, "blob": blob}, durable=True)
         status, doc = await health(node)
@@ -220,7 +233,7 @@ async def test_a_blocked_event_loop_is_reported_not_waited_for(mesh_name: str) -
         answers: list[tuple[int, str, str]] = []
         client = threading.Thread(target=lambda: answers.append(_get(f"{node.http_url}/health")))
         client.start()  # asks while the loop is stuck below
-        time.sleep(3.5)  # the thing under test: code blocking the loop longer than SNAPSHOT_TIMEOUT (2 s)
+        time.sleep(3.5)  # noqa: ASYNC251  (the thing under test: the loop blocked > SNAPSHOT_TIMEOUT, 2 s)
         client.join(10)
         status, _, body = answers[0]
         doc = json.loads(body)
