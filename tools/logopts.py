@@ -57,6 +57,6 @@ def logging_options(func: F) -> F:
     result = click.option(
         "--log-level",
         type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-        help="Least severe log level shown on stderr (default: logging.level, info).",
+        help="Least severe log level shown (default: logging.level: info; the demo: warning).",
     )(result)
     return result  # type: ignore[no-any-return]
