@@ -366,12 +366,12 @@ class GroupCommitter:
                 self._failed += len(records)
                 if isinstance(error, JournalFullError):
                     self._full, self._full_at = error, self._clock()
+        if error is not None:  # reported before any waiter wakes up to the failure
+            journal_error = error if isinstance(error, JournalError) else JournalError(str(error))
+            self._post(self._on_error, journal_error, len(records))
         settle: list[_Settle] = [(fut, None, error) for fut in waiters]
         self._post(_settle_all, settle)
         self._post(self._room.set)
-        if error is not None:
-            journal_error = error if isinstance(error, JournalError) else JournalError(str(error))
-            self._post(self._on_error, journal_error, len(records))
 
     def _fsync(self) -> None:
         try:
