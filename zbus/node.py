@@ -178,6 +178,7 @@ class Node(WaitsMixin):
         self._state = NodeState.CLOSING
         if self._http is not None:
             await self._http.close()
+            self._http = None
         for sub in list(self._router.subscriptions):
             await sub.unsubscribe()
         if self._dispatcher is not None:

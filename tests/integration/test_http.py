@@ -270,3 +270,21 @@ async def test_api_state_lists_peers_topics_and_gaps(mesh_name: str) -> None:
         assert state["counters"]["delivered"] == 7 and state["counters"]["lost"] == 3
         assert state["recent_gaps"][0]["missing"] == 3 and state["recent_gaps"][0]["topic"] == "tick.tock"
         assert state["health"]["status"] == "healthy"
+
+
+async def test_metrics_can_be_switched_off_and_head_works(mesh_name: str) -> None:
+    config = {
+        "monitoring": {"http": {"enabled": True}, "metrics": {"enabled": False}},
+        "transport": {"kind": "memory"},
+        "mesh": {"name": mesh_name},
+    }
+    async with Node("private", config=config) as node:
+        status, _, body = await get(node, "/metrics")
+        assert status == 404 and "monitoring.metrics.enabled" in json.loads(body)["error"]
+        assert (await health(node))[0] == 200
+        assert node.http_url is not None
+        request = urllib.request.Request(node.http_url + "/health", method="HEAD")
+        with await asyncio.to_thread(urllib.request.urlopen, request, timeout=10) as response:
+            assert response.status == 200 and response.read() == b""
+            assert int(response.headers["Content-Length"]) > 0
+    assert node.http_url is None  # closed: the port is released
