@@ -8,7 +8,8 @@ ZBUS_DEMO_DURATION ?= 30
 venv:
 	@./scripts/bootstrap.sh
 
-test: venv  ## the whole suite: unit, integration, perf smoke (lab tests skip unless root)
+test: venv  ## the whole suite: unit, integration, perf smoke (lab and browser tests skip unless root)
+	@./scripts/test-deps.sh
 	$(PY) -m pytest -q tests perf/micro --benchmark-disable
 
 test-fast: venv  ## unit tests only

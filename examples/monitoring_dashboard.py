@@ -1,6 +1,9 @@
 """A tiny text dashboard: node statistics and peers, refreshed every second for a few seconds.
 
-.venv/bin/python examples/monitoring_dashboard.py --seconds 5
+The "dash" node also serves the live web dashboard (and /health, /metrics): open the printed URL
+while it runs.
+
+.venv/bin/python examples/monitoring_dashboard.py --seconds 30
 """
 
 import argparse
@@ -10,7 +13,9 @@ import zbus
 
 
 async def main(seconds: int) -> None:
-    async with zbus.Node("dash-sensor") as sensor, zbus.Node("dash") as dash:
+    http = {"monitoring": {"http": {"enabled": True}}}
+    async with zbus.Node("dash-sensor") as sensor, zbus.Node("dash", config=http) as dash:
+        print(f"web dashboard: {dash.http_url}/", flush=True)
         readings = await dash.subscribe("sensor.*", max_size=1000)
         await sensor.wait_for_subscribers("sensor.temp", timeout=10)
         for tick in range(seconds):

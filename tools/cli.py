@@ -34,6 +34,7 @@ def cli() -> None:
       zbus doctor                              check this host, say what to fix
       zbus forwarder                           XSUB/XPUB proxy for large meshes
       zbus node start --name gateway           run a node until Ctrl-C
+      zbus health http://127.0.0.1:8081        is that node healthy? (exit 0 / 1)
       zbus config show                         print the effective configuration
     """
 
@@ -80,6 +81,7 @@ from .demo import demo  # noqa: E402
 from .dlq import dlq  # noqa: E402
 from .doctor import doctor  # noqa: E402
 from .forwarder import forwarder  # noqa: E402
+from .health import health  # noqa: E402
 from .journal import journal  # noqa: E402
 from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
@@ -95,6 +97,7 @@ for _command in (
     dlq,
     doctor,
     forwarder,
+    health,
     journal,
     monitor,
     node,

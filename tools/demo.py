@@ -19,12 +19,13 @@ import click
 
 import zbus
 
+from .logopts import LogOptions, logging_options
 from .output import event_line
 
 AGENTS = [("planner", "planner"), ("worker", "worker-1"), ("worker", "worker-2"), ("auditor", "auditor")]
 
 
-async def run_demo(duration: float, mesh: str) -> int:
+async def run_demo(duration: float, mesh: str, http: str = "127.0.0.1:0") -> int:
     t0 = time.monotonic()
     procs: list[subprocess.Popen[bytes]] = []
     stop = asyncio.Event()
@@ -36,7 +37,10 @@ async def run_demo(duration: float, mesh: str) -> int:
         f"zbus demo: mesh {mesh!r} on 127.0.0.1 (mDNS on loopback only), {duration:.0f} s; Ctrl-C stops it"
     )
     try:
-        async with zbus.Node("observer", mesh=mesh) as observer:
+        host, _, port = http.rpartition(":")
+        monitoring = {"monitoring": {"http": {"enabled": True, "host": host, "port": int(port)}}}
+        async with zbus.Node("observer", mesh=mesh, config=monitoring) as observer:
+            click.echo(f"dashboard: {observer.http_url}/  (health: {observer.http_url}/health)")
             observer.on_peer(
                 lambda ev: click.echo(f"{time.monotonic() - t0:6.2f}s  -- peer {ev.peer.name} {ev.kind}")
             )
@@ -88,12 +92,24 @@ async def run_demo(duration: float, mesh: str) -> int:
     help="Seconds to run before stopping by itself.",
 )
 @click.option("--mesh", default=None, help="Mesh name (default: a fresh random one).")
-def demo(duration: float, mesh: str | None) -> None:
+@click.option(
+    "--http",
+    metavar="HOST:PORT",
+    default="127.0.0.1:0",
+    show_default=True,
+    help="Where the observer serves the dashboard (port 0 = any free port).",
+)
+@logging_options
+def demo(duration: float, mesh: str | None, http: str, log_options: LogOptions) -> None:
     """Run a local demo mesh (planner, 2 workers, auditor) and watch its events.
 
     \b
     Example:
-      zbus demo --duration 10
+      zbus demo --duration 10          (the dashboard URL is printed first)
     """
-    code = asyncio.run(run_demo(duration, mesh or f"demo-{os.urandom(3).hex()}"))
+    host, sep, port = http.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"{http!r}: expected HOST:PORT, e.g. 127.0.0.1:8080", param_hint="--http")
+    log_options.apply(zbus.load_config(), default_level="warning")
+    code = asyncio.run(run_demo(duration, mesh or f"demo-{os.urandom(3).hex()}", http))
     sys.exit(code)

@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
+import zbus
+
 from . import output, session
+from .logopts import LogOptions, logging_options
 from .options import NodeOptions, network_options
 
 
-async def run_node(opts: NodeOptions) -> int:
+def build_node(opts: NodeOptions, http: str | None, log_options: LogOptions) -> zbus.Node:
+    """The node ``--http HOST:PORT`` (monitoring.http) and the common options ask for; logging set up."""
+    config = opts.config()
+    if http is not None:
+        host, _, port = http.rpartition(":")
+        overrides = {"monitoring": {"http": {"enabled": True, "host": host.strip("[]"), "port": int(port)}}}
+        try:
+            config = zbus.load_config(config, overrides=overrides)
+        except zbus.ConfigError as exc:
+            output.usage(str(exc))
+    log_options.apply(config)
+    name = opts.name or f"zbus-node-{os.getpid()}-{os.urandom(2).hex()}"
+    try:
+        return zbus.Node(name, config=config)
+    except zbus.UsageError as exc:
+        output.usage(str(exc))
+
+
+async def run_node(node: zbus.Node) -> int:
     stop = session.stop_event()
-    async with opts.node("node") as node:
+    async with node:
         node.on_peer(lambda change: click.echo(f"peer {change.kind} {change.peer.name} {change.peer.id}"))
         ends = node.endpoints
         click.echo(f"ready {node.name} {node.id} pub={ends.get('pub', '-')} router={ends.get('router', '-')}")
+        if node.http_url is not None:
+            click.echo(f"http {node.http_url}/")
         await stop.wait()
     click.echo(f"stopped {node.name}")
     return 0
@@ -33,17 +58,22 @@ def node() -> None:
 
 
 @node.command("start")
-@click.option("--http", metavar="HOST:PORT", callback=_host_port, help="HTTP endpoints (planned).")
+@click.option(
+    "--http",
+    metavar="HOST:PORT",
+    callback=_host_port,
+    help="Serve /health, /metrics and the dashboard here (port 0 = any free port; monitoring.http).",
+)
+@logging_options
 @network_options
-def start(node_options: NodeOptions, http: str | None) -> None:
+def start(node_options: NodeOptions, http: str | None, log_options: LogOptions) -> None:
     """Run a node until SIGINT/SIGTERM; prints `ready NAME ID pub=... router=...` once joined.
 
-    Peer joins and leaves are printed as they happen.
+    Peer joins and leaves are printed as they happen. With --http (or monitoring.http.enabled)
+    it also prints `http URL/`: the dashboard, with /health and /metrics beside it.
 
     \b
     Example:
-      zbus node start --name gateway --mesh billing
+      zbus node start --name gateway --mesh billing --http 127.0.0.1:8081 --log-format json
     """
-    if http is not None:
-        output.note("HTTP endpoints arrive with the monitoring work; --http is ignored for now")
-    session.run(run_node(node_options))
+    session.run(run_node(build_node(node_options, http, log_options)))

@@ -389,12 +389,14 @@ class PerformanceConfig(_Section):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig(_Section):
-    """``[monitoring.http]``: if ``enabled``, serve /health and /metrics on ``host:port`` (0 = ephemeral)."""
+    """``[monitoring.http]``: if ``enabled``, serve /health, /metrics and the dashboard on ``host:port``
+    (0 = ephemeral); /health turns 503 when a subscription backlog is ``max_queue_percent`` % full."""
 
     _key: ClassVar[str] = "monitoring.http"
     enabled: bool = _opt(False, _bool)
     host: str = _opt("127.0.0.1", _str())
     port: int = _opt(0, _num("integer", 0, 65535))
+    max_queue_percent: int = _opt(90, _num("integer", 1, 100))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

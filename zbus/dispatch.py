@@ -37,6 +37,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import WireError
+from .latency import Histogram
+from .logs import event_extra
+from .tracing import current_event, traced_handler
 
 if TYPE_CHECKING:
     from .event import Event
@@ -48,6 +51,8 @@ log = logging.getLogger("zbus")
 T = TypeVar("T")
 LEVELS = 10
 INLINE_YIELD_EVERY = 64  # sync handlers give the loop a turn after this many events in a row
+LATENCY_SAMPLE_MASK = 63  # inline handlers: publish→handled latency of the 1st and every 64th event
+MAX_ERROR_TYPES = 50  # distinct handler exception names counted; the rest are counted as "other"
 
 
 class Overflow(StrEnum):
@@ -205,6 +210,10 @@ class Dispatcher:
         self._on_dead_letter = on_dead_letter
         self._tasks: dict[Subscription, list[asyncio.Task[None]]] = {}
         self.busy = 0
+        #: publish → handler completed, seconds (sampled; see LATENCY_SAMPLE_MASK); same-host clocks
+        self.latency = Histogram()
+        #: handler exceptions by class name (bounded by MAX_ERROR_TYPES)
+        self.errors: dict[str, int] = {}
 
     def start(self, sub: Subscription) -> None:
         """Start the runner task(s) for a subscription that has a handler."""
@@ -228,22 +237,43 @@ class Dispatcher:
         for sub in list(self._tasks):
             await self.stop(sub)
 
+    def dead_runners(self) -> int:
+        """Handler runner tasks that ended while their subscription is still open (a bug: health says so)."""
+        return sum(1 for tasks in self._tasks.values() for t in tasks if t.done())
+
     async def run_once(self, handler: Callable[[Event], Any], event: Event) -> Any:
-        """Run one handler call (a responder's) within the worker limit; return its result."""
-        async with self._slots:
-            result = handler(event)
-            if isinstance(result, Awaitable):
-                result = await result
-            return result
+        """Run one handler call (a responder's) within the worker limit; return its result.
+
+        The event is the trace cause of whatever the handler publishes (see ``zbus.tracing``).
+        """
+        token = current_event.set(event)
+        try:
+            async with self._slots:
+                result = traced_handler(handler, "respond")(event)
+                if isinstance(result, Awaitable):
+                    result = await result
+                return result
+        finally:
+            current_event.reset(token)
+
+    def _count_error(self, error: BaseException) -> None:
+        name = type(error).__name__
+        errors = self.errors
+        if name not in errors and len(errors) >= MAX_ERROR_TYPES:
+            name = "other"
+        errors[name] = errors.get(name, 0) + 1
 
     async def _run(self, sub: Subscription) -> None:
-        handler = sub.handler
-        assert handler is not None
-        inline = not _is_async(handler)
+        assert sub.handler is not None
+        inline = not _is_async(sub.handler)
+        handler = traced_handler(sub.handler)  # itself unless OpenTelemetry is installed
+        set_cause = current_event.set  # this task's own context: what its handlers publish is caused by it
+        latency = self.latency
         while True:
             event = sub._pop_ready()  # drops (and counts) expired events itself
             if event is None:
                 event = await sub._get()
+            set_cause(event)
             if not inline:
                 await self._invoke(sub, handler, event)
                 sub._finished(event)
@@ -264,7 +294,10 @@ class Dispatcher:
             else:
                 sub._finished(event)
                 sub._stats_delivered += 1
-                if sub._stats_delivered % INLINE_YIELD_EVERY == 0:
+                delivered = sub._stats_delivered
+                if delivered & LATENCY_SAMPLE_MASK == 1:
+                    latency.observe(time.time() - event._ts)
+                if delivered % INLINE_YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a long backlog must not starve heartbeats and sockets
 
     async def _invoke(
@@ -290,6 +323,7 @@ class Dispatcher:
                         if isinstance(result, Awaitable):
                             await result
                         sub._stats_delivered += 1
+                        self.latency.observe(time.time() - event._ts)  # a coroutine per event dwarfs this
                         return
                     except asyncio.CancelledError:
                         raise
@@ -300,9 +334,15 @@ class Dispatcher:
             first_error, first_result = None, None
             if isinstance(error, WireError):
                 sub._stats_dropped["bad_payload"] = sub._stats_dropped.get("bad_payload", 0) + 1
-                log.warning("dropped event %s with an undecodable payload: %s", event.id, error)
+                log.warning(
+                    "dropped event %s with an undecodable payload: %s",
+                    event.id,
+                    error,
+                    extra=event_extra(event),
+                )
                 return
             sub._stats_failed += 1
+            self._count_error(error)
             message = f"{type(error).__name__}: {error}"
             event = _with_attempt(event, attempt, message)
             if attempt >= event._max_attempts:
@@ -312,7 +352,7 @@ class Dispatcher:
                     attempt,
                     event.id,
                     message,
-                    extra={"correlation_id": event.correlation_id},
+                    extra=event_extra(event),
                 )
                 sub._stats_dead_lettered += 1
                 self._on_dead_letter(

@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import wire
 from .config import Config, load_config, parse_duration
@@ -27,17 +27,22 @@ from .errors import (
 )
 from .event import Event
 from .history import History
+from .introspection import IntrospectionMixin
 from .journaling import JournalMixin, Replay
-from .peerwatch import PeerEvent, PeerWatch
+from .peerwatch import PeerWatch
 from .persistence import Persistence
 from .protocol.requests import RoundRobin
 from .recovery import LostEvents, Recovery
 from .router import Router
-from .statistics import NodeState, NodeStatistics, merge_counts
+from .statistics import NodeState
 from .subscription import Handler, Subscription, SubscriptionStatistics
 from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
+from .tracing import stamp
 from .transport import Transport
 from .waits import WaitsMixin
+
+if TYPE_CHECKING:
+    from .health import HealthServer
 
 __all__ = ["Node"]
 
@@ -45,7 +50,7 @@ log = logging.getLogger("zbus")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Node(WaitsMixin, JournalMixin):
+class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
     """A member of a zbus mesh. Use it as ``async with Node(name="orders") as node:``.
 
     Args:
@@ -94,6 +99,7 @@ class Node(WaitsMixin, JournalMixin):
         self._dispatcher: Dispatcher | None = None
         self._persistence: Persistence | None = None
         self._closed_subs: list[SubscriptionStatistics] = []
+        self._http: HealthServer | None = None
         self._router = Router(
             node_id=self.id,
             name=self.name,
@@ -154,6 +160,9 @@ class Node(WaitsMixin, JournalMixin):
             self._transport = self._make_transport()
             self._router.transport = self._router.recovery.transport = self._transport
             await self._transport.start(self._router)
+            from .health import start_http  # http.server loads only for nodes that serve HTTP
+
+            self._http = await start_http(self)
         except BaseException:
             self._state = NodeState.CLOSED  # nothing half-open stays behind: create a new Node
             if self._transport is not None:
@@ -191,6 +200,9 @@ class Node(WaitsMixin, JournalMixin):
             self._state = NodeState.CLOSED
             return
         self._state = NodeState.CLOSING
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         for sub in list(self._router.subscriptions):
             await sub.unsubscribe()
         if self._dispatcher is not None:
@@ -270,6 +282,7 @@ class Node(WaitsMixin, JournalMixin):
                       expires_at=expires_at, max_attempts=attempts, created_by=created_by, tags=tags,
                       headers=headers)
         # fmt: on
+        stamp(event)  # traceparent (new trace, or a child of the handler's event); causation/correlation
         if durable and self._persistence is None:
             raise UsageError("durable=True needs a journal: set persistence.enabled = true")
         await self._send(event, durable=durable)
@@ -287,13 +300,14 @@ class Node(WaitsMixin, JournalMixin):
         batch: list[Event] = []
         for i, item in enumerate(events):
             if isinstance(item, Event):
-                batch.append(item if item.source else item.evolve(source=self.name))
+                batch.append(item._clone() if item.source else item.evolve(source=self.name))
             elif isinstance(item, tuple) and len(item) == 2:
                 batch.append(Event(item[0], item[1], source=self.name, max_attempts=max_attempts))
             else:
                 raise UsageError(
                     f"publish_batch item {i} is {item!r:.60}; pass Event objects or (type, payload)"
                 )
+            stamp(batch[-1])
         limit = self.config.transport.max_message_size
         for event in batch:  # everything is checked before anything is sent
             wire.check_size(wire.encode(event, node_id=self.id, seq=2**63, epoch=self.epoch), limit)
@@ -544,54 +558,9 @@ class Node(WaitsMixin, JournalMixin):
         return await self._dispatcher.run_once(handler, event)
 
     # -- peers ---------------------------------------------------------------------------------------
-    @property
-    def endpoints(self) -> dict[str, str]:
-        """This node's ZeroMQ endpoints (``pub``, ``router``, a forwarder's ``capture``); empty in memory."""
-        transport = self._transport
-        pub, router = getattr(transport, "pub_endpoint", ""), getattr(transport, "router_endpoint", "")
-        capture = getattr(getattr(transport, "forwarding", None), "capture_endpoint", "")
-        return ({"pub": pub, "router": router} | ({"capture": capture} if capture else {})) if pub else {}
-
-    def on_lost(self, callback: Callable[[LostEvents], Any]) -> Callable[[], None]:
-        """Call ``callback(LostEvents)`` (sync or async) for every range of events that could not be
-        repaired: ``node_id``, ``topic``, ``first``..``last``, ``count``, ``reason``. Returns an
-        unregister function. Losses are also counted (``statistics().lost``) and logged."""
-        self._lost_listeners.append(callback)
-        return lambda: self._lost_listeners.remove(callback) if callback in self._lost_listeners else None
-
-    def on_peer(self, callback: Callable[[PeerEvent], Any]) -> Callable[[], None]:
-        """Call ``callback(PeerEvent)`` on every join, leave and update; returns an unregister function."""
-        return self._watch.add_listener(callback)
-
     def _on_peers_changed(self) -> None:
         self._watch.update(self.peers)
         self._gates_see_peers()
-
-    # -- introspection --------------------------------------------------------------------------------
-    def statistics(self) -> NodeStatistics:
-        """A snapshot of this node's counters (see ``NodeStatistics``)."""
-        open_subs = [s.statistics() for s in self._router.subscriptions]
-        subs = open_subs + self._closed_subs
-        transport_drops = getattr(self._transport, "dropped", {})
-        dropped = merge_counts(self._router.dropped, transport_drops, *(s.dropped for s in subs))
-        return NodeStatistics(
-            name=self.name,
-            id=self.id,
-            state=self._state.value,
-            published=self._published,
-            received=self._router.received,
-            delivered=sum(s.delivered for s in subs),
-            dropped=dropped,
-            expired=sum(s.expired for s in subs),
-            gaps=self._router.gaps,
-            lost=self._router.lost,
-            repaired=0 if self._router.recovery is None else self._router.recovery.repaired,
-            dead_letters=len(self._dead_letters),
-            queued=sum(s.queued for s in open_subs),
-            subscriptions=len(open_subs),
-            peers=len(self.peers),
-            handlers_busy=0 if self._dispatcher is None else self._dispatcher.busy,
-        )
 
     def __repr__(self) -> str:
         return (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -65,6 +66,8 @@ class Recovery:
         self.duplicates = 0
         self._stalled = 0  # routes waiting for backlog space right now
         self._absent: dict[str, float] = {}  # publishers we wait for, since when
+        #: the newest unrepairable ranges: (UNIX seconds, publisher id, topic, events lost)
+        self.recent_losses: deque[tuple[float, str, str, int]] = deque(maxlen=20)
 
     # -- subscriber side -----------------------------------------------------------------------------
     def observe(self, event: Event) -> Awaitable[None] | None:
@@ -119,6 +122,7 @@ class Recovery:
     def report(self, lost: LostEvents) -> None:
         """Count, log and announce an unrepairable range."""
         self.lost += lost.count
+        self.recent_losses.append((time.time(), lost.node_id, lost.topic, lost.count))
         log.warning(
             "lost %d event(s) of stream %s/%s (seq %d..%d): %s",
             lost.count,

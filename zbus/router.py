@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,9 +18,11 @@ from typing import Any
 from . import wire
 from .errors import NoResponders, PeerLostError, RemoteError, RequestTimeout, UnknownTargetError, WireError
 from .event import Event
+from .latency import Histogram
 from .recovery import Recovery
 from .subscription import Handler, Subscription
 from .topics import MAX_TOPIC_BYTES, RegexPattern, TopicIndex
+from .tracing import TRACEPARENT, child_traceparent, stamp
 from .transport import DirectKind, Transport
 
 __all__ = ["Router"]
@@ -71,6 +74,8 @@ class Router:
         self.received = 0
         self.dropped: Counter[str] = Counter()
         self.recovery: Recovery | None = None  # set by the node at start (it needs the journal)
+        #: request → reply round trips of this node's requests (replies and remote errors), seconds
+        self.request_latency = Histogram()
 
     # -- subscriptions ----------------------------------------------------------------------------
     def add(self, sub: Subscription) -> None:
@@ -199,6 +204,11 @@ class Router:
         """Events reported lost (unrepairable)."""
         return 0 if self.recovery is None else self.recovery.lost
 
+    @property
+    def recent_gaps(self) -> list[tuple[float, str, str, int]]:
+        """The newest unrepairable ranges, for the dashboard: (UNIX s, publisher id, topic, events lost)."""
+        return [] if self.recovery is None else list(self.recovery.recent_losses)
+
     async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message arrived from peer ``sender``."""
         if kind not in (DirectKind.EVENT, DirectKind.REQUEST, DirectKind.REPLY):
@@ -266,8 +276,10 @@ class Router:
         Raises:
             RequestTimeout, NoResponders, RemoteError: as documented on ``Node.request``.
         """
+        stamp(event)  # a new trace, or a child of the handler's event this request is made from
         frames = wire.encode(event, node_id=self.node_id, epoch=self.epoch)
         wire.check_size(frames, self.max_message_size)
+        started = time.perf_counter()
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self.pending[event._id] = future
         try:
@@ -286,6 +298,7 @@ class Router:
                 ) from None
         finally:
             self.pending.pop(event._id, None)
+        self.request_latency.observe(time.perf_counter() - started)
         error_type = reply._headers.get(ERROR_TYPE_HEADER)
         if error_type == "NoResponders":
             raise NoResponders(f"the chosen node stopped responding to {event._type!r}; retry the request")
@@ -308,8 +321,8 @@ class Router:
             except Exception as exc:
                 headers = {ERROR_TYPE_HEADER: type(exc).__name__, ERROR_HEADER: str(exc)}
                 result = None
-        if "traceparent" in request._headers:
-            headers["traceparent"] = request._headers["traceparent"]
+        if TRACEPARENT in request._headers:  # the reply is a child span of the request
+            headers[TRACEPARENT] = child_traceparent(request._headers[TRACEPARENT])
         reply = Event(
             reply_type(request._type),
             result,

@@ -110,7 +110,8 @@ def test_sub_receives_whole_events_from_pub(mesh: str, background: type[Cli]) ->
     for event in events:
         assert event["payload"] == payload
         assert (event["type"], event["topic"], event["source"]) == ("order.placed", "order.placed", "shop")
-        assert event["priority"] == 8 and event["target"] is None and event["headers"] == {}
+        assert event["priority"] == 8 and event["target"] is None
+        assert list(event["headers"]) == ["traceparent"]  # W3C trace context, stamped on publish
         assert datetime.fromisoformat(event["timestamp"]).tzinfo is not None
         assert {"node_id", "epoch", "correlation_id", "tags", "max_attempts"} <= event.keys()
 
@@ -176,7 +177,8 @@ def test_node_start_is_listed_by_peers_and_stops_on_sigterm(mesh: str, backgroun
     os.kill(node.popen.pid, signal.SIGTERM)
     code, lines, err = node.finish(timeout=20)
     assert code == 0, err
-    assert "stopped gateway" in lines and "HTTP endpoints arrive with the monitoring work" in err
+    assert "stopped gateway" in lines and "serves /health, /metrics and the dashboard" in err
+    assert any(line.startswith("http http://127.0.0.1:") for line in lines)
 
 
 def test_sub_stops_cleanly_on_sigint(mesh: str, background: type[Cli]) -> None:

@@ -34,7 +34,9 @@ async def test_expired_events_are_swept_in_the_background(mesh_name: str, tmp_pa
         assert {e.topic async for e in node.replay("**")} == {"audit.login"}  # audit kept 1 h
 
 
-async def test_a_full_journal_refuses_clearly_then_retention_makes_room(mesh_name: str, tmp_path: Path) -> None:
+async def test_a_full_journal_refuses_clearly_then_retention_makes_room(
+    mesh_name: str, tmp_path: Path
+) -> None:
     cfg = {
         "persistence": {
             "enabled": True,

@@ -26,6 +26,8 @@ PURE = [
     "zbus/wire.py",
     "zbus/transport.py",
     "zbus/statistics.py",
+    "zbus/latency.py",
+    "zbus/dashboard.py",
     "zbus/protocol/__init__.py",
     "zbus/protocol/messages.py",
     "zbus/protocol/peers.py",

@@ -224,6 +224,10 @@ class StreamSync(Generic[T]):
         s = self._streams.get((node_id, topic))
         return 0 if s is None else s.next
 
+    def delivered_heads(self) -> dict[tuple[str, str], int]:
+        """Per stream, the last sequence number released."""
+        return {key: s.next - 1 for key, s in self._streams.items()}
+
     def held(self) -> int:
         """Events held back in reorder buffers."""
         return sum(len(s.pending) for s in self._streams.values())

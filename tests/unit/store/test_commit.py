@@ -101,7 +101,8 @@ async def test_backpressure(tmp_path: Path) -> None:
         await asyncio.sleep(0)  # let it try once and park (not synchronisation: asserted below either way)
         await asyncio.wait_for(c.flush(), WAIT)
         durable = await asyncio.wait_for(waiting, WAIT)
-        assert durable is not None and c.pending == 1
+        # queued once room came back; whether the writer already took it with the flush is a race
+        assert durable is not None and c.pending <= 1
         await asyncio.wait_for(c.flush(), WAIT)
         assert durable.done()
         assert c.journal.stream_heads() == {("n1", "orders.new"): 6}
