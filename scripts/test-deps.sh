@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# System packages some integration tests use: chromium (the dashboard test, headless) and promtool
-# (Debian package "prometheus", checks /metrics). Installed with apt-get --no-install-recommends when
+# System packages some integration tests use: chromium (the dashboard test, headless), promtool
+# (Debian package "prometheus", checks /metrics), and for the lab's packet loss/delay (tests/lab, root
+# only) iptables + libnetfilter-queue-dev, then the NetfilterQueue module in the venv (built from PyPI). Installed with apt-get --no-install-recommends when
 # missing and we are root (or sudo works without a password). No daemon is ever started: a temporary
 # /usr/sbin/policy-rc.d that exits 101 makes invoke-rc.d refuse every service start during the install
 # (an existing one is kept as it is), and the prometheus services are stopped/disabled if anything
@@ -8,10 +9,22 @@
 # the build: the tests skip with a reason instead.
 set -uo pipefail
 
+VENV=${VENV:-.venv}
 need=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then  # the lab (network namespaces) runs only as root: its tools only then
+  command -v iptables >/dev/null 2>&1 || need+=(iptables)
+  [ -e /usr/include/libnetfilter_queue/libnetfilter_queue.h ] || need+=(libnetfilter-queue-dev)
+fi
+
+nfq_module() {  # the lab's delay helper needs NetfilterQueue in the venv (compiled against the header)
+  if [ "$(id -u)" -eq 0 ] && [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import netfilterqueue' 2>/dev/null; then
+    "$VENV/bin/python" -m pip install -q NetfilterQueue >/dev/null 2>&1 \
+      || echo "test-deps: pip install NetfilterQueue failed; the lab's packet loss/delay test will skip" >&2
+  fi
+}
+if [ ${#need[@]} -eq 0 ]; then nfq_module; exit 0; fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -43,6 +56,7 @@ if ! "${apt[@]}" install "${need[@]}" >/dev/null 2>&1; then
     exit 0
   fi
 fi
+nfq_module
 # belt and braces: nothing from the prometheus package may keep running or start at boot
 for unit in prometheus prometheus-node-exporter; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

@@ -50,6 +50,7 @@ CANDIDATE_TIMEOUT = 2.5  # an unanswered HELLO's DEALER is closed after this (be
 REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
 REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
+HEAD_MEMORY = 30.0  # s a topic's head stays in heartbeats after its last publish
 _KIND_NAMES = {kind: kind.decode() for kind in Kind.EVENT_KINDS}
 
 
@@ -85,7 +86,8 @@ class MeshTransport:
         self._xpub_subs: Counter[bytes] = Counter()
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
-        self._heads: dict[str, int] = {}
+        self._heads: dict[str, int] = {}  # published since the last heartbeat (at most 256 topics)
+        self._sticky_heads: dict[str, tuple[int, float]] = {}  # topic -> (head, when last published)
         self._pumps: list[Pump] = []
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
@@ -366,13 +368,23 @@ class MeshTransport:
             await asyncio.sleep(min(interval, SAFETY_POLL))
 
     def _heartbeat(self) -> None:
-        heads, self._heads = self._heads, {}
+        # heads stay in heartbeats for HEAD_MEMORY s after their last publish: a subscriber that
+        # missed the last events *and* the heartbeat right after them still learns of the tail
+        now = time.monotonic()
+        sticky = self._sticky_heads
+        for topic, seq in self._heads.items():
+            sticky[topic] = (seq, now)
+        self._heads = {}
+        for topic in [t for t, (_, at) in sticky.items() if now - at > HEAD_MEMORY]:
+            del sticky[topic]
+        for topic in sorted(sticky, key=lambda t: sticky[t][1])[: max(0, len(sticky) - 256)]:
+            del sticky[topic]  # the 256 most recent topics only
+        heads = {t: seq for t, (seq, _) in sticky.items()}
         try:
             send_frames(self.xpub, Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode())
         except zmq.ZMQError:
             # the XPUB refused it (slow_subscriber="block" and a subscriber is stuck): tell every
             # peer directly that we are alive, so healthy peers do not expire us while we wait
-            self._heads = heads | self._heads
             for link in self._links.values():
                 with contextlib.suppress(zmq.ZMQError):
                     send_frames(link.dealer, [Kind.PING, b""])

@@ -560,6 +560,8 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
     # -- peers ---------------------------------------------------------------------------------------
     def _on_peers_changed(self) -> None:
         self._watch.update(self.peers)
+        if self._router.recovery is not None:
+            self._router.recovery.peers_changed(self.peers)
         self._gates_see_peers()
 
     def __repr__(self) -> str:

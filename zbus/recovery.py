@@ -22,7 +22,7 @@ from .event import Event
 from .history import MAX_SERVE, History
 from .protocol.messages import RepairAsk, RepairDone, ReplayAsk, ReplayPlan
 from .protocol.repair import Actions, LostEvents, StreamSync
-from .transport import Transport
+from .transport import PeerInfo, Transport
 
 __all__ = ["LostEvents", "Recovery"]
 
@@ -32,6 +32,7 @@ log = logging.getLogger("zbus")
 _ID_BYTES = 8
 TICK = 0.2
 SEND_PATIENCE = 5.0
+MAX_HEAD_QUERIES = 64  # streams of one rejoining publisher whose heads are asked for
 OWED_WAIT = 300.0
 
 
@@ -66,6 +67,7 @@ class Recovery:
         self.duplicates = 0
         self._stalled = 0  # routes waiting for backlog space right now
         self._absent: dict[str, float] = {}  # publishers we wait for, since when
+        self._present: set[str] = set()  # peers seen at the last peers_changed
         #: the newest unrepairable ranges: (UNIX seconds, publisher id, topic, events lost)
         self.recent_losses: deque[tuple[float, str, str, int]] = deque(maxlen=20)
 
@@ -112,6 +114,22 @@ class Recovery:
                 pending = self.apply(self.sync.heartbeat(node_id, epoch, topic, head, now))
                 if pending is not None:
                     self.spawn(_awaited(pending))
+
+    def peers_changed(self, peers: list[PeerInfo]) -> None:
+        """A journaled publisher that (re)joins may have published while we could not hear it, and its
+        heartbeats only carry recent heads: ask it for the heads of the streams we follow (REPLAY with
+        each stream's next sequence as start; the plan's heads are treated like a heartbeat's)."""
+        present = {p.id for p in peers}
+        for peer in peers:
+            if peer.id in self._present or not peer.journaled:
+                continue
+            expected = self.sync.expected(peer.id)
+            for topic, next_seq in list(expected.items())[:MAX_HEAD_QUERIES]:
+                rid = self.new_id()
+                self.pulls[rid] = _HeadsQuery(self, peer.id, rid)
+                ask = ReplayAsk(id=rid, pattern=topic, start={topic: next_seq})
+                self.spawn(self._send(peer.id, "REPLAY", [ask.encode()]))
+        self._present = present
 
     def forget_node(self, node_id: str) -> None:
         """The publisher's incarnation ended for good: what it owed is lost."""
@@ -287,6 +305,25 @@ class Recovery:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _HeadsQuery:
+    """Answers to a rejoin heads query: each planned stream's head, fed to StreamSync like a heartbeat."""
+
+    def __init__(self, recovery: Recovery, node_id: str, rid: int) -> None:
+        self.recovery, self.node_id, self.rid = recovery, node_id, rid
+
+    def on_plan(self, sender: str, plan: ReplayPlan) -> None:
+        self.recovery.pulls.pop(self.rid, None)
+        if sender == self.node_id:
+            heads = {topic: head for topic, (_first, head) in plan.streams.items()}
+            self.recovery.on_heartbeat(sender, 0, heads)
+
+    def on_data(self, event: Event) -> None:
+        """Not used: a heads query pulls nothing."""
+
+    def on_done(self, done: RepairDone) -> None:
+        """Not used: a heads query pulls nothing."""
 
 
 async def _awaited(pending: Awaitable[None]) -> None:

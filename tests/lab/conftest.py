@@ -44,12 +44,13 @@ class LabNode:
     """
 
     def __init__(self, lab: NetLab, host: int, name: str, env: Mapping[str, str], patterns: tuple[str, ...],
-                 log_dir: Path) -> None:  # fmt: skip
+                 log_dir: Path, argv: list[str] | None = None) -> None:  # fmt: skip
         self.host, self.name = host, name
         self.stderr_path = log_dir / f"{name}.stderr"
-        with open(self.stderr_path, "wb") as stderr:
+        command = [sys.executable, str(DRIVER), name, *patterns] if argv is None else [sys.executable, *argv]
+        with open(self.stderr_path, "ab") as stderr:
             self.popen = subprocess.Popen(
-                lab.exec_argv(host, [sys.executable, str(DRIVER), name, *patterns]),
+                lab.exec_argv(host, command),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -211,6 +212,13 @@ class Lab:
     def start(self, host: int, name: str, env: Mapping[str, str], *patterns: str) -> LabNode:
         """Start lab_node.py NAME PATTERNS... inside host ``host`` with exactly ``env``."""
         node = LabNode(self.net, host, name, env, patterns, self.log_dir)
+        self.nodes.append(node)
+        return node
+
+    def start_script(self, host: int, name: str, env: Mapping[str, str], script: Path, *args: str) -> LabNode:
+        """Start ``python SCRIPT ARGS...`` inside host ``host`` with exactly ``env`` (stdout lines read
+        like a lab node's)."""
+        node = LabNode(self.net, host, name, env, (), self.log_dir, argv=[str(script), *args])
         self.nodes.append(node)
         return node
 

@@ -19,16 +19,33 @@ lab's namespaces (they can only be ours: the namespaces are created here) and de
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-__all__ = ["IFACE", "LabError", "NetLab", "netns_unavailable_reason"]
+__all__ = ["IFACE", "LabError", "NetLab", "impairment_unavailable_reason", "netns_unavailable_reason"]
 
 IFACE = "lan0"
 MCAST_ROUTE = "224.0.0.0/4"
+NFQ_DELAY = Path(__file__).with_name("nfq_delay.py")
+NFQ_NUM = 7
+NFQ_RULE = ("-j", "NFQUEUE", "--queue-num", str(NFQ_NUM), "--queue-bypass")
+
+
+def impairment_unavailable_reason() -> str | None:
+    """Why :meth:`NetLab.impair` cannot work here, or None."""
+    if shutil.which("iptables") is None:
+        return "packet loss/delay needs iptables (apt-get install iptables libnetfilter-queue-dev)"
+    try:
+        import netfilterqueue  # noqa: F401
+    except ImportError:
+        return "packet loss/delay needs the NetfilterQueue module (scripts/test-deps.sh installs it)"
+    return None
 
 
 class LabError(RuntimeError):
@@ -187,6 +204,40 @@ class NetLab:
         self._ip(self.sw, "link", "set", f"p{host}", "up")
         self._ip(self.ns(host), "link", "set", IFACE, "up")
         self._ip(self.ns(host), "route", "replace", MCAST_ROUTE, "dev", IFACE)
+
+    def impair(self, host: int, *, delay_ms: float, loss: float, seconds: float) -> subprocess.Popen[bytes]:
+        """Delay host ``host``'s lan0 packets by ``delay_ms`` and drop a ``loss`` fraction, both ways
+        (NFQUEUE + nfq_delay.py: the kernel has no netem). Bounded: it stops by itself after ``seconds``.
+        Undo with :meth:`unimpair`; :meth:`down` kills it anyway."""
+        argv = [sys.executable, str(NFQ_DELAY), "--queue", str(NFQ_NUM), "--delay-ms", str(delay_ms),
+                "--loss", str(loss), "--seconds", str(seconds)]  # fmt: skip
+        proc = subprocess.Popen(self.exec_argv(host, argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 10.0)
+        line = proc.stdout.readline() if ready else b""
+        if line.strip() != b"nfq ready":
+            proc.kill()
+            proc.wait(5)
+            rest = proc.stdout.read().decode(errors="replace")
+            proc.stdout.close()
+            raise LabError(f"nfq_delay did not start in host {host}: {line!r} {rest[-500:]}")
+        for chain, flag in (("OUTPUT", "-o"), ("INPUT", "-i")):
+            self.run(host, "iptables", "-A", chain, flag, IFACE, *NFQ_RULE)
+        return proc
+
+    def unimpair(self, host: int, proc: subprocess.Popen[bytes]) -> None:
+        """Remove the NFQUEUE rules, then stop the delay process (it releases what it holds)."""
+        for chain, flag in (("OUTPUT", "-o"), ("INPUT", "-i")):
+            self.run(host, "iptables", "-D", chain, flag, IFACE, *NFQ_RULE, check=False)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def no_multicast(self, host: int) -> None:
         """Take multicast away from host ``host``: no multicast route, and lan0 without the MULTICAST flag."""

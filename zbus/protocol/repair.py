@@ -224,6 +224,10 @@ class StreamSync(Generic[T]):
         s = self._streams.get((node_id, topic))
         return 0 if s is None else s.next
 
+    def expected(self, node_id: str) -> dict[str, int]:
+        """The next sequence number each of ``node_id``'s known streams expects, by topic."""
+        return {topic: s.next for (node, topic), s in self._streams.items() if node == node_id}
+
     def delivered_heads(self) -> dict[tuple[str, str], int]:
         """Per stream, the last sequence number released."""
         return {key: s.next - 1 for key, s in self._streams.items()}
