@@ -70,6 +70,7 @@ def config_validate(path: str) -> None:
 
 
 # One command per module, registered here.
+from .bench import bench  # noqa: E402
 from .demo import demo  # noqa: E402
 from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
@@ -78,7 +79,7 @@ from .pub import pub  # noqa: E402
 from .request import request  # noqa: E402
 from .sub import sub  # noqa: E402
 
-for _command in (demo, monitor, node, peers, pub, request, sub):
+for _command in (bench, demo, monitor, node, peers, pub, request, sub):
     cli.add_command(_command)
 
 

@@ -51,10 +51,11 @@ IO_TIER = {
     "testing",
 }
 ONLY_IN = {
-    "zmq": {"zbus/sockets.py", "zbus/mesh.py"},
+    # tools/bench_raw.py is the raw pyzmq + LMDB baseline of `zbus bench`: it must bypass zbus
+    "zmq": {"zbus/sockets.py", "zbus/mesh.py", "tools/bench_raw.py"},
     "zeroconf": {"discovery/"},
     "click": {"tools/"},
-    "lmdb": {"store/"},
+    "lmdb": {"store/", "tools/bench_raw.py"},
     "prometheus_client": {"zbus/metrics.py"},
 }
 
