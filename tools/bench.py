@@ -44,7 +44,8 @@ def _detail(name: str, result: dict[str, Any]) -> str:
     if "per_s" in z and "delivered" in z:
         text = (
             f"zbus {z['per_s']:,.0f}/s raw {r['per_s']:,.0f}/s; "
-            f"cpu µs/ev {_fmt(z['cpu_us_per_event'], '.1f')}/{_fmt(r['cpu_us_per_event'], '.1f')}; lost {z['lost']}/{r['lost']}; rss {z['rss_peak_mb']:.0f}"
+            f"cpu µs/ev {_fmt(z['cpu_us_per_event'], '.1f')}/{_fmt(r['cpu_us_per_event'], '.1f')}; "
+            f"lost {z['lost']}/{r['lost']}; rss {z['rss_peak_mb']:.0f}"
             f"/{r['rss_peak_mb']:.0f} MB"
         )
         if "durable_ack_ms" in z:
