@@ -100,8 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     if func is None or role.startswith("_"):
         emit(error=f"unknown role {role!r}")
         return 2
+    profile_dir = os.environ.get("ZBUS_BENCH_PROFILE")  # a directory: write <role>-<pid>.prof there
     try:
-        func(**args)
+        if profile_dir:
+            import cProfile
+
+            cProfile.runctx(
+                "func(**args)",
+                globals(),
+                {"func": func, "args": args},
+                os.path.join(profile_dir, f"{role}-{os.getpid()}.prof"),
+            )
+        else:
+            func(**args)
     except Exception as exc:  # reported to the harness, which shows it in its error
         emit(error=f"{type(exc).__name__}: {exc}")
         raise

@@ -39,21 +39,32 @@ _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _RCVMORE = int(zmq.RCVMORE)
 
 
+# pyzmq's high-level Socket.send/recv/getsockopt add checks and enum conversions that cost more
+# than libzmq itself on the hot path (measured on inproc: 3-frame send 1.9 → 0.5 µs, receive
+# 4.4 → 2.9 µs); the backend methods take the same arguments, so the hot path calls them directly
+_send = zmq.backend.Socket.send
+_recv = zmq.backend.Socket.recv
+_get = zmq.backend.Socket.get
+
+
 def send_frames(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
     """Send a multipart message without blocking (raises ``zmq.Again`` when it would block).
 
     libzmq queues a multipart message atomically: if the first frame is accepted, so are the rest.
     """
     last = len(frames) - 1
-    for i, frame in enumerate(frames):
-        sock.send(frame, _NOBLOCK_MORE if i < last else _NOBLOCK)
+    if last < 0:
+        return
+    for i in range(last):
+        _send(sock, frames[i], _NOBLOCK_MORE)
+    _send(sock, frames[last], _NOBLOCK)
 
 
 def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
     """Receive one whole multipart message without blocking (raises ``zmq.Again`` when none)."""
-    frames = [sock.recv(_NOBLOCK)]
-    while sock.getsockopt(_RCVMORE):
-        frames.append(sock.recv(_NOBLOCK))
+    frames: list[bytes] = [_recv(sock, _NOBLOCK)]
+    while _get(sock, _RCVMORE):
+        frames.append(_recv(sock, _NOBLOCK))
     return frames
 
 
