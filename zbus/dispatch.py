@@ -42,7 +42,15 @@ if TYPE_CHECKING:
     from .event import Event
     from .subscription import Subscription
 
-__all__ = ["DeadLetter", "Dispatcher", "MemoryDeadLetters", "Overflow", "PriorityBuffer", "backoff_delay"]
+__all__ = [
+    "DeadLetter",
+    "Dispatcher",
+    "MemoryDeadLetters",
+    "Overflow",
+    "PriorityBuffer",
+    "backoff_delay",
+    "is_async",
+]
 
 log = logging.getLogger("zbus")
 T = TypeVar("T")
@@ -239,7 +247,7 @@ class Dispatcher:
     async def _run(self, sub: Subscription) -> None:
         handler = sub.handler
         assert handler is not None
-        inline = not _is_async(handler)
+        inline = not is_async(handler)
         while True:
             event = sub._pop_ready()  # drops (and counts) expired events itself
             if event is None:
@@ -328,7 +336,7 @@ class Dispatcher:
                 return
 
 
-def _is_async(handler: Callable[..., Any]) -> bool:
+def is_async(handler: Callable[..., Any]) -> bool:
     """True for ``async def`` functions and objects whose ``__call__`` is one."""
     call = type(handler).__call__ if not inspect.isroutine(handler) else None
     return inspect.iscoroutinefunction(handler) or (call is not None and inspect.iscoroutinefunction(call))

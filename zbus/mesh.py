@@ -16,9 +16,9 @@ Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and 
 the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
 our SUB to its XPUB. Either side may start it; both end with the same links.
 
-Polling: each receiving socket is watched with ``loop.add_reader`` on its ZMQ_FD; one wake-up
-drains it with NOBLOCK until EAGAIN (no future per message). ZMQ_FD is edge-triggered, so the
-pump re-checks ZMQ_EVENTS before sleeping and also wakes every ``SAFETY_POLL`` seconds.
+Polling: each receiving socket has a ``pump.Pump``, which drains it with NOBLOCK on every
+readiness edge of its ZMQ_FD, handling messages inside the reader callback when it can (no
+future or task wake-up per message; see its module for the rules).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import importlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 
 import zmq
 
@@ -38,89 +38,19 @@ from .errors import PeerLostError, WireError, ZbusError
 from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
-from .sockets import SocketFactory, recv_frames, send_frames
+from .pump import SAFETY_POLL, Pump
+from .sockets import SocketFactory, send_frames
 from .topics import parse_announced, patterns_overlap
 from .transport import Discovery, Found, Inbound, PeerInfo
 
 __all__ = ["MeshTransport"]
 
 log = logging.getLogger("zbus")
-DRAIN_BATCH = 512
-SAFETY_POLL = 0.25
 CANDIDATE_TIMEOUT = 2.5  # an unanswered HELLO's DEALER is closed after this (before the next greeting)
 REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
 REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"}
-
-
-class _Pump:
-    """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
-
-    def __init__(
-        self,
-        sock: zmq.Socket[bytes],
-        handle: Callable[[list[bytes]], Awaitable[None] | None],
-        name: str,
-        on_batch: Callable[[], object] | None = None,
-    ):
-        self.sock = sock
-        self.handle = handle
-        self.on_batch = on_batch
-        self.wake = asyncio.Event()
-        self.stopped = False
-        loop = asyncio.get_running_loop()
-        self.fd = int(sock.getsockopt(zmq.FD))
-        loop.add_reader(self.fd, self._on_fd)
-        self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
-
-    def _on_fd(self) -> None:
-        try:
-            if int(self.sock.getsockopt(_EVENTS)) & _POLLIN:
-                self.wake.set()
-        except zmq.ZMQError:
-            self.wake.set()
-
-    async def _run(self) -> None:
-        sock, handle = self.sock, self.handle
-        while not self.stopped:
-            n = 0
-            while n < DRAIN_BATCH:
-                try:
-                    frames = recv_frames(sock)
-                except zmq.Again:
-                    break
-                n += 1
-                try:
-                    result = handle(frames)
-                    if result is not None:
-                        await result
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("zbus: error handling a message; it was dropped")
-            if n and self.on_batch is not None:
-                self.on_batch()
-            if n == DRAIN_BATCH:
-                await asyncio.sleep(0)
-                continue
-            self.wake.clear()
-            if int(sock.getsockopt(_EVENTS)) & _POLLIN:
-                continue
-            try:
-                async with asyncio.timeout(SAFETY_POLL):  # not wait_for: it can swallow a cancel
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
-
-    async def stop(self) -> None:
-        self.stopped = True
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self.fd)
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
 
 
 class MeshTransport:
@@ -155,7 +85,7 @@ class MeshTransport:
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
         self._heads: dict[str, int] = {}
-        self._pumps: list[_Pump] = []
+        self._pumps: list[Pump] = []
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
         self._closed = False
@@ -178,8 +108,8 @@ class MeshTransport:
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
         self._pumps = [
-            _Pump(self.xpub, self._on_xpub, "xpub"),
-            _Pump(self.router, self._on_router, "router"),
+            Pump(self.xpub, self._on_xpub, "xpub"),
+            Pump(self.router, self._on_router, "router"),
         ]
         self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-ticker")
         self._discovery = disc = make_discovery(
@@ -301,7 +231,7 @@ class MeshTransport:
             self.table.seen(sender, time.monotonic())
             if self._inbound is None:
                 return None
-            return self._inbound.on_direct(_KIND_NAMES[kind], sender, frames[2:])
+            return self._inbound.on_direct_nowait(_KIND_NAMES[kind], sender, frames[2:])
         if kind == Kind.BYE:
             self._apply(self.table.bye(sender))
             return None
@@ -482,6 +412,10 @@ class MeshTransport:
 
     async def send(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
         """Send EVENT/REQUEST/REPLY to one peer's ROUTER through our DEALER to it."""
+        self.send_nowait(peer_id, kind, frames)
+
+    def send_nowait(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
+        """``send`` without a coroutine (it never waits: a full peer queue raises PeerLostError)."""
         link = self._links.get(peer_id)
         if link is None:
             raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")
@@ -541,7 +475,7 @@ class _Link:
         self.pub = ""
         self.sub: zmq.Socket[bytes] | None = None
         self.monitor: zmq.Socket[bytes] | None = None
-        self.pumps: list[_Pump] = []
+        self.pumps: list[Pump] = []
 
     def open_sub(self, pub: str, prefixes: set[bytes]) -> None:
         """Subscribe to the peer's XPUB (prefixes first, so none of them races the connect)."""
@@ -555,13 +489,13 @@ class _Link:
         short = self.peer_id[:8]
         self.pumps = [
             # any traffic from the peer proves it alive, even when its heartbeats queue behind events
-            _Pump(
+            Pump(
                 sub,
                 mesh._on_sub,
                 f"sub-{short}",
                 on_batch=lambda: mesh.table.seen(self.peer_id, time.monotonic()),
             ),
-            _Pump(self.monitor, lambda frames: mesh._on_link_dropped(self.peer_id), f"monitor-{short}"),
+            Pump(self.monitor, lambda frames: mesh._on_link_dropped(self.peer_id), f"monitor-{short}"),
         ]
 
     def resubscribe(self, added: set[bytes], removed: set[bytes]) -> None:

@@ -40,6 +40,7 @@ IO_LIBRARIES = {"zmq", "asyncio", "lmdb", "zeroconf", "prometheus_client", "clic
 IO_TIER = {
     "node",
     "mesh",
+    "pump",
     "sockets",
     "memory",
     "router",
@@ -51,8 +52,9 @@ IO_TIER = {
     "testing",
 }
 ONLY_IN = {
-    # tools/bench_raw.py is the raw pyzmq + LMDB baseline of `zbus bench`: it must bypass zbus
-    "zmq": {"zbus/sockets.py", "zbus/mesh.py", "tools/bench_raw.py"},
+    # zbus/pump.py is the mesh's socket drain (split out of mesh.py); tools/bench_raw.py is the raw
+    # pyzmq + LMDB baseline of `zbus bench`, which must bypass zbus
+    "zmq": {"zbus/sockets.py", "zbus/mesh.py", "zbus/pump.py", "tools/bench_raw.py"},
     "zeroconf": {"discovery/"},
     "click": {"tools/"},
     "lmdb": {"store/", "tools/bench_raw.py"},
