@@ -33,8 +33,10 @@ from collections.abc import Awaitable, Iterable
 
 import zmq
 
+from . import wire
 from .config import Config
 from .errors import PeerLostError, WireError, ZbusError
+from .outbox import Outbox
 from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
@@ -50,6 +52,7 @@ CANDIDATE_TIMEOUT = 2.5  # an unanswered HELLO's DEALER is closed after this (be
 REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
 REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
+HEAD_REPEATS = 5  # heartbeats that repeat a stream head after its last event
 _KIND_NAMES = {Kind.EVENT: "EVENT", Kind.REQUEST: "REQUEST", Kind.REPLY: "REPLY"}
 
 
@@ -85,7 +88,9 @@ class MeshTransport:
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
         self._heads: dict[str, int] = {}
+        self._head_beats: dict[str, int] = {}
         self._pumps: list[Pump] = []
+        self._outbox: Outbox | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
         self._closed = False
@@ -105,6 +110,9 @@ class MeshTransport:
             host = "0.0.0.0"  # lan scope means reachable from the LAN; we announce the interface address
         self.xpub = self._factory.xpub()
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
+        self._outbox = Outbox(
+            lambda frames: send_frames(self.xpub, frames), zmq.Again, self._publish_blocking, self._sent
+        )
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
         self._pumps = [
@@ -133,6 +141,8 @@ class MeshTransport:
         if self._closed:
             return
         self._closed = True
+        if self._outbox is not None:
+            await self._outbox.close()  # events queued by a burst go out before the goodbye
         for link in self._links.values():
             with contextlib.suppress(zmq.ZMQError):
                 send_frames(link.dealer, [Kind.BYE, b""])
@@ -207,7 +217,33 @@ class MeshTransport:
             return None
         if self._inbound is None:
             return None
+        if len(frames) == 2:
+            return self._on_batch(frames)
         return self._inbound.on_event_nowait(frames)
+
+    def _on_batch(self, frames: list[bytes]) -> Awaitable[None] | None:
+        """Several events of one topic in one message (see ``outbox``): route each in order."""
+        try:
+            events = wire.split_batch(frames)
+        except WireError:
+            self.dropped["malformed_batch"] += 1
+            return None
+        assert self._inbound is not None
+        on_event = self._inbound.on_event_nowait
+        for i, event in enumerate(events):
+            pending = on_event(event)
+            if pending is not None:  # backpressure: the rest waits behind it
+                return self._route_rest(pending, events[i + 1 :])
+        return None
+
+    async def _route_rest(self, pending: Awaitable[None], events: list[list[bytes]]) -> None:
+        await pending
+        for event in events:
+            if self._inbound is None:
+                return
+            more = self._inbound.on_event_nowait(event)
+            if more is not None:
+                await more
 
     def _on_heartbeat(self, frames: list[bytes]) -> None:
         try:
@@ -343,13 +379,19 @@ class MeshTransport:
             await asyncio.sleep(min(interval, SAFETY_POLL))
 
     def _heartbeat(self) -> None:
-        heads, self._heads = self._heads, {}
+        # a head is repeated for HEAD_REPEATS beats after its last event: under the drop policy the
+        # XPUB may silently drop a heartbeat, and a tail loss would then go unreported
+        heads = dict(self._heads)
+        for topic in [t for t, n in self._head_beats.items() if n <= 1]:
+            self._head_beats.pop(topic)
+            self._heads.pop(topic, None)
+        for topic in self._head_beats:
+            self._head_beats[topic] -= 1
         try:
             send_frames(self.xpub, Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode())
         except zmq.ZMQError:
             # the XPUB refused it (slow_subscriber="block" and a subscriber is stuck): tell every
             # peer directly that we are alive, so healthy peers do not expire us while we wait
-            self._heads = heads | self._heads
             for link in self._links.values():
                 with contextlib.suppress(zmq.ZMQError):
                     send_frames(link.dealer, [Kind.PING, b""])
@@ -375,21 +417,22 @@ class MeshTransport:
             send_frames(dealer, [Kind.HELLO, self._hello(ack=ack, via=via).encode()])
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
-        """Send an event on the XPUB (ZeroMQ filters by subscriber prefix)."""
-        try:
-            send_frames(self.xpub, frames)
-        except zmq.Again:
-            if not await self._publish_blocking(frames):
-                return
+        """Send an event on the XPUB (ZeroMQ filters by subscriber prefix), batched while the
+        publisher is backlogged (``outbox.Outbox``)."""
+        assert self._outbox is not None, "publish before start"
+        await self._outbox.publish(topic, seq, frames)
+
+    def _sent(self, topic: str, seq: int) -> None:
         # only once it is on the wire: a heartbeat must never announce an event still unsent
         heads = self._heads
         if topic in heads or len(heads) < 256:
             heads[topic] = seq
+            self._head_beats[topic] = HEAD_REPEATS
 
-    async def _publish_blocking(self, frames: list[bytes]) -> bool:
+    async def _publish_blocking(self, frames: list[bytes], events: int = 1) -> bool:
         """Only with ``slow_subscriber = "block"`` (XPUB_NODROP): wait for the slowest subscriber.
 
-        Gives up after 30 s without progress, counting the event as dropped. Returns whether it was sent.
+        Gives up after 30 s without progress, counting the ``events`` as dropped. Returns whether it was sent.
         """
         deadline = time.monotonic() + 30.0
         delay = 0.0005
@@ -403,9 +446,10 @@ class MeshTransport:
             except zmq.Again:
                 if time.monotonic() > deadline:
                     self.blocked_since = None
-                    self.dropped["slow_subscriber"] += 1
+                    self.dropped["slow_subscriber"] += events
                     log.warning(
-                        "dropped an event: a subscriber has not read for 30 s (slow_subscriber=block)"
+                        "dropped %d event(s): a subscriber has not read for 30 s (slow_subscriber=block)",
+                        events,
                     )
                     return False
                 delay = min(delay * 2, 0.05)

@@ -32,7 +32,9 @@ __all__ = [
     "decode",
     "decode_payload",
     "encode",
+    "encode_batch",
     "encode_payload",
+    "split_batch",
 ]
 
 PROTOCOL_VERSION: Final = 1
@@ -307,3 +309,35 @@ def _checked_event(topic: str, h: list[Any], payload_b: bytes) -> Event:
     ev._payload = _UNSET
     ev._payload_raw = payload_b
     return ev
+
+
+# -- batches ----------------------------------------------------------------------------------------
+#: the most events one batch message may carry (a receiver refuses more)
+MAX_BATCH_EVENTS: Final = 4096
+
+
+def encode_batch(topic: bytes, parts: list[bytes]) -> list[bytes]:
+    """Several events of one topic as one ZeroMQ message: ``[topic, body]``.
+
+    ``parts`` alternates each event's header and payload frames (as :func:`encode` made them);
+    ``body`` is a msgpack array of those byte strings. A subscriber's ZeroMQ prefix filter sees
+    the topic frame as usual, so filtering stays exact: every event of a batch has that topic.
+    """
+    return [topic, msgpack.packb(parts, use_bin_type=True)]
+
+
+def split_batch(frames: list[bytes]) -> list[list[bytes]]:
+    """The events of a batch message, each as its three wire frames for :func:`decode`.
+
+    Raises:
+        WireError: the body is not a msgpack array of an even number (2 to 2 x MAX_BATCH_EVENTS)
+            of byte strings.
+    """
+    topic, body = frames
+    try:
+        parts = _unpackb(body, raw=False, use_list=True, max_array_len=2 * MAX_BATCH_EVENTS)
+    except Exception as exc:
+        raise WireError(f"undecodable batch body ({type(exc).__name__}: {exc})") from None
+    if type(parts) is not list or not parts or len(parts) % 2 or any(type(p) is not bytes for p in parts):
+        raise WireError("a batch body must be a msgpack array of header, payload, header, payload, ... bytes")
+    return [[topic, parts[i], parts[i + 1]] for i in range(0, len(parts), 2)]
