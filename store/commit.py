@@ -231,6 +231,7 @@ class GroupCommitter:
             self._admit(record)
             self._waiters.append(fut)
             self._enqueue(record)
+            self._cond.notify()  # due now (see _take)
         return fut
 
     def _enqueue(self, record: RecordLike) -> None:
@@ -316,7 +317,9 @@ class GroupCommitter:
         """Wait for work; return (records, waiters, call). Called with the condition held."""
         while True:
             due = self.policy.due_in(len(self._records), self._first_at, self._clock())
-            if self._records and (due == 0.0 or self._calls or self._closing):
+            # a durable waiter makes the batch due at once: its publisher is waiting for the commit,
+            # and whatever arrives while this commit runs joins the next one (group commit)
+            if self._records and (due == 0.0 or self._waiters or self._calls or self._closing):
                 records, waiters = self._records, self._waiters
                 self._records, self._waiters, self._first_at = [], [], None
                 self._in_flight = len(records)
@@ -366,12 +369,12 @@ class GroupCommitter:
                 self._failed += len(records)
                 if isinstance(error, JournalFullError):
                     self._full, self._full_at = error, self._clock()
+        if error is not None:  # told before the waiters wake, so a woken waiter sees it reported
+            journal_error = error if isinstance(error, JournalError) else JournalError(str(error))
+            self._post(self._on_error, journal_error, len(records))
         settle: list[_Settle] = [(fut, None, error) for fut in waiters]
         self._post(_settle_all, settle)
         self._post(self._room.set)
-        if error is not None:
-            journal_error = error if isinstance(error, JournalError) else JournalError(str(error))
-            self._post(self._on_error, journal_error, len(records))
 
     def _fsync(self) -> None:
         try:
