@@ -17,6 +17,7 @@ from typing import Any
 
 from . import wire
 from .config import PersistenceConfig
+from .errors import WouldBlockError
 from .event import Event
 from .topics import compile_pattern
 
@@ -61,6 +62,12 @@ class Persistence:
             JournalFullError: the map is full (raise persistence.map_size or shorten retention).
         """
         record = self._store.JournalRecord(node_id, topic, seq, epoch, ts, frames)
+        if not durable:
+            try:
+                self._committer.submit(record)  # the common case: no coroutine, no wait
+                return
+            except WouldBlockError:
+                pass  # the writer is backlogged: put() below waits for room
         waiter = await self._committer.put(record, durable=durable)
         if waiter is not None:
             await waiter
