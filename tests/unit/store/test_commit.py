@@ -18,6 +18,7 @@ from zbus.errors import ClosedError, JournalError, JournalFullError, UsageError,
 from zbus.store.commit import FlushPolicy, GroupCommitter
 from zbus.store.journal import Journal
 from zbus.store.retention import sweep
+from zbus.testing import eventually
 
 WAIT = 10.0  # generous bound for anything the writer thread must do
 
@@ -67,9 +68,7 @@ async def test_batches_by_time(tmp_path: Path) -> None:
         start = time.monotonic()
         for s in range(1, 4):
             c.submit(make_record(seq=s))
-        deadline = start + WAIT
-        while c.statistics().committed < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)  # polling with a deadline: nothing here to wait on
+        await eventually(lambda: c.statistics().committed == 3, timeout=WAIT)
         assert time.monotonic() - start >= 0.04
         assert (c.statistics().batches, c.statistics().committed) == (1, 3)
 
