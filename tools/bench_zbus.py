@@ -19,10 +19,12 @@ import zbus
 from .bench_worker import EVENT_TOPIC, PACE_SLACK, PAYLOAD, emit, latency_summary, paced, usage, wait_order
 
 
-def _config(mesh: str, journal: str | None = None, durability: str = "sync") -> dict[str, Any]:
+def _config(
+    mesh: str, journal: str | None = None, durability: str = "sync", ipc: bool = False
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         "mesh": {"name": mesh},
-        "transport": {"slow_subscriber": "block"},
+        "transport": {"slow_subscriber": "block", "ipc": ipc},
         "discovery": {"scope": "local"},
     }
     if journal:
@@ -43,17 +45,18 @@ def zbus_pub(
     journal: str | None = None,
     durability: str = "sync",
     durable_acks: int = 0,
+    ipc: bool = False,
     deadline: float = 60,
 ) -> None:
     """Publish ``n`` events once ``subs`` subscribers are confirmed and the harness says ``go``.
 
     ``batch`` > 0 uses ``publish_batch`` with that many events per call; ``rate`` paces single
     publishes; ``journal`` journals every event (``durability``); ``durable_acks`` then times that
-    many sequential ``publish(durable=True)`` calls.
+    many sequential ``publish(durable=True)`` calls; ``ipc`` sets ``transport.ipc``.
     """
 
     async def main() -> None:
-        async with zbus.Node("bench-pub", config=_config(mesh, journal, durability)) as node:
+        async with zbus.Node("bench-pub", config=_config(mesh, journal, durability, ipc)) as node:
             if subs:
                 await node.wait_for_subscribers(EVENT_TOPIC, count=subs, timeout=deadline)
             emit(ready=True)
@@ -85,11 +88,11 @@ def zbus_pub(
     asyncio.run(main())
 
 
-def zbus_sub(mesh: str, n: int, latency: bool = False, deadline: float = 60) -> None:
+def zbus_sub(mesh: str, n: int, latency: bool = False, ipc: bool = False, deadline: float = 60) -> None:
     """Subscribe with a handler that reads each payload; report rate, CPU, RSS (and latency)."""
 
     async def main() -> None:
-        async with zbus.Node("bench-sub", config=_config(mesh)) as node:
+        async with zbus.Node("bench-sub", config=_config(mesh, ipc=ipc)) as node:
             done = asyncio.Event()
             lat: list[float] = []
             state = {"got": 0, "first": 0.0, "last": 0.0}

@@ -91,6 +91,7 @@ class MeshTransport:
         self._head_beats: dict[str, int] = {}
         self._pumps: list[Pump] = []
         self._outbox: Outbox | None = None
+        self._ipc_pub = ""  # with transport.ipc on local scope: the XPUB's ipc:// endpoint, announced
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
         self._closed = False
@@ -113,6 +114,8 @@ class MeshTransport:
         self._outbox = Outbox(
             lambda frames: send_frames(self.xpub, frames), zmq.Again, self._publish_blocking, self._sent
         )
+        if t.ipc and scope == "local":  # same host by definition: peers' SUBs read our events over ipc
+            self._ipc_pub = self._factory.bind_ipc(self.xpub, f"{self.node_id}.pub")
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
         self._pumps = [
@@ -162,6 +165,7 @@ class MeshTransport:
         if ctx is not None:
             linger = int(min(self.config.transport.linger, 1.0) * 1000)
             await asyncio.get_running_loop().run_in_executor(None, ctx.destroy, linger)
+            SocketFactory.remove_ipc(self._ipc_pub)
         self._inbound = None
 
     # -- discovery input ---------------------------------------------------------------------------
@@ -404,7 +408,7 @@ class MeshTransport:
             mesh=self.config.mesh.name,
             epoch=self.epoch,
             role=self.role,
-            pub=self.pub_endpoint,
+            pub=self._ipc_pub or self.pub_endpoint,
             router=self.router_endpoint,
             patterns=() if self.role == "monitor" else self._patterns,  # monitors are not counted
             responders=self._responders,

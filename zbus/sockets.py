@@ -26,6 +26,9 @@ CURVE security will be switched on here (``security.curve``), in one function fo
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import zmq
 
 from .config import TransportConfig
@@ -127,6 +130,34 @@ class SocketFactory:
             )
             raise UsageError(f"cannot bind {address}: {exc.strerror}; {hint}") from exc
         return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def bind_ipc(self, sock: zmq.Socket[bytes], name: str) -> str:
+        """Also bind ``sock`` to ``ipc://<temp dir>/zbus-ipc-<uid>/<name>`` (``TMPDIR`` decides the
+        temp dir); return the endpoint. ``remove_ipc`` deletes the file after the socket closed.
+
+        Raises:
+            UsageError: the directory cannot be created or the path is taken or too long.
+        """
+        folder = os.path.join(tempfile.gettempdir(), f"zbus-ipc-{os.getuid()}")
+        address = f"ipc://{folder}/{name}"
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            sock.bind(address)
+        except (OSError, zmq.ZMQError) as exc:
+            raise UsageError(
+                f"cannot bind {address}: {exc}; set transport.ipc = false or point TMPDIR at a short, "
+                "writable directory"
+            ) from exc
+        return address
+
+    @staticmethod
+    def remove_ipc(endpoint: str) -> None:
+        """Delete the file of an ``ipc://`` endpoint this node bound (a no-op if it is gone)."""
+        if endpoint.startswith("ipc://"):
+            try:
+                os.unlink(endpoint[len("ipc://") :])
+            except OSError:
+                pass
 
     @staticmethod
     def connect(sock: zmq.Socket[bytes], endpoint: str) -> None:
