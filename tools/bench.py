@@ -40,6 +40,9 @@ def _detail(name: str, result: dict[str, Any]) -> str:
         zl, rl = z["latency_ms"], r["latency_ms"]
         return "  ".join(
             f"{q} {_fmt(zl[q], '.3f')}/{_fmt(rl[q], '.3f')} ms" for q in ("p50", "p99", "p99.9", "max")
+        ) + (
+            f"; cpu µs/ev {_fmt(z['cpu_us_per_event'], '.1f')}/{_fmt(r['cpu_us_per_event'], '.1f')}; "
+            f"lost {z['lost']}/{r['lost']}; rss {z['rss_peak_mb']:.0f}/{r['rss_peak_mb']:.0f} MB"
         )
     if "per_s" in z and "delivered" in z:
         text = (

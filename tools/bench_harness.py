@@ -299,20 +299,32 @@ def latency_10k(run: Run) -> dict[str, Any]:
     return _latency(run, 10_000)
 
 
+def _round_trips(client: dict[str, Any], echo: dict[str, Any], n: int) -> dict[str, Any]:
+    got = client["got"]
+    return {
+        **client,
+        "lost": n - got,
+        "cpu_us_per_event": (client["cpu_s"] + echo["cpu_s"]) / got * 1e6 if got else float("nan"),
+        "rss_peak_mb": max(client["rss_peak_mb"], echo["rss_peak_mb"]),
+    }
+
+
 def request_reply(run: Run) -> dict[str, Any]:
     """Sequential request/response round trips vs raw DEALER → ROUTER."""
     n, d = run.sizes.rtt, run.sizes.deadline
     try:
         echo = run.start("raw_echo", endpoint="tcp://127.0.0.1:*", deadline=d)
         client = run.start("raw_client", endpoint=echo.read("ready", d)["endpoint"], n=n, deadline=d)
-        raw = client.read("result", d)["result"]
+        raw = _round_trips(client.read("result", d)["result"], echo.read("result", d)["result"], n)
     finally:
         run.stop_all()
     try:
         mesh = run.mesh()
         echo = run.start("zbus_echo", mesh=mesh, deadline=d)
         echo.read("ready", d)
-        ours = run.start("zbus_client", mesh=mesh, n=n, deadline=d).read("result", d)["result"]
+        client_result = run.start("zbus_client", mesh=mesh, n=n, deadline=d).read("result", d)["result"]
+        echo.tell("quit")
+        ours = _round_trips(client_result, echo.read("result", d)["result"], n)
     finally:
         run.stop_all()
     rl, zl = raw["latency_ms"], ours["latency_ms"]

@@ -119,6 +119,7 @@ def raw_echo(endpoint: str, deadline: float = 60) -> None:
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
     emit(ready=True, endpoint=_bind(router, endpoint))
+    cpu0 = time.process_time()
     end = time.monotonic() + deadline
     i = 0
     while time.monotonic() < end:
@@ -131,6 +132,7 @@ def raw_echo(endpoint: str, deadline: float = 60) -> None:
             router.send_multipart([ident, msgpack.packb(reply)])
             if request["payload"]["x"] < 0:
                 break
+    emit(result=usage(cpu0))
     ctx.destroy(linger=0)
 
 

@@ -131,13 +131,16 @@ def zbus_sub(mesh: str, n: int, latency: bool = False, ipc: bool = False, deadli
 
 
 def zbus_echo(mesh: str, deadline: float = 60) -> None:
-    """Respond to ``bench.echo`` with ``{"result": x + 1}`` until the harness says ``quit``."""
+    """Respond to ``bench.echo`` with ``{"result": x + 1}`` until the harness says ``quit``, then
+    report the CPU it used."""
 
     async def main() -> None:
         async with zbus.Node("bench-echo", config=_config(mesh)) as node:
             node.respond("bench.echo")(lambda e: {"result": e.payload["x"] + 1})
             emit(ready=True)
+            cpu0 = time.process_time()
             await _order(deadline)
+            emit(result=usage(cpu0))
 
     asyncio.run(main())
 

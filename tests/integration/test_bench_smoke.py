@@ -34,7 +34,14 @@ def test_bench_quick_reports_every_scenario_with_ratios() -> None:
         ratios = report["scenarios"][name]["ratios"]
         for key in keys:
             assert math.isfinite(ratios[key]) and ratios[key] > 0, (name, key, ratios)
-    for name in ("throughput_1to1", "fanout_1to4", "publish_batch", "journaled", "latency_1k"):
+    for name in (
+        "throughput_1to1",
+        "fanout_1to4",
+        "publish_batch",
+        "journaled",
+        "latency_1k",
+        "request_reply",
+    ):
         for side in ("zbus", "raw"):
             result = report["scenarios"][name][side]
             assert result["lost"] == 0, (name, side, result)  # both sides are lossless
