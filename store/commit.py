@@ -235,6 +235,7 @@ class GroupCommitter:
             self._admit(record)
             self._waiters.append(fut)
             self._enqueue(record)
+            self._cond.notify()  # due now (see _take)
         return fut
 
     def _enqueue(self, record: RecordLike) -> None:
@@ -320,7 +321,9 @@ class GroupCommitter:
         """Wait for work; return (records, waiters, call). Called with the condition held."""
         while True:
             due = self.policy.due_in(len(self._records), self._first_at, self._clock())
-            if self._records and (due == 0.0 or self._calls or self._closing):
+            # a durable waiter makes the batch due at once: its publisher is waiting for the commit,
+            # and whatever arrives while this commit runs joins the next one (group commit)
+            if self._records and (due == 0.0 or self._waiters or self._calls or self._closing):
                 records, waiters = self._records, self._waiters
                 self._records, self._waiters, self._first_at = [], [], None
                 self._in_flight = len(records)

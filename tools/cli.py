@@ -77,6 +77,7 @@ def config_validate(path: str) -> None:
 
 
 # One command per module, registered here.
+from .bench import bench  # noqa: E402
 from .demo import demo  # noqa: E402
 from .dlq import dlq  # noqa: E402
 from .doctor import doctor  # noqa: E402
@@ -93,6 +94,7 @@ from .sub import sub  # noqa: E402
 from .topics import topics  # noqa: E402
 
 for _command in (
+    bench,
     demo,
     dlq,
     doctor,

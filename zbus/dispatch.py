@@ -45,7 +45,15 @@ if TYPE_CHECKING:
     from .event import Event
     from .subscription import Subscription
 
-__all__ = ["DeadLetter", "Dispatcher", "MemoryDeadLetters", "Overflow", "PriorityBuffer", "backoff_delay"]
+__all__ = [
+    "DeadLetter",
+    "Dispatcher",
+    "MemoryDeadLetters",
+    "Overflow",
+    "PriorityBuffer",
+    "backoff_delay",
+    "is_async",
+]
 
 log = logging.getLogger("zbus")
 T = TypeVar("T")
@@ -265,7 +273,7 @@ class Dispatcher:
 
     async def _run(self, sub: Subscription) -> None:
         assert sub.handler is not None
-        inline = not _is_async(sub.handler)
+        inline = not is_async(sub.handler)
         handler = traced_handler(sub.handler)  # itself unless OpenTelemetry is installed
         set_cause = current_event.set  # this task's own context: what its handlers publish is caused by it
         latency = self.latency
@@ -372,7 +380,7 @@ class Dispatcher:
                 return
 
 
-def _is_async(handler: Callable[..., Any]) -> bool:
+def is_async(handler: Callable[..., Any]) -> bool:
     """True for ``async def`` functions and objects whose ``__call__`` is one."""
     call = type(handler).__call__ if not inspect.isroutine(handler) else None
     return inspect.iscoroutinefunction(handler) or (call is not None and inspect.iscoroutinefunction(call))

@@ -29,7 +29,9 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, Final
 
-from .errors import EventValidationError
+import msgpack
+
+from .errors import EventValidationError, WireError
 from .topics import validate_topic
 
 __all__ = ["Event", "IdGenerator", "Priority", "new_event_id"]
@@ -75,6 +77,7 @@ class IdGenerator:
         return f"{self._prefix}{next(self._counter):x}"
 
 
+_unpackb = msgpack.unpackb
 _default_ids = IdGenerator()
 os.register_at_fork(after_in_child=_default_ids.reseed)
 
@@ -82,6 +85,19 @@ new_event_id = _default_ids
 """Return a fresh event id (``new_event_id()``); about 0.2 µs."""
 
 _UNSET: Any = object()
+_type = type  # the constructor's parameter named ``type`` shadows the builtin
+
+
+def decode_payload(frame: bytes) -> Any:
+    """Decode a payload frame (msgpack); ``zbus.wire`` re-exports it.
+
+    Raises:
+        WireError: the bytes are not one valid msgpack value.
+    """
+    try:
+        return _unpackb(frame, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types; all mean "bad bytes"
+        raise WireError(f"payload is not valid msgpack ({type(exc).__name__}: {exc})") from None
 
 
 def _utc(ts: float | None) -> datetime | None:
@@ -229,38 +245,61 @@ class Event:
         self._payload = {} if payload is _UNSET or payload is None else payload
         self._payload_raw: bytes | None = None
         self._id = id if id is not None else _default_ids()
-        if not isinstance(self._id, str) or not self._id:
+        if not self._id or not isinstance(self._id, str):
             raise EventValidationError(f"id={id!r}: expected a non-empty str")
-        if not isinstance(source, str):
+        if _type(source) is not str and not isinstance(source, str):
             raise EventValidationError(f"source={source!r}: expected a str")
         self._source = source
-        self._target = _check_opt_str(target, "target")
         self._ts = time.time() if timestamp is None else _to_ts(timestamp, "timestamp")
-        self._correlation_id = _check_opt_str(correlation_id, "correlation_id")
-        self._causation_id = _check_opt_str(causation_id, "causation_id")
-        self._priority = _check_priority(priority)
+        # the common case (no optional field set, plain int priority) costs one test per group
+        if target is None and correlation_id is None and causation_id is None:
+            self._target = self._correlation_id = self._causation_id = None
+        else:
+            self._target = _check_opt_str(target, "target")
+            self._correlation_id = _check_opt_str(correlation_id, "correlation_id")
+            self._causation_id = _check_opt_str(causation_id, "causation_id")
+        if _type(priority) is int and MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            self._priority = priority
+        else:
+            self._priority = _check_priority(priority)
+        if ttl is None and expires_at is None:
+            self._ttl: float | None = None
+            self._expires_at: float | None = None
+        else:
+            self._set_expiry(ttl, expires_at)
+        if _type(attempts) is not int and (isinstance(attempts, bool) or not isinstance(attempts, int)):
+            raise EventValidationError(f"attempts={attempts!r}: expected an int ≥ 0")
+        if attempts < 0:
+            raise EventValidationError(f"attempts={attempts!r}: expected an int ≥ 0")
+        if _type(max_attempts) is not int and (
+            isinstance(max_attempts, bool) or not isinstance(max_attempts, int)
+        ):
+            raise EventValidationError(f"max_attempts={max_attempts!r}: expected an int ≥ 1")
+        if max_attempts < 1:
+            raise EventValidationError(f"max_attempts={max_attempts!r}: expected an int ≥ 1")
+        self._attempts = attempts
+        self._max_attempts = max_attempts
+        if last_error is None and created_by is None:
+            self._last_error = self._created_by = None
+        else:
+            self._last_error = _check_opt_str(last_error, "last_error")
+            self._created_by = _check_opt_str(created_by, "created_by")
+        self._tags = _check_tags(tags) if tags else ()
+        self._headers = _check_headers(headers) if headers else {}
+        self._node_id = ""
+        self._seq = 0
+        self._epoch = 0
+
+    def _set_expiry(self, ttl: float | None, expires_at: datetime | float | None) -> None:
         if ttl is not None:
             if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
                 raise EventValidationError(f"ttl={ttl!r}: expected a positive number of seconds or None")
             ttl = float(ttl)
-        self._ttl: float | None = ttl
+        self._ttl = ttl
         if expires_at is not None:
-            self._expires_at: float | None = _to_ts(expires_at, "expires_at")
+            self._expires_at = _to_ts(expires_at, "expires_at")
         else:
             self._expires_at = None if ttl is None else self._ts + ttl
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-            raise EventValidationError(f"attempts={attempts!r}: expected an int ≥ 0")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise EventValidationError(f"max_attempts={max_attempts!r}: expected an int ≥ 1")
-        self._attempts = attempts
-        self._max_attempts = max_attempts
-        self._last_error = _check_opt_str(last_error, "last_error")
-        self._created_by = _check_opt_str(created_by, "created_by")
-        self._tags = _check_tags(tags)
-        self._headers = _check_headers(headers)
-        self._node_id = ""
-        self._seq = 0
-        self._epoch = 0
 
     # -- read-only fields -------------------------------------------------------------------
     @property
@@ -286,8 +325,6 @@ class Event:
             WireError: the publisher sent bytes that are not valid msgpack.
         """
         if self._payload is _UNSET:
-            from .wire import decode_payload  # local import: wire imports event
-
             self._payload = decode_payload(self._payload_raw or b"")
         return self._payload
 

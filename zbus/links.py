@@ -1,102 +1,24 @@
-"""The socket-level pieces of the mesh: a ``Pump`` drains one socket, a ``Link`` is what a node holds
-for one peer (DEALER to its ROUTER, SUB on its XPUB, a monitor on the SUB).
-
-Polling: each receiving socket is watched with ``loop.add_reader`` on its ZMQ_FD; one wake-up drains it
-with NOBLOCK until EAGAIN (no future per message). ZMQ_FD is edge-triggered, so the pump re-checks
-ZMQ_EVENTS before sleeping and also wakes every ``SAFETY_POLL`` seconds.
+"""What a node holds for one peer: a ``Link`` (DEALER to its ROUTER, SUB on its XPUB, a monitor on
+the SUB), each receiving socket drained by a ``pump.Pump``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import zmq
 
+from .pump import Pump
 from .sockets import recv_frames
 
 if TYPE_CHECKING:
     from .mesh import MeshTransport
 
-__all__ = ["DRAIN_BATCH", "SAFETY_POLL", "Link", "Pump"]
-
-log = logging.getLogger("zbus")
-DRAIN_BATCH = 512
-SAFETY_POLL = 0.25
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
-
-
-class Pump:
-    """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
-
-    def __init__(
-        self,
-        sock: zmq.Socket[bytes],
-        handle: Callable[[list[bytes]], Awaitable[None] | None],
-        name: str,
-        on_batch: Callable[[], object] | None = None,
-    ):
-        self.sock = sock
-        self.handle = handle
-        self.on_batch = on_batch
-        self.wake = asyncio.Event()
-        self.stopped = False
-        loop = asyncio.get_running_loop()
-        self.fd = int(sock.getsockopt(zmq.FD))
-        loop.add_reader(self.fd, self._on_fd)
-        self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
-
-    def _on_fd(self) -> None:
-        try:
-            if int(self.sock.getsockopt(_EVENTS)) & _POLLIN:
-                self.wake.set()
-        except zmq.ZMQError:
-            self.wake.set()
-
-    async def _run(self) -> None:
-        sock, handle = self.sock, self.handle
-        while not self.stopped:
-            n = 0
-            while n < DRAIN_BATCH:
-                try:
-                    frames = recv_frames(sock)
-                except zmq.Again:
-                    break
-                n += 1
-                try:
-                    result = handle(frames)
-                    if result is not None:
-                        await result
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("zbus: error handling a message; it was dropped")
-            if n and self.on_batch is not None:
-                self.on_batch()
-            if n == DRAIN_BATCH:
-                await asyncio.sleep(0)
-                continue
-            self.wake.clear()
-            if int(sock.getsockopt(_EVENTS)) & _POLLIN:
-                continue
-            try:
-                async with asyncio.timeout(SAFETY_POLL):  # not wait_for: it can swallow a cancel
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
-
-    async def stop(self) -> None:
-        self.stopped = True
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self.fd)
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+__all__ = ["Link"]
 
 
 class Link:

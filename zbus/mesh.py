@@ -16,7 +16,10 @@ Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and 
 the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
 our SUB to its XPUB. Either side may start it; both end with the same links.
 
-Polling and the per-peer ``Link`` live in ``links.py``; forwarder mode in ``forwarding.py``.
+Polling: each receiving socket has a ``pump.Pump``, which drains it with NOBLOCK on every
+readiness edge of its ZMQ_FD, handling messages inside the reader callback when it can (no
+future or task wake-up per message; see its module for the rules). The per-peer ``Link`` lives in
+``links.py``; forwarder mode in ``forwarding.py``; adaptive batching of sends in ``outbox.py``.
 """
 
 from __future__ import annotations
@@ -32,13 +35,16 @@ from typing import Any
 
 import zmq
 
+from . import wire
 from .config import Config
 from .errors import PeerLostError, WireError, ZbusError
 from .forwarding import Forwarding
-from .links import SAFETY_POLL, Link, Pump
+from .links import Link
+from .outbox import Outbox
 from .protocol.greetings import Greetings
 from .protocol.messages import HEARTBEAT_TOPIC, Heartbeat, Kind, PeerHello, decode_heartbeat, decode_hello
 from .protocol.peers import LEFT, PeerChange, PeerTable
+from .pump import SAFETY_POLL, Pump
 from .sockets import SocketFactory, send_frames
 from .topics import parse_announced, patterns_overlap
 from .transport import Discovery, Found, Inbound, PeerInfo
@@ -89,6 +95,8 @@ class MeshTransport:
         self._heads: dict[str, int] = {}  # published since the last heartbeat (at most 256 topics)
         self._sticky_heads: dict[str, tuple[int, float]] = {}  # topic -> (head, when last published)
         self._pumps: list[Pump] = []
+        self._outbox: Outbox | None = None
+        self._ipc_pub = ""  # with transport.ipc on local scope: the XPUB's ipc:// endpoint, announced
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
         self._closed = False
@@ -108,6 +116,11 @@ class MeshTransport:
             host = "0.0.0.0"  # lan scope means reachable from the LAN; we announce the interface address
         self.xpub = self._factory.xpub()
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
+        self._outbox = Outbox(
+            lambda frames: send_frames(self.xpub, frames), zmq.Again, self._publish_blocking, self._sent
+        )
+        if t.ipc and scope == "local":  # same host by definition: peers' SUBs read our events over ipc
+            self._ipc_pub = self._factory.bind_ipc(self.xpub, f"{self.node_id}.pub")
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
         self.forwarding.start(self._factory)
@@ -137,6 +150,8 @@ class MeshTransport:
         if self._closed:
             return
         self._closed = True
+        if self._outbox is not None:
+            await self._outbox.close()  # events queued by a burst go out before the goodbye
         for link in self._links.values():
             with contextlib.suppress(zmq.ZMQError):
                 send_frames(link.dealer, [Kind.BYE, b""])
@@ -156,6 +171,7 @@ class MeshTransport:
         if ctx is not None:
             linger = int(min(self.config.transport.linger, 1.0) * 1000)
             await asyncio.get_running_loop().run_in_executor(None, ctx.destroy, linger)
+            SocketFactory.remove_ipc(self._ipc_pub)
         self._inbound = None
 
     # -- discovery input ---------------------------------------------------------------------------
@@ -217,7 +233,33 @@ class MeshTransport:
             return None
         if self._inbound is None:
             return None
+        if len(frames) == 2:
+            return self._on_batch(frames)
         return self._inbound.on_event_nowait(frames)
+
+    def _on_batch(self, frames: list[bytes]) -> Awaitable[None] | None:
+        """Several events of one topic in one message (see ``outbox``): route each in order."""
+        try:
+            events = wire.split_batch(frames)
+        except WireError:
+            self.dropped["malformed_batch"] += 1
+            return None
+        assert self._inbound is not None
+        on_event = self._inbound.on_event_nowait
+        for i, event in enumerate(events):
+            pending = on_event(event)
+            if pending is not None:  # backpressure: the rest waits behind it
+                return self._route_rest(pending, events[i + 1 :])
+        return None
+
+    async def _route_rest(self, pending: Awaitable[None], events: list[list[bytes]]) -> None:
+        await pending
+        for event in events:
+            if self._inbound is None:
+                return
+            more = self._inbound.on_event_nowait(event)
+            if more is not None:
+                await more
 
     def _on_heartbeat(self, frames: list[bytes], link: Link | None) -> None:
         try:
@@ -243,7 +285,7 @@ class MeshTransport:
             self.table.seen(sender, time.monotonic())
             if self._inbound is None:
                 return None
-            return self._inbound.on_direct(_KIND_NAMES[kind], sender, frames[2:])
+            return self._inbound.on_direct_nowait(_KIND_NAMES[kind], sender, frames[2:])
         if kind == Kind.BYE:
             self._apply(self.table.bye(sender))
             return None
@@ -397,7 +439,7 @@ class MeshTransport:
             mesh=self.config.mesh.name,
             epoch=self.epoch,
             role=self.role,
-            pub=self.pub_endpoint,
+            pub=self._ipc_pub or self.pub_endpoint,
             router=self.router_endpoint,
             patterns=() if self.role == "monitor" else self._patterns,  # monitors are not counted
             responders=self._responders,
@@ -411,21 +453,21 @@ class MeshTransport:
             send_frames(dealer, [Kind.HELLO, self._hello(ack=ack, via=via).encode()])
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
-        """Send an event on the XPUB (ZeroMQ filters by subscriber prefix)."""
-        try:
-            send_frames(self.xpub, frames)
-        except zmq.Again:
-            if not await self._publish_blocking(frames):
-                return
+        """Send an event on the XPUB (ZeroMQ filters by subscriber prefix), batched while the
+        publisher is backlogged (``outbox.Outbox``)."""
+        assert self._outbox is not None, "publish before start"
+        await self._outbox.publish(topic, seq, frames)
+
+    def _sent(self, topic: str, seq: int) -> None:
         # only once it is on the wire: a heartbeat must never announce an event still unsent
         heads = self._heads
         if topic in heads or len(heads) < 256:
             heads[topic] = seq
 
-    async def _publish_blocking(self, frames: list[bytes]) -> bool:
+    async def _publish_blocking(self, frames: list[bytes], events: int = 1) -> bool:
         """Only with ``slow_subscriber = "block"`` (XPUB_NODROP): wait for the slowest subscriber.
 
-        Gives up after 30 s without progress, counting the event as dropped. Returns whether it was sent.
+        Gives up after 30 s without progress, counting the ``events`` as dropped. Returns whether it was sent.
         """
         deadline = time.monotonic() + 30.0
         delay = 0.0005
@@ -439,15 +481,20 @@ class MeshTransport:
             except zmq.Again:
                 if time.monotonic() > deadline:
                     self.blocked_since = None
-                    self.dropped["slow_subscriber"] += 1
+                    self.dropped["slow_subscriber"] += events
                     log.warning(
-                        "dropped an event: a subscriber has not read for 30 s (slow_subscriber=block)"
+                        "dropped %d event(s): a subscriber has not read for 30 s (slow_subscriber=block)",
+                        events,
                     )
                     return False
                 delay = min(delay * 2, 0.05)
 
     async def send(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
         """Send EVENT/REQUEST/REPLY to one peer's ROUTER through our DEALER to it."""
+        self.send_nowait(peer_id, kind, frames)
+
+    def send_nowait(self, peer_id: str, kind: str, frames: list[bytes]) -> None:
+        """``send`` without a coroutine (it never waits: a full peer queue raises PeerLostError)."""
         link = self._links.get(peer_id)
         if link is None:
             raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")

@@ -19,13 +19,13 @@ from typing import Any
 
 from . import wire
 from .config import PersistenceConfig
-from .errors import JournalFullError
+from .errors import JournalFullError, WouldBlockError
 from .event import Event
 from .topics import compile_pattern
 
 __all__ = ["Persistence", "replay_events"]
 
-READ_CHUNK = 1000
+READ_CHUNK = 2000
 log = logging.getLogger("zbus")
 
 
@@ -129,6 +129,13 @@ class Persistence:
         """
         record = self._store.JournalRecord(node_id, topic, seq, epoch, ts, frames)
         try:
+            if not durable:
+                try:
+                    self._committer.submit(record)  # the common case: no coroutine, no wait
+                    self._unsent.append((topic, seq, frames))  # sent once committed (write-ahead)
+                    return
+                except WouldBlockError:
+                    pass  # the writer is backlogged: put() below waits for room
             waiter = await self._committer.put(record, durable=durable)
         except JournalFullError:
             self._sweep_now.set()  # retention may make room; the publisher gets the error meanwhile
@@ -170,17 +177,21 @@ class Persistence:
         while self._ready:
             await self._idle.wait()
 
-    async def read_since(self, since: float, topic_prefix: str | None) -> AsyncIterator[list[bytes]]:
-        """Yield journaled events (as wire frames) from ``since`` on, oldest first, read in chunks on
-        the writer thread."""
+    async def read_since(self, since: float, topic_prefix: str | None) -> AsyncIterator[list[list[bytes]]]:
+        """Yield journaled events (as wire frames) from ``since`` on, oldest first, in chunks read on
+        the writer thread; the next chunk is read while the caller works through the current one."""
         journal = self._journal
         iterator = journal.read_since(since, topic_prefix=topic_prefix)
+
+        def read_chunk(_journal: Any) -> list[list[bytes]]:
+            return list(itertools.islice(iterator, READ_CHUNK))
+
+        pending: asyncio.Future[list[list[bytes]]] = self._committer.run(read_chunk)
         while True:
-            chunk: list[list[bytes]] = await self._committer.run(
-                lambda _journal: list(itertools.islice(iterator, READ_CHUNK))
-            )
-            for frames in chunk:
-                yield frames
+            chunk = await pending
+            if len(chunk) == READ_CHUNK:
+                pending = self._committer.run(read_chunk)  # prefetch: overlaps the caller's decoding
+            yield chunk
             if len(chunk) < READ_CHUNK:
                 return
 
@@ -243,14 +254,17 @@ async def replay_events(
     compiled = compile_pattern(pattern)
     prefix = compiled.prefix.rstrip(".") or None  # pattern prefixes end on a token boundary
     tails: dict[str, deque[Event]] = {}
-    async for frames in persistence.read_since(since or 0.0, prefix):
-        event = wire.decode(frames, max_message_size=2**62)
-        if not compiled.matches(event.topic):
-            continue
-        if last is None:
-            yield event
-        else:
-            tails.setdefault(event.topic, deque(maxlen=last)).append(event)
+    everything = pattern == "**"
+    decode = wire.decode
+    async for chunk in persistence.read_since(since or 0.0, prefix):
+        for frames in chunk:
+            event = decode(frames, max_message_size=2**62)
+            if not everything and not compiled.matches(event._topic):
+                continue
+            if last is None:
+                yield event
+            else:
+                tails.setdefault(event._topic, deque(maxlen=last)).append(event)
     if last is not None:
         for event in sorted((e for tail in tails.values() for e in tail), key=lambda e: (e.ts, e.seq)):
             yield event

@@ -31,6 +31,8 @@ log = logging.getLogger("zbus")
 #: REPAIR_DATA's first frame: the request id, so answers to replay pulls find their puller
 _ID_BYTES = 8
 TICK = 0.2
+REPAIR_BATCH = 64  # events per REPAIR_DATA message, at most
+REPAIR_BYTES = 64 * 1024  # and bytes (one bigger event goes alone)
 SEND_PATIENCE = 5.0
 MAX_HEAD_QUERIES = 64  # streams of one rejoining publisher whose heads are asked for
 OWED_WAIT = 300.0
@@ -196,13 +198,16 @@ class Recovery:
         """REPAIR, REPAIR_DATA, REPAIR_DONE, REPLAY or REPLAY_PLAN from peer ``sender``."""
         try:
             if kind == "REPAIR_DATA":
-                if len(frames) < 2 or len(frames[0]) != _ID_BYTES:
-                    raise WireError("REPAIR_DATA needs a request id frame and an event")
+                if len(frames) not in (3, 4) or len(frames[0]) != _ID_BYTES:
+                    raise WireError("REPAIR_DATA needs a request id frame and an event or a batch")
                 rid = int.from_bytes(frames[0], "big")
-                event = wire.decode(frames[1:])
-                if event._node_id != sender:
+                # one event (its three frames) or a batch of one topic (topic + body, as the outbox sends)
+                parts = [frames[1:]] if len(frames) == 4 else wire.split_batch(frames[1:])
+                events = [wire.decode(part) for part in parts]
+                if any(event._node_id != sender for event in events):
                     raise WireError("REPAIR_DATA carries another node's event")
-                await self._on_repaired(rid, event)
+                for event in events:
+                    await self._on_repaired(rid, event)
             elif kind == "REPAIR_DONE":
                 done = RepairDone.decode(frames[0] if frames else b"")
                 await self._on_done(sender, done)
@@ -258,8 +263,11 @@ class Recovery:
         events, missing = await self.history.serve(ask.topic, ask.first, ask.last)
         rid = ask.id.to_bytes(_ID_BYTES, "big")
         try:
-            for frames in events:
-                await self._send_or_raise(sender, "REPAIR_DATA", [rid, *frames])
+            for chunk in _batches(events):  # few messages, as the outbox does
+                parts = [frame for frames in chunk for frame in frames[1:]]
+                await self._send_or_raise(
+                    sender, "REPAIR_DATA", [rid, *wire.encode_batch(chunk[0][0], parts)]
+                )
             last = min(ask.last, ask.first + MAX_SERVE - 1)  # the rest is asked for again
             done = RepairDone(id=ask.id, topic=ask.topic, first=ask.first, last=last, missing=tuple(missing))
             await self._send_or_raise(sender, "REPAIR_DONE", [done.encode()])
@@ -324,6 +332,21 @@ class _HeadsQuery:
 
     def on_done(self, done: RepairDone) -> None:
         """Not used: a heads query pulls nothing."""
+
+
+def _batches(events: list[list[bytes]]) -> list[list[list[bytes]]]:
+    """Group events into REPAIR_DATA batches of at most ``REPAIR_BATCH`` events and ``REPAIR_BYTES``
+    bytes (a single larger event travels alone, as it did when published)."""
+    out: list[list[list[bytes]]] = []
+    size = 0
+    for frames in events:
+        n = len(frames[1]) + len(frames[2])
+        if not out or len(out[-1]) >= REPAIR_BATCH or size + n > REPAIR_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(frames)
+        size += n
+    return out
 
 
 async def _awaited(pending: Awaitable[None]) -> None:

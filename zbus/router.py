@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import wire
+from .dispatch import is_async as _is_async
 from .errors import NoResponders, PeerLostError, RemoteError, RequestTimeout, UnknownTargetError, WireError
 from .event import Event
 from .latency import Histogram
@@ -71,6 +72,7 @@ class Router:
         self._run_handler = run_handler
         self._peers_changed = on_peers_changed
         self._answer_tasks: set[asyncio.Task[None]] = set()
+        self._sync_handlers: dict[Handler, bool] = {}
         self.received = 0
         self.dropped: Counter[str] = Counter()
         self.recovery: Recovery | None = None  # set by the node at start (it needs the journal)
@@ -229,15 +231,9 @@ class Router:
                 return
             await self.route(event)
         elif kind == DirectKind.REQUEST:
-            task = asyncio.get_running_loop().create_task(self._answer(sender, event))
-            self._answer_tasks.add(task)
-            task.add_done_callback(self._answer_tasks.discard)
+            self._spawn_answer(sender, event)
         elif kind == DirectKind.REPLY:
-            future = self.pending.get(event._causation_id or "")
-            if future is not None and not future.done():
-                future.set_result(event)
-            else:
-                self.dropped["late_reply"] += 1
+            self._settle_reply(event)
         else:
             self.dropped["unknown_kind"] += 1
 
@@ -306,7 +302,68 @@ class Router:
             raise RemoteError(error_type, reply._headers.get(ERROR_HEADER, ""), reply._source)
         return reply
 
-    async def _answer(self, sender: str, request: Event) -> None:
+    def on_direct_nowait(self, kind: str, sender: str, frames: list[bytes]) -> Awaitable[None] | None:
+        """``on_direct`` for the socket pump's hot path: replies, and requests whose responder is a
+        plain function, are handled at once (no task, no coroutine); anything else comes back as an
+        awaitable for the pump to await."""
+        if kind == DirectKind.REPLY:
+            event = self._decode(frames)
+            if event is not None:
+                self.received += 1
+                self._settle_reply(event)
+            return None
+        if kind == DirectKind.REQUEST and self._sync_responder(frames):
+            event = self._decode(frames)
+            if event is not None:
+                self.received += 1
+                self._answer_now(sender, event)
+            return None
+        return self.on_direct(kind, sender, frames)
+
+    def _settle_reply(self, event: Event) -> None:
+        future = self.pending.get(event._causation_id or "")
+        if future is not None and not future.done():
+            future.set_result(event)
+        else:
+            self.dropped["late_reply"] += 1
+
+    def _sync_responder(self, frames: list[bytes]) -> bool:
+        """True when the request's topic has a plain-function responder and the transport can send
+        without awaiting (then the answer needs no task)."""
+        handler = self.responders.get(frames[0].decode("utf-8", "replace")) if frames else None
+        if handler is None or not hasattr(self.transport, "send_nowait"):
+            return False
+        sync = self._sync_handlers.get(handler)
+        if sync is None:
+            sync = self._sync_handlers[handler] = not _is_async(handler)
+        return sync
+
+    def _answer_now(self, sender: str, request: Event) -> None:
+        """Answer ``request`` from a plain-function responder inline and send the reply at once."""
+        handler = self.responders.get(request._type)
+        if handler is None:  # the request's type differs from its topic
+            self._spawn_answer(sender, request)
+            return
+        try:
+            result, headers = handler(request), {}
+            wire.encode_payload(result)  # fail here, as a RemoteError, if the reply can't be sent
+        except Exception as exc:
+            result, headers = None, {ERROR_TYPE_HEADER: type(exc).__name__, ERROR_HEADER: str(exc)}
+        if isinstance(result, Awaitable):  # a plain function that returned an awaitable after all
+            self._spawn_answer(sender, request, result)
+            return
+        frames = self._reply_frames(request, result, headers)
+        try:
+            self.transport.send_nowait(sender, DirectKind.REPLY, frames)  # type: ignore[union-attr]
+        except PeerLostError:
+            self.dropped["reply_undeliverable"] += 1
+
+    def _spawn_answer(self, sender: str, request: Event, precomputed: Awaitable[Any] | None = None) -> None:
+        task = asyncio.get_running_loop().create_task(self._answer(sender, request, precomputed))
+        self._answer_tasks.add(task)
+        task.add_done_callback(self._answer_tasks.discard)
+
+    async def _answer(self, sender: str, request: Event, precomputed: Awaitable[Any] | None = None) -> None:
         handler = self.responders.get(request._type)
         headers: dict[str, str] = {}
         result: Any = None
@@ -314,13 +371,25 @@ class Router:
             headers = {ERROR_TYPE_HEADER: "NoResponders", ERROR_HEADER: f"{self.name} has no responder"}
         else:
             try:
-                result = await self._run_handler(handler, request)
+                pending = precomputed if precomputed is not None else self._run_handler(handler, request)
+                result = await pending
                 wire.encode_payload(result)  # fail here, as a RemoteError, if the reply can't be sent
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 headers = {ERROR_TYPE_HEADER: type(exc).__name__, ERROR_HEADER: str(exc)}
                 result = None
+        frames = self._reply_frames(request, result, headers)
+        if sender == self.node_id:
+            await self.on_direct(DirectKind.REPLY, sender, frames)
+            return
+        assert self.transport is not None
+        try:
+            await self.transport.send(sender, DirectKind.REPLY, frames)
+        except PeerLostError:
+            self.dropped["reply_undeliverable"] += 1
+
+    def _reply_frames(self, request: Event, result: Any, headers: dict[str, str]) -> list[bytes]:
         if TRACEPARENT in request._headers:  # the reply is a child span of the request
             headers[TRACEPARENT] = child_traceparent(request._headers[TRACEPARENT])
         reply = Event(
@@ -341,14 +410,7 @@ class Router:
             frames = wire.encode(
                 reply.evolve(payload=None, headers=too_big), node_id=self.node_id, epoch=self.epoch
             )
-        if sender == self.node_id:
-            await self.on_direct(DirectKind.REPLY, sender, frames)
-            return
-        assert self.transport is not None
-        try:
-            await self.transport.send(sender, DirectKind.REPLY, frames)
-        except PeerLostError:
-            self.dropped["reply_undeliverable"] += 1
+        return frames
 
     async def close(self) -> None:
         """Cancel answers in flight and fail pending requests."""

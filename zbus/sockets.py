@@ -26,6 +26,9 @@ CURVE security will be switched on here (``security.curve``), in one function fo
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import zmq
 
 from .config import TransportConfig
@@ -39,21 +42,32 @@ _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _RCVMORE = int(zmq.RCVMORE)
 
 
+# pyzmq's high-level Socket.send/recv/getsockopt add checks and enum conversions that cost more
+# than libzmq itself on the hot path (measured on inproc: 3-frame send 1.9 → 0.5 µs, receive
+# 4.4 → 2.9 µs); the backend methods take the same arguments, so the hot path calls them directly
+_send = zmq.backend.Socket.send
+_recv = zmq.backend.Socket.recv
+_get = zmq.backend.Socket.get
+
+
 def send_frames(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
     """Send a multipart message without blocking (raises ``zmq.Again`` when it would block).
 
     libzmq queues a multipart message atomically: if the first frame is accepted, so are the rest.
     """
     last = len(frames) - 1
-    for i, frame in enumerate(frames):
-        sock.send(frame, _NOBLOCK_MORE if i < last else _NOBLOCK)
+    if last < 0:
+        return
+    for i in range(last):
+        _send(sock, frames[i], _NOBLOCK_MORE)
+    _send(sock, frames[last], _NOBLOCK)
 
 
 def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
     """Receive one whole multipart message without blocking (raises ``zmq.Again`` when none)."""
-    frames = [sock.recv(_NOBLOCK)]
-    while sock.getsockopt(_RCVMORE):
-        frames.append(sock.recv(_NOBLOCK))
+    frames: list[bytes] = [_recv(sock, _NOBLOCK)]
+    while _get(sock, _RCVMORE):
+        frames.append(_recv(sock, _NOBLOCK))
     return frames
 
 
@@ -120,6 +134,34 @@ class SocketFactory:
             )
             raise UsageError(f"cannot bind {address}: {exc.strerror}; {hint}") from exc
         return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def bind_ipc(self, sock: zmq.Socket[bytes], name: str) -> str:
+        """Also bind ``sock`` to ``ipc://<temp dir>/zbus-ipc-<uid>/<name>`` (``TMPDIR`` decides the
+        temp dir); return the endpoint. ``remove_ipc`` deletes the file after the socket closed.
+
+        Raises:
+            UsageError: the directory cannot be created or the path is taken or too long.
+        """
+        folder = os.path.join(tempfile.gettempdir(), f"zbus-ipc-{os.getuid()}")
+        address = f"ipc://{folder}/{name}"
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            sock.bind(address)
+        except (OSError, zmq.ZMQError) as exc:
+            raise UsageError(
+                f"cannot bind {address}: {exc}; set transport.ipc = false or point TMPDIR at a short, "
+                "writable directory"
+            ) from exc
+        return address
+
+    @staticmethod
+    def remove_ipc(endpoint: str) -> None:
+        """Delete the file of an ``ipc://`` endpoint this node bound (a no-op if it is gone)."""
+        if endpoint.startswith("ipc://"):
+            try:
+                os.unlink(endpoint[len("ipc://") :])
+            except OSError:
+                pass
 
     @staticmethod
     def connect(sock: zmq.Socket[bytes], endpoint: str) -> None:

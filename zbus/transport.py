@@ -63,6 +63,9 @@ class Inbound(Protocol):
     async def on_direct(self, kind: str, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message from peer ``sender`` (its node id)."""
 
+    def on_direct_nowait(self, kind: str, sender: str, frames: list[bytes]) -> Awaitable[None] | None:
+        """``on_direct`` for the pump's hot path: an awaitable only when the message needs one."""
+
     def on_peers_changed(self) -> None:
         """The peer table changed (join, leave, update)."""
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 import msgpack
 
 from .errors import EventValidationError, WireError, ZbusError
-from .event import _UNSET, Event
+from .event import _UNSET, Event, decode_payload
 from .topics import validate_topic
 
 __all__ = [
@@ -32,7 +32,9 @@ __all__ = [
     "decode",
     "decode_payload",
     "encode",
+    "encode_batch",
     "encode_payload",
+    "split_batch",
 ]
 
 PROTOCOL_VERSION: Final = 1
@@ -142,18 +144,6 @@ def check_size(frames: list[bytes], max_message_size: int) -> None:
         )
 
 
-def decode_payload(frame: bytes) -> Any:
-    """Decode a payload frame.
-
-    Raises:
-        WireError: the bytes are not one valid msgpack value.
-    """
-    try:
-        return msgpack.unpackb(frame, raw=False, strict_map_key=False)
-    except Exception as exc:  # msgpack raises several unrelated types; all mean "bad bytes"
-        raise WireError(f"payload is not valid msgpack ({type(exc).__name__}: {exc})") from None
-
-
 def _bad(field: str, value: object) -> WireError:
     return WireError(f"header field {field!r} has invalid value {value!r:.80}")
 
@@ -178,6 +168,19 @@ def _int(value: object, field: str, low: int, high: int) -> int:
     if type(value) is int and low <= value <= high:
         return value
     raise _bad(field, value)
+
+
+_unpackb = msgpack.unpackb
+_topics: dict[bytes, str] = {}  # topic frames already validated (bounded by MAX_KNOWN_TOPICS)
+MAX_KNOWN_TOPICS: Final = 4096
+
+
+def _remember_topic(topic_b: bytes) -> str:
+    """Validate a topic frame; remember it so the next event of the topic skips the work."""
+    topic = validate_topic(topic_b.decode(), allow_system=True)
+    if len(_topics) < MAX_KNOWN_TOPICS:
+        _topics[topic_b] = topic
+    return topic
 
 
 def decode(frames: list[bytes], *, max_message_size: int = DEFAULT_MAX_MESSAGE) -> Event:
@@ -205,8 +208,8 @@ def decode(frames: list[bytes], *, max_message_size: int = DEFAULT_MAX_MESSAGE) 
             f"transport.max_message_size={max_message_size}"
         )
     try:
-        topic = validate_topic(topic_b.decode(), allow_system=True)
-        h = msgpack.unpackb(header_b, raw=False, strict_map_key=True, use_list=True)
+        topic = _topics.get(topic_b) or _remember_topic(topic_b)
+        h = _unpackb(header_b, raw=False, strict_map_key=True, use_list=True)
     except Exception as exc:
         raise WireError(f"undecodable topic or header ({type(exc).__name__}: {exc})") from None
     if type(h) is not list or len(h) < _N_FIELDS:
@@ -214,6 +217,54 @@ def decode(frames: list[bytes], *, max_message_size: int = DEFAULT_MAX_MESSAGE) 
     if h[0] != PROTOCOL_VERSION:
         raise WireError(f"unsupported protocol version {h[0]!r:.20} (this node speaks {PROTOCOL_VERSION})")
 
+    if _plain_header(h):
+        return _event_from(topic, h, payload_b)
+    return _checked_event(topic, h, payload_b)
+
+
+_U64: Final = 2**64 - 1
+_I31: Final = 2**31
+_isfinite = math.isfinite
+
+
+def _plain_header(h: list[Any]) -> bool:
+    """One expression that accepts the common, well-formed header (the fast path of ``decode``).
+
+    False does not mean invalid: ``_checked_event`` then checks field by field (an int ``ts``, a
+    ``type`` that differs from the topic, ...) and names the field that is wrong.
+    """
+    s, f, i, n = str, float, int, None
+    return (
+        type(h[1]) is s and h[2] is n and type(h[3]) is s and type(h[4]) is s
+        and type(h[5]) is i and 0 <= h[5] <= _U64 and type(h[6]) is i and 0 <= h[6] <= _U64
+        and type(h[7]) is f and _isfinite(h[7]) and type(h[8]) is i and 1 <= h[8] <= 10
+        and h[9] is n and h[10] is n
+        and (h[11] is n or type(h[11]) is s) and (h[12] is n or type(h[12]) is s)
+        and (h[13] is n or type(h[13]) is s)
+        and type(h[14]) is i and 0 <= h[14] <= _I31 and type(h[15]) is i and 1 <= h[15] <= _I31
+        and (h[16] is n or type(h[16]) is s) and (h[17] is n or type(h[17]) is s)
+        and type(h[18]) is list and not h[18] and type(h[19]) is dict and not h[19]
+    )  # fmt: skip
+
+
+def _event_from(topic: str, h: list[Any], payload_b: bytes) -> Event:
+    """Build the Event of a header ``_plain_header`` accepted (no tags, no headers, no TTL)."""
+    ev = Event.__new__(Event)
+    ev._topic = ev._type = topic
+    ev._id, ev._node_id, ev._source = h[1], h[3], h[4]
+    ev._seq, ev._epoch, ev._ts, ev._priority = h[5], h[6], h[7], h[8]
+    ev._ttl = ev._expires_at = None
+    ev._target, ev._correlation_id, ev._causation_id = h[11], h[12], h[13]
+    ev._attempts, ev._max_attempts, ev._last_error, ev._created_by = h[14], h[15], h[16], h[17]
+    ev._tags = ()
+    ev._headers = {}
+    ev._payload = _UNSET
+    ev._payload_raw = payload_b
+    return ev
+
+
+def _checked_event(topic: str, h: list[Any], payload_b: bytes) -> Event:
+    """Build an Event from any header, checking each field and naming the first bad one."""
     ev = Event.__new__(Event)
     ev._topic = topic
     for field, idx in (("id", 1), ("node_id", 3), ("source", 4)):
@@ -258,3 +309,35 @@ def decode(frames: list[bytes], *, max_message_size: int = DEFAULT_MAX_MESSAGE) 
     ev._payload = _UNSET
     ev._payload_raw = payload_b
     return ev
+
+
+# -- batches ----------------------------------------------------------------------------------------
+#: the most events one batch message may carry (a receiver refuses more)
+MAX_BATCH_EVENTS: Final = 4096
+
+
+def encode_batch(topic: bytes, parts: list[bytes]) -> list[bytes]:
+    """Several events of one topic as one ZeroMQ message: ``[topic, body]``.
+
+    ``parts`` alternates each event's header and payload frames (as :func:`encode` made them);
+    ``body`` is a msgpack array of those byte strings. A subscriber's ZeroMQ prefix filter sees
+    the topic frame as usual, so filtering stays exact: every event of a batch has that topic.
+    """
+    return [topic, msgpack.packb(parts, use_bin_type=True)]
+
+
+def split_batch(frames: list[bytes]) -> list[list[bytes]]:
+    """The events of a batch message, each as its three wire frames for :func:`decode`.
+
+    Raises:
+        WireError: the body is not a msgpack array of an even number (2 to 2 x MAX_BATCH_EVENTS)
+            of byte strings.
+    """
+    topic, body = frames
+    try:
+        parts = _unpackb(body, raw=False, use_list=True, max_array_len=2 * MAX_BATCH_EVENTS)
+    except Exception as exc:
+        raise WireError(f"undecodable batch body ({type(exc).__name__}: {exc})") from None
+    if type(parts) is not list or not parts or len(parts) % 2 or any(type(p) is not bytes for p in parts):
+        raise WireError("a batch body must be a msgpack array of header, payload, header, payload, ... bytes")
+    return [[topic, parts[i], parts[i + 1]] for i in range(0, len(parts), 2)]

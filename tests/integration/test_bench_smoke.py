@@ -1,22 +1,64 @@
-"""The end-to-end benchmark runs in quick mode and reports every number (values are not asserted:
-speed is measured in perf/, not in tests)."""
+"""`zbus bench --quick --json` runs every scenario as real processes and reports each with its ratios
+(values are not asserted: speed is measured by `zbus bench`, not by tests)."""
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "perf" / "bench_e2e.py"
+SCENARIOS = {
+    "throughput_1to1": ["throughput"],
+    "fanout_1to4": ["per_subscriber"],
+    "publish_batch": ["throughput"],
+    "request_reply": ["p50", "p95", "p99", "p99.9"],
+    "latency_1k": ["p50", "p99", "p99.9"],
+    "latency_10k": ["p50", "p99", "p99.9"],
+    "journaled": ["journaled_vs_unjournaled", "journaled_vs_raw"],
+    "throughput_1to1_ipc": ["throughput"],
+    "replay": ["replay"],
+    "recovery": ["vs_target_1s"],
+    "idle": ["rss_vs_target_60mb", "cpu_vs_target_1pct"],
+    "join": ["vs_target_1s"],
+}
+ZBUS = [sys.executable, "-c", "from zbus.tools.cli import main; main()"]
 
 
-def test_bench_quick_reports_ratios() -> None:
+def test_bench_quick_reports_every_scenario_with_ratios() -> None:
+    out = subprocess.run([*ZBUS, "bench", "--quick", "--json"], capture_output=True, text=True, timeout=55)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert set(report["scenarios"]) == set(SCENARIOS)
+    for name, keys in SCENARIOS.items():
+        ratios = report["scenarios"][name]["ratios"]
+        for key in keys:
+            assert math.isfinite(ratios[key]) and ratios[key] > 0, (name, key, ratios)
+    for name in (
+        "throughput_1to1",
+        "fanout_1to4",
+        "publish_batch",
+        "journaled",
+        "latency_1k",
+        "request_reply",
+    ):
+        for side in ("zbus", "raw"):
+            result = report["scenarios"][name][side]
+            assert result["lost"] == 0, (name, side, result)  # both sides are lossless
+            assert result["cpu_us_per_event"] > 0 and result["rss_peak_mb"] > 0
+    assert report["scenarios"]["journaled"]["durable_ack_ms"]["samples"] > 0
+    assert "progress" not in out.stdout and "throughput_1to1:" in out.stderr  # progress on stderr
+
+
+def test_bench_runs_one_scenario_and_prints_a_table() -> None:
     out = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True, timeout=120
+        [*ZBUS, "bench", "--quick", "--scenario", "join"], capture_output=True, text=True, timeout=30
     )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
-    assert result["throughput_1to1"]["raw_per_s"] > 0 and result["throughput_1to1"]["zbus_per_s"] > 0
-    assert result["request_reply_ms"]["ratio_p50"] > 0
-    assert result["join_s"]["median"] > 0
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "join" in out.stdout and "vs_target_1s" in out.stdout
+    assert "throughput_1to1" not in out.stdout
+
+
+def test_bench_rejects_an_unknown_scenario() -> None:
+    out = subprocess.run([*ZBUS, "bench", "--scenario", "nope"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "nope" in out.stderr

@@ -50,7 +50,7 @@ async def test_subscribers_behind_a_forwarder_are_counted_and_get_each_event_onc
             assert [e.payload["i"] for e in events] == list(range(200))
             assert [e.seq for e in events] == list(range(1, 201))
         relayed = fwd._transport.forwarding.relayed  # type: ignore[union-attr]
-        assert relayed >= 200
+        assert relayed > 0  # messages through the forwarder (a message may carry a batch of events)
         assert direct._transport._links[pub.id].sub is not None  # type: ignore[union-attr]
         assert s1.statistics().lost == s2.statistics().lost == 0
 

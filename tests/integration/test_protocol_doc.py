@@ -53,6 +53,13 @@ async def test_raw_clients_from_the_document(tmp_path: Path, mesh_name: str) -> 
             topic, seq, source, priority, _ = lines[0].split(" ", 4)
             assert (topic, source, priority) == ("order.created", "doc-test", "5")
             assert int(lines[1].split()[1]) == int(seq) + 1  # consecutive sequence numbers
+            # a burst goes out batched (two-frame messages): the example reads those too
+            await node.publish_batch([("order.created", {"n": i}) for i in range(100)])
+            assert sub.stdout is not None
+            burst = [(await asyncio.wait_for(sub.stdout.readline(), 20)).decode().split() for _ in range(100)]
+            seqs = [int(fields[1]) for fields in burst]
+            assert seqs == list(range(seqs[0], seqs[0] + 100))
+            assert node._transport._outbox.batches_sent > 0
         finally:
             sub.kill()
             await sub.wait()

@@ -11,6 +11,7 @@ from zbus import Event, LostEvents, Node
 from zbus.testing import eventually
 
 PAYLOAD = "x" * 1000  # big enough that the kernel's socket buffers fill too
+N = 20_000  # enough to overrun the stalled subscriber even though the publisher batches
 
 
 def config(**transport: Any) -> dict[str, Any]:
@@ -42,13 +43,13 @@ async def flood_a_stalled_subscriber(pub: Node, sub: Node, n: int) -> list[int]:
 
 async def test_missed_events_are_repaired_from_the_ring(mesh_name: str) -> None:
     async with (
-        Node("pub", mesh=mesh_name, config=config()) as pub,
+        Node("pub", mesh=mesh_name, config=config(repair_buffer=N)) as pub,  # the ring holds the flood
         Node("sub", mesh=mesh_name, config=config()) as sub,
     ):
-        seen = await flood_a_stalled_subscriber(pub, sub, 3000)  # fits the 4096-event ring
+        seen = await flood_a_stalled_subscriber(pub, sub, N)
         stats = sub.statistics()
     assert stats.gaps > 0 and stats.repaired > 0  # the flood really overran the subscriber
-    assert seen == list(range(3000))
+    assert seen == list(range(N))
     assert stats.lost == 0
 
 
@@ -58,10 +59,10 @@ async def test_missed_events_are_repaired_from_the_journal(mesh_name: str, tmp_p
         Node("pub", mesh=mesh_name, config=journaled) as pub,
         Node("sub", mesh=mesh_name, config=config()) as sub,
     ):
-        seen = await flood_a_stalled_subscriber(pub, sub, 3000)
+        seen = await flood_a_stalled_subscriber(pub, sub, N)
         stats = sub.statistics()
     assert stats.repaired > 0
-    assert seen == list(range(3000))
+    assert seen == list(range(N))
     assert stats.lost == 0
 
 
@@ -73,7 +74,7 @@ async def test_what_nobody_holds_is_reported_lost(mesh_name: str) -> None:
     ):
         reports: list[LostEvents] = []
         sub.on_lost(reports.append)
-        seen = await flood_a_stalled_subscriber(pub, sub, 3000)
+        seen = await flood_a_stalled_subscriber(pub, sub, N)
         stats = sub.statistics()
     assert stats.lost > 0
     assert seen == sorted(seen)
@@ -81,7 +82,7 @@ async def test_what_nobody_holds_is_reported_lost(mesh_name: str) -> None:
     assert {(r.topic, r.reason) for r in reports} == {("flood", "not in the publisher's journal")}
     lost = {s for r in reports for s in range(r.first, r.last + 1)}
     assert {s - 1 for s in lost}.isdisjoint(seen)  # seq = i + 1: the reported ranges are exactly the holes
-    assert len(lost) + len(seen) == 3000
+    assert len(lost) + len(seen) == N
 
 
 async def test_a_journaled_publisher_keeps_its_id_and_sequence_across_a_restart(

@@ -91,12 +91,35 @@ async def test_fuzzed_frames_on_every_socket(mesh_name: str) -> None:
                 h = list(header)
                 h[i] = rng.choice([None, -5, "x", [1], {"a": 2}, 3.5])
                 fake_pub.send_multipart([good[0], msgpack.packb(h), good[2]])
+            bad_bodies = [
+                b"",
+                b"\xc1",
+                msgpack.packb([b"only-one"]),
+                msgpack.packb([1, 2]),
+                msgpack.packb("x"),
+            ]
+            for body in bad_bodies:  # two-frame messages are batches: these bodies are not
+                fake_pub.send_multipart([b"bad.batch", body])
+            parts = [
+                part
+                for i in range(3)
+                for part in wire.encode(Event("in.batch", {"i": i}), node_id="fake-peer", seq=i + 1, epoch=1)[
+                    1:
+                ]
+            ]
+            fake_pub.send_multipart(wire.encode_batch(b"in.batch", parts))
             final = wire.encode(Event("fuzz.final", {"ok": True}), node_id="fake-peer", seq=1, epoch=1)
             fake_pub.send_multipart(final)
 
             await eventually(lambda: any(e.type == "fuzz.final" for e in got), timeout=10)
             dropped = node.statistics().dropped
             assert dropped.get("malformed", 0) > 0, dropped
+            assert dropped.get("malformed_batch", 0) >= len(bad_bodies), dropped
+            assert [e.payload["i"] for e in got if e.type == "in.batch"] == [
+                0,
+                1,
+                2,
+            ]  # a valid batch, in order
             assert node.statistics().state == "running"
 
             # 5. and it still serves real peers

@@ -138,3 +138,20 @@ def test_bad_payload_surfaces_as_wire_error() -> None:
     event = wire.decode([good[0], good[1], b"\xc1"])
     with pytest.raises(WireError, match="payload"):
         _ = event.payload
+
+
+def test_batch_round_trip_and_malformed_bodies() -> None:
+    events = [wire.encode(Event("a.b", {"i": i}), node_id="n", seq=i + 1, epoch=1) for i in range(3)]
+    message = wire.encode_batch(b"a.b", [part for f in events for part in f[1:]])
+    assert len(message) == 2 and message[0] == b"a.b"
+    assert wire.split_batch(message) == events
+    for body in (
+        b"",
+        b"\xc1",
+        msgpack.packb([]),
+        msgpack.packb([b"odd"]),
+        msgpack.packb([1, 2]),
+        b"\x91\xa1x",
+    ):
+        with pytest.raises(WireError):
+            wire.split_batch([b"a.b", body])

@@ -1,0 +1,469 @@
+"""The ``zbus bench`` harness: runs each scenario for zbus and for its raw baseline in one run.
+
+Theory of operation
+-------------------
+Every participant (publisher, subscriber, client, responder, journal writer) is a separate process
+started through :mod:`.bench_worker`; the harness only orchestrates. A publish/subscribe scenario
+starts the subscribers, waits until each says ``ready`` (raw: it received a warm-up message; zbus: the
+publisher's ``wait_for_subscribers`` confirmed it), sends ``go`` to the publisher, collects each
+subscriber's count, first/last receive time, CPU and peak RSS, then tells the publisher to ``quit``.
+
+Numbers reported per side: events per second per subscriber (count / time from its first to its last
+event), loss (expected - delivered), CPU µs per delivered event (publisher + subscribers, from ``go``
+to the end), peak RSS of the largest process, and latency percentiles where the scenario has them.
+The ratio is zbus / raw from the same run: absolute rates drift 10-30 % on shared machines.
+
+Everything is bounded: counts are fixed per mode, every wait has a deadline, every child is ours
+and is killed by PID when a scenario ends or fails. Traffic stays on 127.0.0.1 or ipc:// files in
+the run's temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import zbus
+
+__all__ = ["SCENARIOS", "BenchError", "Sizes", "run"]
+
+
+class BenchError(zbus.ZbusError):
+    """A benchmark process failed or did not answer in time (the message has its stderr tail)."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Event counts and durations of one mode (``--quick`` or full)."""
+
+    throughput: int
+    fanout: int
+    rtt: int
+    latency_seconds: float
+    journaled: int
+    durable_acks: int
+    replay: int
+    recovery: int
+    idle_seconds: float
+    join_rounds: int
+    deadline: float
+
+
+QUICK = Sizes(3_000, 1_500, 200, 0.3, 2_000, 20, 3_000, 20_000, 1.0, 2, 30.0)
+FULL = Sizes(100_000, 40_000, 5_000, 3.0, 50_000, 500, 100_000, 1_000_000, 5.0, 10, 120.0)
+
+
+class Child:
+    """One worker process; messages are JSON lines on its stdout, orders lines on its stdin."""
+
+    def __init__(self, role: str, args: dict[str, Any], tmp: Path) -> None:
+        self.role = role
+        self.log_path = tmp / f"{role}-{os.urandom(3).hex()}.log"
+        self._log: IO[bytes] = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "zbus.tools.bench_worker", role, json.dumps(args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "TMPDIR": str(tmp),
+            },  # ipc files stay in the run's dir
+        )
+        self._buffer = b""
+
+    def read(self, key: str, timeout: float) -> dict[str, Any]:
+        """The next message that has ``key``. Raises BenchError on a worker error, exit or timeout."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._buffer:
+                line, self._buffer = self._buffer.split(b"\n", 1)
+                message: dict[str, Any] = json.loads(line)
+                if "error" in message:
+                    raise self._failure(message["error"])
+                if key in message:
+                    return message
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._failure(f"no {key!r} within {timeout:.0f} s")
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    self.proc.wait(5)
+                    raise self._failure(f"exited with code {self.proc.returncode} before sending {key!r}")
+                self._buffer += chunk
+
+    def tell(self, order: str) -> None:
+        """Send an order line (``go``, ``quit``); a worker that already exited is ignored."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(order.encode() + b"\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def _failure(self, what: str) -> BenchError:
+        self._log.flush()
+        tail = self.log_path.read_text(errors="replace")[-1500:]
+        return BenchError(f"bench process {self.role} (pid {self.proc.pid}): {what}\n{tail}")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask it to quit, wait up to ``timeout`` s, then kill it by PID."""
+        if self.proc.poll() is None:
+            self.tell("quit")
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        self._log.close()
+
+
+class Run:
+    """The temporary directory and the children of one benchmark run."""
+
+    def __init__(self, sizes: Sizes, tmp: Path, progress: Callable[[str], None]) -> None:
+        self.sizes = sizes
+        self.tmp = tmp
+        self.progress = progress
+        self.children: list[Child] = []
+
+    def start(self, role: str, **args: Any) -> Child:
+        """Start a worker process for ``role``."""
+        child = Child(role, args, self.tmp)
+        self.children.append(child)
+        return child
+
+    def stop_all(self) -> None:
+        """Stop every child still running (each by its own PID)."""
+        for child in self.children:
+            child.stop()
+        self.children = []
+
+    def mesh(self) -> str:
+        """A fresh mesh name, so runs never see each other's nodes."""
+        return f"bench-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def _side_result(
+    subs: list[dict[str, Any]], pub: dict[str, Any], sent: dict[str, Any], expected: int
+) -> dict[str, Any]:
+    rates = [s["got"] / s["seconds"] if s["seconds"] > 0 and s["got"] > 1 else 0.0 for s in subs]
+    delivered = sum(s["got"] for s in subs)
+    cpu = pub["cpu_s"] + sum(s["cpu_s"] for s in subs)
+    out: dict[str, Any] = {
+        "per_s": sum(rates) / len(rates),
+        "min_per_s": min(rates),
+        "delivered": delivered,
+        "lost": expected * len(subs) - delivered,
+        "cpu_us_per_event": cpu / delivered * 1e6 if delivered else float("nan"),
+        "rss_peak_mb": max([pub["rss_peak_mb"], *(s["rss_peak_mb"] for s in subs)]),
+        "publish_s": sent["seconds"],
+    }
+    if "latency_ms" in subs[0]:
+        out["latency_ms"] = subs[0]["latency_ms"]
+    if "durable_ack_ms" in sent:
+        out["durable_ack_ms"] = sent["durable_ack_ms"]
+    return out
+
+
+def pubsub(
+    run: Run, kind: str, n: int, subs: int = 1, *, transport: str = "tcp", **pub_args: Any
+) -> dict[str, Any]:
+    """One publisher, ``subs`` subscribers, ``n`` events; ``kind`` is ``"raw"`` or ``"zbus"``."""
+    d = run.sizes.deadline
+    latency = bool(pub_args.get("rate"))
+    try:
+        if kind == "raw":
+            endpoint = (
+                "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{run.tmp}/raw-{os.urandom(3).hex()}"
+            )
+            pub = run.start("raw_pub", endpoint=endpoint, n=n, deadline=d, rate=pub_args.get("rate"))
+            bound = pub.read("ready", d)["endpoint"]
+            children = [
+                run.start("raw_sub", endpoint=bound, n=n, latency=latency, deadline=d) for _ in range(subs)
+            ]
+            for child in children:
+                child.read("ready", d)
+        else:
+            mesh, ipc = run.mesh(), transport == "ipc"
+            children = [
+                run.start("zbus_sub", mesh=mesh, n=n, latency=latency, ipc=ipc, deadline=d)
+                for _ in range(subs)
+            ]
+            for child in children:
+                child.read("ready", d)
+            pub = run.start("zbus_pub", mesh=mesh, n=n, subs=subs, ipc=ipc, deadline=d, **pub_args)
+            pub.read("ready", d)
+        pub.tell("go")
+        sent = pub.read("sent", d)
+        results = [child.read("result", d)["result"] for child in children]
+        pub.tell("quit")
+        pub_usage = pub.read("result", d)["result"]
+        return _side_result(results, pub_usage, sent, n)
+    finally:
+        run.stop_all()
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+# -- scenarios ------------------------------------------------------------------------------------
+def throughput_1to1(run: Run) -> dict[str, Any]:
+    """pub→handler 1→1, full Event, lossless, tcp."""
+    n = run.sizes.throughput
+    raw, ours = pubsub(run, "raw", n), pubsub(run, "zbus", n)
+    return {
+        "events": n,
+        "raw": raw,
+        "zbus": ours,
+        "ratios": {"throughput": _ratio(ours["per_s"], raw["per_s"])},
+    }
+
+
+def throughput_1to1_ipc(run: Run) -> dict[str, Any]:
+    """1→1 over ipc:// (zbus: ``transport.ipc`` on local scope; raw: PUB bound on ipc://)."""
+    n = run.sizes.throughput
+    raw, ours = pubsub(run, "raw", n, transport="ipc"), pubsub(run, "zbus", n, transport="ipc")
+    return {
+        "events": n,
+        "raw": raw,
+        "zbus": ours,
+        "ratios": {"throughput": _ratio(ours["per_s"], raw["per_s"])},
+    }
+
+
+def fanout_1to4(run: Run) -> dict[str, Any]:
+    """1→4, rate per subscriber, lossless."""
+    n = run.sizes.fanout
+    raw, ours = pubsub(run, "raw", n, 4), pubsub(run, "zbus", n, 4)
+    return {
+        "events": n,
+        "subscribers": 4,
+        "raw": raw,
+        "zbus": ours,
+        "ratios": {"per_subscriber": _ratio(ours["per_s"], raw["per_s"])},
+    }
+
+
+def publish_batch(run: Run) -> dict[str, Any]:
+    """``publish_batch`` of 100 events per call vs raw per-message publishing."""
+    n = run.sizes.throughput
+    raw, ours = pubsub(run, "raw", n), pubsub(run, "zbus", n, batch=100)
+    return {
+        "events": n,
+        "batch": 100,
+        "raw": raw,
+        "zbus": ours,
+        "ratios": {"throughput": _ratio(ours["per_s"], raw["per_s"])},
+    }
+
+
+def _latency(run: Run, rate: int) -> dict[str, Any]:
+    n = max(10, int(rate * run.sizes.latency_seconds))
+    raw, ours = pubsub(run, "raw", n, rate=rate), pubsub(run, "zbus", n, rate=rate)
+    rl, zl = raw["latency_ms"], ours["latency_ms"]
+    return {
+        "rate": rate,
+        "events": n,
+        "raw": raw,
+        "zbus": ours,
+        "ratios": {q: _ratio(zl[q], rl[q]) for q in ("p50", "p99", "p99.9")},
+    }
+
+
+def latency_1k(run: Run) -> dict[str, Any]:
+    """pub→handler one-way latency at 1,000 events/s."""
+    return _latency(run, 1_000)
+
+
+def latency_10k(run: Run) -> dict[str, Any]:
+    """pub→handler one-way latency at 10,000 events/s."""
+    return _latency(run, 10_000)
+
+
+def _round_trips(client: dict[str, Any], echo: dict[str, Any], n: int) -> dict[str, Any]:
+    got = client["got"]
+    return {
+        **client,
+        "lost": n - got,
+        "cpu_us_per_event": (client["cpu_s"] + echo["cpu_s"]) / got * 1e6 if got else float("nan"),
+        "rss_peak_mb": max(client["rss_peak_mb"], echo["rss_peak_mb"]),
+    }
+
+
+def request_reply(run: Run) -> dict[str, Any]:
+    """Sequential request/response round trips vs raw DEALER → ROUTER."""
+    n, d = run.sizes.rtt, run.sizes.deadline
+    try:
+        echo = run.start("raw_echo", endpoint="tcp://127.0.0.1:*", deadline=d)
+        client = run.start("raw_client", endpoint=echo.read("ready", d)["endpoint"], n=n, deadline=d)
+        raw = _round_trips(client.read("result", d)["result"], echo.read("result", d)["result"], n)
+    finally:
+        run.stop_all()
+    try:
+        mesh = run.mesh()
+        echo = run.start("zbus_echo", mesh=mesh, deadline=d)
+        echo.read("ready", d)
+        client_result = run.start("zbus_client", mesh=mesh, n=n, deadline=d).read("result", d)["result"]
+        echo.tell("quit")
+        ours = _round_trips(client_result, echo.read("result", d)["result"], n)
+    finally:
+        run.stop_all()
+    rl, zl = raw["latency_ms"], ours["latency_ms"]
+    return {
+        "requests": n,
+        "raw": raw,
+        "zbus": ours,
+        "ratios": {q: _ratio(zl[q], rl[q]) for q in ("p50", "p95", "p99", "p99.9")},
+    }
+
+
+def journaled(run: Run) -> dict[str, Any]:
+    """Journaled publishing (sync group commit) vs unjournaled, with durable-ack latency."""
+    n, acks = run.sizes.journaled, run.sizes.durable_acks
+    raw = pubsub(run, "raw", n)
+    plain = pubsub(run, "zbus", n)
+    path = str(run.tmp / f"journal-{os.urandom(3).hex()}")
+    ours = pubsub(run, "zbus", n, journal=path, durability="sync", durable_acks=acks)
+    return {
+        "events": n,
+        "raw": raw,
+        "zbus_unjournaled": plain,
+        "zbus": ours,
+        "ratios": {
+            "journaled_vs_unjournaled": _ratio(ours["per_s"], plain["per_s"]),
+            "journaled_vs_raw": _ratio(ours["per_s"], raw["per_s"]),
+        },
+        "durable_ack_ms": ours.get("durable_ack_ms", {}),
+    }
+
+
+def replay(run: Run) -> dict[str, Any]:
+    """``Node.replay`` (decoded events) vs a raw LMDB cursor scan + msgpack decode, same journal."""
+    n, d = run.sizes.replay, run.sizes.deadline
+    path = str(run.tmp / f"replay-{os.urandom(3).hex()}")
+    try:
+        ours = run.start("zbus_replay", journal=path, n=n).read("result", d)["result"]
+        raw = run.start("raw_replay", path=path).read("result", d)["result"]
+    finally:
+        run.stop_all()
+    zr, rr = ours["events"] / ours["seconds"], raw["events"] / raw["seconds"]
+    return {
+        "events": n,
+        "raw": {"per_s": rr, **raw},
+        "zbus": {"per_s": zr, **ours},
+        "ratios": {"replay": _ratio(zr, rr)},
+    }
+
+
+def recovery(run: Run) -> dict[str, Any]:
+    """Open a journal after ``kill -9`` of its writer (mid-batch) with N events; target < 1 s."""
+    n, d = run.sizes.recovery, run.sizes.deadline * 2
+    path = str(run.tmp / f"recovery-{os.urandom(3).hex()}")
+    try:
+        writer = run.start("journal_writer", journal=path, n=n, deadline=d)
+        written = writer.read("written", d)["written"]
+        writer.proc.kill()  # SIGKILL, by PID, while it is appending the next batch
+        writer.proc.wait(10)
+        result = run.start("recover", journal=path).read("result", d)["result"]
+    finally:
+        run.stop_all()
+    return {
+        "events_before_kill": written,
+        "zbus": result,
+        "ratios": {"vs_target_1s": result["seconds"] / 1.0},
+    }
+
+
+def idle(run: Run) -> dict[str, Any]:
+    """An idle node (one subscription, one responder): CPU % and RSS; targets < 1 % and < 60 MB."""
+    try:
+        result = run.start("idle", mesh=run.mesh(), seconds=run.sizes.idle_seconds).read(
+            "result", run.sizes.deadline
+        )["result"]
+    finally:
+        run.stop_all()
+    return {
+        "zbus": result,
+        "ratios": {
+            "rss_vs_target_60mb": result["rss_mb"] / 60,
+            "cpu_vs_target_1pct": result["cpu_percent"] / 1.0,
+        },
+    }
+
+
+def join(run: Run) -> dict[str, Any]:
+    """Discovery join on ``local`` scope: second node's start until both list each other; target < 1 s."""
+    try:
+        result = run.start("join", mesh=run.mesh(), rounds=run.sizes.join_rounds).read(
+            "result", run.sizes.deadline
+        )["result"]
+    finally:
+        run.stop_all()
+    return {"zbus": result, "ratios": {"vs_target_1s": result["median_s"] / 1.0}}
+
+
+SCENARIOS: dict[str, Callable[[Run], dict[str, Any]]] = {
+    f.__name__: f
+    for f in (
+        throughput_1to1,
+        fanout_1to4,
+        publish_batch,
+        request_reply,
+        latency_1k,
+        latency_10k,
+        journaled,
+        throughput_1to1_ipc,
+        replay,
+        recovery,
+        idle,
+        join,
+    )
+}
+
+
+def run(names: list[str], *, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Run the named scenarios (all when empty) and return the JSON-able report."""
+    sizes = QUICK if quick else FULL
+    chosen = names or list(SCENARIOS)
+    report: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "zbus": zbus.__version__,
+            "load_1min": os.getloadavg()[0],
+        },
+        "mode": "quick" if quick else "full",
+        "scenarios": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="zbus-bench-") as tmp:
+        bench = Run(sizes, Path(tmp), progress)
+        for name in chosen:
+            progress(f"{name}: {SCENARIOS[name].__doc__ or ''}".strip())
+            started = time.monotonic()
+            result = SCENARIOS[name](bench)
+            result["wall_s"] = time.monotonic() - started
+            report["scenarios"][name] = result
+            progress(
+                f"{name}: done in {result['wall_s']:.1f} s: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in result["ratios"].items())
+            )
+    return report

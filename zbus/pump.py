@@ -1,0 +1,142 @@
+"""Pump: drains one ZeroMQ socket into a handler, with as few event-loop turns per message as possible.
+
+Theory of operation
+-------------------
+Each receiving socket is watched with ``loop.add_reader`` on its ZMQ_FD. ZMQ_FD is edge-triggered
+and only says "look at ZMQ_EVENTS", so every wake-up drains the socket with NOBLOCK until EAGAIN
+(which re-arms the edge), and a safety poll every ``SAFETY_POLL`` seconds covers a missed edge.
+
+Rule 1: messages are handled inside the reader callback itself when the pump is parked. A handler
+that returns ``None`` is done; a message then costs no task wake-up at all, which is what keeps a
+request/reply round trip to one loop turn per hop.
+Rule 2: a handler that returns an awaitable needs waiting (backpressure, an async handler): the
+callback stops, hands the awaitable to the pump's task and the task continues draining after it.
+Rule 3: at most ``DRAIN_BATCH`` messages per turn, then the task takes over after yielding to the
+loop, so one busy socket cannot starve heartbeats, timers or other sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import zmq
+
+from .sockets import recv_frames
+
+__all__ = ["DRAIN_BATCH", "SAFETY_POLL", "Pump"]
+
+log = logging.getLogger("zbus")
+DRAIN_BATCH = 512
+SAFETY_POLL = 0.25
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+
+
+class Pump:
+    """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
+
+    def __init__(
+        self,
+        sock: zmq.Socket[bytes],
+        handle: Callable[[list[bytes]], Awaitable[None] | None],
+        name: str,
+        on_batch: Callable[[], object] | None = None,
+    ):
+        self.sock = sock
+        self.handle = handle
+        self.on_batch = on_batch
+        self.wake = asyncio.Event()
+        self.stopped = False
+        self._parked = False  # the task waits for a wake-up: the reader callback may drain inline
+        self._handoff: Awaitable[None] | None = None
+        loop = asyncio.get_running_loop()
+        self.fd = int(sock.getsockopt(zmq.FD))
+        loop.add_reader(self.fd, self._on_fd)
+        self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
+
+    def _on_fd(self) -> None:
+        try:
+            readable = int(self.sock.getsockopt(_EVENTS)) & _POLLIN
+        except zmq.ZMQError:
+            self.wake.set()
+            return
+        if not readable:
+            return
+        if self._parked and self._handoff is None and not self.wake.is_set() and not self.stopped:
+            self._drain_inline()
+        else:
+            self.wake.set()
+
+    def _drain_inline(self) -> None:
+        """Rule 1 and 2: handle what is queued right here; hand over to the task when needed."""
+        n = self._drain(DRAIN_BATCH)
+        if n and self.on_batch is not None:
+            self.on_batch()
+        if self._handoff is not None or n == DRAIN_BATCH:
+            self.wake.set()
+
+    def _drain(self, limit: int) -> int:
+        """Receive and handle up to ``limit`` messages; stop early at EAGAIN or at an awaitable
+        (kept in ``_handoff`` for the task). Returns how many messages were taken."""
+        sock, handle = self.sock, self.handle
+        n = 0
+        while n < limit:
+            try:
+                frames = recv_frames(sock)
+            except zmq.Again:
+                break
+            n += 1
+            try:
+                result = handle(frames)
+            except Exception:
+                log.exception("zbus: error handling a message; it was dropped")
+                continue
+            if result is not None:
+                self._handoff = result
+                break
+        return n
+
+    async def _run(self) -> None:
+        sock = self.sock
+        while not self.stopped:
+            handoff, self._handoff = self._handoff, None
+            if handoff is not None:
+                try:
+                    await handoff
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("zbus: error handling a message; it was dropped")
+            n = self._drain(DRAIN_BATCH)
+            if n and self.on_batch is not None:
+                self.on_batch()
+            if self._handoff is not None:
+                continue
+            if n == DRAIN_BATCH:
+                await asyncio.sleep(0)
+                continue
+            self.wake.clear()
+            if int(sock.getsockopt(_EVENTS)) & _POLLIN:
+                continue
+            self._parked = True
+            try:
+                async with asyncio.timeout(SAFETY_POLL):  # not wait_for: it can swallow a cancel
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
+            finally:
+                self._parked = False
+
+    async def stop(self) -> None:
+        """Stop watching the socket and end the task (the socket itself is closed by its owner)."""
+        self.stopped = True
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self.fd)
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+        handoff, self._handoff = self._handoff, None
+        if asyncio.iscoroutine(handoff):
+            handoff.close()  # never awaited: close it so Python does not warn
