@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 
@@ -33,6 +34,8 @@ async def run_demo(duration: float, mesh: str, http: str = "127.0.0.1:0") -> int
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     counts: Counter[str] = Counter()
+    scratch = tempfile.TemporaryDirectory(prefix="zbus-demo-")  # the agents' journals; removed at the end
+    journals = scratch.name
     click.echo(
         f"zbus demo: mesh {mesh!r} on 127.0.0.1 (mDNS on loopback only), {duration:.0f} s; Ctrl-C stops it"
     )
@@ -53,7 +56,7 @@ async def run_demo(duration: float, mesh: str, http: str = "127.0.0.1:0") -> int
             for role, name in AGENTS:
                 procs.append(
                     subprocess.Popen(  # noqa: ASYNC220  (Popen only forks; it does not wait)
-                        [sys.executable, "-m", "zbus.tools.demo_agents", role, name, mesh],
+                        [sys.executable, "-m", "zbus.tools.demo_agents", role, name, mesh, journals],
                         stdin=subprocess.PIPE,
                     )
                 )
@@ -76,6 +79,7 @@ async def run_demo(duration: float, mesh: str, http: str = "127.0.0.1:0") -> int
                 proc.wait(5)
             if proc.stdin is not None:
                 proc.stdin.close()
+        scratch.cleanup()
     summary = ", ".join(f"{topic}={n}" for topic, n in sorted(counts.items()))
     click.echo(
         f"summary: {sum(counts.values())} events ({summary or 'none'}); all {len(procs)} agents stopped"

@@ -1,9 +1,12 @@
-"""The agents of ``zbus demo``, each run as its own process: ``python -m zbus.tools.demo_agents ROLE MESH``.
+"""The agents of ``zbus demo``, each run as its own process:
+``python -m zbus.tools.demo_agents ROLE NAME MESH [JOURNALS]``.
 
 - planner: every ~0.4 s creates a task (random priority), asks a worker to compute it
-  (request/response, load-balanced over the workers) and publishes the outcome.
+  (request/response, load-balanced over the workers) and publishes the outcome. It keeps a journal
+  (under JOURNALS), so subscribers that miss its events get them repaired.
 - worker: answers ``work.compute`` requests; fails now and then so retries and errors show.
-- auditor: subscribes to everything under ``task.**`` and publishes a running tally.
+- auditor: a durable subscription ("audit", checkpointed in its own journal) to ``task.*``; it
+  publishes a running tally. Restarted, it would resume where it left off.
 They stop on SIGTERM/SIGINT or when their stdin closes (the demo parent exits).
 """
 
@@ -56,29 +59,33 @@ async def worker(node: zbus.Node, stop: asyncio.Event) -> None:
 async def auditor(node: zbus.Node, stop: asyncio.Event) -> None:
     tally = {"created": 0, "done": 0, "failed": 0}
 
-    @node.on("task.*")
     async def count(event: zbus.Event) -> None:
         kind = event.type.split(".")[1]
         tally[kind] = tally.get(kind, 0) + 1
         if kind != "created" and (tally["done"] + tally["failed"]) % 5 == 0:
             await node.publish("audit.tally", dict(tally), priority=2)
 
+    durable = "audit" if node.config.persistence.enabled else None
+    await node.subscribe("task.*", handler=count, durable=durable)
     await stop.wait()
 
 
 ROLES = {"planner": planner, "worker": worker, "auditor": auditor}
 
 
-async def main(role: str, name: str, mesh: str) -> None:
+async def main(role: str, name: str, mesh: str, journals: str = "") -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     stdin = sys.stdin.fileno()
     loop.add_reader(stdin, lambda: stop.set() if not os.read(stdin, 1) else None)  # parent gone: EOF
-    async with zbus.Node(name, mesh=mesh) as node:
+    config: dict[str, object] = {}
+    if journals and role in ("planner", "auditor"):
+        config = {"persistence": {"enabled": True, "path": os.path.join(journals, name)}}
+    async with zbus.Node(name, mesh=mesh, config=config) as node:
         await ROLES[role](node, stop)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    asyncio.run(main(*sys.argv[1:5]))
