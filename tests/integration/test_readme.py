@@ -1,4 +1,4 @@
-"""Every Python block in README.md runs when pasted (docs that work)."""
+"""Every Python block in README.md and docs/API_REFERENCE.md runs when pasted (docs that work)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+REFERENCE = README.parent / "docs" / "API_REFERENCE.md"
+REFERENCE_BLOCKS = re.findall(r"```python\n(.*?)```", REFERENCE.read_text(), re.S)
 
 
 def test_readme_opens_with_the_two_commands() -> None:
@@ -29,3 +31,9 @@ def test_python_block_runs(code: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
+
+
+@pytest.mark.parametrize("code", REFERENCE_BLOCKS, ids=[f"reference{i}" for i in range(len(REFERENCE_BLOCKS))])
+def test_api_reference_block_runs(code: str) -> None:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
