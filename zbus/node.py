@@ -154,6 +154,7 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
                 node_id=self.id,
                 history=history,
                 route_all=self._router.route_all,
+                route_one=self._router.route_nowait,
                 has_interest=self._router.has_local_interest,
                 listeners=self._lost_listeners,
             )

@@ -47,15 +47,17 @@ class Recovery:
         node_id: str,
         history: History,
         route_all: Callable[[list[Event]], Awaitable[None] | None],
+        route_one: Callable[[Event], Awaitable[None] | None],
         has_interest: Callable[[str], bool],
         listeners: list[Callable[[LostEvents], Any]] | None = None,
         repair_timeout: float = 1.0,
     ) -> None:
         self.node_id = node_id
         self.history = history
-        self.sync: StreamSync[Event] = StreamSync(repair_timeout=repair_timeout)
+        self.sync: StreamSync[Event] = StreamSync(repair_timeout=repair_timeout, clock=time.monotonic)
         self.transport: Transport | None = None
         self._route_all = route_all
+        self._route_one = route_one
         self._has_interest = has_interest
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
@@ -76,11 +78,9 @@ class Recovery:
     # -- subscriber side -----------------------------------------------------------------------------
     def observe(self, event: Event) -> Awaitable[None] | None:
         """A live broadcast event: release it (and what it unblocks) in order, or hold it."""
-        actions = self.sync.observe(
-            event._node_id, event._epoch, event._topic, event._seq, event, time.monotonic()
-        )
+        actions = self.sync.observe(event._node_id, event._epoch, event._topic, event._seq, event)
         if actions is None:
-            pending = self._route_all([event])
+            pending = self._route_one(event)
             return None if pending is None else self._stall(pending)
         return self.apply(actions)
 

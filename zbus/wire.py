@@ -243,12 +243,13 @@ def _plain_header(h: list[Any]) -> bool:
         and (h[13] is n or type(h[13]) is s)
         and type(h[14]) is i and 0 <= h[14] <= _I31 and type(h[15]) is i and 1 <= h[15] <= _I31
         and (h[16] is n or type(h[16]) is s) and (h[17] is n or type(h[17]) is s)
-        and type(h[18]) is list and not h[18] and type(h[19]) is dict and not h[19]
+        and type(h[18]) is list and not h[18] and type(h[19]) is dict
+        and (not h[19] or (len(h[19]) == 1 and type(h[19].get("traceparent")) is s))
     )  # fmt: skip
 
 
 def _event_from(topic: str, h: list[Any], payload_b: bytes) -> Event:
-    """Build the Event of a header ``_plain_header`` accepted (no tags, no headers, no TTL)."""
+    """Build the Event of a header ``_plain_header`` accepted (no tags, no TTL, at most a traceparent)."""
     ev = Event.__new__(Event)
     ev._topic = ev._type = topic
     ev._id, ev._node_id, ev._source = h[1], h[3], h[4]
@@ -257,7 +258,7 @@ def _event_from(topic: str, h: list[Any], payload_b: bytes) -> Event:
     ev._target, ev._correlation_id, ev._causation_id = h[11], h[12], h[13]
     ev._attempts, ev._max_attempts, ev._last_error, ev._created_by = h[14], h[15], h[16], h[17]
     ev._tags = ()
-    ev._headers = {}
+    ev._headers = h[19]  # a fresh dict from the decoder: {} or {"traceparent": str}
     ev._payload = _UNSET
     ev._payload_raw = payload_b
     return ev

@@ -89,8 +89,14 @@ class StreamSync(Generic[T]):
     """
 
     def __init__(
-        self, *, max_pending: int = 10_000, repair_timeout: float = 1.0, max_attempts: int = 3
+        self,
+        *,
+        max_pending: int = 10_000,
+        repair_timeout: float = 1.0,
+        max_attempts: int = 3,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        self._clock = clock or (lambda: 0.0)  # for ``observe`` without ``now`` (the hot path)
         self.max_pending = max_pending
         self.repair_timeout = repair_timeout
         self.max_attempts = max_attempts
@@ -99,10 +105,11 @@ class StreamSync(Generic[T]):
 
     # -- inputs -------------------------------------------------------------------------------------
     def observe(
-        self, node_id: str, epoch: int, topic: str, seq: int, item: T, now: float
+        self, node_id: str, epoch: int, topic: str, seq: int, item: T, now: float | None = None
     ) -> Actions[T] | None:
         """An event arrived (live or repaired). Returns what to release, request and report, or
-        ``None`` for the common case "release just this item" (no allocation on the hot path)."""
+        ``None`` for the common case "release just this item" (no allocation on the hot path).
+        ``now`` defaults to the injected clock, read only when a request may be sent."""
         key = (node_id, topic)
         s = self._streams.get(key)
         if s is None:
@@ -116,6 +123,8 @@ class StreamSync(Generic[T]):
                 s.epoch = epoch
             return None
         actions: Actions[T] = Actions()
+        if now is None:
+            now = self._clock()
         if epoch > s.epoch:
             if seq < s.next:  # the publisher restarted without its journal: a new sequence
                 self._give_up(key, s, "publisher restarted without its journal", actions)
