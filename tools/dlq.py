@@ -82,13 +82,8 @@ def dlq_list(journal_dir: Path, letter_id: str | None, limit: int, as_json: bool
     with opened(journal_dir) as journal:
         records = _select(DeadLetters(journal), letter_id, limit)
     rows = [_row(r, _decode(r)) for r in records]
-    if as_json:
-        for row in rows:
-            output.echo_json(row)
-    elif rows:
-        output.table(rows, ["id", "dead_at", "topic", "attempts", "handler", "error_type", "error"])
-    else:
-        output.note(f"no dead letters in {journal_dir}")
+    columns = ["id", "dead_at", "topic", "attempts", "handler", "error_type", "error"]
+    output.rows_out(rows, columns, as_json=as_json, empty=f"no dead letters in {journal_dir}")
 
 
 async def _retry(

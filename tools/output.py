@@ -98,6 +98,18 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
+def rows_out(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, as_json: bool, empty: str) -> None:
+    """Print data rows: one JSON object per row with ``--json``, else a table; ``empty`` (a note on
+    stderr) when there are none."""
+    if as_json:
+        for row in rows:
+            echo_json(row)
+    elif rows:
+        table(rows, columns)
+    else:
+        note(empty)
+
+
 def note(message: str) -> None:
     """A diagnostic on stderr (never mixed with the data on stdout)."""
     click.echo(message, err=True)

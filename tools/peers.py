@@ -21,13 +21,7 @@ async def run_peers(opts: NodeOptions, wait: float, as_json: bool) -> int:
         peers = sorted(node.peers, key=lambda p: (p.name, p.id))
         mesh = node.config.mesh.name
     rows = [output.peer_dict(p) for p in peers]
-    if as_json:
-        for row in rows:
-            output.echo_json(row)
-    elif rows:
-        output.table(rows, COLUMNS)
-    else:
-        output.note(f"no peers in mesh {mesh!r} after {wait} s")
+    output.rows_out(rows, COLUMNS, as_json=as_json, empty=f"no peers in mesh {mesh!r} after {wait} s")
     return 0
 
 

@@ -51,13 +51,8 @@ async def run_topics(opts: NodeOptions, wait: float, as_json: bool) -> int:
         {"kind": "published", "topic": t, "nodes": sorted(sources[t]), "events": n}
         for t, n in sorted(published.items())
     ]
-    if as_json:
-        for row in rows:
-            output.echo_json(row)
-    elif rows:
-        output.table(rows, COLUMNS)
-    else:
-        output.note(f"no topics in mesh {node.config.mesh.name!r} after {wait} s ({len(peers)} peer(s))")
+    empty = f"no topics in mesh {node.config.mesh.name!r} after {wait} s ({len(peers)} peer(s))"
+    output.rows_out(rows, COLUMNS, as_json=as_json, empty=empty)
     return 0
 
 

@@ -95,25 +95,39 @@ def delivered(outfile: Path) -> dict[str, list[int]]:
     return streams
 
 
-def test_a_durable_subscriber_killed_9_resumes_from_its_checkpoint(tmp_path: Path, mesh_name: str) -> None:
-    out = tmp_path / "delivered.txt"
-    sub_env, pub_env = environment(tmp_path, mesh_name, "sub"), environment(tmp_path, mesh_name, "pub")
-    sub = Proc(sub_env, "subscribe", "sub", "crash.*", str(out))
+def crash_run(tmp: Path, mesh: str, victim: str) -> tuple[list[int], int]:
+    """A durable subscriber and a journaled publisher of TOTAL events; once a quarter is delivered,
+    ``victim`` ("sub" or "pub") is killed -9 and restarted with the same journal. Returns what the
+    subscriber delivered, in order, and how many lines the file had at the kill."""
+    out = tmp / "delivered.txt"
+    sub_env, pub_env = environment(tmp, mesh, "sub"), environment(tmp, mesh, "pub")
+    sub_args = ("subscribe", "sub", "crash.*", str(out))
+    pub_args = ("publish", "pub", "crash.p", str(TOTAL), str(RATE))
+    sub = Proc(sub_env, *sub_args)
     pub = None
     try:
         sub.wait(lambda lines: "ready" in lines, 30, "subscriber ready")
-        pub = Proc(pub_env, "publish", "pub", "crash.p", str(TOTAL), str(RATE))
+        pub = Proc(pub_env, *pub_args)
         sub.wait(lambda lines: sub.count() >= TOTAL // 4, 60, "a quarter delivered")
-        sub.kill9()
-        before = len(out.read_text().splitlines())
-        sub = Proc(sub_env, "subscribe", "sub", "crash.*", str(out))
+        if victim == "sub":
+            sub.kill9()
+            before = len(out.read_text().splitlines())
+            sub = Proc(sub_env, *sub_args)
+        else:
+            pub.kill9()
+            before = len(out.read_text().splitlines())
+            pub = Proc(pub_env, *pub_args)
         pub.wait(lambda lines: any(line.startswith("done") for line in lines), 60, "all published")
         sub.wait(lambda lines: len(set(delivered(out).get("pub", []))) == TOTAL, 60, "everything delivered")
     finally:
         sub.stop()
         if pub is not None:
             pub.stop()
-    seen = delivered(out)["pub"]
+    return delivered(out)["pub"], before
+
+
+def test_a_durable_subscriber_killed_9_resumes_from_its_checkpoint(tmp_path: Path, mesh_name: str) -> None:
+    seen, before = crash_run(tmp_path, mesh_name, "sub")
     twice = len(seen) - len(set(seen))
     print(f"\nsubscriber kill -9 after {before} events: {len(set(seen))} delivered, {twice} redelivered")
     assert set(seen) == set(range(TOTAL))
@@ -123,22 +137,6 @@ def test_a_durable_subscriber_killed_9_resumes_from_its_checkpoint(tmp_path: Pat
 
 
 def test_a_publisher_killed_9_continues_and_nothing_is_lost(tmp_path: Path, mesh_name: str) -> None:
-    out = tmp_path / "delivered.txt"
-    sub_env, pub_env = environment(tmp_path, mesh_name, "sub"), environment(tmp_path, mesh_name, "pub")
-    sub = Proc(sub_env, "subscribe", "sub", "crash.*", str(out))
-    pub = None
-    try:
-        sub.wait(lambda lines: "ready" in lines, 30, "subscriber ready")
-        pub = Proc(pub_env, "publish", "pub", "crash.p", str(TOTAL), str(RATE))
-        sub.wait(lambda lines: sub.count() >= TOTAL // 4, 60, "a quarter delivered")
-        pub.kill9()
-        pub = Proc(pub_env, "publish", "pub", "crash.p", str(TOTAL), str(RATE))
-        pub.wait(lambda lines: any(line.startswith("done") for line in lines), 60, "all published")
-        sub.wait(lambda lines: sub.count() >= TOTAL, 60, "everything delivered")
-    finally:
-        sub.stop()
-        if pub is not None:
-            pub.stop()
-    seen = delivered(out)["pub"]
+    seen, _ = crash_run(tmp_path, mesh_name, "pub")
     print(f"\npublisher kill -9: {len(seen)} delivered, {len(seen) - len(set(seen))} twice")
     assert seen == list(range(TOTAL))  # exactly once, in order: the restarted publisher continued its stream

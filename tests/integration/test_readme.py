@@ -33,7 +33,9 @@ def test_python_block_runs(code: str) -> None:
     assert out.stdout.strip()
 
 
-@pytest.mark.parametrize("code", REFERENCE_BLOCKS, ids=[f"reference{i}" for i in range(len(REFERENCE_BLOCKS))])
+@pytest.mark.parametrize(
+    "code", REFERENCE_BLOCKS, ids=[f"reference{i}" for i in range(len(REFERENCE_BLOCKS))]
+)
 def test_api_reference_block_runs(code: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
