@@ -73,7 +73,9 @@ class IntrospectionMixin:
         open_subs = [s.statistics() for s in self._router.subscriptions]
         subs = open_subs + self._closed_subs
         transport_drops = getattr(self._transport, "dropped", {})
-        dropped = merge_counts(self._router.dropped, transport_drops, *(s.dropped for s in subs))
+        recovery = self._router.recovery
+        repeats = {"duplicate": recovery.duplicates} if recovery is not None and recovery.duplicates else {}
+        dropped = merge_counts(self._router.dropped, transport_drops, repeats, *(s.dropped for s in subs))
         return NodeStatistics(
             name=self.name,
             id=self.id,

@@ -110,10 +110,10 @@ class ReplayGate:
     # -- the router's view ------------------------------------------------------------------------------
     def admit(self, event: Event) -> bool:
         """A live event for ``sub``: True to offer it now; False when it is held or already replayed."""
+        if not event._seq or event._node_id == self.own_id or not event._node_id:
+            return True  # directed events (seq 0) and our own belong to no replayed stream
         pull = self._pulls.get(event._node_id)
         if pull is None:
-            if event._node_id == self.own_id or not event._node_id:
-                return True
             pull = self._begin(event._node_id)
         if not pull.done:
             pull.held.append(event)

@@ -106,3 +106,21 @@ async def test_a_journaled_publisher_keeps_its_id_and_sequence_across_a_restart(
         assert [e.payload["i"] for e in events] == [5, 6, 7, 8, 9]
         assert [e.seq for e in events] == [6, 7, 8, 9, 10]  # the sequence continued across the restart
         assert sub.statistics().lost == 0
+
+
+async def test_a_duplicate_is_dropped_and_counted(mesh_name: str) -> None:
+    from zbus import wire
+
+    async with Node("pub", mesh=mesh_name) as pub, Node("sub", mesh=mesh_name) as sub:
+        got = await sub.subscribe("dup")
+        event = zbus_event("dup")
+        frames = wire.encode(event, node_id=pub.id, seq=1, epoch=pub.epoch)
+        await sub._router.on_event(frames)  # the same event arriving twice (two paths, a resend)
+        await sub._router.on_event(frames)
+        assert (await got.next(timeout=5)).seq == 1
+        assert sub.statistics().dropped.get("duplicate") == 1
+        assert got.statistics().queued == 0
+
+
+def zbus_event(topic: str) -> Event:
+    return Event(topic, {"n": 1}, source="pub")

@@ -105,3 +105,16 @@ async def test_dead_letters_are_kept_announced_retried_and_purged(mesh_name: str
         await eventually(lambda: len(node.dead_letters()) == 2, timeout=10)
         assert await node.purge_dead_letters() == 1
         assert await node.stored_dead_letters() == []
+
+
+async def test_directed_events_reach_a_replaying_subscription(mesh_name: str, tmp_path: Path) -> None:
+    async with (
+        Node("pub", mesh=mesh_name, config=journaled(tmp_path / "pub")) as pub,
+        Node("late", mesh=mesh_name) as late,
+    ):
+        await late.wait_for_peers(names=["pub"], timeout=10)
+        sub = await late.subscribe("note.*", replay="all")
+        await pub.wait_for_peers(names=["late"], timeout=10)
+        await pub.publish("note.direct", {"to": "late"}, target="late")
+        event = await sub.next(timeout=10)
+        assert event.payload == {"to": "late"} and event.target == "late"
