@@ -13,12 +13,19 @@ from .logopts import LogOptions, logging_options
 from .options import NodeOptions, network_options
 
 
-def build_node(opts: NodeOptions, http: str | None, log_options: LogOptions) -> zbus.Node:
-    """The node ``--http HOST:PORT`` (monitoring.http) and the common options ask for; logging set up."""
+def build_node(
+    opts: NodeOptions, http: str | None, log_options: LogOptions, journal: str | None = None
+) -> zbus.Node:
+    """The node ``--http HOST:PORT`` (monitoring.http), ``--journal DIR`` (persistence) and the common
+    options ask for; logging set up."""
     config = opts.config()
+    overrides: dict[str, object] = {}
     if http is not None:
         host, _, port = http.rpartition(":")
-        overrides = {"monitoring": {"http": {"enabled": True, "host": host.strip("[]"), "port": int(port)}}}
+        overrides["monitoring"] = {"http": {"enabled": True, "host": host.strip("[]"), "port": int(port)}}
+    if journal is not None:
+        overrides["persistence"] = {"enabled": True, "path": journal}
+    if overrides:
         try:
             config = zbus.load_config(config, overrides=overrides)
         except zbus.ConfigError as exc:
@@ -64,9 +71,15 @@ def node() -> None:
     callback=_host_port,
     help="Serve /health, /metrics and the dashboard here (port 0 = any free port; monitoring.http).",
 )
+@click.option(
+    "--journal",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Keep an LMDB journal here (persistence.enabled): repair, replay, a stable node id.",
+)
 @logging_options
 @network_options
-def start(node_options: NodeOptions, http: str | None, log_options: LogOptions) -> None:
+def start(node_options: NodeOptions, http: str | None, journal: str | None, log_options: LogOptions) -> None:
     """Run a node until SIGINT/SIGTERM; prints `ready NAME ID pub=... router=...` once joined.
 
     Peer joins and leaves are printed as they happen. With --http (or monitoring.http.enabled)
@@ -75,5 +88,6 @@ def start(node_options: NodeOptions, http: str | None, log_options: LogOptions) 
     \b
     Example:
       zbus node start --name gateway --mesh billing --http 127.0.0.1:8081 --log-format json
+      zbus node start --name orders --journal ~/.local/share/zbus/orders
     """
-    session.run(run_node(build_node(node_options, http, log_options)))
+    session.run(run_node(build_node(node_options, http, log_options, journal)))

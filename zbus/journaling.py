@@ -52,12 +52,18 @@ class JournalMixin:
         async def _send(self, event: Event, *, durable: bool = False) -> None: ...
 
     def replay(
-        self, pattern: str = "**", *, since: datetime | float | None = None, last: int | None = None
+        self,
+        pattern: str = "**",
+        *,
+        since: datetime | float | None = None,
+        last: int | None = None,
+        from_seq: int | None = None,
     ) -> AsyncIterator[Event]:
         """The events this node journaled (``persistence.enabled``) that match ``pattern``, oldest first.
 
-        ``since`` (aware datetime or UNIX seconds) starts at a time; ``last=N`` keeps the newest N
-        per topic. Journaled events of earlier runs of the same node name (same journal) are included.
+        ``since`` (aware datetime or UNIX seconds) starts at a time; ``from_seq=N`` skips each
+        stream's events below sequence N; ``last=N`` keeps the newest N per topic. Journaled events
+        of earlier runs of the same node name (same journal) are included.
 
         Raises:
             UsageError: persistence is not enabled.
@@ -65,7 +71,7 @@ class JournalMixin:
         if self._persistence is None:
             raise UsageError("replay() reads this node's journal: set persistence.enabled = true")
         start = since.timestamp() if isinstance(since, datetime) else since
-        return replay_events(self._persistence, pattern, since=start, last=last)
+        return replay_events(self._persistence, pattern, since=start, last=last, from_seq=from_seq)
 
     # -- replaying and durable subscriptions -----------------------------------------------------------
     async def _replay_spec(self, replay: Replay | None, durable: str | None) -> ReplaySpec | None:

@@ -248,7 +248,12 @@ class Persistence:
 
 
 async def replay_events(
-    persistence: Persistence, pattern: str, *, since: float | None, last: int | None
+    persistence: Persistence,
+    pattern: str,
+    *,
+    since: float | None,
+    last: int | None,
+    from_seq: int | None = None,
 ) -> AsyncIterator[Event]:
     """The journaled events matching ``pattern`` (see ``Node.replay``), oldest first."""
     compiled = compile_pattern(pattern)
@@ -260,6 +265,8 @@ async def replay_events(
         for frames in chunk:
             event = decode(frames, max_message_size=2**62)
             if not everything and not compiled.matches(event._topic):
+                continue
+            if from_seq is not None and event._seq < from_seq:
                 continue
             if last is None:
                 yield event

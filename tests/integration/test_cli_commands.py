@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -179,6 +180,20 @@ def test_node_start_is_listed_by_peers_and_stops_on_sigterm(mesh: str, backgroun
     assert code == 0, err
     assert "stopped gateway" in lines and "serves /health, /metrics and the dashboard" in err
     assert any(line.startswith("http http://127.0.0.1:") for line in lines)
+
+
+def test_node_start_with_a_journal_keeps_its_id(mesh: str, background: type[Cli], tmp_path: Path) -> None:
+    ids = []
+    for _ in range(2):  # the same journal twice: the same node id (sequences continue)
+        node = background(
+            "node", "start", "--name", "keeper", "--mesh", mesh, "--journal", str(tmp_path / "j")
+        )
+        ids.append(node.expect("ready ").split()[2])
+        os.kill(node.popen.pid, signal.SIGTERM)
+        code, _, err = node.finish(timeout=20)
+        assert code == 0, err
+    assert ids[0] == ids[1]
+    assert (tmp_path / "j" / "data.mdb").exists()
 
 
 def test_sub_stops_cleanly_on_sigint(mesh: str, background: type[Cli]) -> None:

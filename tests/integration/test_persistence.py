@@ -39,6 +39,7 @@ async def test_replay_across_a_restart(tmp_path: Path, mesh_name: str) -> None:
         assert [e.payload["n"] for e in placed] == [0, 1, 2, 3, 4]
         assert [e.seq for e in placed] == [1, 2, 3, 4, 5] and placed[4].priority == 7
         assert [e.type for e in await collect(again.replay("order.*", since=middle))] == ["order.shipped"]
+        assert [e.payload["n"] for e in await collect(again.replay("order.placed", from_seq=4))] == [3, 4]
         newest = await collect(again.replay("order.*", last=2))
         assert [(e.type, e.payload["n"]) for e in newest] == [
             ("order.placed", 3),
