@@ -10,8 +10,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from .test_cli_commands import Cli
 
 PEER = Path(__file__).with_name("peer_proc.py")
 
@@ -92,3 +96,26 @@ def spawn() -> Iterator[type[Proc]]:
     yield Tracked
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def mesh() -> str:
+    """A fresh mesh name for CLI tests."""
+    return f"test-{os.urandom(4).hex()}"
+
+
+@pytest.fixture
+def background() -> Iterator[type[Cli]]:
+    """Start CLI commands in the background (``background("sub", ...)``); each is stopped at the end."""
+    from .test_cli_commands import Cli
+
+    started: list[Cli] = []
+
+    class Tracked(Cli):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    yield Tracked
+    for cli in started:
+        cli.stop()

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -75,25 +74,6 @@ class Cli:
         if self.popen.poll() is None:
             self.popen.kill()
         self.popen.communicate(timeout=10)
-
-
-@pytest.fixture
-def mesh() -> str:
-    return f"test-{os.urandom(4).hex()}"
-
-
-@pytest.fixture
-def background() -> Iterator[type[Cli]]:
-    started: list[Cli] = []
-
-    class Tracked(Cli):
-        def __init__(self, *args: str) -> None:
-            super().__init__(*args)
-            started.append(self)
-
-    yield Tracked
-    for cli in started:
-        cli.stop()
 
 
 def test_sub_receives_whole_events_from_pub(mesh: str, background: type[Cli]) -> None:

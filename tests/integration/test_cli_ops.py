@@ -7,7 +7,6 @@ Background commands are read against deadlines and stopped by their own PID only
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,26 +21,6 @@ from zbus.store import DeadLetters, Journal, JournalRecord
 
 from .conftest import Proc
 from .test_cli_commands import Cli, run
-
-
-@pytest.fixture
-def mesh() -> str:
-    return f"test-{os.urandom(4).hex()}"
-
-
-@pytest.fixture
-def background() -> Iterator[type[Cli]]:
-    started: list[Cli] = []
-
-    class Tracked(Cli):
-        def __init__(self, *args: str) -> None:
-            super().__init__(*args)
-            started.append(self)
-
-    yield Tracked
-    for cli in started:
-        cli.stop()
-
 
 JOURNALING_NODE = """
 import asyncio, sys, zbus
