@@ -19,6 +19,7 @@ import asyncio
 import importlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ __all__ = ["ReplayGate", "ReplaySpec"]
 
 log = logging.getLogger("zbus")
 
+HOLD_LIMIT = 100_000  # live events held per publisher while its history is pulled
+HOLE_ROUNDS = 8
 PLAN_TIMEOUT = 3.0  # a peer that does not answer REPLAY (an older zbus) is taken to have no history
 PULL_TIMEOUT = 5.0
 PULL_ATTEMPTS = 3
@@ -58,7 +61,8 @@ class _Pull:
     def __init__(self, gate: ReplayGate, peer_id: str, rid: int) -> None:
         self.gate, self.peer_id, self.rid = gate, peer_id, rid
         self.done = False
-        self.held: list[Event] = []
+        self.held: deque[Event] = deque()  # live events waiting for the replay (at most HOLD_LIMIT)
+        self.dropped: dict[str, tuple[int, int]] = {}  # per topic, the seqs let go of the hold: pulled later
         self.heads: dict[str, int] = {}
         self.plans: list[ReplayPlan] = []
         self.plan_arrived = asyncio.Event()
@@ -106,6 +110,7 @@ class ReplayGate:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._saver: asyncio.Task[None] | None = None
         self.replayed = 0
+        self.let_go = 0  # live events let go of a full hold (pulled again from the publisher)
 
     # -- the router's view ------------------------------------------------------------------------------
     def admit(self, event: Event) -> bool:
@@ -117,6 +122,11 @@ class ReplayGate:
             pull = self._begin(event._node_id)
         if not pull.done:
             pull.held.append(event)
+            if len(pull.held) > HOLD_LIMIT:  # memory stays bounded: the oldest is pulled again later
+                old = pull.held.popleft()
+                self.let_go += 1
+                low, _ = pull.dropped.get(old._topic, (old._seq, 0))
+                pull.dropped[old._topic] = (low, old._seq)
             return False
         if event._seq <= pull.heads.get(event._topic, 0):
             return False  # replayed already (it was still in flight on the live path)
@@ -169,21 +179,33 @@ class ReplayGate:
                 ranges.update(plan.streams)
             for topic, (first, head) in sorted(ranges.items()):
                 await self._pull_range(pull, topic, first, head)
-            # live events held meanwhile: fill any hole between the replayed head and the first of them
-            for topic in {e._topic for e in pull.held}:
-                first_live = min(e._seq for e in pull.held if e._topic == topic)
-                head = pull.heads.get(topic, 0)
-                if head and first_live > head + 1:
-                    await self._pull_range(pull, topic, head + 1, first_live - 1)
+            for _ in range(HOLE_ROUNDS):  # fill holes before the held live events (bounded)
+                if not await self._fill_holes(pull):
+                    break
             for topic, head in pull.heads.items():
                 self.recovery.sync.expect(pull.peer_id, topic, head + 1)
         finally:
             pull.done = True
             self.recovery.pulls.pop(pull.rid, None)
-            held, pull.held = pull.held, []
+            held, pull.held = pull.held, deque()
             for event in held:
                 if event._seq > pull.heads.get(event._topic, 0):
                     await self.deliver(event)
+
+    async def _fill_holes(self, pull: _Pull) -> bool:
+        """Pull, per topic, what lies between the replayed head and the first held live event: events
+        that were in flight when the plan was made, and those let go of a full hold. True if any."""
+        pulled = False
+        for topic in {e._topic for e in pull.held} | set(pull.dropped):
+            head = pull.heads.get(topic, 0)
+            held = [e._seq for e in pull.held if e._topic == topic and e._seq > head]
+            low, high = pull.dropped.pop(topic, (0, 0))
+            start = head + 1 if head else low
+            end = min(held) - 1 if held else high
+            if start and end >= start:
+                await self._pull_range(pull, topic, start, end)
+                pulled = True
+        return pulled
 
     async def _pull_range(self, pull: _Pull, topic: str, first: int, head: int) -> None:
         pos, attempts = first, 0
