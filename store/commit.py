@@ -193,8 +193,9 @@ class GroupCommitter:
 
     # -- loop side ------------------------------------------------------------------------------------
 
-    def _admit(self, record: RecordLike) -> None:
-        check_record(record)
+    def _admit(self, record: RecordLike, trusted: bool = False) -> None:
+        if not trusted:
+            check_record(record)
         if self._closing:
             raise ClosedError(f"the journal committer for {self.journal.path} is closed; start a new one")
         full = self._full
@@ -208,8 +209,9 @@ class GroupCommitter:
                 "publish rate: await put() to wait, or raise persistence.batch_size"
             )
 
-    def submit(self, record: RecordLike) -> None:
-        """Queue ``record`` for the next batch; never waits.
+    def submit(self, record: RecordLike, *, trusted: bool = False) -> None:
+        """Queue ``record`` for the next batch; never waits. ``trusted`` skips the shape check, for
+        records the caller built from values it already validated (the node's own publishes).
 
         Raises:
             UsageError: the record is malformed (see :func:`~.records.check_record`).
@@ -218,7 +220,7 @@ class GroupCommitter:
             ClosedError: :meth:`close` was called.
         """
         with self._cond:
-            self._admit(record)
+            self._admit(record, trusted)
             self._enqueue(record)
 
     def submit_durable(self, record: RecordLike) -> asyncio.Future[None]:

@@ -131,7 +131,8 @@ class Persistence:
         try:
             if not durable:
                 try:
-                    self._committer.submit(record)  # the common case: no coroutine, no wait
+                    # the common case: no coroutine, no wait; the frames were just encoded and checked
+                    self._committer.submit(record, trusted=True)
                     self._unsent.append((topic, seq, frames))  # sent once committed (write-ahead)
                     return
                 except WouldBlockError:
