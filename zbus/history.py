@@ -8,6 +8,7 @@ answers the rest. Events neither holds are reported missing, so the subscriber c
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from typing import Any
 
@@ -50,21 +51,17 @@ class History:
         """The stored events of ``topic`` with ``first <= seq <= last`` (at most ``MAX_SERVE``), and the
         ranges within the served span that neither the ring nor the journal holds."""
         last = min(last, first + MAX_SERVE - 1)
-        ring = self._rings.get(topic)
-        ring_first = ring[0][0] if ring else None
+        # copy what the ring holds *now*: the journal read below awaits, and meanwhile new publishes
+        # push the oldest entries out of the ring
+        recent = self._ring_slice(topic, first, last)
         found: list[tuple[int, list[bytes]]] = []
-        if self.persistence is not None and (ring_first is None or first < ring_first):
-            upto = last if ring_first is None else min(last, ring_first - 1)
-            stored = await self.persistence.read_range(self.node_id, topic, first, upto)
+        ring_first = recent[0][0] if recent else last + 1
+        if self.persistence is not None and first < ring_first:
+            stored = await self.persistence.read_range(self.node_id, topic, first, ring_first - 1)
             found.extend((wire.decode(frames, max_message_size=2**62)._seq, frames) for frames in stored)
-        if ring and ring_first is not None and last >= ring_first:
-            start = max(first, ring_first)
-            # ring sequences are contiguous (one per publish), so index arithmetic finds the slice
-            offset = start - ring_first
-            for i in range(offset, min(len(ring), offset + last - start + 1)):
-                seq, _ts, frames = ring[i]
-                if first <= seq <= last and (not found or seq > found[-1][0]):
-                    found.append((seq, frames))
+        for seq, frames in recent:
+            if not found or seq > found[-1][0]:
+                found.append((seq, frames))
         missing: list[tuple[int, int]] = []
         expect = first
         for seq, _frames in found:
@@ -75,6 +72,17 @@ class History:
             missing.append((expect, last))
         self.served += len(found)
         return [frames for _seq, frames in found], missing
+
+    def _ring_slice(self, topic: str, first: int, last: int) -> list[tuple[int, list[bytes]]]:
+        """The ring's events of ``topic`` with ``first <= seq <= last``, oldest first (a copy)."""
+        ring = self._rings.get(topic)
+        if not ring or last < ring[0][0]:
+            return []
+        # ring sequences are contiguous (one per publish), so index arithmetic finds the slice
+        offset = max(0, first - ring[0][0])
+        end = min(len(ring), offset + last - max(first, ring[0][0]) + 1)
+        window = itertools.islice(ring, offset, end)
+        return [(seq, frames) for seq, _ts, frames in window if first <= seq <= last]
 
     async def plan(
         self, pattern: str, *, since: float, last: int, start: dict[str, int]

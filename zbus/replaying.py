@@ -38,7 +38,8 @@ log = logging.getLogger("zbus")
 
 HOLD_LIMIT = 100_000  # live events held per publisher while its history is pulled
 HOLE_ROUNDS = 8
-PLAN_TIMEOUT = 3.0  # a peer that does not answer REPLAY (an older zbus) is taken to have no history
+PLAN_TIMEOUT = 3.0  # per try; a peer that never answers REPLAY (an older zbus) is taken to have no history
+PLAN_ATTEMPTS = 3
 PULL_TIMEOUT = 5.0
 PULL_ATTEMPTS = 3
 CHECKPOINT_INTERVAL = 0.2
@@ -165,15 +166,25 @@ class ReplayGate:
     async def _replay(self, pull: _Pull) -> None:
         try:
             start = {t: s + 1 for (n, t), s in self.spec.start.items() if n == pull.peer_id}
-            for pattern in self.patterns:
-                ask = ReplayAsk(
-                    id=pull.rid, pattern=pattern, since=self.spec.since, last=self.spec.last, start=start
+            for _attempt in range(PLAN_ATTEMPTS):
+                pull.plans.clear()
+                for pattern in self.patterns:
+                    ask = ReplayAsk(
+                        id=pull.rid, pattern=pattern, since=self.spec.since, last=self.spec.last, start=start
+                    )
+                    await self.recovery._send(pull.peer_id, "REPLAY", [ask.encode()])
+                try:
+                    await asyncio.wait_for(pull.plan_arrived.wait(), PLAN_TIMEOUT)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                log.warning(
+                    "no replay plan from peer %s after %d tries: its history for %s is not replayed",
+                    pull.peer_id,
+                    PLAN_ATTEMPTS,
+                    self.sub.describe(),
                 )
-                await self.recovery._send(pull.peer_id, "REPLAY", [ask.encode()])
-            try:
-                await asyncio.wait_for(pull.plan_arrived.wait(), PLAN_TIMEOUT)
-            except TimeoutError:
-                log.debug("no REPLAY_PLAN from %s; replaying nothing from it", pull.peer_id)
             ranges: dict[str, tuple[int, int]] = {}
             for plan in pull.plans:
                 ranges.update(plan.streams)

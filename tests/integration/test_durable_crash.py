@@ -26,13 +26,16 @@ class Proc:
     """A chaos_node.py process; stdout lines collected by a thread; waits are deadline-bounded."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.popen = subprocess.Popen(
-            [sys.executable, str(SCRIPT), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
+        log = Path(env["ZBUS_PERSISTENCE__PATH"] + ".log")
+        with open(log, "ab") as stderr:  # the node's log, for failure messages
+            self.popen = subprocess.Popen(
+                [sys.executable, str(SCRIPT), *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+            )
+        self.log = log
         self.lines: list[str] = []
         self._cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -49,7 +52,10 @@ class Proc:
         with self._cond:
             while not predicate(self.lines):  # type: ignore[operator]
                 left = deadline - time.monotonic()
-                assert left > 0, f"{what}: not within {timeout} s (last lines {self.lines[-3:]})"
+                assert left > 0, (
+                    f"{what}: not within {timeout} s (last lines {self.lines[-3:]})\n"
+                    + self.log.read_text(errors="replace")[-3000:]
+                )
                 self._cond.wait(left)
 
     def count(self) -> int:
