@@ -1,9 +1,10 @@
 """Persistence: a node's LMDB journal and its group committer, switched on by ``persistence.enabled``.
 
-The node appends the exact wire frames of every event it publishes (before sending them), so they
-can be replayed later (``Node.replay``) and, with the repair protocol still to come, re-sent to
-subscribers that missed them. All LMDB work happens on the committer's one writer thread: the
-event loop never waits for a commit, an fsync or a read (DESIGN §7, STYLE rule 14).
+The node appends the exact wire frames of every event it publishes and sends them only once they
+are committed (write-ahead), so they can be replayed (``Node.replay``, REPLAY) and re-sent to
+subscribers that missed them (REPAIR), and a restart continues the sequences. Retention runs in
+the background. All LMDB work happens on the committer's one writer thread: the event loop never
+waits for a commit, an fsync or a read (DESIGN §7, STYLE rule 14).
 """
 
 from __future__ import annotations
