@@ -13,7 +13,7 @@ A **node** with ``transport.forwarder = "auto"`` picks the first forwarder peer 
 there with its full interest. For each other peer it keeps the direct SUB until a heartbeat of that peer
 arrives *through the forwarder*: from then on the path through the forwarder carries that peer's events,
 so the direct SUB is drained (what it already queued is handed on) and closed. While both paths are open,
-an event can arrive twice; ``StreamSync`` (zbus.protocol.repair) drops the second copy. When the forwarder leaves (BYE,
+an event can arrive twice; ``StreamSync`` drops the second copy. When the forwarder leaves (BYE,
 a dropped connection, heartbeat timeout), every direct SUB is reopened with the full interest (on a dropped
 connection at once, not after the expiry), and when a forwarder (re)appears or its heartbeats come back
 the switch starts over. Events published between the forwarder's death and the direct
