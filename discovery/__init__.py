@@ -8,7 +8,8 @@ peer to its table only when the peer answers. ``make_discovery`` picks the imple
 from __future__ import annotations
 
 from zbus.config import Config
-from zbus.transport import Discovery, Found
+
+from .base import Discovery, Found
 
 __all__ = ["Discovery", "Found", "make_discovery"]
 

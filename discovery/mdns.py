@@ -25,8 +25,8 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from zbus.errors import DiscoveryError, WireError
 
-from . import Found
 from .addresses import reachable_addresses
+from .base import Found
 from .txt import NodeRecord, decode_txt, encode_txt
 
 __all__ = ["SERVICE_TYPE", "MdnsDiscovery"]

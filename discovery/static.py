@@ -11,9 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
 
-from zbus.transport import Found
-
 from .addresses import reachable_addresses
+from .base import Found
 
 __all__ = ["StaticDiscovery"]
 

@@ -26,7 +26,7 @@ _COUNTER_KEY: Final = b"deadletter_counter"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetterRecord:
-    """One stored dead letter (the persistent form of ``zbus.dispatch.DeadLetter``).
+    """One stored dead letter (the persistent form of ``zbus.delivery.dispatch.DeadLetter``).
 
     Attributes:
         id: 32 hex characters; pass it to :meth:`DeadLetters.get` or :meth:`DeadLetters.delete`.

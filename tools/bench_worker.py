@@ -8,7 +8,6 @@ and takes orders (``go``, ``quit``) as lines on stdin. Every wait is bounded by 
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import resource
@@ -95,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the role named by ``argv[0]`` with the JSON arguments in ``argv[1]``."""
     argv = sys.argv[1:] if argv is None else argv
     role, args = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
-    module = importlib.import_module(".bench_raw" if role.startswith("raw_") else ".bench_zbus", __package__)
+    # only the side that runs is imported: a raw worker never loads zbus
+    if role.startswith("raw_"):
+        from . import bench_raw as module
+    else:
+        from . import bench_zbus as module  # type: ignore[no-redef]
     func = getattr(module, role, None)
     if func is None or role.startswith("_"):
         emit(error=f"unknown role {role!r}")

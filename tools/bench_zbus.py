@@ -8,7 +8,6 @@ as a real one would (payloads are decoded lazily, so skipping that would flatter
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import statistics
 import time
@@ -188,11 +187,6 @@ def zbus_replay(journal: str, n: int) -> None:
     asyncio.run(main())
 
 
-def _store() -> Any:
-    # zbus.store lives in the top-level store/ folder, installed as a subpackage: import by name
-    return importlib.import_module("zbus.store")
-
-
 def journal_writer(journal: str, n: int, deadline: float = 120) -> None:
     """Append ``n`` events (~270-byte frames, 100 streams, batches of 1,000), report, keep writing.
 
@@ -205,7 +199,8 @@ def journal_writer(journal: str, n: int, deadline: float = 120) -> None:
     written, ts = 0, time.time() - 3600
     end = time.monotonic() + deadline
     reported = False
-    store = _store()
+    from zbus import store
+
     with store.Journal(journal, map_size=8 * 1024**3, durability="none") as j:
         j.next_epoch()
         while time.monotonic() < end:
@@ -227,7 +222,8 @@ def journal_writer(journal: str, n: int, deadline: float = 120) -> None:
 
 def recover(journal: str) -> None:
     """Open a journal left by a killed writer and read its stream heads: what a restart does."""
-    store = _store()
+    from zbus import store
+
     t0 = time.perf_counter()
     with store.Journal(journal, map_size=8 * 1024**3, durability="none") as j:
         heads = j.stream_heads()

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 import zbus
-from zbus import wire
+from zbus.codec import wire
 from zbus.store import DeadLetterRecord, DeadLetters
 
 from . import output, session

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 import zbus
-from zbus.logs import configure_logging
+from zbus.observe.logs import configure_logging
 
 from . import output
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import click
 
 import zbus
-from zbus.forwarding import read_capture
-from zbus.topics import compile_pattern
+from zbus.model.topics import compile_pattern
+from zbus.transport.zmq.forwarding import read_capture
 
 from . import output, session
 from .options import NodeOptions, network_options

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 import zbus
-from zbus import wire
-from zbus.topics import compile_pattern
+from zbus.codec import wire
+from zbus.model.topics import compile_pattern
 
 from . import output
 from .journals import Progress, journal_options, opened, quiet_option, since_option

@@ -14,8 +14,10 @@ from .blocking import BlockingNode as BlockingNode
 from .blocking import BlockingSubscription as BlockingSubscription
 from .config import Config as Config
 from .config import load_config as load_config
-from .dispatch import DeadLetter as DeadLetter
-from .dispatch import Overflow as Overflow
+from .delivery.dispatch import DeadLetter as DeadLetter
+from .delivery.dispatch import Overflow as Overflow
+from .delivery.subscription import Subscription as Subscription
+from .delivery.subscription import SubscriptionStatistics as SubscriptionStatistics
 from .errors import ClosedError as ClosedError
 from .errors import ConfigError as ConfigError
 from .errors import DiscoveryError as DiscoveryError
@@ -39,16 +41,14 @@ from .errors import UsageError as UsageError
 from .errors import WireError as WireError
 from .errors import WouldBlockError as WouldBlockError
 from .errors import ZbusError as ZbusError
-from .event import Event as Event
-from .event import Priority as Priority
+from .inbound.peerwatch import PeerEvent as PeerEvent
+from .model.event import Event as Event
+from .model.event import Priority as Priority
+from .model.peer import PeerInfo as PeerInfo
 from .node import Node as Node
-from .peerwatch import PeerEvent as PeerEvent
+from .observe.statistics import NodeState as NodeState
+from .observe.statistics import NodeStatistics as NodeStatistics
 from .protocol.repair import LostEvents as LostEvents
-from .statistics import NodeState as NodeState
-from .statistics import NodeStatistics as NodeStatistics
-from .subscription import Subscription as Subscription
-from .subscription import SubscriptionStatistics as SubscriptionStatistics
-from .transport import PeerInfo as PeerInfo
 
 __all__ = [
     "BlockingNode",

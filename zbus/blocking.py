@@ -15,12 +15,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .config import Config
+from .delivery.subscription import Handler, Subscription
 from .errors import ClosedError, LoopBlockedError, RequestTimeout
-from .event import Event
+from .model.event import Event
+from .model.peer import PeerInfo
 from .node import Node
-from .statistics import NodeStatistics
-from .subscription import Handler, Subscription
-from .transport import PeerInfo
+from .observe.statistics import NodeStatistics
 
 __all__ = ["BlockingNode", "BlockingSubscription"]
 

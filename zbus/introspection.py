@@ -8,16 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .observe.statistics import NodeState, NodeStatistics, merge_counts
 from .protocol.repair import LostEvents
-from .statistics import NodeState, NodeStatistics, merge_counts
 
 if TYPE_CHECKING:
-    from .dispatch import Dispatcher, MemoryDeadLetters
-    from .health import HealthServer
-    from .peerwatch import PeerEvent, PeerWatch
-    from .router import Router
-    from .subscription import SubscriptionStatistics
-    from .transport import PeerInfo, Transport
+    from .delivery.dispatch import Dispatcher, MemoryDeadLetters
+    from .delivery.subscription import SubscriptionStatistics
+    from .inbound.peerwatch import PeerEvent, PeerWatch
+    from .inbound.router import Router
+    from .model.peer import PeerInfo
+    from .monitoring.health import HealthServer
+    from .transport.base import Transport
 
 __all__ = ["IntrospectionMixin"]
 

@@ -6,23 +6,23 @@ Kept apart from node.py only to keep that file small; ``Node`` mixes this in.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import wire
-from .dispatch import DeadLetter, MemoryDeadLetters
+from .store import DeadLetters
+from .codec import wire
+from .delivery.dispatch import DeadLetter, MemoryDeadLetters
 from .errors import UsageError
-from .event import Event
-from .persistence import Persistence, replay_events
-from .replaying import ReplayGate, ReplaySpec, load_checkpoint
+from .inbound.replay import ReplayGate, ReplaySpec, load_checkpoint
+from .journal.persistence import Persistence, replay_events
+from .model.event import Event
 
 if TYPE_CHECKING:
-    from .router import Router
-    from .subscription import Subscription
-    from .transport import PeerInfo
+    from .delivery.subscription import Subscription
+    from .inbound.router import Router
+    from .model.peer import PeerInfo
 
 __all__ = ["DLQ_TOPIC", "JournalMixin", "Replay"]
 
@@ -137,10 +137,9 @@ class JournalMixin:
     async def _keep_dead_letter(self, letter: DeadLetter) -> None:
         if self._persistence is not None:
             frames = wire.encode(letter.event)
-            store = importlib.import_module("zbus.store")
             try:
                 await self._persistence.run(
-                    lambda journal: store.DeadLetters(journal).add(
+                    lambda journal: DeadLetters(journal).add(
                         frames=frames,
                         error_type=letter.error_type,
                         error=letter.error,
@@ -187,14 +186,12 @@ class JournalMixin:
             UsageError: persistence is not enabled.
         """
         persistence = self._journal_for("stored_dead_letters()")
-        store = importlib.import_module("zbus.store")
-        return await persistence.run(lambda journal: store.DeadLetters(journal).list(limit))  # type: ignore[no-any-return]
+        return await persistence.run(lambda journal: DeadLetters(journal).list(limit))  # type: ignore[no-any-return]
 
     async def retry_dead_letters(self, ids: list[str] | None = None) -> int:
         """Publish stored dead letters again (all, or those with these ids) with their attempts reset,
         deleting each record once republished. Returns how many were republished."""
         persistence = self._journal_for("retry_dead_letters()")
-        store = importlib.import_module("zbus.store")
         records = await self.stored_dead_letters(limit=1_000_000)
         count = 0
         for record in records:
@@ -203,16 +200,15 @@ class JournalMixin:
             event = wire.decode(list(record.frames))
             event._attempts = 0  # a fresh start for the handlers
             await self._send(event)
-            await persistence.run(lambda journal, rid=record.id: store.DeadLetters(journal).delete(rid))
+            await persistence.run(lambda journal, rid=record.id: DeadLetters(journal).delete(rid))
             count += 1
         return count
 
     async def purge_dead_letters(self) -> int:
         """Delete every stored dead letter (and this run's in-memory list). Returns how many were stored."""
         persistence = self._journal_for("purge_dead_letters()")
-        store = importlib.import_module("zbus.store")
         self._dead_letters = MemoryDeadLetters()
-        return await persistence.run(lambda journal: store.DeadLetters(journal).purge())  # type: ignore[no-any-return]
+        return await persistence.run(lambda journal: DeadLetters(journal).purge())  # type: ignore[no-any-return]
 
     def _journal_for(self, what: str) -> Persistence:
         if self._persistence is None:

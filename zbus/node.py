@@ -16,33 +16,33 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import wire
+from .codec import wire
 from .config import Config, load_config, parse_duration
-from .consume import events_of, windows_of
-from .dispatch import Dispatcher, MemoryDeadLetters, Overflow
+from .delivery.consume import events_of, windows_of
+from .delivery.dispatch import Dispatcher, MemoryDeadLetters, Overflow
+from .delivery.subscription import Handler, Subscription, SubscriptionStatistics
 from .errors import (
     ClosedError,
     NoResponders,
     UsageError,
 )
-from .event import Event
-from .history import History
+from .inbound.peerwatch import PeerWatch
+from .inbound.recovery import LostEvents, Recovery
+from .inbound.router import Router
 from .introspection import IntrospectionMixin
+from .journal.history import History
+from .journal.persistence import Persistence
 from .journaling import JournalMixin, Replay
-from .peerwatch import PeerWatch
-from .persistence import Persistence
+from .model.event import Event
+from .model.topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
+from .observe.statistics import NodeState
+from .observe.tracing import stamp
 from .protocol.requests import RoundRobin
-from .recovery import LostEvents, Recovery
-from .router import Router
-from .statistics import NodeState
-from .subscription import Handler, Subscription, SubscriptionStatistics
-from .topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
-from .tracing import stamp
-from .transport import Transport
+from .transport.base import Transport
 from .waits import WaitsMixin
 
 if TYPE_CHECKING:
-    from .health import HealthServer
+    from .monitoring.health import HealthServer
 
 __all__ = ["Node"]
 
@@ -161,7 +161,7 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
             self._transport = self._make_transport()
             self._router.transport = self._router.recovery.transport = self._transport
             await self._transport.start(self._router)
-            from .health import start_http  # http.server loads only for nodes that serve HTTP
+            from .monitoring.health import start_http  # http.server loads only for nodes that serve HTTP
 
             self._http = await start_http(self)
         except BaseException:
@@ -181,13 +181,13 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
     def _make_transport(self) -> Transport:
         kind = self.config.transport.kind
         if kind == "memory":
-            from .memory import MemoryTransport
+            from .transport.memory import MemoryTransport
 
             mesh = self.config.mesh.name
             return MemoryTransport(
                 node_id=self.id, name=self.name, mesh=mesh, epoch=self.epoch, role=self.role
             )
-        from .mesh import MeshTransport
+        from .transport.zmq.mesh import MeshTransport
 
         return MeshTransport(
             node_id=self.id, name=self.name, epoch=self.epoch, config=self.config, role=self.role

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .topics import compile_pattern, validate_topic
+from .model.topics import compile_pattern, validate_topic
 
 if TYPE_CHECKING:
-    from .peerwatch import PeerWatch
-    from .router import Router
-    from .transport import PeerInfo, Transport
+    from .inbound.peerwatch import PeerWatch
+    from .inbound.router import Router
+    from .model.peer import PeerInfo
+    from .transport.base import Transport
 
 __all__ = ["WaitsMixin"]
 

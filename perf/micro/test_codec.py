@@ -11,10 +11,11 @@ import uuid
 import msgpack
 import pytest
 
-from zbus import Event, wire
-from zbus.event import new_event_id
-from zbus.filters import compile_filter
-from zbus.topics import TopicIndex, compile_pattern
+from zbus import Event
+from zbus.codec import wire
+from zbus.model.event import new_event_id
+from zbus.model.filters import compile_filter
+from zbus.model.topics import TopicIndex, compile_pattern
 
 PAYLOAD = {"order_id": 4711, "customer": "c-1234", "total": 99.95, "items": [{"sku": "A-1", "qty": 2}]}
 

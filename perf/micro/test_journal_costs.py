@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from zbus import Event, wire
+from zbus import Event
+from zbus.codec import wire
 from zbus.store.journal import Journal, JournalRecord
 
 PAYLOAD = {"order_id": 4711, "customer": "c-1234", "total": 99.95, "items": [{"sku": "A-1", "qty": 2}]}

@@ -12,8 +12,8 @@ import random
 import pytest
 
 from zbus import Event
-from zbus.latency import Histogram
-from zbus.tracing import child_traceparent, current_event, new_traceparent, parse_traceparent, stamp
+from zbus.observe.latency import Histogram
+from zbus.observe.tracing import child_traceparent, current_event, new_traceparent, parse_traceparent, stamp
 
 PAYLOAD = {"order_id": 4711, "customer": "c-1234", "total": 99.95}
 

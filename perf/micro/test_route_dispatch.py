@@ -11,11 +11,12 @@ from collections import deque
 
 import pytest
 
-from zbus import Event, wire
-from zbus.dispatch import Overflow, PriorityBuffer
-from zbus.router import Router
-from zbus.subscription import Subscription
-from zbus.topics import compile_pattern
+from zbus import Event
+from zbus.codec import wire
+from zbus.delivery.dispatch import Overflow, PriorityBuffer
+from zbus.delivery.subscription import Subscription
+from zbus.inbound.router import Router
+from zbus.model.topics import compile_pattern
 
 PAYLOAD = {"order_id": 4711, "customer": "c-1234", "total": 99.95, "items": [{"sku": "A-1", "qty": 2}]}
 EVENT = wire.decode(wire.encode(Event("order.placed", PAYLOAD, source="shop"), node_id="n", seq=1, epoch=1))

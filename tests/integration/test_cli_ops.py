@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import zbus
-from zbus import wire
+from zbus.codec import wire
 from zbus.store import DeadLetters, Journal, JournalRecord
 
 from .conftest import Proc

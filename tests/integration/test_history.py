@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from zbus import Event, wire
+from zbus import Event
+from zbus.codec import wire
 from zbus.config import load_config
-from zbus.history import History
-from zbus.persistence import Persistence
+from zbus.journal.history import History
+from zbus.journal.persistence import Persistence
 
 
 async def test_serving_while_the_ring_moves_misses_nothing(tmp_path: Path) -> None:

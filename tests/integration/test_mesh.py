@@ -11,7 +11,7 @@ import zmq
 
 import zbus
 from zbus import Event, Node
-from zbus.protocol.messages import Kind, PeerHello
+from zbus.codec.control import Kind, PeerHello
 from zbus.testing import eventually, local_mesh
 
 from .conftest import FAST
@@ -120,7 +120,7 @@ async def test_two_meshes_do_not_mix(mesh_name: str) -> None:
                 pub="tcp://127.0.0.1:1",
                 router="tcp://127.0.0.1:2",
             )
-            dealer.send_multipart([Kind.HELLO, hello.encode()])
+            dealer.send_multipart([Kind.HELLO.value, hello.encode()])
             await eventually(lambda: a._transport.dropped["wrong_mesh"] == 1)  # type: ignore[union-attr]
             assert [p.name for p in a.peers] == ["a2"]
         finally:

@@ -109,7 +109,7 @@ async def test_a_journaled_publisher_keeps_its_id_and_sequence_across_a_restart(
 
 
 async def test_a_duplicate_is_dropped_and_counted(mesh_name: str) -> None:
-    from zbus import wire
+    from zbus.codec import wire
 
     async with Node("pub", mesh=mesh_name) as pub, Node("sub", mesh=mesh_name) as sub:
         got = await sub.subscribe("dup")

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from zbus import Event, Node, replaying
+from zbus import Event, Node
+from zbus.inbound import replay as replaying
 from zbus.testing import eventually
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 import zbus
-from zbus.logs import configure_logging
+from zbus.observe.logs import configure_logging
 from zbus.testing import eventually, local_mesh
 
 

@@ -18,8 +18,9 @@ Commands, one per stdin line:
 Exits on SIGTERM, SIGINT or stdin EOF (closing the node: BYE and mDNS goodbye).
 
 White-box knob for compressing long faults in time: ``LAB_ZBUS_MESH_PATCH="NAME=VALUE,..."`` sets
-numeric module constants of zbus.mesh (e.g. CANDIDATE_TIMEOUT=0.5) before the node starts and prints
-``patched NAME=VALUE ...``. A NAME zbus.mesh does not have is an error (exit 3), never ignored,
+numeric module constants of zbus.transport.zmq.mesh (e.g. CANDIDATE_TIMEOUT=0.5) before the node
+starts and prints
+``patched NAME=VALUE ...``. A NAME zbus.transport.zmq.mesh does not have is an error (exit 3), never ignored,
 unless written ``?NAME=VALUE`` (patched only where it exists).
 """
 
@@ -73,7 +74,7 @@ async def command(node: zbus.Node, name: str, words: list[str]) -> None:
 def patch_mesh_constants(spec: str) -> None:
     if not spec.strip():
         return
-    import zbus.mesh
+    import zbus.transport.zmq.mesh
 
     done = []
     for item in spec.split(","):
@@ -81,14 +82,14 @@ def patch_mesh_constants(spec: str) -> None:
         key = key.strip()
         optional = key.startswith("?")
         key = key.lstrip("?")
-        old = getattr(zbus.mesh, key, None)
+        old = getattr(zbus.transport.zmq.mesh, key, None)
         if not isinstance(old, int | float):
             if optional:
                 continue
-            say(f"error zbus.mesh has no numeric constant {key!r}; update LAB_ZBUS_MESH_PATCH")
+            say(f"error zbus.transport.zmq.mesh has no numeric constant {key!r}; update LAB_ZBUS_MESH_PATCH")
             sys.exit(3)
-        setattr(zbus.mesh, key, type(old)(value))
-        done.append(f"{key}={getattr(zbus.mesh, key)}")
+        setattr(zbus.transport.zmq.mesh, key, type(old)(value))
+        done.append(f"{key}={getattr(zbus.transport.zmq.mesh, key)}")
     say("patched " + " ".join(done))
 
 

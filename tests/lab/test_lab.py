@@ -23,9 +23,10 @@ GONE_MARGIN = 2.0  # s beyond peer_timeout for a cut peer to be reported gone (m
 REJOIN = 10.0  # s after restore for the peers to report each other again
 STATIC_PORT = 7101  # the same fixed ROUTER port on every host, as a deployment would configure it
 
-# zbus.mesh's greeting constants, compressed so that a "long" partition takes seconds: the long-partition
+# the mesh's greeting constants (zbus.transport.zmq.mesh), compressed so that a "long" partition
+# takes seconds: the long-partition
 # cut outlasts several greeting rounds and unanswered-HELLO timeouts, as a cut of minutes does with the
-# real constants. "?" marks names that only some versions of zbus.mesh have.
+# real constants. "?" marks names that only some versions of zbus.transport.zmq.mesh have.
 COMPRESSED = ",".join([
     "CANDIDATE_TIMEOUT=0.5",  # an unanswered HELLO's DEALER is closed after this
     "?REGREET_BASE=0.5", "?REGREET_CAP=1",  # greeting backoff (protocol/greetings.py)

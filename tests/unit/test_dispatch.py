@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zbus.dispatch import Overflow, PriorityBuffer, backoff_delay
+from zbus.delivery.dispatch import Overflow, PriorityBuffer, backoff_delay
 
 
 def test_priority_order_fifo_within_priority() -> None:

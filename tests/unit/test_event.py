@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from zbus import Event, EventValidationError, InvalidTopicError, Priority
-from zbus.event import IdGenerator, new_event_id
+from zbus.model.event import IdGenerator, new_event_id
 
 
 def test_defaults() -> None:

@@ -1,4 +1,4 @@
-"""Tests for zbus.filters: every operator, array and path semantics, errors, and a reference model."""
+"""Tests for zbus.model.filters: every operator, array and path semantics, errors, and a reference model."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zbus.errors import InvalidFilterError, UsageError
-from zbus.filters import EVENT_FIELDS, compile_filter
+from zbus.model.filters import EVENT_FIELDS, compile_filter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

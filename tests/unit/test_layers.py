@@ -1,10 +1,17 @@
-"""The layering rules of STYLE.md Part 3, checked statically (ast) and in fresh interpreters."""
+"""The package's layering, checked statically (ast) and in fresh interpreters.
+
+Every import counts: module level, inside functions and under ``TYPE_CHECKING`` alike, because each
+one is an edge a reader has to follow and a cycle waiting to happen. The declared dependencies of each
+subpackage (its ``__init__`` docstring says the same in words) must form a DAG, every module must
+import only what its subpackage may, and the module graph has no cycle at all.
+"""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -17,135 +24,248 @@ PACKAGES = {
     "zbus.tools": ROOT / "tools",
 }
 
-PURE = [
+#: component -> the components it may import (bottom-up; "facade" is the top-level modules node,
+#: blocking, testing and the package __init__)
+LAYERS: dict[str, set[str]] = {
+    "errors": set(),
+    "version": set(),
+    "config": {"errors"},
+    "tasks": set(),
+    "model": {"errors"},
+    "codec": {"model", "errors"},
+    "observe": {"model", "config", "errors"},
+    "protocol": {"model", "errors"},
+    "store": {"errors", "config"},
+    "discovery": {"config", "errors"},
+    "transport": {"model", "codec", "protocol", "observe", "discovery", "config", "errors", "tasks"},
+    "delivery": {"model", "codec", "observe", "config", "errors", "tasks"},
+    "journal": {"model", "codec", "delivery", "store", "observe", "config", "errors", "tasks"},
+    "inbound": {
+        "model",
+        "codec",
+        "protocol",
+        "transport",
+        "delivery",
+        "journal",
+        "observe",
+        "config",
+        "errors",
+        "tasks",
+    },
+    "monitoring": {"model", "observe", "delivery", "config", "errors", "version"},
+    "facade": {
+        "errors",
+        "version",
+        "config",
+        "tasks",
+        "model",
+        "codec",
+        "observe",
+        "protocol",
+        "store",
+        "transport",
+        "delivery",
+        "journal",
+        "inbound",
+        "monitoring",
+        "discovery",
+    },
+    # the CLI: the public API (facade) plus the explicit list in TOOLS_MAY_USE
+    "tools": {"facade", "errors", "config", "model", "observe", "store", "discovery", "version"},
+}
+#: what the CLI may import beyond ``zbus`` itself (each with why)
+TOOLS_MAY_USE = {
+    "zbus": "the public API",
+    "zbus.testing": "the demo's helpers",
+    "zbus.store": "the offline journal commands (replay, journal, dlq)",
+    "zbus.discovery": "doctor's mDNS self-test",
+    "zbus.codec.wire": "decoding journaled frames (replay, dlq)",
+    "zbus.transport.zmq.capture": "monitor --capture reads a forwarder's capture socket",
+    "zbus.observe.logs": "--log-format / --log-level set-up",
+}
+
+PURE = ["model", "codec", "protocol"]
+PURE_EXTRA = [
     "zbus/errors.py",
-    "zbus/event.py",
     "zbus/config.py",
-    "zbus/topics.py",
-    "zbus/filters.py",
-    "zbus/wire.py",
-    "zbus/transport.py",
-    "zbus/statistics.py",
-    "zbus/latency.py",
-    "zbus/dashboard.py",
-    "zbus/protocol/__init__.py",
-    "zbus/protocol/messages.py",
-    "zbus/protocol/peers.py",
-    "zbus/protocol/repair.py",
-    "zbus/protocol/requests.py",
-    "zbus/protocol/greetings.py",
+    "zbus/observe/latency.py",
+    "zbus/observe/statistics.py",
+    "zbus/monitoring/dashboard.py",
+    "zbus/transport/base.py",
     "discovery/txt.py",
     "store/keys.py",
     "store/records.py",
 ]
 IO_LIBRARIES = {"zmq", "asyncio", "lmdb", "zeroconf", "prometheus_client", "click", "socket", "threading"}
-IO_TIER = {
-    "node",
-    "mesh",
-    "links",
-    "forwarding",
-    "pump",
-    "sockets",
-    "memory",
-    "router",
-    "dispatch",
-    "subscription",
-    "blocking",
-    "consume",
-    "peerwatch",
-    "testing",
-}
 ONLY_IN = {
-    # zbus/pump.py is the mesh's socket drain (split out of mesh.py); tools/bench_raw.py is the raw
-    # pyzmq + LMDB baseline of `zbus bench`, which must bypass zbus
-    "zmq": {
-        "zbus/sockets.py",
-        "zbus/mesh.py",
-        "zbus/pump.py",
-        "zbus/links.py",
-        "zbus/forwarding.py",
-        "tools/doctor.py",
-        "tools/bench_raw.py",
-    },
+    # tools/bench_raw.py is the raw pyzmq + LMDB baseline of `zbus bench`, which must bypass zbus
+    "zmq": {"zbus/transport/zmq/", "tools/doctor.py", "tools/bench_raw.py"},
     "zeroconf": {"discovery/"},
     "click": {"tools/"},
     "lmdb": {"store/", "tools/bench_raw.py"},
-    "prometheus_client": {"zbus/metrics.py"},
+    "prometheus_client": {"zbus/monitoring/metrics.py"},
 }
-
-
-def imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = "." * node.level + (node.module or "")
-            names.add(base)
-            names.update(
-                f"{base}.{alias.name}" if base.endswith(".") is False else base + alias.name
-                for alias in node.names
-            )
-    return names
 
 
 def all_sources() -> list[Path]:
     return sorted(p for d in PACKAGES.values() for p in d.rglob("*.py"))
 
 
-@pytest.mark.parametrize("rel", PURE)
+def module_name(path: Path) -> str:
+    for package, folder in PACKAGES.items():
+        if path.is_relative_to(folder):
+            parts = [p for p in path.relative_to(folder).with_suffix("").parts if p != "__init__"]
+            return ".".join([package, *parts])
+    raise AssertionError(path)
+
+
+def component(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] != "zbus":
+        return "external"
+    if len(parts) == 1:
+        return "facade"
+    head = parts[1]
+    if head in ("node", "blocking", "testing"):
+        return "facade"
+    if head == "_version":
+        return "version"
+    return head
+
+
+@cache
+def imports(path: Path) -> frozenset[str]:
+    """Every module ``path`` imports, anywhere in the file, as absolute names."""
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*base_parts, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)  # may name a submodule
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module":
+            target = node.args[0] if node.args else None
+            text = target.value if isinstance(target, ast.Constant) and isinstance(target.value, str) else "?"
+            if text == "?" or text.startswith((".", "zbus")):
+                names.add("<importlib>")  # a first-party module by name (opentelemetry's are fine)
+    return frozenset(names)
+
+
+KNOWN = {module_name(p) for p in all_sources()}
+
+
+def first_party(names: frozenset[str]) -> set[str]:
+    """The zbus modules among ``names`` (``from .x import y`` counts y only when y is a module)."""
+    return {n for n in names if n in KNOWN}
+
+
+def test_layers_form_a_dag() -> None:
+    seen: dict[str, int] = {}
+
+    def visit(node: str, stack: tuple[str, ...]) -> None:
+        assert node not in stack, f"declared layers loop: {' -> '.join((*stack, node))}"
+        if seen.get(node) == 2:
+            return
+        for dep in LAYERS[node]:
+            visit(dep, (*stack, node))
+        seen[node] = 2
+
+    for layer in LAYERS:
+        visit(layer, ())
+
+
+@pytest.mark.parametrize("path", all_sources(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_each_module_imports_only_its_declared_layers(path: Path) -> None:
+    me = module_name(path)
+    mine = component(me)
+    assert mine in LAYERS, f"{me} belongs to no declared layer; add it to LAYERS and say why"
+    names = imports(path)
+    assert "<importlib>" not in names, (
+        f"{me} imports a module by name at run time; use a plain import so mypy and this test see it"
+    )
+    for dep in first_party(names):
+        theirs = component(dep)
+        if theirs == mine or dep == "zbus.tools" or theirs == "external":
+            continue
+        if mine == "tools":
+            assert any(dep == m or dep.startswith(m + ".") for m in TOOLS_MAY_USE), (
+                f"{me} imports {dep}: the CLI uses the public API and {sorted(TOOLS_MAY_USE)}"
+            )
+            continue
+        assert theirs in LAYERS[mine], (
+            f"{me} ({mine}) imports {dep} ({theirs}); {mine} may import {sorted(LAYERS[mine])}"
+        )
+
+
+def test_no_import_cycles() -> None:
+    graph = {module_name(p): first_party(imports(p)) - {module_name(p)} for p in all_sources()}
+    # a package's __init__ importing its own submodules is how re-exports work; a submodule importing
+    # its package's __init__ is the cycle
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if dep.startswith(node + "."):
+                continue  # the package re-exports its own submodule
+            if state.get(dep) == 1:
+                cycle = [*path[path.index(dep) :], dep]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if state.get(dep) is None:
+                visit(dep)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            visit(node)
+
+
+def _pure_files() -> list[str]:
+    files = [
+        p.relative_to(ROOT).as_posix() for sub in PURE for p in sorted((ROOT / "zbus" / sub).rglob("*.py"))
+    ]
+    return files + PURE_EXTRA
+
+
+@pytest.mark.parametrize("rel", _pure_files())
 def test_pure_modules_do_no_io(rel: str) -> None:
     for name in imports(ROOT / rel):
-        top = name.lstrip(".").split(".")[0]
+        top = name.split(".")[0]
         assert top not in IO_LIBRARIES, f"{rel} imports {name}: pure modules must not do I/O"
-        stripped = name.lstrip(".").split(".")
-        tier = stripped[1] if stripped[0] == "zbus" and len(stripped) > 1 else stripped[0]
-        assert tier not in IO_TIER, f"{rel} imports the I/O-tier module {name}"
 
 
 def test_third_party_libraries_stay_in_their_layer() -> None:
     for path in all_sources():
         rel = path.relative_to(ROOT).as_posix()
         for name in imports(path):
-            top = name.lstrip(".").split(".")[0]
+            top = name.split(".")[0]
             allowed = ONLY_IN.get(top)
-            if allowed is not None and not name.startswith("."):
+            if allowed is not None:
                 assert any(rel == a or (a.endswith("/") and rel.startswith(a)) for a in allowed), (
                     f"{rel} imports {top}; only {sorted(allowed)} may"
                 )
 
 
-def test_tools_use_only_the_public_api() -> None:
-    for path in (ROOT / "tools").rglob("*.py"):
-        for name in imports(path):
-            parts = name.split(".")
-            if parts[0] == "zbus" and len(parts) > 1:
-                assert (
-                    # zbus.store: offline journal commands; zbus.discovery: doctor's mDNS self-test;
-                    # zbus.forwarding: monitor --capture reads a forwarder's capture socket
-                    parts[1] in {"tools", "__version__", "store", "discovery", "forwarding"}
-                    or parts[1][0].isupper()
-                    or parts[1] in dir(__import__("zbus"))
-                ), f"{path.name} reaches into zbus.{parts[1]}"
-
-
 def test_import_zbus_stays_light() -> None:
-    code = "import sys, zbus; print([m for m in ('click', 'zbus.tools', 'zbus.testing') if m in sys.modules])"
+    code = (
+        "import sys, zbus; print([m for m in ('click', 'zbus.tools', 'zbus.testing', 'zmq', "
+        "'prometheus_client', 'http.server') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
-def module_names() -> list[str]:
-    names = []
-    for package, folder in PACKAGES.items():
-        for path in sorted(folder.rglob("*.py")):
-            rel = path.relative_to(folder).with_suffix("")
-            parts = [p for p in rel.parts if p != "__init__"]
-            names.append(".".join([package, *parts]))
-    return names
-
-
-@pytest.mark.parametrize("module", module_names())
+@pytest.mark.parametrize("module", sorted(KNOWN))
 def test_each_module_imports_alone(module: str) -> None:
     out = subprocess.run(
         [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=30
@@ -160,3 +280,17 @@ def test_module_size_ceiling() -> None:
         if (n := len(p.read_text().splitlines())) > 600
     }
     assert not too_big, f"split these modules (house rule: ≤ 600 lines): {too_big}"
+
+
+def test_the_layer_check_can_fail(tmp_path: Path) -> None:
+    """The checks above see typing-only and function-local imports (a cycle hidden there still counts)."""
+    source = tmp_path / "m.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from zbus.node import Node\n"
+        "def f():\n    from zbus.inbound import router\n"
+    )
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            found.add(node.module)
+    assert found == {"typing", "zbus.node", "zbus.inbound"}

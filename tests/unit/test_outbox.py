@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from zbus import Event, wire
-from zbus.outbox import Outbox
+from zbus import Event
+from zbus.codec import wire
+from zbus.transport.zmq.outbox import Outbox
 
 
 class WouldBlock(Exception):

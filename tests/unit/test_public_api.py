@@ -20,7 +20,7 @@ EXPECTED = sorted(
         "JournalError",
         "JournalFullError",
         "LocalProtocolError",
-    "LostEvents",
+        "LostEvents",
         "LoopBlockedError",
         "NoResponders",
         "Node",

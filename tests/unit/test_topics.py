@@ -1,4 +1,4 @@
-"""Tests for zbus.topics: the topic grammar, pattern matching, prefixes and the routing index."""
+"""Tests for zbus.model.topics: the topic grammar, pattern matching, prefixes and the routing index."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zbus.errors import InvalidTopicError, UsageError
-from zbus.topics import (
+from zbus.model.topics import (
     SYSTEM_PREFIX,
     RegexPattern,
     TopicIndex,
@@ -388,7 +388,7 @@ def test_index_equals_brute_force(
 
 @given(patterns, patterns, st.lists(topics, max_size=30))
 def test_overlap_agrees_with_examples(p: str, q: str, sample: list[str]) -> None:
-    from zbus.topics import patterns_overlap
+    from zbus.model.topics import patterns_overlap
 
     a, b = TopicPattern(p), TopicPattern(q)
     # any topic matching both proves overlap; overlap claims are checked against a witness search
@@ -398,7 +398,7 @@ def test_overlap_agrees_with_examples(p: str, q: str, sample: list[str]) -> None
 
 
 def test_overlap_cases() -> None:
-    from zbus.topics import RegexPattern, patterns_overlap
+    from zbus.model.topics import RegexPattern, patterns_overlap
 
     def ov(x: str, y: str) -> bool:
         return patterns_overlap(TopicPattern(x), TopicPattern(y))
@@ -415,7 +415,7 @@ def test_overlap_equals_exhaustive_search() -> None:
     tokens from {a, b, c} (enough for a witness whenever one exists)."""
     import itertools
 
-    from zbus.topics import patterns_overlap
+    from zbus.model.topics import patterns_overlap
 
     tokens = ["a", "b", "*", "**"]
     pats = [TopicPattern(".".join(t)) for n in (1, 2, 3) for t in itertools.product(tokens, repeat=n)]

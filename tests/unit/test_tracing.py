@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zbus import Event
-from zbus.latency import Histogram
-from zbus.tracing import (
+from zbus.observe.latency import Histogram
+from zbus.observe.tracing import (
     TraceContext,
     child_traceparent,
     current_event,

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zbus import Event, EventValidationError, WireError, ZbusError, wire
+from zbus import Event, EventValidationError, WireError, ZbusError
+from zbus.codec import wire
 
 tokens = st.text(alphabet="abcxyz_-0123456789", min_size=1, max_size=8)
 topics = st.lists(tokens, min_size=1, max_size=4).map(".".join)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from ..transport import PeerInfo
+from ..model.peer import PeerInfo
 
 __all__ = ["PeerChange", "PeerTable"]
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zbus import WireError
-from zbus.protocol.messages import Heartbeat, PeerHello, decode_heartbeat, decode_hello
+from zbus.codec.control import Heartbeat, PeerHello, decode_heartbeat, decode_hello
 
 
 def test_hello_round_trip() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from zbus.model.peer import PeerInfo
 from zbus.protocol.peers import PeerTable
-from zbus.transport import PeerInfo
 
 
 def info(pid: str, name: str = "n", epoch: int = 1, mesh: str = "m", **kw: object) -> PeerInfo:

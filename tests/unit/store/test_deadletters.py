@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import MiB
 
-from zbus import wire
+from zbus.codec import wire
 from zbus.errors import UsageError
-from zbus.event import Event
+from zbus.model.event import Event
 from zbus.store.deadletters import DeadLetters
 from zbus.store.journal import Journal
 

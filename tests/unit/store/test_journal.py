@@ -9,10 +9,10 @@ import msgpack
 import pytest
 from conftest import MiB, RecordFactory, make_record
 
-from zbus import wire
+from zbus.codec import wire
 from zbus.config import RetentionConfig
 from zbus.errors import JournalError, JournalFullError, UsageError
-from zbus.event import Event
+from zbus.model.event import Event
 from zbus.store.journal import Journal, JournalRecord
 from zbus.store.retention import sweep
 

@@ -1,0 +1,264 @@
+"""Subscription: one bounded, priority-ordered backlog with two ways to consume it.
+
+Give it a ``handler=`` and the node's dispatcher calls the handler for each event (with retries
+and dead letters), or leave the handler out and iterate: ``async for event in sub`` or
+``await sub.next(timeout=1.0)``. ``async with sub:`` unsubscribes on exit. Overflow is never
+silent: every dropped event is counted in ``sub.statistics()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ClosedError, RequestTimeout, UsageError, WouldBlockError
+from ..model.filters import compile_filter
+from .dispatch import Overflow, PriorityBuffer
+
+if TYPE_CHECKING:
+    from ..model.event import Event
+    from ..model.topics import RegexPattern, TopicPattern
+
+__all__ = ["Handler", "Subscription", "SubscriptionStatistics"]
+
+Handler = Callable[["Event"], "Awaitable[Any] | Any"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionStatistics:
+    """A snapshot of one subscription's counters.
+
+    Attributes:
+        patterns: the topic patterns (or regexes) it listens to.
+        queued: events waiting in its backlog now.
+        queued_by_priority: backlog per priority level (non-empty levels only).
+        received: events that matched and were offered to it.
+        delivered: events its handler completed (or the iterator yielded).
+        dropped: events dropped, by reason (``overflow``, ``bad_payload``).
+        expired: events dropped because their TTL ran out before dispatch.
+        failed: handler attempts that raised.
+        dead_lettered: events given up on after ``max_attempts``.
+    """
+
+    patterns: tuple[str, ...]
+    queued: int
+    queued_by_priority: dict[int, int] = field(default_factory=dict)
+    received: int
+    delivered: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    expired: int
+    failed: int
+    dead_lettered: int
+
+
+class Subscription:
+    """A live subscription. Created by ``Node.subscribe`` (or ``on`` / ``on_pattern`` / ``stream``)."""
+
+    def __init__(
+        self,
+        patterns: list[TopicPattern | RegexPattern],
+        *,
+        handler: Handler | None,
+        filter: Mapping[str, Any] | None,
+        max_size: int,
+        overflow: Overflow | str,
+        concurrency: int = 1,
+        on_close: Callable[[Subscription], Awaitable[None]] | None = None,
+    ) -> None:
+        if not patterns:
+            raise UsageError("subscribe needs at least one pattern, e.g. subscribe('order.*', handler=...)")
+        if handler is not None and not callable(handler):
+            hint = " (pass the function, not its result)" if asyncio.iscoroutine(handler) else ""
+            raise UsageError(f"handler={handler!r:.60} is not callable{hint}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise UsageError(f"concurrency={concurrency!r}: expected an int ≥ 1")
+        try:
+            policy = Overflow(overflow)
+        except ValueError:
+            choices = ", ".join(o.value for o in Overflow)
+            raise UsageError(f"overflow={overflow!r}: expected one of {choices}") from None
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            raise UsageError(f"max_size={max_size!r}: expected an int ≥ 1")
+        self.patterns = tuple(patterns)
+        self.handler = handler
+        self.predicate: Callable[[Event], bool] | None = compile_filter(filter) if filter else None
+        self.concurrency = concurrency
+        self._buffer: PriorityBuffer[Event] = PriorityBuffer(max_size, policy)
+        self._ready = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._closed = False
+        self._on_close = on_close
+        self._stats_received = 0
+        self._stats_delivered = 0
+        self._stats_expired = 0
+        self._stats_failed = 0
+        self._stats_dead_lettered = 0
+        self._stats_dropped: dict[str, int] = {}
+        #: a ReplayGate (replay / durable subscriptions) or None; see zbus.inbound.replay
+        self._gate: Any = None
+
+    # -- producer side (the node's router) ----------------------------------------------------
+    def _offer(self, event: Event) -> bool:
+        """Queue ``event``. Returns False only under ``Overflow.BLOCK`` when full (caller waits)."""
+        if self._closed:
+            return True
+        try:
+            dropped = self._buffer.push(event, event._priority)
+        except PriorityBuffer.Full:
+            self._space.clear()
+            return False
+        self._stats_received += 1
+        if dropped is not None:
+            self._stats_dropped["overflow"] = self._stats_dropped.get("overflow", 0) + 1
+        self._ready.set()
+        return True
+
+    def _finished(self, event: Event) -> None:
+        """The consumer is done with ``event``: a durable subscription's watermark may advance."""
+        if self._gate is not None:
+            self._gate.finished(event)
+
+    async def _wait_space(self) -> None:
+        while self._buffer.is_full() and not self._closed:
+            self._space.clear()
+            await self._space.wait()
+
+    # -- consumer side -------------------------------------------------------------------------
+    def _pop_ready(self) -> Event | None:
+        """The next deliverable event if one is queued (expired ones are dropped and counted)."""
+        buffer = self._buffer
+        while buffer:
+            event = buffer.pop()
+            if not self._space.is_set():
+                self._space.set()
+            if event._expires_at is not None and time.time() >= event._expires_at:
+                self._stats_expired += 1
+                self._finished(event)
+                continue
+            return event
+        return None
+
+    async def _get(self) -> Event:
+        while True:
+            if self._buffer:
+                event = self._buffer.pop()
+                if not self._space.is_set():
+                    self._space.set()
+                if event._expires_at is not None and time.time() >= event._expires_at:
+                    self._stats_expired += 1  # TTL ran out while queued: never delivered
+                    self._finished(event)
+                    continue
+                return event
+            if self._closed:
+                raise ClosedError(f"subscription {self.describe()} is closed")
+            self._ready.clear()
+            await self._ready.wait()
+
+    def next_nowait(self) -> Event:
+        """Return the next queued event without waiting.
+
+        Raises:
+            WouldBlockError: nothing is queued.
+            ClosedError: the subscription was closed and its backlog is empty.
+        """
+        if self.handler is not None:
+            raise UsageError("this subscription has a handler; events go to it, not to next_nowait()")
+        while self._buffer:
+            event = self._buffer.pop()
+            self._space.set()
+            if event._expires_at is not None and time.time() >= event._expires_at:
+                self._stats_expired += 1
+                self._finished(event)
+                continue
+            self._stats_delivered += 1
+            self._finished(event)  # taken: acknowledged
+            return event
+        if self._closed:
+            raise ClosedError(f"subscription {self.describe()} is closed")
+        raise WouldBlockError(f"no event queued on subscription {self.describe()}; use await sub.next()")
+
+    async def next(self, timeout: float | None = None) -> Event:
+        """Wait for the next event (most urgent first).
+
+        Args:
+            timeout: seconds to wait; ``None`` waits forever.
+
+        Raises:
+            RequestTimeout: nothing arrived within ``timeout`` (also a ``TimeoutError``).
+            ClosedError: the subscription was closed and its backlog is empty.
+        """
+        if self.handler is not None:
+            raise UsageError("this subscription has a handler; events go to it, not to next()")
+        try:
+            event = await asyncio.wait_for(self._get(), timeout)
+        except TimeoutError:
+            raise RequestTimeout(f"no event on {self.describe()} within {timeout} s") from None
+        self._stats_delivered += 1
+        self._finished(event)  # taken: acknowledged
+        return event
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        if self.handler is not None:
+            raise UsageError("this subscription has a handler; events go to it, not to iteration")
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            try:
+                event = await self._get()
+            except ClosedError:
+                return
+            self._stats_delivered += 1
+            yield event
+            self._finished(event)  # the loop came back for more: done with this one
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once unsubscribed."""
+        return self._closed
+
+    async def unsubscribe(self) -> None:
+        """Stop receiving. Queued events stay readable by ``next``/iteration; handlers stop now."""
+        if self._closed:
+            return
+        self._closed = True
+        self._ready.set()
+        self._space.set()
+        if self._on_close is not None:
+            await self._on_close(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.unsubscribe()
+
+    def describe(self) -> str:
+        """The patterns as one string, e.g. ``"order.*,payment.**"``."""
+        return ",".join(p.pattern for p in self.patterns)
+
+    def statistics(self) -> SubscriptionStatistics:
+        """Return a snapshot of the counters (see ``SubscriptionStatistics``)."""
+        return SubscriptionStatistics(
+            patterns=tuple(p.pattern for p in self.patterns),
+            queued=len(self._buffer),
+            queued_by_priority=self._buffer.depth_by_priority(),
+            received=self._stats_received,
+            delivered=self._stats_delivered,
+            dropped=dict(self._stats_dropped),
+            expired=self._stats_expired,
+            failed=self._stats_failed,
+            dead_lettered=self._stats_dead_lettered,
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<zbus.Subscription {self.describe()!r} {state} queued={len(self._buffer)}>"

@@ -1,0 +1,355 @@
+"""Recovery: gap repair and loss reporting for one node, both as subscriber and as publisher.
+
+As a subscriber it runs every inbound broadcast event through :class:`~zbus.protocol.repair.StreamSync`
+(per-stream order, duplicates dropped, gaps and heartbeat-reported tails asked for with REPAIR, what
+cannot be had reported as lost). As a publisher it answers REPAIR from its
+:class:`~zbus.journal.history.History`
+(recent-event ring, then journal) and REPLAY with a plan of ranges (used by ``subscribe(replay=...)`` and
+durable subscriptions, see :mod:`zbus.inbound.replay`). It talks to sockets only through the ``Transport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from ..codec import wire
+from ..codec.control import Kind, RepairAsk, RepairDone, ReplayAsk, ReplayPlan
+from ..errors import PeerLostError, WireError, ZbusError
+from ..journal.history import MAX_SERVE, History
+from ..model.event import Event
+from ..model.peer import PeerInfo
+from ..protocol.repair import Actions, LostEvents, StreamSync
+from ..transport.base import Transport
+
+__all__ = ["LostEvents", "Recovery"]
+
+log = logging.getLogger("zbus")
+
+#: REPAIR_DATA's first frame: the request id, so answers to replay pulls find their puller
+_ID_BYTES = 8
+TICK = 0.2
+REPAIR_BATCH = 64  # events per REPAIR_DATA message, at most
+REPAIR_BYTES = 64 * 1024  # and bytes (one bigger event goes alone)
+SEND_PATIENCE = 5.0
+MAX_HEAD_QUERIES = 64  # streams of one rejoining publisher whose heads are asked for
+OWED_WAIT = 300.0
+
+
+class Recovery:
+    """Repairs what the mesh dropped and says what it could not repair."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        history: History,
+        route_all: Callable[[list[Event]], Awaitable[None] | None],
+        route_one: Callable[[Event], Awaitable[None] | None],
+        has_interest: Callable[[str], bool],
+        listeners: list[Callable[[LostEvents], Any]] | None = None,
+        repair_timeout: float = 1.0,
+    ) -> None:
+        self.node_id = node_id
+        self.history = history
+        self.sync: StreamSync[Event] = StreamSync(repair_timeout=repair_timeout, clock=time.monotonic)
+        self.transport: Transport | None = None
+        self._route_all = route_all
+        self._route_one = route_one
+        self._has_interest = has_interest
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[LostEvents], Any]] = [] if listeners is None else listeners
+        #: replay pulls by request id: the puller's handlers for REPAIR_DATA / REPAIR_DONE / REPLAY_PLAN
+        self.pulls: dict[int, Any] = {}
+        self._next_id = 1
+        self.gaps = 0  # holes detected (each one asked for)
+        self.repaired = 0  # events recovered by repair
+        self.lost = 0  # events reported lost
+        self.duplicates = 0
+        self._stalled = 0  # routes waiting for backlog space right now
+        self._absent: dict[str, float] = {}  # publishers we wait for, since when
+        self._present: set[str] = set()  # peers seen at the last peers_changed
+        #: the newest unrepairable ranges: (UNIX seconds, publisher id, topic, events lost)
+        self.recent_losses: deque[tuple[float, str, str, int]] = deque(maxlen=20)
+
+    # -- subscriber side -----------------------------------------------------------------------------
+    def observe(self, event: Event) -> Awaitable[None] | None:
+        """A live broadcast event: release it (and what it unblocks) in order, or hold it."""
+        actions = self.sync.observe(event._node_id, event._epoch, event._topic, event._seq, event)
+        if actions is None:
+            pending = self._route_one(event)
+            return None if pending is None else self._stall(pending)
+        return self.apply(actions)
+
+    def apply(self, actions: Actions[Event]) -> Awaitable[None] | None:
+        """Carry out what StreamSync decided: ask, report, then release."""
+        if actions.duplicate:
+            self.duplicates += 1
+        if actions.repairs:
+            self.gaps += len(actions.repairs)
+            for req in actions.repairs:
+                ask = RepairAsk(id=0, topic=req.topic, first=req.first, last=req.last)
+                self.spawn(self._send(req.node_id, Kind.REPAIR, [ask.encode()]))
+            self._ensure_ticker()
+        for lost in actions.lost:
+            self.report(lost)
+        pending = self._route_all(actions.deliver) if actions.deliver else None
+        return None if pending is None else self._stall(pending)
+
+    async def _stall(self, pending: Awaitable[None]) -> None:
+        """Await a full (``block``) backlog, noting meanwhile that this node is not reading: answers
+        to our repairs may sit unread, so their timeouts must not count against the publisher."""
+        self._stalled += 1
+        try:
+            await pending
+        finally:
+            self._stalled -= 1
+
+    def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
+        """A peer's recent stream heads: anything beyond what we hold is tail loss to repair."""
+        now = time.monotonic()
+        for topic, head in heads.items():
+            if self._has_interest(topic):
+                pending = self.apply(self.sync.heartbeat(node_id, epoch, topic, head, now))
+                if pending is not None:
+                    self.spawn(_awaited(pending))
+
+    def peers_changed(self, peers: list[PeerInfo]) -> None:
+        """A journaled publisher that (re)joins may have published while we could not hear it, and its
+        heartbeats only carry recent heads: ask it for the heads of the streams we follow (REPLAY with
+        each stream's next sequence as start; the plan's heads are treated like a heartbeat's)."""
+        present = {p.id for p in peers}
+        for peer in peers:
+            if peer.id in self._present or not peer.journaled:
+                continue
+            expected = self.sync.expected(peer.id)
+            for topic, next_seq in list(expected.items())[:MAX_HEAD_QUERIES]:
+                rid = self.new_id()
+                self.pulls[rid] = _HeadsQuery(self, peer.id, rid)
+                ask = ReplayAsk(id=rid, pattern=topic, start={topic: next_seq})
+                self.spawn(self._send(peer.id, Kind.REPLAY, [ask.encode()]))
+        self._present = present
+
+    def forget_node(self, node_id: str) -> None:
+        """The publisher's incarnation ended for good: what it owed is lost."""
+        pending = self.apply(self.sync.forget_node(node_id))
+        if pending is not None:
+            self.spawn(_awaited(pending))
+
+    def report(self, lost: LostEvents) -> None:
+        """Count, log and announce an unrepairable range."""
+        self.lost += lost.count
+        self.recent_losses.append((time.time(), lost.node_id, lost.topic, lost.count))
+        log.warning(
+            "lost %d event(s) of stream %s/%s (seq %d..%d): %s",
+            lost.count,
+            lost.node_id,
+            lost.topic,
+            lost.first,
+            lost.last,
+            lost.reason,
+        )
+        for listener in list(self._listeners):
+            try:
+                result = listener(lost)
+                if asyncio.iscoroutine(result):
+                    self.spawn(result)
+            except Exception:
+                log.exception("an on_lost callback raised")
+
+    def new_id(self) -> int:
+        """A request id for a replay pull (0 is the stream repairs')."""
+        self._next_id += 1
+        return self._next_id
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-repair-tick")
+
+    async def _tick(self) -> None:
+        while self.sync.outstanding():
+            await asyncio.sleep(TICK)
+            pending = self.apply(self.sync.tick(time.monotonic(), self._answerable))
+            if pending is not None:
+                await pending
+
+    def _reachable(self, node_id: str) -> bool:
+        return self.transport is not None and any(p.id == node_id for p in self.transport.peers())
+
+    def _answerable(self, node_id: str) -> bool:
+        """Whether a missing answer from ``node_id`` is its fault: it is connected and we are reading.
+
+        A journaled publisher that crashed still owes its events when it comes back; one that stays
+        away longer than ``OWED_WAIT`` seconds is given up on (its holes reported lost)."""
+        if self._reachable(node_id):
+            self._absent.pop(node_id, None)
+            return not self._stalled
+        since = self._absent.setdefault(node_id, time.monotonic())
+        if time.monotonic() - since > OWED_WAIT:
+            del self._absent[node_id]
+            asyncio.get_running_loop().call_soon(self.forget_node, node_id)
+        return False
+
+    # -- inbound control (both sides) ----------------------------------------------------------------
+    async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
+        """REPAIR, REPAIR_DATA, REPAIR_DONE, REPLAY or REPLAY_PLAN from peer ``sender``."""
+        try:
+            if kind is Kind.REPAIR_DATA:
+                if len(frames) not in (3, 4) or len(frames[0]) != _ID_BYTES:
+                    raise WireError("REPAIR_DATA needs a request id frame and an event or a batch")
+                rid = int.from_bytes(frames[0], "big")
+                # one event (its three frames) or a batch of one topic (topic + body, as the outbox sends)
+                parts = [frames[1:]] if len(frames) == 4 else wire.split_batch(frames[1:])
+                events = [wire.decode(part) for part in parts]
+                if any(event._node_id != sender for event in events):
+                    raise WireError("REPAIR_DATA carries another node's event")
+                for event in events:
+                    await self._on_repaired(rid, event)
+            elif kind is Kind.REPAIR_DONE:
+                done = RepairDone.decode(frames[0] if frames else b"")
+                await self._on_done(sender, done)
+            elif kind is Kind.REPAIR:
+                ask = RepairAsk.decode(frames[0] if frames else b"")
+                self.spawn(self._serve(sender, ask))
+            elif kind is Kind.REPLAY:
+                replay = ReplayAsk.decode(frames[0] if frames else b"")
+                self.spawn(self._plan(sender, replay))
+            elif kind is Kind.REPLAY_PLAN:
+                plan = ReplayPlan.decode(frames[0] if frames else b"")
+                puller = self.pulls.get(plan.id)
+                if puller is not None:
+                    puller.on_plan(sender, plan)
+        except (WireError, ZbusError) as exc:
+            log.debug("dropped a malformed %s from %s: %s", kind.name, sender, exc)
+            raise WireError(str(exc)) from None
+
+    async def _on_repaired(self, rid: int, event: Event) -> None:
+        if rid:
+            puller = self.pulls.get(rid)
+            if puller is not None:
+                puller.on_data(event)
+            return
+        actions = self.sync.observe(
+            event._node_id, event._epoch, event._topic, event._seq, event, time.monotonic()
+        )
+        if actions is None:
+            actions = Actions([event])
+        elif not actions.deliver:
+            if actions.duplicate:
+                self.duplicates += 1
+            return
+        self.repaired += 1
+        pending = self.apply(actions)
+        if pending is not None:
+            await pending
+
+    async def _on_done(self, sender: str, done: RepairDone) -> None:
+        if done.id:
+            puller = self.pulls.get(done.id)
+            if puller is not None:
+                puller.on_done(done)
+            return
+        pending = self.apply(
+            self.sync.answered(sender, done.topic, done.first, done.last, done.missing, time.monotonic())
+        )
+        if pending is not None:
+            await pending
+
+    # -- publisher side ------------------------------------------------------------------------------
+    async def _serve(self, sender: str, ask: RepairAsk) -> None:
+        events, missing = await self.history.serve(ask.topic, ask.first, ask.last)
+        rid = ask.id.to_bytes(_ID_BYTES, "big")
+        try:
+            for chunk in _batches(events):  # few messages, as the outbox does
+                parts = [frame for frames in chunk for frame in frames[1:]]
+                await self._send_or_raise(
+                    sender, Kind.REPAIR_DATA, [rid, *wire.encode_batch(chunk[0][0], parts)]
+                )
+            last = min(ask.last, ask.first + MAX_SERVE - 1)  # the rest is asked for again
+            done = RepairDone(id=ask.id, topic=ask.topic, first=ask.first, last=last, missing=tuple(missing))
+            await self._send_or_raise(sender, Kind.REPAIR_DONE, [done.encode()])
+        except PeerLostError:
+            log.debug("repair for %s stopped: the peer is gone or not reading", sender)
+
+    async def _plan(self, sender: str, ask: ReplayAsk) -> None:
+        streams = await self.history.plan(ask.pattern, since=ask.since, last=ask.last, start=ask.start)
+        await self._send(sender, Kind.REPLAY_PLAN, [ReplayPlan(id=ask.id, streams=streams).encode()])
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    async def _send_or_raise(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+        """Send, waiting (with back-off, up to ``SEND_PATIENCE`` s) while the peer's queue is full:
+        a repair answer is worth a short wait, and the asker is usually just busy."""
+        assert self.transport is not None
+        delay, deadline = 0.0005, time.monotonic() + SEND_PATIENCE
+        while True:
+            try:
+                await self.transport.send(peer_id, kind, frames)
+                return
+            except PeerLostError:
+                if time.monotonic() > deadline or not self._reachable(peer_id):
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def _send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+        try:
+            await self._send_or_raise(peer_id, kind, frames)
+        except PeerLostError:
+            pass  # the peer is away: the repair timer asks again, replay pulls time out and retry
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, kept referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Stop the timer and background work."""
+        tasks = [*self._tasks, *([self._ticker] if self._ticker is not None else [])]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _HeadsQuery:
+    """Answers to a rejoin heads query: each planned stream's head, fed to StreamSync like a heartbeat."""
+
+    def __init__(self, recovery: Recovery, node_id: str, rid: int) -> None:
+        self.recovery, self.node_id, self.rid = recovery, node_id, rid
+
+    def on_plan(self, sender: str, plan: ReplayPlan) -> None:
+        self.recovery.pulls.pop(self.rid, None)
+        if sender == self.node_id:
+            heads = {topic: head for topic, (_first, head) in plan.streams.items()}
+            self.recovery.on_heartbeat(sender, 0, heads)
+
+    def on_data(self, event: Event) -> None:
+        """Not used: a heads query pulls nothing."""
+
+    def on_done(self, done: RepairDone) -> None:
+        """Not used: a heads query pulls nothing."""
+
+
+def _batches(events: list[list[bytes]]) -> list[list[list[bytes]]]:
+    """Group events into REPAIR_DATA batches of at most ``REPAIR_BATCH`` events and ``REPAIR_BYTES``
+    bytes (a single larger event travels alone, as it did when published)."""
+    out: list[list[list[bytes]]] = []
+    size = 0
+    for frames in events:
+        n = len(frames[1]) + len(frames[2])
+        if not out or len(out[-1]) >= REPAIR_BATCH or size + n > REPAIR_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(frames)
+        size += n
+    return out
+
+
+async def _awaited(pending: Awaitable[None]) -> None:
+    await pending

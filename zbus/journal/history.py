@@ -1,0 +1,132 @@
+"""History: what a publisher can re-send — a ring of its recent events per topic, and its journal.
+
+Subscribers that miss events ask the publisher for them (REPAIR, DESIGN §6); late joiners and durable
+subscriptions ask which ranges exist (REPLAY) and then pull them with REPAIR. The ring answers the
+recent past without touching LMDB (and is all a publisher without a journal can offer); the journal
+answers the rest. Events neither holds are reported missing, so the subscriber can report them lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from typing import Any
+
+from ..codec import wire
+from ..model.topics import compile_pattern
+from .persistence import Persistence
+
+__all__ = ["History"]
+
+#: events one REPAIR answer carries at most (the subscriber asks again for the rest)
+MAX_SERVE = 2000
+
+
+class History:
+    """The events publisher ``node_id`` can still serve.
+
+    Args:
+        ring_size: recent events kept in memory per topic (``transport.repair_buffer``; 0 = none).
+        persistence: the node's journal, or ``None``.
+    """
+
+    def __init__(self, node_id: str, *, ring_size: int, persistence: Persistence | None) -> None:
+        self.node_id = node_id
+        self.ring_size = ring_size
+        self.persistence = persistence
+        self._rings: dict[str, deque[tuple[int, float, list[bytes]]]] = {}
+        self.served = 0
+
+    def record(self, topic: str, seq: int, ts: float, frames: list[bytes]) -> None:
+        """Remember a just-published event (called once per broadcast publish; O(1))."""
+        if self.ring_size:
+            ring = self._rings.get(topic)
+            if ring is None:
+                ring = self._rings[topic] = deque(maxlen=self.ring_size)
+            ring.append((seq, ts, frames))
+
+    async def serve(
+        self, topic: str, first: int, last: int
+    ) -> tuple[list[list[bytes]], list[tuple[int, int]]]:
+        """The stored events of ``topic`` with ``first <= seq <= last`` (at most ``MAX_SERVE``), and the
+        ranges within the served span that neither the ring nor the journal holds."""
+        last = min(last, first + MAX_SERVE - 1)
+        # copy what the ring holds *now*: the journal read below awaits, and meanwhile new publishes
+        # push the oldest entries out of the ring
+        recent = self._ring_slice(topic, first, last)
+        found: list[tuple[int, list[bytes]]] = []
+        ring_first = recent[0][0] if recent else last + 1
+        if self.persistence is not None and first < ring_first:
+            stored = await self.persistence.read_range(self.node_id, topic, first, ring_first - 1)
+            found.extend((wire.decode(frames, max_message_size=2**62)._seq, frames) for frames in stored)
+        for seq, frames in recent:
+            if not found or seq > found[-1][0]:
+                found.append((seq, frames))
+        missing: list[tuple[int, int]] = []
+        expect = first
+        for seq, _frames in found:
+            if seq > expect:
+                missing.append((expect, seq - 1))
+            expect = seq + 1
+        if expect <= last:
+            missing.append((expect, last))
+        self.served += len(found)
+        return [frames for _seq, frames in found], missing
+
+    def _ring_slice(self, topic: str, first: int, last: int) -> list[tuple[int, list[bytes]]]:
+        """The ring's events of ``topic`` with ``first <= seq <= last``, oldest first (a copy)."""
+        ring = self._rings.get(topic)
+        if not ring or last < ring[0][0]:
+            return []
+        # ring sequences are contiguous (one per publish), so index arithmetic finds the slice
+        offset = max(0, first - ring[0][0])
+        end = min(len(ring), offset + last - max(first, ring[0][0]) + 1)
+        window = itertools.islice(ring, offset, end)
+        return [(seq, frames) for seq, _ts, frames in window if first <= seq <= last]
+
+    async def plan(
+        self, pattern: str, *, since: float, last: int, start: dict[str, int]
+    ) -> dict[str, tuple[int, int]]:
+        """For a REPLAY: per matching topic of this publisher, the range ``(first, head)`` to pull."""
+        compiled = compile_pattern(pattern)
+        heads: dict[str, int] = {}
+        if self.persistence is not None:
+            for (node_id, topic), head in (await self.persistence.stream_heads()).items():
+                if node_id == self.node_id:
+                    heads[topic] = head
+        for topic, ring in self._rings.items():
+            if ring:
+                heads[topic] = max(heads.get(topic, 0), ring[-1][0])
+        plan: dict[str, tuple[int, int]] = {}
+        for topic, head in heads.items():
+            if not compiled.matches(topic):
+                continue
+            if topic in start:
+                first = start[topic]
+            elif last > 0:
+                first = max(1, head - last + 1)
+            else:
+                first = await self._first_since(topic, since)
+            if first <= head:
+                plan[topic] = (first, head)
+        return plan
+
+    async def _first_since(self, topic: str, since: float) -> int:
+        """The first sequence of ``topic`` still held whose timestamp is at or after ``since``."""
+        if self.persistence is not None:
+            seq = await self.persistence.first_seq_since(self.node_id, topic, since)
+            if seq is not None:
+                return seq
+        ring = self._rings.get(topic)
+        for seq, ts, _frames in ring or ():
+            if ts >= since:
+                return seq
+        return 2**63  # nothing at or after since
+
+    def statistics(self) -> dict[str, Any]:
+        """Ring occupancy and events served to repairs."""
+        return {
+            "topics": len(self._rings),
+            "ring_events": sum(map(len, self._rings.values())),
+            "served": self.served,
+        }

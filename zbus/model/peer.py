@@ -1,0 +1,36 @@
+"""PeerInfo: what a node knows about another node of its mesh (a value; the peer table keeps them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["PeerInfo"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerInfo:
+    """What this node knows about another node of its mesh.
+
+    Attributes:
+        id: the peer's node id (kept across restarts when the peer keeps a journal, else new each time).
+        name: the peer's node name.
+        mesh: the mesh name.
+        epoch: the peer's incarnation number (changes on restart).
+        role: ``"node"``, ``"monitor"`` or ``"forwarder"``.
+        address: how to reach it: its ROUTER endpoint, or ``"memory"``.
+        responders: request types the peer answers.
+        patterns: subscription patterns the peer announced.
+        journaled: the peer keeps a journal, so it can repair and replay its events even after a restart.
+        joined_at: when it joined (UNIX seconds, local clock).
+    """
+
+    id: str
+    name: str
+    mesh: str
+    epoch: int = 0
+    role: str = "node"
+    address: str = ""
+    responders: frozenset[str] = field(default_factory=frozenset)
+    patterns: frozenset[str] = field(default_factory=frozenset)
+    journaled: bool = False
+    joined_at: float = 0.0

@@ -1,0 +1,350 @@
+"""A node's HTTP endpoints: ``/health``, ``/metrics``, ``/api/state`` and the live dashboard ``/``.
+
+Switched on by ``monitoring.http.enabled`` (host ``monitoring.http.host``, default 127.0.0.1; port
+``monitoring.http.port``, 0 = ephemeral; the bound URL is ``Node.http_url`` and is logged).
+
+Theory of operation
+-------------------
+The server is the stdlib ``ThreadingHTTPServer`` on its own daemon thread, so a slow client or a
+scrape never blocks the event loop. A request thread never reads node state itself: it submits
+:func:`~zbus.monitoring.snapshot.take_snapshot` to the node's loop (``run_coroutine_threadsafe``) and waits at
+most ``SNAPSHOT_TIMEOUT`` seconds for the result, so every number comes from one consistent moment
+and nothing races with the loop. A loop that does not answer in time is itself a finding: /health
+says 503 "event loop unresponsive".
+
+Health (:func:`evaluate`) is unhealthy, HTTP 503, when any of these holds:
+
+- the node is not running (created, closing or closed), or its transport is closed;
+- the journal refuses writes (map full) or cannot report its statistics;
+- a subscription backlog is at least ``monitoring.http.max_queue_percent`` % full (default 90):
+  at 100 % it drops (or, under ``overflow="block"``, stalls publishers);
+- a handler runner task died (a bug: its subscription receives nothing any more);
+- the loop did not answer within ``SNAPSHOT_TIMEOUT``.
+
+Otherwise it is healthy, HTTP 200. The JSON follows the seed plan: ``status``, ``timestamp`` and
+``checks`` (``transport``, ``persistence``, ``queue``, ``workers``), plus ``node`` and ``problems``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .dashboard import DASHBOARD_HTML
+from .snapshot import NodeSnapshot, take_snapshot
+
+if TYPE_CHECKING:
+    from ..node import Node
+
+__all__ = ["HealthServer", "evaluate", "start_http", "state_json"]
+
+log = logging.getLogger("zbus")
+SNAPSHOT_TIMEOUT = 2.0  # seconds a request waits for the node's loop
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def evaluate(s: NodeSnapshot, max_queue_percent: int = 90) -> dict[str, Any]:
+    """The /health document for snapshot ``s`` (see the module text for the rules)."""
+    problems: list[str] = []
+    running = s.stats.state == "running"
+    if not running:
+        transport = f"not running ({s.stats.state})"
+        problems.append(f"the node is {s.stats.state}")
+    elif s.transport_closed:
+        transport = "closed"
+        problems.append("the transport is closed")
+    else:
+        transport = f"connected ({len(s.peers)} peers)"
+    if not s.persistence:
+        persistence = "disabled"
+    elif s.journal_full:
+        persistence = "full"
+        problems.append("the journal map is full: raise persistence.map_size or shorten retention")
+    elif s.journal_error:
+        persistence = f"error: {s.journal_error}"
+        problems.append(f"the journal cannot be read: {s.journal_error}")
+    else:
+        j = s.journal or {}
+        used = j.get("map_used", 0) / j["map_size"] if j.get("map_size") else 0.0
+        persistence = f"available ({j.get('events', 0)} events, {used:.0%} of map used)"
+    percent = round(s.queue_fill * 100)
+    queue = f"{percent}% capacity"
+    if s.queue_capacity and percent >= max_queue_percent:
+        problems.append(
+            f"a subscription backlog is {percent}% full (limit {max_queue_percent}%): its consumer is "
+            "too slow; speed up the handler, raise concurrency or max_size"
+        )
+    workers = f"{s.handlers_busy}/{s.workers} busy"
+    if s.dead_runners:
+        workers += f", {s.dead_runners} handler runner(s) died"
+        problems.append(f"{s.dead_runners} handler runner task(s) died; see the log for the traceback")
+    return {
+        "status": "unhealthy" if problems else "healthy",
+        "timestamp": _iso(s.taken_at),
+        "checks": {"transport": transport, "persistence": persistence, "queue": queue, "workers": workers},
+        "node": {"name": s.stats.name, "id": s.stats.id, "mesh": s.mesh, "version": s.version},
+        "problems": problems,
+    }
+
+
+def unresponsive(reason: str) -> dict[str, Any]:
+    """The /health document when no snapshot could be taken."""
+    unknown = "unknown"
+    return {
+        "status": "unhealthy",
+        "timestamp": _iso(time.time()),
+        "checks": {"transport": unknown, "persistence": unknown, "queue": unknown, "workers": unknown},
+        "problems": [reason],
+    }
+
+
+def state_json(s: NodeSnapshot, health: dict[str, Any]) -> dict[str, Any]:
+    """What the dashboard polls (``/api/state``): counters, peers, topics, queue, journal, gaps."""
+    st = s.stats
+    return {
+        "taken_at": s.taken_at,
+        "health": health,
+        "node": {
+            "name": st.name,
+            "id": st.id,
+            "mesh": s.mesh,
+            "role": s.role,
+            "state": st.state,
+            "version": s.version,
+            "started_at": s.started_at,
+            "transport": s.transport,
+        },
+        "counters": {
+            "published": st.published,
+            "received": st.received,
+            "delivered": st.delivered,
+            "dropped": sum(s.dropped_by_reason.values()),
+            "expired": st.expired,
+            "gaps": st.gaps,
+            "lost": st.lost,
+            "dead_letters": st.dead_letters,
+        },
+        "dropped_by_reason": s.dropped_by_reason,
+        "handler_errors": s.handler_errors,
+        "queue": {
+            "by_priority": {str(k): v for k, v in sorted(s.queue_by_priority.items())},
+            "queued": st.queued,
+            "capacity": s.queue_capacity,
+            "fill": s.queue_fill,
+            "busy": s.handlers_busy,
+            "workers": s.workers,
+        },
+        "latency": {
+            "p50": s.latency.quantile(0.5),
+            "p99": s.latency.quantile(0.99),
+            "count": s.latency.count,
+        },
+        "request_latency": {
+            "p50": s.request_latency.quantile(0.5),
+            "p99": s.request_latency.quantile(0.99),
+            "count": s.request_latency.count,
+        },
+        "peers": [
+            {
+                "name": p.name,
+                "id": p.id,
+                "role": p.role,
+                "address": p.address,
+                "joined_at": p.joined_at,
+                "patterns": sorted(p.patterns),
+                "responders": sorted(p.responders),
+            }
+            for p in sorted(s.peers, key=lambda p: p.name)
+        ],
+        "topics": [
+            {
+                "topic": t.topic,
+                "published": t.published,
+                "received": t.received_head,
+                "publishers": t.publishers,
+            }
+            for t in s.topics
+        ],
+        "subscriptions": [dataclasses.asdict(r) for r in s.subscriptions],
+        "journal": s.journal,
+        "recent_gaps": [
+            {"ts": ts, "publisher": node, "topic": topic, "missing": n}
+            for ts, node, topic, n in reversed(s.recent_gaps)
+        ],
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # close() must not wait for a request stuck on a dead loop
+    allow_reuse_address = True
+
+
+class HealthServer:
+    """The HTTP endpoints of one node; created and started by the node when monitoring is enabled."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        cfg = node.config.monitoring
+        self.host, self.port = cfg.http.host, cfg.http.port
+        self.max_queue_percent = cfg.http.max_queue_percent
+        self.metrics_enabled = cfg.metrics.enabled
+        self.started_at = time.time()
+        self.url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._metrics: Any = None
+        self._lock = threading.Lock()
+        #: requests answered per endpoint path (for tests and debugging)
+        self.served: dict[str, int] = {}
+
+    async def start(self) -> None:
+        """Bind and start serving.
+
+        Raises:
+            ConfigError: the address cannot be bound (in use, or not an address of this host).
+        """
+        self._loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        server_class = type("_Server", (_Server,), {"address_family": family})
+        try:
+            self._server = server_class((self.host, self.port), _handler_for(self))
+        except OSError as exc:
+            raise ConfigError(
+                f"monitoring.http cannot listen on {self.host}:{self.port}: {exc.strerror or exc}; "
+                "choose another monitoring.http.port (0 = any free port) or host"
+            ) from exc
+        port = self._server.server_address[1]
+        shown = f"[{self.host}]" if family == socket.AF_INET6 else self.host
+        self.url = f"http://{shown}:{port}"
+        if self.metrics_enabled:
+            from .metrics import NodeMetrics  # prometheus_client loads only when metrics are served
+
+            self._metrics = NodeMetrics(self.snapshot)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name=f"zbus-http {self.node.name}",
+            daemon=True,
+        )
+        self._thread.start()
+        log.info("node %s serves /health, /metrics and the dashboard at %s/", self.node.name, self.url)
+
+    def snapshot(self) -> NodeSnapshot:
+        """A snapshot taken on the node's loop (call from the HTTP threads only, never from the loop).
+
+        Raises:
+            TimeoutError: the loop did not answer within ``SNAPSHOT_TIMEOUT`` seconds.
+            RuntimeError: the loop is closed.
+        """
+        assert self._loop is not None
+        coro = take_snapshot(self.node, http_url=self.url, started_at=self.started_at)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(SNAPSHOT_TIMEOUT)
+        except FutureTimeout:
+            future.cancel()
+            raise TimeoutError(
+                f"the event loop did not answer within {SNAPSHOT_TIMEOUT} s (blocked?)"
+            ) from None
+
+    def metrics_text(self) -> bytes:
+        """The Prometheus exposition (``/metrics``)."""
+        return bytes(self._metrics.render())
+
+    async def close(self) -> None:
+        """Stop serving and release the port; requests in flight finish on their own threads."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()
+
+
+def _handler_for(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "zbus"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("http %s %s", self.address_string(), format % args)
+
+        def _send(self, code: int, body: bytes, content_type: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _json(self, code: int, doc: Any) -> None:
+            self._send(code, json.dumps(doc, default=str).encode(), "application/json")
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            route: dict[str, Callable[[], None]] = {
+                "/": self._dashboard,
+                "/health": self._health,
+                "/metrics": self._metrics,
+                "/api/state": self._state,
+            }
+            action = route.get(path.rstrip("/") or "/")
+            if action is None:
+                self._json(404, {"error": f"no such endpoint {path!r}", "endpoints": sorted(route)})
+                return
+            with owner._lock:
+                owner.served[path] = owner.served.get(path, 0) + 1
+            try:
+                action()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client went away
+            except (TimeoutError, RuntimeError) as exc:  # the loop is stuck or gone
+                self._json(503, unresponsive(str(exc)))
+
+        def _dashboard(self) -> None:
+            self._send(200, DASHBOARD_HTML.encode(), "text/html; charset=utf-8")
+
+        def _health(self) -> None:
+            doc = evaluate(owner.snapshot(), owner.max_queue_percent)
+            self._json(200 if doc["status"] == "healthy" else 503, doc)
+
+        def _metrics(self) -> None:
+            if owner._metrics is None:
+                self._json(404, {"error": "metrics are off: set monitoring.metrics.enabled = true"})
+                return
+            from .metrics import CONTENT_TYPE
+
+            self._send(200, owner.metrics_text(), CONTENT_TYPE)
+
+        def _state(self) -> None:
+            snap = owner.snapshot()
+            self._json(200, state_json(snap, evaluate(snap, owner.max_queue_percent)))
+
+    return Handler
+
+
+async def start_http(node: Node) -> HealthServer | None:
+    """Start ``node``'s HTTP endpoints when ``monitoring.http.enabled``; ``None`` otherwise."""
+    if not node.config.monitoring.http.enabled:
+        return None
+    server = HealthServer(node)
+    await server.start()
+    return server

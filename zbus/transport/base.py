@@ -1,0 +1,66 @@
+"""The seam between a Node and how its events travel: in memory or over the ZeroMQ mesh.
+
+A transport moves encoded frames and keeps the peer table; it knows nothing about
+subscriptions, filters or handlers. The node's ``Router`` implements ``Inbound`` and receives what
+the transport gets from peers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable
+from typing import Protocol
+
+from ..codec.control import Kind
+from ..model.peer import PeerInfo
+
+__all__ = ["Inbound", "Transport"]
+
+
+class Inbound(Protocol):
+    """What a transport calls when something arrives for this node."""
+
+    async def on_event(self, frames: list[bytes]) -> None:
+        """A broadcast event from a peer (three wire frames)."""
+
+    def on_event_nowait(self, frames: list[bytes]) -> Awaitable[None] | None:
+        """The same, for a socket pump: returns an awaitable only when it has to wait."""
+
+    async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
+        """A point-to-point message from peer ``sender`` (its node id)."""
+
+    def on_direct_nowait(self, kind: Kind, sender: str, frames: list[bytes]) -> Awaitable[None] | None:
+        """``on_direct`` for the pump's hot path: an awaitable only when the message needs one."""
+
+    def on_peers_changed(self) -> None:
+        """The peer table changed (join, leave, update)."""
+
+    def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
+        """A peer is alive; ``heads`` maps its recently published topics to their last seq."""
+
+    def on_peer_gone(self, node_id: str) -> None:
+        """A peer incarnation ended for good (goodbye or restart); its state can be dropped."""
+
+
+class Transport(Protocol):
+    """How a node reaches the rest of its mesh."""
+
+    async def start(self, inbound: Inbound) -> None:
+        """Bind/connect and begin delivering to ``inbound``."""
+
+    async def close(self) -> None:
+        """Say goodbye and release everything, within a bounded time."""
+
+    async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
+        """Send a broadcast event (number ``seq`` of its stream) to every remote subscriber of ``topic``."""
+
+    async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+        """Send a point-to-point message; raises ``PeerLostError`` if the peer is gone."""
+
+    def peers(self) -> list[PeerInfo]:
+        """The current peer table (excluding this node)."""
+
+    def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
+        """Tell peers what this node subscribes to and responds to (after any change)."""
+
+    def subscriber_count(self, topic: str) -> int:
+        """How many other nodes would receive events on ``topic`` (a topic or pattern) right now."""

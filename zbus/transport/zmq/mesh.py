@@ -1,0 +1,549 @@
+"""MeshTransport: the ZeroMQ I/O loop of one node. Moves bytes; the protocol lives elsewhere.
+
+Sockets (all made by ``sockets.SocketFactory``):
+
+- XPUB, bound: the node's events and heartbeats go out here; subscription messages come back
+  (counted per prefix for ``wait_for_subscribers``).
+- ROUTER, bound: the inbox (HELLO, UPDATE, BYE, directed EVENT, REQUEST, REPLY).
+- per peer, a ``Link`` (links.py): a DEALER (identity = our node id) to the peer's ROUTER, and a SUB on
+  the peer's XPUB with a socket monitor that reports a dropped connection, so a killed peer is
+  noticed within ``disconnect_grace`` seconds. One SUB per peer rather than one shared SUB:
+  dropping a peer then means closing its socket. ``zmq_disconnect`` on a shared SUB aborts
+  libzmq when a multipart message is half-queued (``Assertion failed: !_more (fq.cpp)``,
+  libzmq issue 2163), which a fuzz test here reproduced.
+
+Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and send HELLO →
+the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
+our SUB to its XPUB. Either side may start it; both end with the same links.
+
+Polling: each receiving socket has a ``pump.Pump``, which drains it with NOBLOCK on every
+readiness edge of its ZMQ_FD, handling messages inside the reader callback when it can (no
+future or task wake-up per message; see its module for the rules). The per-peer ``Link`` lives in
+``links.py``; forwarder mode in ``forwarding.py``; adaptive batching of sends in ``outbox.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Coroutine, Iterable
+from typing import Any
+
+import zmq
+
+from ...codec import wire
+from ...codec.control import (
+    HEARTBEAT_TOPIC,
+    KINDS,
+    ROUTED_KINDS,
+    Heartbeat,
+    Kind,
+    PeerHello,
+    decode_heartbeat,
+    decode_hello,
+)
+from ...config import Config
+from ...discovery import Discovery, Found, make_discovery
+from ...errors import PeerLostError, WireError, ZbusError
+from ...model.peer import PeerInfo
+from ...model.topics import parse_announced, patterns_overlap
+from ...observe.drops import Drops
+from ...protocol.greetings import Greetings
+from ...protocol.peers import LEFT, PeerChange, PeerTable
+from ..base import Inbound
+from .forwarding import Forwarding
+from .links import Link
+from .outbox import Outbox
+from .pump import SAFETY_POLL, Pump
+from .sockets import SocketFactory, send_frames
+
+__all__ = ["MeshTransport"]
+
+log = logging.getLogger("zbus")
+CANDIDATE_TIMEOUT = 2.5  # an unanswered HELLO's DEALER is closed after this (before the next greeting)
+REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
+REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
+SYSTEM_PREFIX = b"$zbus."
+HEAD_MEMORY = 30.0  # s a topic's head stays in heartbeats after its last publish
+
+
+class MeshTransport:
+    """A node's links to its peers over ZeroMQ, fed by discovery."""
+
+    def __init__(self, *, node_id: str, name: str, epoch: int, config: Config, role: str = "node") -> None:
+        self.node_id = node_id
+        self.name = name
+        self.epoch = epoch
+        self.config = config
+        self.role = role
+        d = config.discovery
+        self.table = PeerTable(
+            self_id=node_id,
+            mesh=config.mesh.name,
+            peer_timeout=d.peer_timeout,
+            disconnect_grace=max(2 * d.heartbeat_interval, 0.5),
+        )
+        self.dropped = Drops("mesh")
+        #: when a publish started waiting for a full XPUB (slow_subscriber="block"), else None
+        self.blocked_since: float | None = None
+        self.pub_endpoint = ""
+        self.router_endpoint = ""
+        self._inbound: Inbound | None = None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._links: dict[str, Link] = {}
+        self.forwarding = Forwarding(self)
+        self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
+        self._greetings = Greetings(base=REGREET_BASE, cap=REGREET_CAP)
+        self._closing_links: set[asyncio.Task[None]] = set()
+        self._sub_prefixes: set[bytes] = {HEARTBEAT_TOPIC}
+        self._xpub_subs: Counter[bytes] = Counter()
+        self._patterns: tuple[str, ...] = ()
+        self._responders: tuple[str, ...] = ()
+        self._heads: dict[str, int] = {}  # published since the last heartbeat (at most 256 topics)
+        self._sticky_heads: dict[str, tuple[int, float]] = {}  # topic -> (head, when last published)
+        self._pumps: list[Pump] = []
+        self._outbox: Outbox | None = None
+        self._ipc_pub = ""  # with transport.ipc on local scope: the XPUB's ipc:// endpoint, announced
+        self._ticker: asyncio.Task[None] | None = None
+        self._discovery: Discovery | None = None
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self, inbound: Inbound) -> None:
+        """Bind, start pumps and discovery."""
+        self._inbound = inbound
+        t = self.config.transport
+        self._ctx = zmq.Context()
+        self._factory = SocketFactory(self._ctx, t)
+        scope = self.config.discovery.scope
+        host = "127.0.0.1" if scope == "local" else t.host
+        if scope == "lan" and host.startswith("127."):
+            host = "0.0.0.0"  # lan scope means reachable from the LAN; we announce the interface address
+        self.xpub = self._factory.xpub()
+        self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
+        self._outbox = Outbox(
+            lambda frames: send_frames(self.xpub, frames), zmq.Again, self._publish_blocking, self._sent
+        )
+        if t.ipc and scope == "local":  # same host by definition: peers' SUBs read our events over ipc
+            self._ipc_pub = self._factory.bind_ipc(self.xpub, f"{self.node_id}.pub")
+        self.router = self._factory.router()
+        self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
+        self.forwarding.start(self._factory)
+        self._pumps = [
+            Pump(self.xpub, self._on_xpub, "xpub"),
+            Pump(self.router, self._on_router, "router"),
+        ]
+        self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-ticker")
+        self._discovery = disc = make_discovery(
+            self.config,
+            node_id=self.node_id,
+            name=self.name,
+            epoch=self.epoch,
+            role=self.role,
+            pub_port=_port(self.pub_endpoint),
+            router_port=_port(self.router_endpoint),
+        )
+        if disc is not None:
+            await disc.start(self._on_found, self._on_lost)
+            addresses = getattr(disc, "addresses", None)
+            if addresses and host in ("0.0.0.0", "*", ""):
+                self.pub_endpoint = self.pub_endpoint.replace(host, addresses[0])
+                self.router_endpoint = self.router_endpoint.replace(host, addresses[0])
+
+    async def close(self) -> None:
+        """Say BYE to every peer, stop discovery (mDNS goodbye) and close all sockets."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._outbox is not None:
+            await self._outbox.close()  # events queued by a burst go out before the goodbye
+        for link in self._links.values():
+            with contextlib.suppress(zmq.ZMQError):
+                send_frames(link.dealer, [Kind.BYE.value, b""])
+        if self._discovery is not None:
+            await self._discovery.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for pump in self._pumps:
+            await pump.stop()
+        for link in self._links.values():
+            await link.stop_reading()
+        if self._closing_links:
+            await asyncio.gather(*self._closing_links, return_exceptions=True)
+        ctx = self._ctx
+        if ctx is not None:
+            linger = int(min(self.config.transport.linger, 1.0) * 1000)
+            await asyncio.get_running_loop().run_in_executor(None, ctx.destroy, linger)
+            SocketFactory.remove_ipc(self._ipc_pub)
+        self._inbound = None
+
+    # -- discovery input ---------------------------------------------------------------------------
+    def _on_found(self, found: Found) -> None:
+        router = found.router
+        if self._closed or not router or router == self.router_endpoint or found.id == self.node_id:
+            return
+        # remembered: a node we lose touch with (partition, expiry) is greeted again, with backoff
+        self._greetings.found(router, found.id, time.monotonic())
+        self._greet_due()
+
+    def _is_peer(self, endpoint: str, node_id: str) -> bool:
+        if node_id == self.node_id:
+            return True  # that endpoint is us: never greet it again
+        return (bool(node_id) and node_id in self.table) or any(
+            link.router == endpoint for link in self._links.values()
+        )
+
+    def _greet_due(self) -> None:
+        for endpoint in self._greetings.due(time.monotonic(), self._is_peer):
+            if endpoint in self._candidates:
+                continue  # the last HELLO is still waiting (its DEALER reconnects by itself)
+            dealer = self._factory.dealer(self.node_id.encode())
+            self._factory.connect(dealer, endpoint)
+            self._candidates[endpoint] = (dealer, time.monotonic())
+            self._send_hello(dealer, ack=False, via=endpoint)
+
+    def _on_lost(self, peer_id: str) -> None:
+        # mDNS says goodbye: trust it only as a hint; heartbeats decide (Rule 3 of PeerTable)
+        self.table.disconnected(peer_id, time.monotonic())
+        self._greetings.lost(peer_id)
+
+    # -- inbound messages ----------------------------------------------------------------------------
+    def _on_xpub(self, frames: list[bytes]) -> None:
+        msg = frames[0] if frames else b""
+        if not msg or msg[0] not in (0, 1):
+            self.dropped.drop("malformed_subscription")
+            return
+        prefix = msg[1:]
+        if msg[0] == 1:
+            self._xpub_subs[prefix] += 1
+        elif self._xpub_subs[prefix] > 0:
+            self._xpub_subs[prefix] -= 1
+        if self.forwarding.relay:
+            self.forwarding.downstream_subscription(msg[0] == 1, prefix)
+        if self._inbound is not None:
+            self._inbound.on_peers_changed()
+
+    def _on_sub(self, frames: list[bytes], link: Link | None) -> Awaitable[None] | None:
+        if frames and frames[0].startswith(SYSTEM_PREFIX):
+            if frames[0] != HEARTBEAT_TOPIC:
+                self.dropped.drop("unknown_system_topic")
+                return None
+            self._on_heartbeat(frames, link)
+            if not self.forwarding.relay:
+                return None
+        if self.forwarding.relay:
+            self.forwarding.forward(frames)
+            return None
+        if self._inbound is None:
+            return None
+        if len(frames) == 2:
+            return self._on_batch(frames)
+        return self._inbound.on_event_nowait(frames)
+
+    def _on_batch(self, frames: list[bytes]) -> Awaitable[None] | None:
+        """Several events of one topic in one message (see ``outbox``): route each in order."""
+        try:
+            events = wire.split_batch(frames)
+        except WireError:
+            self.dropped.drop("malformed_batch")
+            return None
+        assert self._inbound is not None
+        on_event = self._inbound.on_event_nowait
+        for i, event in enumerate(events):
+            pending = on_event(event)
+            if pending is not None:  # backpressure: the rest waits behind it
+                return self._route_rest(pending, events[i + 1 :])
+        return None
+
+    async def _route_rest(self, pending: Awaitable[None], events: list[list[bytes]]) -> None:
+        await pending
+        for event in events:
+            if self._inbound is None:
+                return
+            more = self._inbound.on_event_nowait(event)
+            if more is not None:
+                await more
+
+    def _on_heartbeat(self, frames: list[bytes], link: Link | None) -> None:
+        try:
+            hb = decode_heartbeat(frames)
+        except WireError:
+            self.dropped.drop("malformed_heartbeat")
+            return
+        if link is not None:
+            self.forwarding.heartbeat(link, hb.id)
+        if self.table.seen(hb.id, time.monotonic()) and self._inbound is not None and hb.heads:
+            self._inbound.on_heartbeat(hb.id, hb.epoch, hb.heads)
+
+    def _on_router(self, frames: list[bytes]) -> Awaitable[None] | None:
+        kind = KINDS.get(frames[1]) if len(frames) >= 2 else None
+        if kind is None:
+            self.dropped.drop("malformed_direct" if len(frames) < 2 else "unknown_kind")
+            return None
+        sender = frames[0].decode("utf-8", "replace")
+        if kind in ROUTED_KINDS:
+            if sender not in self.table:
+                self.dropped.drop("unknown_sender")
+                return None
+            self.table.seen(sender, time.monotonic())
+            if self._inbound is None:
+                return None
+            return self._inbound.on_direct_nowait(kind, sender, frames[2:])
+        if kind is Kind.BYE:
+            self._apply(self.table.bye(sender))
+            return None
+        if kind is Kind.PING:
+            if not self.table.seen(sender, time.monotonic()):
+                self.dropped.drop("unknown_sender")
+            return None
+        if len(frames) != 3:
+            self.dropped.drop("malformed_hello")
+            return None
+        try:
+            hello = decode_hello(frames[2])
+        except WireError:
+            self.dropped.drop("malformed_hello")
+            return None
+        if hello.id != sender:
+            self.dropped.drop("spoofed_hello")
+            return None
+        if hello.id == self.node_id:  # our own endpoint under another name (a static list naming us)
+            self.dropped.drop("self_hello")
+            if hello.via:
+                self._greetings.answered(hello.via, self.node_id)
+            return None
+        if hello.mesh != self.config.mesh.name:
+            self.dropped.drop("wrong_mesh")
+            return None
+        self._on_hello(hello, reply=kind is Kind.HELLO and not hello.ack)
+        return None
+
+    def _on_hello(self, hello: PeerHello, *, reply: bool) -> None:
+        patterns = frozenset(p for p in hello.patterns if self._valid_pattern(p))
+        info = PeerInfo(
+            id=hello.id,
+            name=hello.name,
+            mesh=hello.mesh,
+            epoch=hello.epoch,
+            role=hello.role,
+            address=hello.router,
+            responders=frozenset(hello.responders),
+            patterns=patterns,
+            joined_at=time.time(),
+            journaled=hello.journal,
+        )
+        if hello.ack and hello.via:
+            self._greetings.answered(hello.via, hello.id)
+        link = self._links.get(hello.id)
+        known = self.table.get(hello.id)
+        if link is not None and known is not None and hello.epoch > known.epoch:
+            self._drop_links(known)  # restarted with its journal's id: its endpoints are new
+            self.forwarding.left(known.id)
+            link = None
+        if link is None:
+            candidate = self._candidates.pop(hello.via, None) if hello.ack and hello.via else None
+            candidate = candidate or self._candidates.pop(hello.router, None)
+            if candidate is not None:
+                dealer = candidate[0]
+            else:
+                dealer = self._factory.dealer(self.node_id.encode())
+                self._factory.connect(dealer, hello.router)
+            link = Link(self, hello.id, dealer, hello.router)
+            self._links[hello.id] = link
+            link.pub, link.role = hello.pub, hello.role
+            self.forwarding.added(link)
+        if reply:
+            self._send_hello(link.dealer, ack=True, via=hello.via)
+        self._apply(self.table.hello(info, time.monotonic()))
+
+    def _valid_pattern(self, announced: str) -> bool:
+        try:
+            parse_announced(announced)
+        except ZbusError:
+            self.dropped.drop("bad_pattern")
+            return False
+        return True
+
+    def _on_link_dropped(self, peer_id: str) -> None:
+        self.table.disconnected(peer_id, time.monotonic())
+        self.forwarding.link_dropped(peer_id)
+
+    def _apply(self, changes: list[PeerChange]) -> None:
+        if not changes:
+            return
+        for change in changes:
+            if change.kind == LEFT:
+                self._drop_links(change.peer)
+                self.forwarding.left(change.peer.id)
+                log.info("peer %s left (%s)", change.peer.name, change.reason)
+                if (change.reason == "restarted" or not change.peer.journaled) and self._inbound is not None:
+                    self._inbound.on_peer_gone(change.peer.id)  # its streams end (a journaled peer's go on)
+        if self._inbound is not None:
+            self._inbound.on_peers_changed()
+
+    def _drop_links(self, peer: PeerInfo) -> None:
+        link = self._links.pop(peer.id, None)
+        if link is not None:
+            self.background(link.close(), f"zbus-unlink-{peer.name}")
+
+    def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run socket-closing ``work`` as a task that ``close`` waits for."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._closing_links.add(task)
+        task.add_done_callback(self._closing_links.discard)
+
+    # -- timers ----------------------------------------------------------------------------------------
+    async def _tick(self) -> None:
+        interval = self.config.discovery.heartbeat_interval
+        next_beat = 0.0
+        next_greet = time.monotonic() + 1.0
+        while True:
+            now = time.monotonic()
+            if now >= next_beat:
+                self._heartbeat()
+                next_beat = now + interval
+            if now >= next_greet:
+                self._greet_due()
+                next_greet = now + 1.0
+            self._apply(self.table.expire(now))
+            for endpoint, (dealer, since) in list(self._candidates.items()):
+                if now - since > CANDIDATE_TIMEOUT:
+                    dealer.close(linger=0)
+                    del self._candidates[endpoint]
+            await asyncio.sleep(min(interval, SAFETY_POLL))
+
+    def _heartbeat(self) -> None:
+        # heads stay in heartbeats for HEAD_MEMORY s after their last publish: a subscriber that
+        # missed the last events *and* the heartbeat right after them still learns of the tail
+        now = time.monotonic()
+        sticky = self._sticky_heads
+        for topic, seq in self._heads.items():
+            sticky[topic] = (seq, now)
+        self._heads = {}
+        for topic in [t for t, (_, at) in sticky.items() if now - at > HEAD_MEMORY]:
+            del sticky[topic]
+        for topic in sorted(sticky, key=lambda t: sticky[t][1])[: max(0, len(sticky) - 256)]:
+            del sticky[topic]  # the 256 most recent topics only
+        heads = {t: seq for t, (seq, _) in sticky.items()}
+        try:
+            send_frames(self.xpub, Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode())
+        except zmq.ZMQError:
+            # the XPUB refused it (slow_subscriber="block" and a subscriber is stuck): tell every
+            # peer directly that we are alive, so healthy peers do not expire us while we wait
+            for link in self._links.values():
+                with contextlib.suppress(zmq.ZMQError):
+                    send_frames(link.dealer, [Kind.PING.value, b""])
+
+    # -- outbound --------------------------------------------------------------------------------------
+    def _hello(self, *, ack: bool, via: str = "") -> PeerHello:
+        return PeerHello(
+            id=self.node_id,
+            name=self.name,
+            mesh=self.config.mesh.name,
+            epoch=self.epoch,
+            role=self.role,
+            pub=self._ipc_pub or self.pub_endpoint,
+            router=self.router_endpoint,
+            patterns=() if self.role == "monitor" else self._patterns,  # monitors are not counted
+            responders=self._responders,
+            ack=ack,
+            via=via,
+            journal=self.config.persistence.enabled,
+        )
+
+    def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:
+        with contextlib.suppress(zmq.ZMQError):
+            send_frames(dealer, [Kind.HELLO.value, self._hello(ack=ack, via=via).encode()])
+
+    async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
+        """Send an event on the XPUB (ZeroMQ filters by subscriber prefix), batched while the
+        publisher is backlogged (``outbox.Outbox``)."""
+        assert self._outbox is not None, "publish before start"
+        await self._outbox.publish(topic, seq, frames)
+
+    def _sent(self, topic: str, seq: int) -> None:
+        # only once it is on the wire: a heartbeat must never announce an event still unsent
+        heads = self._heads
+        if topic in heads or len(heads) < 256:
+            heads[topic] = seq
+
+    async def _publish_blocking(self, frames: list[bytes], events: int = 1) -> bool:
+        """Only with ``slow_subscriber = "block"`` (XPUB_NODROP): wait for the slowest subscriber.
+
+        Gives up after 30 s without progress, counting the ``events`` as dropped. Returns whether it was sent.
+        """
+        deadline = time.monotonic() + 30.0
+        delay = 0.0005
+        self.blocked_since = self.blocked_since or time.monotonic()
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                send_frames(self.xpub, frames)
+                self.blocked_since = None
+                return True
+            except zmq.Again:
+                if time.monotonic() > deadline:
+                    self.blocked_since = None
+                    self.dropped.drop("slow_subscriber", count=events)
+                    log.warning(
+                        "dropped %d event(s): a subscriber has not read for 30 s (slow_subscriber=block)",
+                        events,
+                    )
+                    return False
+                delay = min(delay * 2, 0.05)
+
+    async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+        """Send EVENT/REQUEST/REPLY to one peer's ROUTER through our DEALER to it."""
+        self.send_nowait(peer_id, kind, frames)
+
+    def send_nowait(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+        """``send`` without a coroutine (it never waits: a full peer queue raises PeerLostError)."""
+        link = self._links.get(peer_id)
+        if link is None:
+            raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")
+        try:
+            send_frames(link.dealer, [kind.value, *frames])
+        except zmq.Again as exc:
+            raise PeerLostError(
+                f"peer {peer_id!r} is not reading (its queue of {self.config.transport.send_hwm} is full)"
+            ) from exc
+
+    def peers(self) -> list[PeerInfo]:
+        """Live peers (monitors and forwarders included; check ``role``)."""
+        return self.table.peers()
+
+    def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
+        """Subscribe the SUB socket to what the node needs and tell peers (UPDATE)."""
+        self._patterns = tuple(sorted(patterns))
+        self._responders = tuple(sorted(responders))
+        self._sub_prefixes = {parse_announced(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
+        self.forwarding.refresh()
+        body = self._hello(ack=True).encode()
+        for link in self._links.values():
+            with contextlib.suppress(zmq.ZMQError):
+                send_frames(link.dealer, [Kind.UPDATE.value, body])
+
+    def subscriber_count(self, topic: str) -> int:
+        """Peers that announced a pattern overlapping ``topic`` (a topic or a pattern) AND whose
+        SUB subscription for it has reached our XPUB: only then are they sure to receive it."""
+        query = parse_announced(topic)
+        announcers: Counter[bytes] = Counter()
+        matching: list[set[bytes]] = []
+        for peer in self.table.peers():
+            announced = [parse_announced(p) for p in peer.patterns]
+            announcers.update({p.prefix.encode() for p in announced})
+            hits = {p.prefix.encode() for p in announced if patterns_overlap(p, query)}
+            if hits:
+                matching.append(hits)
+        # XPUB_VERBOSER counts one subscription per peer SUB and prefix; a peer is confirmed when
+        # every announcer of one of its prefixes has been counted (the counts cannot say who)
+        return sum(1 for hits in matching if any(self._xpub_subs[p] >= announcers[p] for p in hits))
+
+
+def _port(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1])
