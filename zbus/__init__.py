@@ -14,8 +14,8 @@ from .blocking import BlockingNode as BlockingNode
 from .blocking import BlockingSubscription as BlockingSubscription
 from .config import Config as Config
 from .config import load_config as load_config
-from .delivery.dispatch import DeadLetter as DeadLetter
-from .delivery.dispatch import Overflow as Overflow
+from .delivery.backlog import Overflow as Overflow
+from .delivery.deadletters import DeadLetter as DeadLetter
 from .delivery.subscription import Subscription as Subscription
 from .delivery.subscription import SubscriptionStatistics as SubscriptionStatistics
 from .errors import ClosedError as ClosedError
@@ -38,6 +38,7 @@ from .errors import RequestError as RequestError
 from .errors import RequestTimeout as RequestTimeout
 from .errors import UnknownTargetError as UnknownTargetError
 from .errors import UsageError as UsageError
+from .errors import WaitTimeout as WaitTimeout
 from .errors import WireError as WireError
 from .errors import WouldBlockError as WouldBlockError
 from .errors import ZbusError as ZbusError
@@ -86,6 +87,7 @@ __all__ = [
     "SubscriptionStatistics",
     "UnknownTargetError",
     "UsageError",
+    "WaitTimeout",
     "WireError",
     "WouldBlockError",
     "ZbusError",

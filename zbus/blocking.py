@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from .config import Config
 from .delivery.subscription import Handler, Subscription
-from .errors import ClosedError, LoopBlockedError, RequestTimeout
+from .errors import ClosedError, LoopBlockedError, WaitTimeout
 from .model.event import Event
 from .model.peer import PeerInfo
 from .node import Node
@@ -185,12 +185,12 @@ class BlockingSubscription:
         """Wait up to ``timeout`` seconds (``None``: forever) for the next event.
 
         Raises:
-            RequestTimeout: nothing arrived in time. ClosedError: unsubscribed and drained.
+            WaitTimeout: nothing arrived in time. ClosedError: unsubscribed and drained.
         """
         while timeout is None:
             try:
                 return self._owner._run(self.subscription.next(1.0), 1.0)
-            except RequestTimeout:
+            except WaitTimeout:
                 continue
         return self._owner._run(self.subscription.next(timeout), timeout)
 
@@ -198,7 +198,7 @@ class BlockingSubscription:
         while True:
             try:
                 yield self.next(timeout=1.0)
-            except RequestTimeout:
+            except WaitTimeout:
                 continue
             except ClosedError:
                 return

@@ -12,6 +12,7 @@ The tree, split by who has to act::
     ├── ClosedError                      you closed the node (or never opened it)
     ├── WouldBlockError                  a *_nowait call would have had to wait
     ├── LoopBlockedError (TimeoutError)  BlockingNode: the loop thread did not answer in time
+    ├── WaitTimeout (TimeoutError)       a wait_for_* or sub.next(timeout=) ran out of time
     ├── ProtocolError
     │   ├── LocalProtocolError           zbus itself broke the protocol (a bug: please report)
     │   └── RemoteProtocolError          a peer sent something invalid
@@ -50,6 +51,7 @@ __all__ = [
     "RequestTimeout",
     "UnknownTargetError",
     "UsageError",
+    "WaitTimeout",
     "WireError",
     "WouldBlockError",
     "ZbusError",
@@ -97,6 +99,13 @@ class WouldBlockError(ZbusError):
 
 class LoopBlockedError(ZbusError, TimeoutError):
     """BlockingNode: the event-loop thread did not finish the call in time (a handler may block it)."""
+
+
+class WaitTimeout(ZbusError, TimeoutError):
+    """A wait ran out of time: ``wait_for_peers``/``_responders``/``_subscribers`` or ``sub.next(timeout=)``.
+
+    Not a request: nothing was sent and nobody failed to answer. ``except TimeoutError`` catches it too.
+    """
 
 
 class ProtocolError(ZbusError):

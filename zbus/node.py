@@ -1,45 +1,50 @@
 """Node: the one object an application embeds to take part in a zbus mesh.
 
-``Node`` is the composition root: ``__aenter__`` builds the transport (in memory or the ZeroMQ
-mesh), the router and the dispatcher; every public method delegates to them and holds no
-protocol logic of its own.
+``Node`` is the composition root. ``__init__`` builds what exists before the node runs (the
+subscription registry, the responders, the peer watch); ``start`` opens the journal, then builds the
+running components in the order they depend on each other, each wired in its constructor:
+transport → history → recovery → router → gates, dead-letter office and dispatcher, then starts the
+transport with the router as its inbound handler. Every public method delegates to one component
+and holds no protocol logic of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .codec import wire
 from .config import Config, load_config, parse_duration
+from .delivery.backlog import Overflow
 from .delivery.consume import events_of, windows_of
-from .delivery.dispatch import Dispatcher, MemoryDeadLetters, Overflow
+from .delivery.deadletters import DeadLetter, MemoryDeadLetters
+from .delivery.dispatch import Dispatcher
+from .delivery.routing import Subscriptions
 from .delivery.subscription import Handler, Subscription, SubscriptionStatistics
-from .errors import (
-    ClosedError,
-    NoResponders,
-    UsageError,
-)
-from .inbound.peerwatch import PeerWatch
-from .inbound.recovery import LostEvents, Recovery
+from .errors import ClosedError, NoResponders, UsageError
+from .inbound.gates import Gates, Replay, replay_spec
+from .inbound.peerwatch import PeerEvent, PeerWatch
+from .inbound.recovery import Recovery
 from .inbound.router import Router
-from .introspection import IntrospectionMixin
+from .journal.deadletters import DeadLetterOffice
 from .journal.history import History
-from .journal.persistence import Persistence
-from .journaling import JournalMixin, Replay
+from .journal.persistence import Persistence, replay_events
 from .model.event import Event
+from .model.peer import PeerInfo
 from .model.topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
-from .observe.statistics import NodeState
+from .monitoring.snapshot import JOURNAL_STATS_TIMEOUT, Observation
+from .observe.latency import Histogram
+from .observe.statistics import NodeState, NodeStatistics, merge_counts
 from .observe.tracing import stamp
+from .protocol.repair import LostEvents
 from .protocol.requests import RoundRobin
 from .transport.base import Transport
-from .waits import WaitsMixin
 
 if TYPE_CHECKING:
     from .monitoring.health import HealthServer
@@ -50,7 +55,22 @@ log = logging.getLogger("zbus")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
+@dataclass(slots=True)
+class _Running:
+    """The components of a started node (built together in ``Node.start``, never half)."""
+
+    dispatcher: Dispatcher
+    transport: Transport
+    history: History
+    recovery: Recovery
+    router: Router
+    gates: Gates
+    dead: DeadLetterOffice
+    persistence: Persistence | None
+    http: HealthServer | None = None
+
+
+class Node:
     """A member of a zbus mesh. Use it as ``async with Node(name="orders") as node:``.
 
     Args:
@@ -62,7 +82,7 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
         mesh: shortcut for ``config`` key ``mesh.name`` (only nodes of one mesh see each other).
         role: ``"node"`` (default) or ``"monitor"``: a monitor receives every broadcast event but
             announces no subscriptions, so ``wait_for_subscribers`` elsewhere never counts it;
-            ``"forwarder"`` relays events for forwarder-mode nodes (zbus/forwarding.py).
+            ``"forwarder"`` relays events for forwarder-mode nodes (zbus/transport/zmq/forwarding.py).
 
     Raises:
         ConfigError: the configuration is invalid (the message names the key and the fix).
@@ -76,6 +96,8 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
         mesh: str | None = None,
         role: str = "node",
     ) -> None:
+        self._state = NodeState.CREATED
+        self._run: _Running | None = None
         if role not in ("node", "monitor", "forwarder"):
             raise UsageError(f"role={role!r}: expected 'node', 'monitor' or 'forwarder' (zbus forwarder)")
         self.role = role
@@ -86,28 +108,15 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
             raise UsageError(f"name={name!r}: expected a str of 1 to 63 characters")
         self.id = os.urandom(8).hex()
         self.epoch = time.time_ns() // 1000  # grows across restarts of the same name
-        self._state = NodeState.CREATED
         self._seqs: dict[str, int] = {}
         self._published = 0
-        self._dead_letters = MemoryDeadLetters()
-        self._dlq_tasks: set[asyncio.Task[Any]] = set()
+        self._subs = Subscriptions()
+        self._responders: dict[str, Handler] = {}
+        self._memory_letters = MemoryDeadLetters()
         self._watch = PeerWatch()
         self._picker = RoundRobin()
-        self._transport: Transport | None = None
-        self._history: History
         self._lost_listeners: list[Callable[[LostEvents], Any]] = []
-        self._dispatcher: Dispatcher | None = None
-        self._persistence: Persistence | None = None
         self._closed_subs: list[SubscriptionStatistics] = []
-        self._http: HealthServer | None = None
-        self._router = Router(
-            node_id=self.id,
-            name=self.name,
-            epoch=self.epoch,
-            max_message_size=self.config.transport.max_message_size,
-            run_handler=self._run_handler,
-            on_peers_changed=self._on_peers_changed,
-        )
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @property
@@ -132,51 +141,91 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
             return
         if self._state is not NodeState.CREATED:
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
-        q, perf = self.config.queue, self.config.performance
-        self._dispatcher = Dispatcher(
-            workers=perf.worker_threads,
-            retry_base_delay=q.retry_base_delay,
-            retry_max_delay=q.retry_max_delay,
-            on_dead_letter=self._dead_lettered,
-        )
-        self._transport = None
+        persistence: Persistence | None = None
+        transport: Transport | None = None
         try:
             if self.config.persistence.enabled:
-                self._persistence = Persistence(self.config.persistence, self.name)
                 # a journaled node keeps its id and continues its sequences across restarts (DESIGN §6)
-                self.id, self.epoch, self._seqs = await self._persistence.open(
-                    self.id, self.epoch, self._wire_out
+                persistence, identity = await Persistence.open(
+                    self.config.persistence,
+                    self.name,
+                    candidate_id=self.id,
+                    epoch=self.epoch,
+                    send=self._wire_out,
                 )
-                self._router.node_id, self._router.epoch = self.id, self.epoch
-            ring = self.config.transport.repair_buffer
-            self._history = history = History(self.id, ring_size=ring, persistence=self._persistence)
-            self._router.recovery = Recovery(
-                node_id=self.id,
-                history=history,
-                route_all=self._router.route_all,
-                route_one=self._router.route_nowait,
-                has_interest=self._router.has_local_interest,
-                listeners=self._lost_listeners,
-            )
-            self._transport = self._make_transport()
-            self._router.transport = self._router.recovery.transport = self._transport
-            await self._transport.start(self._router)
+                self.id, self.epoch, self._seqs = identity.node_id, identity.epoch, identity.seqs
+            self._run = run = self._build(persistence)
+            transport = run.transport
+            await transport.start(run.router)
             from .monitoring.health import start_http  # http.server loads only for nodes that serve HTTP
 
-            self._http = await start_http(self)
+            run.http = await start_http(self.name, self.config.monitoring, self._observe)
         except BaseException:
             self._state = NodeState.CLOSED  # nothing half-open stays behind: create a new Node
-            if self._transport is not None:
-                await self._transport.close()
-            if self._persistence is not None:
-                await self._persistence.close()
+            if transport is not None:
+                await transport.close()
+            if persistence is not None:
+                await persistence.close()
             raise
         self._state = NodeState.RUNNING
-        for sub in self._router.subscriptions:
+        for sub in self._subs.all:
             if sub.handler is not None:
-                self._dispatcher.start(sub)
+                run.dispatcher.start(sub)
         self._announce()
         log.info("node %s (%s) joined mesh %r", self.name, self.id, self.config.mesh.name)
+
+    def _build(self, persistence: Persistence | None) -> _Running:
+        """The running components, each given what it needs in its constructor."""
+        c = self.config
+        transport = self._make_transport()
+        history = History(self.id, ring_size=c.transport.repair_buffer, persistence=persistence)
+        recovery = Recovery(
+            node_id=self.id,
+            history=history,
+            route_all=self._subs.route_all,
+            route_one=self._subs.route_eager,
+            has_interest=self._subs.has_interest,
+            listeners=self._lost_listeners,
+        )
+        recovery.transport = transport
+        router = Router(
+            node_id=self.id,
+            name=self.name,
+            epoch=self.epoch,
+            max_message_size=c.transport.max_message_size,
+            subscriptions=self._subs,
+            responders=self._responders,
+            transport=transport,
+            recovery=recovery,
+            run_handler=self._run_handler,
+            on_peers_changed=self._on_peers_changed,
+        )
+        dead = DeadLetterOffice(
+            name=self.name, memory=self._memory_letters, persistence=persistence, send=self._send
+        )
+        dispatcher = Dispatcher(
+            workers=c.performance.worker_threads,
+            retry_base_delay=c.queue.retry_base_delay,
+            retry_max_delay=c.queue.retry_max_delay,
+            on_dead_letter=dead.dead_lettered,
+        )
+        gates = Gates(
+            own_id=self.id,
+            recovery=recovery,
+            persistence=persistence,
+            subscriptions=self._subs,
+            peers=lambda: self.peers,
+        )
+        return _Running(
+            dispatcher=dispatcher,
+            transport=transport,
+            history=history,
+            recovery=recovery,
+            router=router,
+            gates=gates,
+            dead=dead,
+            persistence=persistence,
+        )
 
     def _make_transport(self) -> Transport:
         kind = self.config.transport.kind
@@ -187,7 +236,7 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
             return MemoryTransport(
                 node_id=self.id, name=self.name, mesh=mesh, epoch=self.epoch, role=self.role
             )
-        from .transport.zmq.mesh import MeshTransport
+        from .transport.zmq.mesh import MeshTransport  # pyzmq loads only for nodes that use it
 
         return MeshTransport(
             node_id=self.id, name=self.name, epoch=self.epoch, config=self.config, role=self.role
@@ -197,38 +246,52 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
         """Leave the mesh: stop handlers, fail pending requests, say goodbye. Idempotent."""
         if self._state in (NodeState.CLOSING, NodeState.CLOSED):
             return
-        if self._state is NodeState.CREATED:
+        run = self._run
+        if self._state is NodeState.CREATED or run is None:
             self._state = NodeState.CLOSED
             return
         self._state = NodeState.CLOSING
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        for sub in list(self._router.subscriptions):
+        if run.http is not None:
+            await run.http.close()
+            run.http = None
+        for sub in list(self._subs.all):
             await sub.unsubscribe()
-        if self._dispatcher is not None:
-            await self._dispatcher.close()
-        await self._router.close()
-        if self._router.recovery is not None:
-            await self._router.recovery.close()
-        await asyncio.gather(*self._dlq_tasks, return_exceptions=True)
-        if self._persistence is not None:  # first: it sends what it committed last
-            await self._persistence.close()
-        if self._transport is not None:
-            await self._transport.close()
+        await run.dispatcher.close()
+        await run.router.close()
+        await run.recovery.close()
+        await run.dead.close()
+        if run.persistence is not None:  # first: it sends what it committed last
+            await run.persistence.close()
+        await run.transport.close()
         self._state = NodeState.CLOSED
         log.info("node %s left mesh %r", self.name, self.config.mesh.name)
 
     def __del__(self) -> None:
-        if getattr(self, "_state", None) is NodeState.RUNNING:
+        if self.__dict__.get("_state") is NodeState.RUNNING:
             warnings.warn(
                 f"Node {self.name!r} was not closed; use 'async with Node(...)'", ResourceWarning, 2
             )
 
-    def _check_running(self) -> None:
-        if self._state is not NodeState.RUNNING:
+    def _running(self) -> _Running:
+        """The running components, or ``ClosedError`` saying what to do."""
+        run = self._run
+        if self._state is not NodeState.RUNNING or run is None:
             fix = "use 'async with Node(...)'" if self._state is NodeState.CREATED else "create a new Node"
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; {fix}")
+        return run
+
+    # white-box views for tests and tools: the running components, or None
+    @property
+    def _transport(self) -> Transport | None:
+        return None if self._run is None else self._run.transport
+
+    @property
+    def _router(self) -> Router | None:
+        return None if self._run is None else self._run.router
+
+    @property
+    def _persistence(self) -> Persistence | None:
+        return None if self._run is None else self._run.persistence
 
     # -- publishing --------------------------------------------------------------------------------
     async def publish(
@@ -317,10 +380,9 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
         return [e.id for e in batch]
 
     async def _send(self, event: Event, *, durable: bool = False) -> None:
-        self._check_running()
-        assert self._transport is not None
+        run = self._running()
         if event._target is not None:
-            await self._router.send_directed(event, mesh=self.config.mesh.name)
+            await run.router.send_directed(event, mesh=self.config.mesh.name)
             self._published += 1
             return
         topic = event._topic
@@ -329,19 +391,18 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
         wire.check_size(frames, self.config.transport.max_message_size)
         self._seqs[topic] = seq  # only now: a refused event must not leave a gap in the stream
         self._published += 1
-        self._history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
-        if self._persistence is not None:  # write-ahead: sent by _wire_out once committed
-            await self._persistence.append(
-                self.id, topic, seq, self.epoch, event._ts, frames, durable=durable
-            )
-        if self._router.has_local_interest(topic):
-            await self._router.route(wire.decode(frames, max_message_size=2**62))
-        if self._persistence is None:
-            await self._transport.publish(topic, seq, frames)
+        run.history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
+        persistence = run.persistence
+        if persistence is not None:  # write-ahead: sent by _wire_out once committed
+            await persistence.append(self.id, topic, seq, self.epoch, event._ts, frames, durable=durable)
+        if self._subs.has_interest(topic):
+            await self._subs.route(wire.decode(frames, max_message_size=2**62))
+        if persistence is None:
+            await run.transport.publish(topic, seq, frames)
 
     async def _wire_out(self, topic: str, seq: int, frames: list[bytes]) -> None:
-        if self._transport is not None:
-            await self._transport.publish(topic, seq, frames)
+        if self._run is not None:
+            await self._run.transport.publish(topic, seq, frames)
 
     # -- subscribing ---------------------------------------------------------------------------------
     def _subscribe(
@@ -366,26 +427,28 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
             concurrency=concurrency,
             on_close=self._unsubscribed,
         )
-        self._router.add(sub)
-        if self._state is NodeState.RUNNING:
-            assert self._dispatcher is not None
-            self._dispatcher.start(sub)
+        self._subs.add(sub)
+        if self._state is NodeState.RUNNING and self._run is not None:
+            self._run.dispatcher.start(sub)
             self._announce()
         return sub
 
     async def _unsubscribed(self, sub: Subscription) -> None:
         self._closed_subs.append(sub.statistics())  # node totals keep what closed subscriptions counted
-        self._router.remove(sub)
-        await self._detach_gate(sub)
-        self._router.forget_uninterested_streams()
-        if self._dispatcher is not None:
-            await self._dispatcher.stop(sub)
+        self._subs.remove(sub)
+        run = self._run
+        if run is None:
+            return
+        await run.gates.detach(sub)
+        run.router.forget_uninterested_streams()
+        await run.dispatcher.stop(sub)
         if self._state is NodeState.RUNNING:
             self._announce()
 
     def _announce(self) -> None:
-        if self._transport is not None and self._state is NodeState.RUNNING:
-            self._transport.announce(patterns=self._router.interest(), responders=self._router.responders)
+        if self._run is not None and self._state is NodeState.RUNNING:
+            self._run.transport.announce(patterns=self._subs.interest(), responders=self._responders)
+            self._watch.poke()
 
     async def subscribe(
         self,
@@ -425,15 +488,18 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
         Raises:
             InvalidTopicError: a pattern is malformed. InvalidFilterError: the filter is malformed.
         """
-        spec = await self._replay_spec(replay, durable)  # checked (and checkpoint read) first
-        if spec is not None:
-            self._check_running()
+        if (replay is not None or durable is not None) and self._state is not NodeState.RUNNING:
+            self._running()  # replaying and durable subscriptions need a running node
+        persistence = None if self._run is None else self._run.persistence
+        if durable is not None and persistence is None:
+            persistence = None  # replay_spec says what to do
+        spec = await replay_spec(replay, durable, persistence)  # checked (and checkpoint read) first
         # fmt: off
         sub = self._subscribe(patterns, handler=handler, filter=filter, max_size=max_size,
                               overflow="block" if durable else overflow, concurrency=concurrency)
         # fmt: on
         if spec is not None:  # no await since _subscribe: no live event can slip past the gate
-            self._attach_gate(sub, spec, durable)
+            self._running().gates.attach(sub, spec, durable)
         return sub
 
     def on(
@@ -514,7 +580,7 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
         def register(func: F) -> F:
             if not callable(func):
                 raise UsageError(f"@respond({type!r}) must decorate a function")
-            self._router.responders[type] = func
+            self._responders[type] = func
             self._announce()
             return func
 
@@ -540,10 +606,9 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
             RequestTimeout: no reply within ``timeout`` seconds (also a ``TimeoutError``).
             RemoteError: the responder raised; ``remote_type`` and ``remote_message`` say what.
         """
-        self._check_running()
-        assert self._transport is not None
-        remote = [p.id for p in self._transport.peers() if type in p.responders]
-        target = self._picker.pick(type, remote + ([self.id] if type in self._router.responders else []))
+        run = self._running()
+        remote = [p.id for p in run.transport.peers() if type in p.responders]
+        target = self._picker.pick(type, remote + ([self.id] if type in self._responders else []))
         if target is None:
             raise NoResponders(
                 f"no node in mesh {self.config.mesh.name!r} responds to {type!r}; "
@@ -552,21 +617,206 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
         event = Event(
             type, payload, source=self.name, priority=priority, headers=headers, correlation_id=correlation_id
         )
-        return await self._router.request(target, event, timeout)
+        return await run.router.request(target, event, timeout)
 
     async def _run_handler(self, handler: Handler, event: Event) -> Any:
-        assert self._dispatcher is not None
-        return await self._dispatcher.run_once(handler, event)
+        return await self._running().dispatcher.run_once(handler, event)
 
-    # -- peers ---------------------------------------------------------------------------------------
+    # -- the journal ---------------------------------------------------------------------------------
+    def replay(
+        self,
+        pattern: str = "**",
+        *,
+        since: datetime | float | None = None,
+        last: int | None = None,
+        from_seq: int | None = None,
+    ) -> AsyncIterator[Event]:
+        """The events this node journaled (``persistence.enabled``) that match ``pattern``, oldest first.
+
+        ``since`` (aware datetime or UNIX seconds) starts at a time; ``from_seq=N`` skips each
+        stream's events below sequence N; ``last=N`` keeps the newest N per topic. Journaled events
+        of earlier runs of the same node name (same journal) are included.
+
+        Raises:
+            UsageError: persistence is not enabled.
+        """
+        persistence = self._persistence
+        if persistence is None:
+            raise UsageError("replay() reads this node's journal: set persistence.enabled = true")
+        start = since.timestamp() if isinstance(since, datetime) else since
+        return replay_events(persistence, pattern, since=start, last=last, from_seq=from_seq)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Events whose handlers failed ``max_attempts`` times, oldest first (this run's, in memory;
+        ``await stored_dead_letters()`` reads the journal's, across restarts)."""
+        return self._memory_letters.list()
+
+    async def stored_dead_letters(self, limit: int = 100) -> list[Any]:
+        """The dead letters in this node's journal (``DeadLetterRecord``: id, event frames, error,
+        handler, attempts, ts), oldest first, at most ``limit``.
+
+        Raises:
+            UsageError: persistence is not enabled.
+        """
+        return list(await self._running().dead.stored(limit))
+
+    async def retry_dead_letters(self, ids: list[str] | None = None) -> int:
+        """Publish stored dead letters again (all, or those with these ids) with their attempts reset,
+        deleting each record once republished. Returns how many were republished."""
+        return await self._running().dead.retry(ids)
+
+    async def purge_dead_letters(self) -> int:
+        """Delete every stored dead letter (and this run's in-memory list). Returns how many were stored."""
+        return await self._running().dead.purge()
+
+    # -- peers and waits -----------------------------------------------------------------------------
+    @property
+    def peers(self) -> list[PeerInfo]:
+        """The other nodes of the mesh this node currently knows."""
+        return [] if self._run is None else self._run.transport.peers()
+
+    def on_peer(self, callback: Callable[[PeerEvent], Any]) -> Callable[[], None]:
+        """Call ``callback(PeerEvent)`` on every join, leave and update; returns an unregister function."""
+        return self._watch.add_listener(callback)
+
+    async def wait_for_peers(
+        self, count: int = 1, *, timeout: float = 10.0, names: Iterable[str] = ()
+    ) -> list[PeerInfo]:
+        """Wait until at least ``count`` peers (and every name in ``names``) are known.
+
+        Raises:
+            WaitTimeout: not reached within ``timeout`` seconds.
+        """
+        self._running()
+        wanted = set(names)
+
+        def ready() -> bool:
+            peers = self.peers
+            return len(peers) >= count and wanted <= {p.name for p in peers}
+
+        await self._watch.wait_until(ready, timeout, f"{count} peer(s) {sorted(wanted) or ''}".strip())
+        return self.peers
+
+    async def wait_for_responders(self, type: str, count: int = 1, *, timeout: float = 10.0) -> int:
+        """Wait until ``count`` nodes (this one included) respond to requests of ``type``.
+
+        Returns:
+            The number of responders when the wait ended.
+
+        Raises:
+            WaitTimeout: fewer than ``count`` responders within ``timeout`` seconds.
+        """
+        validate_topic(type)
+        self._running()
+
+        def responders() -> int:
+            return (type in self._responders) + sum(1 for p in self.peers if type in p.responders)
+
+        await self._watch.wait_until(
+            lambda: responders() >= count, timeout, f"{count} responder(s) of {type!r}"
+        )
+        return responders()
+
+    async def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
+        """Wait until ``count`` other nodes subscribe to something matching ``topic``.
+
+        The cure for ZeroMQ's slow-joiner loss: call it before publishing to a subscriber that
+        has just started. ``topic`` may also be a pattern (``"order.*"``): then nodes whose
+        subscriptions overlap it count. This node's own subscriptions are not counted.
+
+        Returns:
+            The number of remote subscribers when the wait ended.
+
+        Raises:
+            WaitTimeout: fewer than ``count`` subscribers within ``timeout`` seconds.
+        """
+        compile_pattern(topic)  # a topic or a pattern; raises InvalidTopicError with the fix
+        transport = self._running().transport
+        await self._watch.wait_until(
+            lambda: transport.subscriber_count(topic) >= count, timeout, f"{count} subscriber(s) of {topic!r}"
+        )
+        return transport.subscriber_count(topic)
+
     def _on_peers_changed(self) -> None:
-        self._watch.update(self.peers)
-        if self._router.recovery is not None:
-            self._router.recovery.peers_changed(self.peers)
-        self._gates_see_peers()
+        peers = self.peers
+        self._watch.update(peers)
+        if self._run is not None:
+            self._run.recovery.peers_changed(peers)
+            self._run.gates.peers_changed(peers)
+
+    # -- introspection -------------------------------------------------------------------------------
+    @property
+    def http_url(self) -> str | None:
+        """``http://host:port`` of /health, /metrics and the dashboard (``monitoring.http``), else None."""
+        http = None if self._run is None else self._run.http
+        return None if http is None else http.url
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """This node's ZeroMQ endpoints (``pub``, ``router``, a forwarder's ``capture``); empty in memory."""
+        return {} if self._run is None else self._run.transport.statistics().endpoints
+
+    def on_lost(self, callback: Callable[[LostEvents], Any]) -> Callable[[], None]:
+        """Call ``callback(LostEvents)`` (sync or async) for every range of events that could not be
+        repaired: ``node_id``, ``topic``, ``first``..``last``, ``count``, ``reason``. Returns an
+        unregister function. Losses are also counted (``statistics().lost``) and logged."""
+        self._lost_listeners.append(callback)
+        return lambda: self._lost_listeners.remove(callback) if callback in self._lost_listeners else None
+
+    def statistics(self) -> NodeStatistics:
+        """A snapshot of this node's counters (see ``NodeStatistics``)."""
+        open_subs = [s.statistics() for s in self._subs.all]
+        subs = open_subs + self._closed_subs
+        run = self._run
+        router, recovery = (None, None) if run is None else (run.router, run.recovery)
+        transport_drops = {} if run is None else run.transport.statistics().dropped
+        repeats = {"duplicate": recovery.duplicates} if recovery is not None and recovery.duplicates else {}
+        router_drops = {} if router is None else router.dropped
+        return NodeStatistics(
+            name=self.name,
+            id=self.id,
+            state=self._state.value,
+            published=self._published,
+            received=0 if router is None else router.received,
+            delivered=sum(s.delivered for s in subs),
+            dropped=merge_counts(router_drops, transport_drops, repeats, *(s.dropped for s in subs)),
+            expired=sum(s.expired for s in subs),
+            gaps=0 if recovery is None else recovery.gaps,
+            lost=0 if recovery is None else recovery.lost,
+            repaired=0 if recovery is None else recovery.repaired,
+            dead_letters=len(self._memory_letters),
+            queued=sum(s.queued for s in open_subs),
+            subscriptions=len(open_subs),
+            peers=len(self.peers),
+            handlers_busy=0 if run is None else run.dispatcher.busy,
+        )
+
+    async def _observe(self) -> Observation:
+        """Everything /health, /metrics and the dashboard show, read on this node's loop."""
+        run = self._run
+        journal = None
+        if run is not None and run.persistence is not None:
+            journal = await run.persistence.observe(JOURNAL_STATS_TIMEOUT)
+        return Observation(
+            stats=self.statistics(),
+            mesh=self.config.mesh.name,
+            role=self.role,
+            epoch=self.epoch,
+            transport_kind=self.config.transport.kind,
+            transport=None if run is None else run.transport.statistics(),
+            subscriptions=[s.statistics() for s in self._subs.all],
+            dispatcher=None if run is None else run.dispatcher.statistics(),
+            request_latency=(run.router.request_latency if run is not None else Histogram()).snapshot(),
+            peers=self.peers,
+            workers=self.config.performance.worker_threads,
+            published=dict(self._seqs),
+            received_heads={} if run is None else run.recovery.sync.delivered_heads(),
+            recent_gaps=[] if run is None else list(run.recovery.recent_losses),
+            journal=journal,
+        )
 
     def __repr__(self) -> str:
         return (
             f"<zbus.Node {self.name!r} mesh={self.config.mesh.name!r} {self._state.name} "
-            f"peers={len(self.peers)} subs={len(self._router.subscriptions)}>"
+            f"peers={len(self.peers)} subs={len(self._subs)}>"
         )

@@ -1,6 +1,6 @@
 """Per-event costs of routing and dispatch (pytest-benchmark): the receive path after decoding.
 
-``route`` is the router's offer to matching subscriptions (topic index + filter + backlog push);
+``route`` is the subscription registry's offer to matching ones (topic index + filter + backlog push);
 ``dispatch`` adds popping the backlog in priority order and calling a plain handler, as the
 dispatcher's inline path does. The baseline is a plain ``deque`` append/popleft of the same event.
 """
@@ -13,20 +13,17 @@ import pytest
 
 from zbus import Event
 from zbus.codec import wire
-from zbus.delivery.dispatch import Overflow, PriorityBuffer
+from zbus.delivery.backlog import Overflow, PriorityBuffer
+from zbus.delivery.routing import Subscriptions
 from zbus.delivery.subscription import Subscription
-from zbus.inbound.router import Router
 from zbus.model.topics import compile_pattern
 
 PAYLOAD = {"order_id": 4711, "customer": "c-1234", "total": 99.95, "items": [{"sku": "A-1", "qty": 2}]}
 EVENT = wire.decode(wire.encode(Event("order.placed", PAYLOAD, source="shop"), node_id="n", seq=1, epoch=1))
 
 
-def _router(with_filter: bool) -> tuple[Router, Subscription]:
-    router = Router(
-        node_id="n", name="n", epoch=1, max_message_size=2**20, run_handler=lambda h, e: None,
-        on_peers_changed=lambda: None,
-    )  # fmt: skip
+def _router(with_filter: bool) -> tuple[Subscriptions, Subscription]:
+    router = Subscriptions()
     for i in range(10):  # other subscriptions the index must skip
         router.add(Subscription([compile_pattern(f"svc{i}.*")], handler=None, filter=None, max_size=10,
                                 overflow="drop_oldest"))  # fmt: skip
@@ -42,7 +39,7 @@ def test_route_one_event(benchmark: pytest.FixtureRequest, with_filter: bool) ->
     router, sub = _router(with_filter)
 
     def route() -> None:
-        router.route_nowait(EVENT)
+        router.route_eager(EVENT)
         sub._buffer.pop()
 
     benchmark(route)

@@ -116,7 +116,7 @@ async def test_wait_for_subscribers_accepts_a_pattern() -> None:
         await c.subscribe("**.created")
         assert await a.wait_for_subscribers("order.*.created", 2, timeout=5) == 2
         assert await a.wait_for_subscribers("order.eu.x", 1, timeout=5) == 1
-        with pytest.raises(zbus.RequestTimeout):
+        with pytest.raises(zbus.WaitTimeout):
             await a.wait_for_subscribers("payment.*.made", 1, timeout=0.3)
 
 

@@ -15,12 +15,12 @@ from zbus.journal.persistence import Persistence
 
 async def test_serving_while_the_ring_moves_misses_nothing(tmp_path: Path) -> None:
     config = load_config({"persistence": {"enabled": True, "path": str(tmp_path)}}).persistence
-    persistence = Persistence(config, "pub")
 
     async def send(topic: str, seq: int, frames: list[bytes]) -> None:
         pass  # nobody to send to: the journal is what matters here
 
-    node_id, epoch, _ = await persistence.open("n1", 1, send)
+    persistence, identity = await Persistence.open(config, "pub", candidate_id="n1", epoch=1, send=send)
+    node_id, epoch = identity.node_id, identity.epoch
     history = History(node_id, ring_size=10, persistence=persistence)
 
     async def publish(seq: int) -> None:

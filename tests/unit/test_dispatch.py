@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zbus.delivery.dispatch import Overflow, PriorityBuffer, backoff_delay
+from zbus.delivery.backlog import Overflow, PriorityBuffer
+from zbus.delivery.dispatch import backoff_delay
 
 
 def test_priority_order_fifo_within_priority() -> None:

@@ -256,7 +256,7 @@ async def test_directed_and_unknown_target(cfg: dict[str, Any]) -> None:
 
 async def test_wait_for_subscribers_and_peers(cfg: dict[str, Any]) -> None:
     async with Node("a", config=cfg) as a:
-        with pytest.raises(zbus.RequestTimeout):
+        with pytest.raises(zbus.WaitTimeout):
             await a.wait_for_subscribers("x.y", timeout=0.05)
         events: list[zbus.PeerEvent] = []
         a.on_peer(events.append)

@@ -41,6 +41,7 @@ EXPECTED = sorted(
         "SubscriptionStatistics",
         "UnknownTargetError",
         "UsageError",
+        "WaitTimeout",
         "WireError",
         "WouldBlockError",
         "ZbusError",
@@ -65,6 +66,7 @@ def test_every_error_is_a_zbus_error() -> None:
     errors = [getattr(zbus, n) for n in zbus.__all__ if n.endswith(("Error", "Timeout", "Responders"))]
     assert errors and all(issubclass(e, zbus.ZbusError) for e in errors)
     assert issubclass(zbus.RequestTimeout, TimeoutError)
+    assert issubclass(zbus.WaitTimeout, TimeoutError) and not issubclass(zbus.WaitTimeout, zbus.RequestError)
 
 
 def test_public_names_have_docstrings() -> None:

@@ -19,10 +19,10 @@ async def events_of(sub: Subscription, batch_size: int) -> AsyncIterator[Event]:
     try:
         while True:
             try:
-                event = await sub._get()
+                event = await sub.take()
             except ClosedError:
                 return
-            sub._stats_delivered += 1
+            sub.done(event)
             yield event
             for _ in range(batch_size - 1):
                 try:
@@ -44,8 +44,9 @@ async def windows_of(sub: Subscription, seconds: float, *, emit_empty: bool) -> 
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
                     while True:
-                        batch.append(await sub._get())
-                        sub._stats_delivered += 1
+                        event = await sub.take()
+                        sub.done(event)
+                        batch.append(event)
             deadline += seconds
             if batch or emit_empty:
                 yield batch

@@ -1,12 +1,4 @@
-"""Dispatch: the bounded priority backlog and the handler runner (retries, TTL, dead letters).
-
-Theory of operation
--------------------
-Every subscription owns a ``PriorityBuffer``: ten FIFO levels, popped highest priority first,
-bounded by ``queue.max_size`` with an overflow policy. The buffer is per subscription rather than
-one per node so that one slow handler cannot evict or block events meant for the others (the
-head-of-line problem NATS solves with per-subscription pending limits); priorities still order
-each subscription's backlog, which is the order its handler sees.
+"""Dispatch: the handler runner (retries, TTL, backoff, dead letters).
 
 The node's ``Dispatcher`` runs one task per handler subscription (``concurrency`` tasks when asked)
 that pops the backlog and calls the handler. A node-wide semaphore (``performance.worker_threads``)
@@ -30,114 +22,26 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ..errors import WireError
-from ..observe.latency import Histogram
+from ..observe.latency import Histogram, HistogramSnapshot
 from ..observe.logs import event_extra
 from ..observe.tracing import current_event, traced_handler
+from .deadletters import DeadLetter
+from .subscription import Outcome, Subscription
 
 if TYPE_CHECKING:
     from ..model.event import Event
-    from .subscription import Subscription
 
-__all__ = [
-    "DeadLetter",
-    "Dispatcher",
-    "MemoryDeadLetters",
-    "Overflow",
-    "PriorityBuffer",
-    "backoff_delay",
-    "is_async",
-]
+__all__ = ["Dispatcher", "DispatcherStatistics", "backoff_delay", "is_async"]
 
 log = logging.getLogger("zbus")
-T = TypeVar("T")
-LEVELS = 10
 INLINE_YIELD_EVERY = 64  # sync handlers give the loop a turn after this many events in a row
 LATENCY_SAMPLE_MASK = 63  # inline handlers: publish→handled latency of the 1st and every 64th event
 MAX_ERROR_TYPES = 50  # distinct handler exception names counted; the rest are counted as "other"
-
-
-class Overflow(StrEnum):
-    """What a full subscription backlog does with one more event."""
-
-    #: Evict the oldest event of the lowest priority present (if it is not more urgent than the
-    #: new one; otherwise the new event is dropped). The default: fresh data wins, urgent data stays.
-    DROP_OLDEST = "drop_oldest"
-    #: Drop the incoming event.
-    DROP_NEWEST = "drop_newest"
-    #: Make the producer wait: ``publish`` awaits, the network reader stops reading (backpressure).
-    BLOCK = "block"
-
-
-class PriorityBuffer(Generic[T]):
-    """A bounded FIFO per priority 1..10, popped most urgent first. Pure; no asyncio.
-
-    ``push`` returns what had to be dropped (the new item, an evicted one, or ``None``); with
-    ``Overflow.BLOCK`` a full buffer refuses the item by raising ``PriorityBuffer.Full``.
-    """
-
-    __slots__ = ("_len", "_levels", "max_size", "overflow")
-
-    class Full(Exception):
-        """Raised by ``push`` under ``Overflow.BLOCK`` when the buffer is full."""
-
-    def __init__(self, max_size: int, overflow: Overflow = Overflow.DROP_OLDEST) -> None:
-        if max_size < 1:
-            raise ValueError("max_size must be ≥ 1")
-        self.max_size = max_size
-        self.overflow = Overflow(overflow)
-        self._levels: list[deque[T]] = [deque() for _ in range(LEVELS + 1)]
-        self._len = 0
-
-    def __len__(self) -> int:
-        return self._len
-
-    def is_full(self) -> bool:
-        """True when one more push would overflow."""
-        return self._len >= self.max_size
-
-    def push(self, item: T, priority: int) -> T | None:
-        """Add ``item`` at ``priority``; return the item dropped to make room, if any."""
-        if self._len < self.max_size:
-            self._levels[priority].append(item)
-            self._len += 1
-            return None
-        if self.overflow is Overflow.DROP_NEWEST:
-            return item
-        if self.overflow is Overflow.BLOCK:
-            raise PriorityBuffer.Full
-        for level in range(1, priority + 1):
-            if self._levels[level]:
-                evicted = self._levels[level].popleft()
-                self._levels[priority].append(item)
-                return evicted
-        return item  # everything queued is more urgent than the newcomer
-
-    def pop(self) -> T:
-        """Remove and return the oldest item of the highest priority. Raises IndexError if empty."""
-        levels = self._levels
-        for level in range(LEVELS, 0, -1):
-            if levels[level]:
-                self._len -= 1
-                return levels[level].popleft()
-        raise IndexError("pop from an empty PriorityBuffer")
-
-    def depth_by_priority(self) -> dict[int, int]:
-        """Queued items per priority level (only non-empty levels)."""
-        return {p: len(q) for p, q in enumerate(self._levels) if q}
-
-    def clear(self) -> list[T]:
-        """Remove everything, most urgent first, and return it."""
-        out: list[T] = []
-        while self._len:
-            out.append(self.pop())
-        return out
 
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
@@ -146,58 +50,22 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeadLetter:
-    """An event whose handler failed ``max_attempts`` times.
+class DispatcherStatistics:
+    """A snapshot of the handler runner's counters.
 
     Attributes:
-        event: the event as last attempted (``attempts`` and ``last_error`` filled in).
-        error_type: class name of the last exception.
-        error: ``str()`` of the last exception.
-        handler: qualified name of the handler that failed.
-        subscription: the subscription's patterns, comma-separated.
-        ts: when it was dead-lettered, UNIX seconds.
+        workers: handler calls that may run at once (``performance.worker_threads``).
+        busy: handler calls running now.
+        dead_runners: runner tasks that ended while their subscription is still open (a bug).
+        errors: handler exceptions by class name.
+        latency: publish → handler completed, seconds (sampled).
     """
 
-    event: Event
-    error_type: str
-    error: str
-    handler: str
-    subscription: str
-    ts: float
-
-
-class MemoryDeadLetters:
-    """Dead letters kept in memory (the newest ``limit``) until the LMDB store takes over.
-
-    It says so, once, at the first dead letter: they are lost when the process exits.
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.limit = limit
-        self._letters: deque[DeadLetter] = deque(maxlen=limit)
-
-    def add(self, letter: DeadLetter) -> None:
-        """Keep ``letter`` (evicting the oldest beyond ``limit``)."""
-        if not self._letters:
-            log.warning(
-                "dead letters are kept in memory only (the newest %d); they are lost when the process exits",
-                self.limit,
-            )
-        self._letters.append(letter)
-
-    def list(self) -> list[DeadLetter]:
-        """All kept dead letters, oldest first."""
-        return list(self._letters)
-
-    def __len__(self) -> int:
-        return len(self._letters)
-
-
-def _with_attempt(event: Event, attempts: int, error: str) -> Event:
-    clone = event._clone()
-    clone._attempts = attempts
-    clone._last_error = error
-    return clone
+    workers: int
+    busy: int
+    dead_runners: int
+    errors: dict[str, int]
+    latency: HistogramSnapshot
 
 
 class Dispatcher:
@@ -249,6 +117,16 @@ class Dispatcher:
         """Handler runner tasks that ended while their subscription is still open (a bug: health says so)."""
         return sum(1 for tasks in self._tasks.values() for t in tasks if t.done())
 
+    def statistics(self) -> DispatcherStatistics:
+        """A snapshot of the counters (see ``DispatcherStatistics``)."""
+        return DispatcherStatistics(
+            workers=self.workers,
+            busy=self.busy,
+            dead_runners=self.dead_runners(),
+            errors=dict(self.errors),
+            latency=self.latency.snapshot(),
+        )
+
     async def run_once(self, handler: Callable[[Event], Any], event: Event) -> Any:
         """Run one handler call (a responder's) within the worker limit; return its result.
 
@@ -278,13 +156,12 @@ class Dispatcher:
         set_cause = current_event.set  # this task's own context: what its handlers publish is caused by it
         latency = self.latency
         while True:
-            event = sub._pop_ready()  # drops (and counts) expired events itself
+            event = sub.take_ready()  # drops (and counts) expired events itself
             if event is None:
-                event = await sub._get()
+                event = await sub.take()
             set_cause(event)
             if not inline:
-                await self._invoke(sub, handler, event)
-                sub._finished(event)
+                sub.done(event, await self._invoke(sub, handler, event))
                 continue
             # a sync handler runs inline on the loop (it cannot run concurrently anyway): no worker
             # slot and no coroutine per event unless it fails or hands back an awaitable
@@ -293,16 +170,12 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self._invoke(sub, handler, event, first_error=exc)
-                sub._finished(event)
+                sub.done(event, await self._invoke(sub, handler, event, first_error=exc))
                 continue
             if isinstance(result, Awaitable):
-                await self._invoke(sub, handler, event, first_result=result)
-                sub._finished(event)
+                sub.done(event, await self._invoke(sub, handler, event, first_result=result))
             else:
-                sub._finished(event)
-                sub._stats_delivered += 1
-                delivered = sub._stats_delivered
+                delivered = sub.done(event, Outcome.DELIVERED)
                 if delivered & LATENCY_SAMPLE_MASK == 1:
                     latency.observe(time.time() - event._ts)
                 if delivered % INLINE_YIELD_EVERY == 0:
@@ -316,9 +189,9 @@ class Dispatcher:
         *,
         first_error: Exception | None = None,
         first_result: Awaitable[Any] | None = None,
-    ) -> None:
-        """Run the handler (retrying with backoff, then dead-lettering); ``first_error`` or
-        ``first_result`` carry the outcome of a first attempt the caller already made."""
+    ) -> Outcome:
+        """Run the handler (retrying with backoff, then dead-lettering) and say how it ended;
+        ``first_error`` or ``first_result`` carry the outcome of a first attempt the caller made."""
         attempt = event._attempts
         while True:
             attempt += 1
@@ -330,9 +203,8 @@ class Dispatcher:
                         result = handler(event) if first_result is None else first_result
                         if isinstance(result, Awaitable):
                             await result
-                        sub._stats_delivered += 1
                         self.latency.observe(time.time() - event._ts)  # a coroutine per event dwarfs this
-                        return
+                        return Outcome.DELIVERED
                     except asyncio.CancelledError:
                         raise
                     except Exception as exc:
@@ -341,18 +213,17 @@ class Dispatcher:
                         self.busy -= 1
             first_error, first_result = None, None
             if isinstance(error, WireError):
-                sub._stats_dropped["bad_payload"] = sub._stats_dropped.get("bad_payload", 0) + 1
                 log.warning(
                     "dropped event %s with an undecodable payload: %s",
                     event.id,
                     error,
                     extra=event_extra(event),
                 )
-                return
-            sub._stats_failed += 1
+                return Outcome.BAD_PAYLOAD
+            sub.attempt_failed()
             self._count_error(error)
             message = f"{type(error).__name__}: {error}"
-            event = _with_attempt(event, attempt, message)
+            event = event._derive(attempts=attempt, last_error=message)
             if attempt >= event._max_attempts:
                 log.warning(
                     "handler %s failed %d times on event %s (%s); dead-lettered",
@@ -362,7 +233,6 @@ class Dispatcher:
                     message,
                     extra=event_extra(event),
                 )
-                sub._stats_dead_lettered += 1
                 self._on_dead_letter(
                     DeadLetter(
                         event=event,
@@ -373,11 +243,10 @@ class Dispatcher:
                         ts=time.time(),
                     )
                 )
-                return
+                return Outcome.DEAD_LETTERED
             await asyncio.sleep(backoff_delay(attempt, self.retry_base_delay, self.retry_max_delay))
             if event._expires_at is not None and time.time() >= event._expires_at:
-                sub._stats_expired += 1  # its TTL ran out while we waited to retry
-                return
+                return Outcome.EXPIRED  # its TTL ran out while we waited to retry
 
 
 def is_async(handler: Callable[..., Any]) -> bool:

@@ -12,20 +12,47 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import ClosedError, RequestTimeout, UsageError, WouldBlockError
+from ..errors import ClosedError, UsageError, WaitTimeout, WouldBlockError
 from ..model.filters import compile_filter
-from .dispatch import Overflow, PriorityBuffer
+from .backlog import Overflow, PriorityBuffer
 
 if TYPE_CHECKING:
     from ..model.event import Event
     from ..model.topics import RegexPattern, TopicPattern
 
-__all__ = ["Handler", "Subscription", "SubscriptionStatistics"]
+__all__ = ["Admission", "Handler", "Outcome", "Subscription", "SubscriptionStatistics"]
 
 Handler = Callable[["Event"], "Awaitable[Any] | Any"]
+
+
+class Outcome(Enum):
+    """How the consumer finished with an event (``Subscription.done``); each is counted once."""
+
+    #: the handler completed, or the iterator handed the event out
+    DELIVERED = "delivered"
+    #: the handler failed ``max_attempts`` times
+    DEAD_LETTERED = "dead_lettered"
+    #: its TTL ran out while it waited (queued, or between retries)
+    EXPIRED = "expired"
+    #: its payload could not be decoded
+    BAD_PAYLOAD = "bad_payload"
+
+
+class Admission(Protocol):
+    """What sits in front of a subscription that replays history (``zbus.inbound.replay.ReplayGate``)."""
+
+    def admit(self, event: Event) -> bool:
+        """A live event: True to offer it now; False when it is held or was already replayed."""
+
+    def skip(self, event: Event) -> None:
+        """A live event the subscription's filter rejected."""
+
+    def finished(self, event: Event) -> None:
+        """The subscription is done with ``event``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +69,7 @@ class SubscriptionStatistics:
         expired: events dropped because their TTL ran out before dispatch.
         failed: handler attempts that raised.
         dead_lettered: events given up on after ``max_attempts``.
+        max_size: the backlog's bound.
     """
 
     patterns: tuple[str, ...]
@@ -53,6 +81,7 @@ class SubscriptionStatistics:
     expired: int
     failed: int
     dead_lettered: int
+    max_size: int = 0
 
 
 class Subscription:
@@ -99,11 +128,11 @@ class Subscription:
         self._stats_failed = 0
         self._stats_dead_lettered = 0
         self._stats_dropped: dict[str, int] = {}
-        #: a ReplayGate (replay / durable subscriptions) or None; see zbus.inbound.replay
-        self._gate: Any = None
+        #: replay / durable subscriptions: the gate that holds live events until history is in
+        self.gate: Admission | None = None
 
     # -- producer side (the node's router) ----------------------------------------------------
-    def _offer(self, event: Event) -> bool:
+    def offer(self, event: Event) -> bool:
         """Queue ``event``. Returns False only under ``Overflow.BLOCK`` when full (caller waits)."""
         if self._closed:
             return True
@@ -119,18 +148,41 @@ class Subscription:
         return True
 
     def _finished(self, event: Event) -> None:
-        """The consumer is done with ``event``: a durable subscription's watermark may advance."""
-        if self._gate is not None:
-            self._gate.finished(event)
+        if self.gate is not None:  # a durable subscription's watermark may advance
+            self.gate.finished(event)
 
-    async def _wait_space(self) -> None:
+    def done(self, event: Event, outcome: Outcome = Outcome.DELIVERED) -> int:
+        """The consumer is done with ``event`` (taken with :meth:`take`); count ``outcome``.
+
+        Returns the number of events delivered so far (the dispatcher samples latency with it).
+        """
+        if outcome is Outcome.DELIVERED:
+            self._stats_delivered += 1
+        elif outcome is Outcome.DEAD_LETTERED:
+            self._stats_dead_lettered += 1
+        elif outcome is Outcome.EXPIRED:
+            self._stats_expired += 1
+        else:
+            self._stats_dropped[outcome.value] = self._stats_dropped.get(outcome.value, 0) + 1
+        if self.gate is not None:
+            self.gate.finished(event)
+        return self._stats_delivered
+
+    def attempt_failed(self) -> None:
+        """A handler attempt raised (the event may still be retried)."""
+        self._stats_failed += 1
+
+    async def wait_space(self) -> None:
+        """Wait until the backlog has room (``overflow="block"``) or the subscription closes."""
         while self._buffer.is_full() and not self._closed:
             self._space.clear()
             await self._space.wait()
 
     # -- consumer side -------------------------------------------------------------------------
-    def _pop_ready(self) -> Event | None:
-        """The next deliverable event if one is queued (expired ones are dropped and counted)."""
+    def take_ready(self) -> Event | None:
+        """The next deliverable event if one is queued (expired ones are dropped and counted).
+
+        The caller owns it until it calls :meth:`done`."""
         buffer = self._buffer
         while buffer:
             event = buffer.pop()
@@ -143,7 +195,12 @@ class Subscription:
             return event
         return None
 
-    async def _get(self) -> Event:
+    async def take(self) -> Event:
+        """Wait for the next deliverable event; the caller calls :meth:`done` when finished with it.
+
+        Raises:
+            ClosedError: the subscription was closed and its backlog is empty.
+        """
         while True:
             if self._buffer:
                 event = self._buffer.pop()
@@ -189,15 +246,15 @@ class Subscription:
             timeout: seconds to wait; ``None`` waits forever.
 
         Raises:
-            RequestTimeout: nothing arrived within ``timeout`` (also a ``TimeoutError``).
+            WaitTimeout: nothing arrived within ``timeout`` (also a ``TimeoutError``).
             ClosedError: the subscription was closed and its backlog is empty.
         """
         if self.handler is not None:
             raise UsageError("this subscription has a handler; events go to it, not to next()")
         try:
-            event = await asyncio.wait_for(self._get(), timeout)
+            event = await asyncio.wait_for(self.take(), timeout)
         except TimeoutError:
-            raise RequestTimeout(f"no event on {self.describe()} within {timeout} s") from None
+            raise WaitTimeout(f"no event on {self.describe()} within {timeout} s") from None
         self._stats_delivered += 1
         self._finished(event)  # taken: acknowledged
         return event
@@ -210,7 +267,7 @@ class Subscription:
     async def _iterate(self) -> AsyncIterator[Event]:
         while True:
             try:
-                event = await self._get()
+                event = await self.take()
             except ClosedError:
                 return
             self._stats_delivered += 1
@@ -257,6 +314,7 @@ class Subscription:
             expired=self._stats_expired,
             failed=self._stats_failed,
             dead_lettered=self._stats_dead_lettered,
+            max_size=self._buffer.max_size,
         )
 
     def __repr__(self) -> str:

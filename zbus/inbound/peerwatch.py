@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RequestTimeout
+from ..errors import WaitTimeout
 from ..model.peer import PeerInfo
 
 __all__ = ["PeerEvent", "PeerWatch"]
@@ -68,11 +68,11 @@ class PeerWatch:
         """Return once ``predicate()`` holds; re-checked after every change.
 
         Raises:
-            RequestTimeout: it did not hold within ``timeout`` seconds.
+            WaitTimeout: it did not hold within ``timeout`` seconds.
         """
         try:
             async with asyncio.timeout(timeout):
                 while not predicate():
                     await self._changed.wait()
         except TimeoutError:
-            raise RequestTimeout(f"timed out after {timeout} s waiting for {what}") from None
+            raise WaitTimeout(f"timed out after {timeout} s waiting for {what}") from None

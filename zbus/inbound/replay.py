@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..store import Checkpoints
 from ..codec.control import Kind, RepairAsk, RepairDone, ReplayAsk, ReplayPlan
 from ..delivery.subscription import Subscription
+from ..journal.checkpoints import ReplaySpec, save_checkpoint
 from ..journal.persistence import Persistence
 from ..model.event import Event
 from ..model.peer import PeerInfo
@@ -43,17 +41,6 @@ PLAN_ATTEMPTS = 3
 PULL_TIMEOUT = 5.0
 PULL_ATTEMPTS = 3
 CHECKPOINT_INTERVAL = 0.2
-CREATED = ("$zbus", "created")  # a checkpoint entry holding when the durable subscription began (µs)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplaySpec:
-    """Where each publisher's history starts: from ``since`` (UNIX s; 0 = all kept), or the newest
-    ``last`` per topic, or, for durable subscriptions, after the checkpoint ``start`` per stream."""
-
-    since: float = 0.0
-    last: int = 0
-    start: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class _Pull:
@@ -103,7 +90,7 @@ class ReplayGate:
         self.recovery = recovery
         self.own_id = own_id
         self.spec = spec
-        self.patterns = [str(getattr(p, "pattern", p)) for p in sub.patterns]
+        self.patterns = [str(p.pattern) for p in sub.patterns]
         self.durable = durable
         self.persistence = persistence
         self.marks: Watermarks | None = Watermarks(spec.start) if durable else None
@@ -267,8 +254,8 @@ class ReplayGate:
         """Offer a replayed or released event, waiting for backlog space (nothing is dropped)."""
         if self.marks is not None:
             self.marks.offered((event._node_id, event._topic), event._seq)
-        while not self.sub._offer(event):
-            await self.sub._wait_space()
+        while not self.sub.offer(event):
+            await self.sub.wait_space()
 
     # -- durable checkpoints --------------------------------------------------------------------------------
     def start_saving(self) -> None:
@@ -287,8 +274,7 @@ class ReplayGate:
             return
         changed = self.marks.take_changed()
         if changed:
-            name = self.durable
-            await self.persistence.run(lambda journal: Checkpoints(journal).commit_many(name, changed))
+            await save_checkpoint(self.persistence, self.durable, changed)
 
     async def close(self) -> None:
         """Stop replaying; a durable subscription writes its last watermarks."""
@@ -300,20 +286,3 @@ class ReplayGate:
         for pull in self._pulls.values():
             self.recovery.pulls.pop(pull.rid, None)
         await self.save()
-
-
-async def load_checkpoint(persistence: Persistence, name: str) -> ReplaySpec:
-    """The resume point of durable subscription ``name``: its watermarks, and (for streams it never
-    saw) the time it was first created, recorded now if this is its first start."""
-
-    def load(journal: Any) -> dict[tuple[str, str], int]:
-        checkpoints = Checkpoints(journal)
-        marks: dict[tuple[str, str], int] = checkpoints.load(name)
-        if CREATED not in marks:
-            marks[CREATED] = int(time.time() * 1_000_000)
-            checkpoints.commit(name, CREATED, marks[CREATED])
-        return marks
-
-    marks = await persistence.run(load)
-    created = marks.pop(CREATED) / 1_000_000
-    return ReplaySpec(since=created, start=marks)

@@ -11,19 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..codec import wire
 from ..codec.control import DIRECT_KINDS, Kind
 from ..delivery.dispatch import is_async as _is_async
-from ..delivery.subscription import Handler, Subscription
+from ..delivery.routing import Subscriptions
+from ..delivery.subscription import Handler
 from ..errors import NoResponders, PeerLostError, RemoteError, RequestTimeout, UnknownTargetError, WireError
 from ..model.event import Event
-from ..model.topics import MAX_TOPIC_BYTES, RegexPattern, TopicIndex
+from ..model.topics import MAX_TOPIC_BYTES
 from ..observe.drops import Drops
 from ..observe.latency import Histogram
 from ..observe.tracing import TRACEPARENT, child_traceparent, stamp
+from ..tasks import TaskGroup
 from ..transport.base import Transport
 from .recovery import Recovery
 
@@ -42,11 +44,6 @@ def reply_type(request_type: str) -> str:
     return candidate if len(candidate.encode()) <= MAX_TOPIC_BYTES else request_type
 
 
-def announced(pattern: Any) -> str:
-    """How a pattern is announced to peers: topic patterns as is, regexes as ``re:<regex>``."""
-    return f"re:{pattern.pattern}" if isinstance(pattern, RegexPattern) else str(pattern.pattern)
-
-
 class Router:
     """Routes events to subscriptions and requests to responders for one node."""
 
@@ -57,6 +54,10 @@ class Router:
         name: str,
         epoch: int,
         max_message_size: int,
+        subscriptions: Subscriptions,
+        responders: Mapping[str, Handler],
+        transport: Transport,
+        recovery: Recovery,
         run_handler: Callable[[Handler, Event], Any],
         on_peers_changed: Callable[[], None],
     ) -> None:
@@ -64,82 +65,19 @@ class Router:
         self.name = name
         self.epoch = epoch
         self.max_message_size = max_message_size
-        self.transport: Transport | None = None
-        self._index: TopicIndex[Subscription] = TopicIndex()
-        self.subscriptions: list[Subscription] = []
-        self.gated = 0  # subscriptions with a ReplayGate
-        self.responders: dict[str, Handler] = {}
+        self.subscriptions = subscriptions
+        self.responders = responders  # the node's, registered with @node.respond (live view)
+        self.transport = transport
+        self.recovery = recovery
         self.pending: dict[str, asyncio.Future[Event]] = {}
         self._run_handler = run_handler
         self._peers_changed = on_peers_changed
-        self._answer_tasks: set[asyncio.Task[None]] = set()
+        self._answers = TaskGroup("router")
         self._sync_handlers: dict[Handler, bool] = {}
         self.received = 0
         self.dropped = Drops("router")
-        self.recovery: Recovery | None = None  # set by the node at start (it needs the journal)
         #: request → reply round trips of this node's requests (replies and remote errors), seconds
         self.request_latency = Histogram()
-
-    # -- subscriptions ----------------------------------------------------------------------------
-    def add(self, sub: Subscription) -> None:
-        """Start routing matching events to ``sub``."""
-        self.subscriptions.append(sub)
-        for pattern in sub.patterns:
-            self._index.add(pattern, sub)
-
-    def remove(self, sub: Subscription) -> None:
-        """Stop routing to ``sub``."""
-        if sub in self.subscriptions:
-            self.subscriptions.remove(sub)
-            for pattern in sub.patterns:
-                self._index.remove(pattern, sub)
-
-    def interest(self) -> set[str]:
-        """Every pattern this node subscribes to, in announcement form."""
-        return {announced(p) for sub in self.subscriptions for p in sub.patterns}
-
-    def has_local_interest(self, topic: str) -> bool:
-        """True when a subscription of this node matches ``topic``."""
-        return bool(self._index.match(topic))
-
-    async def route(self, event: Event) -> None:
-        """Offer ``event`` to every matching subscription; waits only under the ``block`` policy."""
-        pending = self.route_nowait(event)
-        if pending is not None:
-            await pending
-
-    def route_nowait(self, event: Event) -> Awaitable[None] | None:
-        """Offer ``event`` without awaiting; returns an awaitable only when a ``block``-policy
-        backlog is full (the caller awaits it, which is the backpressure). No coroutine per event."""
-        # every filter sees the event before any handler can touch it (a blocked offer yields)
-        matched = self._index.match(event._topic)
-        if self.gated:  # replay / durable subscriptions: history first, watermarks kept
-            targets = self._gated_targets(event, matched)
-        else:
-            targets = [s for s in matched if s.predicate is None or s.predicate(event)]
-        for i, sub in enumerate(targets):
-            ev = event if i == 0 else event._clone()
-            if not sub._offer(ev):
-                return self._route_blocked(event, targets, i, ev)
-        return None
-
-    def _gated_targets(self, event: Event, matched: list[Subscription]) -> list[Subscription]:
-        targets = []
-        for s in matched:
-            if s.predicate is None or s.predicate(event):
-                if s._gate is None or s._gate.admit(event):
-                    targets.append(s)
-            elif s._gate is not None:
-                s._gate.skip(event)  # filtered out: done at once for a durable watermark
-        return targets
-
-    async def _route_blocked(self, event: Event, targets: list[Subscription], i: int, ev: Event) -> None:
-        for j in range(i, len(targets)):
-            sub = targets[j]
-            if j > i:
-                ev = event._clone()
-            while not sub._offer(ev):
-                await sub._wait_space()
 
     # -- Inbound (called by the transport) -----------------------------------------------------------
     def _decode(self, frames: list[bytes]) -> Event | None:
@@ -151,68 +89,34 @@ class Router:
 
     async def on_event(self, frames: list[bytes]) -> None:
         """A broadcast event arrived from a peer."""
-        pending = self.on_event_nowait(frames)
+        pending = self.on_event_eager(frames)
         if pending is not None:
             await pending
 
-    def on_event_nowait(self, frames: list[bytes]) -> Awaitable[None] | None:
+    def on_event_eager(self, frames: list[bytes]) -> Awaitable[None] | None:
         """``on_event`` for the socket pump's hot path: an awaitable only when it must wait."""
         event = self._decode(frames)
         if event is None or event._node_id == self.node_id:  # ours, relayed back by a forwarder
             return None
         self.received += 1
-        assert self.recovery is not None
         return self.recovery.observe(event)  # in stream order, gaps repaired, duplicates dropped
-
-    def route_all(self, events: list[Event]) -> Awaitable[None] | None:
-        """Route ``events`` in order; an awaitable only when a ``block`` backlog makes one wait."""
-        for i, event in enumerate(events):
-            pending = self.route_nowait(event)
-            if pending is not None:
-                return self._route_rest(pending, events[i + 1 :])
-        return None
-
-    async def _route_rest(self, pending: Awaitable[None], rest: list[Event]) -> None:
-        await pending
-        for event in rest:
-            await self.route(event)
 
     def forget_uninterested_streams(self) -> None:
         """After an unsubscribe: forget streams no subscription wants, so a later resubscription
         starts a fresh baseline instead of reporting the events in between as lost."""
-        if self.recovery is not None:
-            self.recovery.sync.forget_topics(lambda topic: not self.has_local_interest(topic))
+        self.recovery.sync.forget_topics(lambda topic: not self.subscriptions.has_interest(topic))
 
     def on_peer_gone(self, node_id: str) -> None:
         """A peer's streams ended for good (it left without a journal, or was replaced by a restart)."""
-        if self.recovery is not None:
-            self.recovery.forget_node(node_id)
+        self.recovery.forget_node(node_id)
 
     def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
         """A peer's heartbeat listed its stream heads: events beyond what we hold get repaired."""
-        if self.recovery is not None:
-            self.recovery.on_heartbeat(node_id, epoch, heads)
-
-    @property
-    def gaps(self) -> int:
-        """Gaps detected in inbound streams (each one was asked for)."""
-        return 0 if self.recovery is None else self.recovery.gaps
-
-    @property
-    def lost(self) -> int:
-        """Events reported lost (unrepairable)."""
-        return 0 if self.recovery is None else self.recovery.lost
-
-    @property
-    def recent_gaps(self) -> list[tuple[float, str, str, int]]:
-        """The newest unrepairable ranges, for the dashboard: (UNIX s, publisher id, topic, events lost)."""
-        return [] if self.recovery is None else list(self.recovery.recent_losses)
+        self.recovery.on_heartbeat(node_id, epoch, heads)
 
     async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message arrived from peer ``sender``."""
         if kind not in DIRECT_KINDS:
-            if self.recovery is None:
-                return
             try:
                 await self.recovery.on_direct(kind, sender, frames)
             except WireError:
@@ -226,7 +130,7 @@ class Router:
             if event._target not in (self.name, self.node_id):
                 self.dropped.drop("misdirected")
                 return
-            await self.route(event)
+            await self.subscriptions.route(event)
         elif kind is Kind.REQUEST:
             self._spawn_answer(sender, event)
         elif kind is Kind.REPLY:
@@ -250,7 +154,6 @@ class Router:
         if target in (self.name, self.node_id):
             await self.on_direct(Kind.EVENT, self.node_id, frames)
             return
-        assert self.transport is not None
         peers = self.transport.peers()
         for peer in peers:
             if target in (peer.id, peer.name):
@@ -279,7 +182,6 @@ class Router:
             if target == self.node_id:
                 await self.on_direct(Kind.REQUEST, self.node_id, frames)
             else:
-                assert self.transport is not None
                 await self.transport.send(target, Kind.REQUEST, frames)
             try:
                 async with asyncio.timeout(timeout):
@@ -299,7 +201,7 @@ class Router:
             raise RemoteError(error_type, reply._headers.get(ERROR_HEADER, ""), reply._source)
         return reply
 
-    def on_direct_nowait(self, kind: Kind, sender: str, frames: list[bytes]) -> Awaitable[None] | None:
+    def on_direct_eager(self, kind: Kind, sender: str, frames: list[bytes]) -> Awaitable[None] | None:
         """``on_direct`` for the socket pump's hot path: replies, and requests whose responder is a
         plain function, are handled at once (no task, no coroutine); anything else comes back as an
         awaitable for the pump to await."""
@@ -328,7 +230,7 @@ class Router:
         """True when the request's topic has a plain-function responder and the transport can send
         without awaiting (then the answer needs no task)."""
         handler = self.responders.get(frames[0].decode("utf-8", "replace")) if frames else None
-        if handler is None or not hasattr(self.transport, "send_nowait"):
+        if handler is None:
             return False
         sync = self._sync_handlers.get(handler)
         if sync is None:
@@ -351,14 +253,12 @@ class Router:
             return
         frames = self._reply_frames(request, result, headers)
         try:
-            self.transport.send_nowait(sender, Kind.REPLY, frames)  # type: ignore[union-attr]
+            self.transport.send_now(sender, Kind.REPLY, frames)
         except PeerLostError:
             self.dropped.drop("reply_undeliverable")
 
     def _spawn_answer(self, sender: str, request: Event, precomputed: Awaitable[Any] | None = None) -> None:
-        task = asyncio.get_running_loop().create_task(self._answer(sender, request, precomputed))
-        self._answer_tasks.add(task)
-        task.add_done_callback(self._answer_tasks.discard)
+        self._answers.spawn(self._answer(sender, request, precomputed), f"answer-{request._type}")
 
     async def _answer(self, sender: str, request: Event, precomputed: Awaitable[Any] | None = None) -> None:
         handler = self.responders.get(request._type)
@@ -380,7 +280,6 @@ class Router:
         if sender == self.node_id:
             await self.on_direct(Kind.REPLY, sender, frames)
             return
-        assert self.transport is not None
         try:
             await self.transport.send(sender, Kind.REPLY, frames)
         except PeerLostError:
@@ -411,10 +310,7 @@ class Router:
 
     async def close(self) -> None:
         """Cancel answers in flight and fail pending requests."""
-        for task in list(self._answer_tasks):
-            task.cancel()
-        if self._answer_tasks:
-            await asyncio.gather(*self._answer_tasks, return_exceptions=True)
+        await self._answers.close()
         for future in self.pending.values():
             if not future.done():
                 future.cancel()

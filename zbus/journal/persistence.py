@@ -15,60 +15,95 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
-from ..store import GroupCommitter, Journal, JournalRecord, sweep
 from ..codec import wire
 from ..config import PersistenceConfig
 from ..errors import JournalFullError, WouldBlockError
 from ..model.event import Event
 from ..model.topics import compile_pattern
+from ..observe.statistics import JournalObservation
+from ..store import GroupCommitter, Journal, JournalRecord, sweep
+from ..tasks import TaskGroup
 
-__all__ = ["Persistence", "replay_events"]
+__all__ = ["Identity", "Persistence", "replay_events"]
 
 READ_CHUNK = 2000
 log = logging.getLogger("zbus")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Who the node is, as its journal knows it (see :meth:`Persistence.open`)."""
+
+    node_id: str
+    epoch: int
+    seqs: dict[str, int]
 
 
 class Persistence:
-    """The journal of one node (``zbus.store``), opened in :meth:`open`, closed in :meth:`close`."""
+    """The journal of one node (``zbus.store``), built open by :meth:`open`, closed by :meth:`close`."""
 
-    def __init__(self, config: PersistenceConfig, node_name: str) -> None:
+    def __init__(
+        self,
+        config: PersistenceConfig,
+        path: Path,
+        journal: Journal,
+        send: Callable[[str, int, list[bytes]], Awaitable[None]],
+    ) -> None:
+        """Use :meth:`open`; this wires an already opened journal (its writer thread starts here)."""
         self.config = config
-        self.path = config.journal_path(node_name)
-        # zbus.store lives in the top-level store/ folder, installed as a subpackage: import by name
-        self._journal: Any = None
-        self._committer: Any = None
-        self._sweeper: asyncio.Task[None] | None = None
-        self._sender: asyncio.Task[None] | None = None
+        self.path = path
+        self._journal = journal
         self._unsent: deque[tuple[str, int, list[bytes]]] = deque()  # appended, not yet committed
         self._ready: deque[tuple[str, int, list[bytes]]] = deque()  # committed, to send
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
+        self._sweep_now = asyncio.Event()
         self.unsent_failed = 0  # events not journaled (full map), hence not sent
         self.swept = 0  # events deleted by retention
+        self._committer = GroupCommitter(
+            journal,
+            batch_size=config.batch_size,
+            flush_interval=config.flush_interval,
+            on_committed=self._committed,
+            on_error=self._failed,
+        )
+        self._closed = False
+        self._tasks = TaskGroup("journal")
+        self._tasks.spawn(self._send_loop(send), "journal-sender")
+        self._tasks.spawn(self._sweep_loop(), "retention")
 
+    @classmethod
     async def open(
-        self, candidate_id: str, epoch: int, send: Callable[[str, int, list[bytes]], Awaitable[None]]
-    ) -> tuple[str, int, dict[str, int]]:
-        """Open (or create) the journal and start its writer thread.
+        cls,
+        config: PersistenceConfig,
+        node_name: str,
+        *,
+        candidate_id: str,
+        epoch: int,
+        send: Callable[[str, int, list[bytes]], Awaitable[None]],
+    ) -> tuple[Persistence, Identity]:
+        """Open (or create) node ``node_name``'s journal and start its writer thread.
 
         Events given to :meth:`append` are handed to ``send(topic, seq, frames)`` once committed, in
         order: a kill -9 can never leave a sent event out of the journal, so a restart continues the
         sequences without reusing a number a subscriber has already seen.
 
-        Returns the node's identity as the journal knows it: the node id (``candidate_id`` on first
-        use, the stored one after), a new epoch greater than every earlier one (at least ``epoch``),
-        and the last sequence number of each of the node's topics, to continue from.
+        Returns the persistence and the node's identity as the journal knows it: the node id
+        (``candidate_id`` on first use, the stored one after), a new epoch greater than every earlier
+        one (at least ``epoch``), and the last sequence number of each of the node's topics.
 
         Raises:
             JournalError: the journal cannot be opened (the message names the path).
         """
-        c = self.config
-        loop = asyncio.get_running_loop()
+        path = config.journal_path(node_name)
 
-        def opened() -> tuple[Any, str, int, dict[str, int]]:
-            journal = Journal(self.path, map_size=c.map_size, durability=c.durability)
+        def opened() -> tuple[Journal, Identity]:
+            journal = Journal(path, map_size=config.map_size, durability=config.durability)
             try:
                 node_id = journal.node_id(candidate_id)
                 new_epoch = journal.next_epoch(at_least=epoch)
@@ -76,20 +111,10 @@ class Persistence:
             except BaseException:
                 journal.close()
                 raise
-            return journal, node_id, new_epoch, seqs
+            return journal, Identity(node_id=node_id, epoch=new_epoch, seqs=seqs)
 
-        self._journal, node_id, new_epoch, seqs = await loop.run_in_executor(None, opened)
-        self._committer = GroupCommitter(
-            self._journal,
-            batch_size=c.batch_size,
-            flush_interval=c.flush_interval,
-            on_committed=self._committed,
-            on_error=self._failed,
-        )
-        self._sender = loop.create_task(self._send_loop(send), name="zbus-journal-sender")
-        self._sweep_now = asyncio.Event()
-        self._sweeper = loop.create_task(self._sweep_loop(), name="zbus-retention")
-        return node_id, new_epoch, seqs
+        journal, identity = await asyncio.get_running_loop().run_in_executor(None, opened)
+        return cls(config, path, journal, send), identity
 
     async def _sweep_loop(self) -> None:
         """Apply retention every ``retention.sweep_interval`` s, and at once when the map is full."""
@@ -199,13 +224,13 @@ class Persistence:
     async def read_range(self, node_id: str, topic: str, first: int, last: int) -> list[list[bytes]]:
         """One stream's journaled events ``first..last`` (wire frames), read on the writer thread
         after everything submitted before this call is committed."""
-        return await self._committer.run(  # type: ignore[no-any-return]
+        return await self._committer.run(
             lambda journal: journal.read_range(node_id, topic, first, last, limit=last - first + 1)
         )
 
     async def stream_heads(self) -> dict[tuple[str, str], int]:
         """The last journaled sequence of every stream: ``{(node_id, topic): seq}``."""
-        return await self._committer.run(lambda journal: journal.stream_heads())  # type: ignore[no-any-return]
+        return await self._committer.run(lambda journal: journal.stream_heads())
 
     async def first_seq_since(self, node_id: str, topic: str, since: float) -> int | None:
         """The first journaled sequence of stream (``node_id``, ``topic``) stamped at or after ``since``."""
@@ -217,35 +242,53 @@ class Persistence:
                     return event._seq
             return None
 
-        return await self._committer.run(find)  # type: ignore[no-any-return]
+        return await self._committer.run(find)
 
-    async def run(self, fn: Any) -> Any:
+    async def run(self, fn: Callable[[Journal], T]) -> T:
         """Run ``fn(journal)`` on the writer thread (checkpoints, dead letters, sweeps)."""
         return await self._committer.run(fn)
 
+    async def observe(self, timeout: float) -> JournalObservation:
+        """The journal's numbers for /health and the dashboard; read on the writer thread, so a writer
+        busy with a huge batch for longer than ``timeout`` seconds reports an error, not a hang."""
+        committer = self._committer
+        c = committer.statistics()
+        numbers: dict[str, Any] = {
+            "path": str(self.path),
+            "pending": c.pending,
+            "committed": c.committed,
+            "batches": c.batches,
+            "failed": c.failed,
+        }
+        error = ""
+        try:
+            stats = await asyncio.wait_for(committer.run(lambda journal: journal.statistics()), timeout)
+            numbers.update(
+                events=stats.events,
+                bytes=stats.bytes,
+                oldest_ts=stats.oldest_ts,
+                newest_ts=stats.newest_ts,
+                streams=stats.streams,
+                map_used=stats.map_used,
+                map_size=stats.map_size,
+            )
+        except Exception as exc:  # a closed or failing journal is reported, not raised
+            error = f"{type(exc).__name__}: {exc}"
+        return JournalObservation(numbers=numbers, full=bool(c.full), error=error)
+
     async def close(self) -> None:
-        """Commit and send what is pending, then close the journal."""
-        if self._sender is not None:
-            try:
-                async with asyncio.timeout(5.0):
-                    await self.drain()
-            except TimeoutError:
-                log.warning(
-                    "closing the journal with %d event(s) unsent", len(self._ready) + len(self._unsent)
-                )
-            self._sender.cancel()
-            await asyncio.gather(self._sender, return_exceptions=True)
-            self._sender = None
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
-        if self._committer is not None:
-            await self._committer.close()
-            self._committer = None
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        """Commit and send what is pending, then close the journal. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            async with asyncio.timeout(5.0):
+                await self.drain()
+        except TimeoutError:
+            log.warning("closing the journal with %d event(s) unsent", len(self._ready) + len(self._unsent))
+        await self._tasks.close()
+        await self._committer.close()
+        self._journal.close()
 
 
 async def replay_events(

@@ -453,6 +453,20 @@ class Event:
         clone._headers = dict(self._headers)
         return clone
 
+    def _derive(
+        self, *, topic: str | None = None, attempts: int | None = None, last_error: str = ""
+    ) -> Event:
+        """A copy for zbus's own use, built before anyone else sees it (events are never mutated once
+        shared): a retry's ``attempts``/``last_error``, or a system topic (``$zbus.``, which the public
+        constructor refuses)."""
+        clone = self._clone()
+        if topic is not None:
+            clone._topic = topic
+        if attempts is not None:
+            clone._attempts = attempts
+            clone._last_error = last_error or None
+        return clone
+
     def to_dict(self) -> dict[str, Any]:
         """All fields as a plain dict (timestamps as aware datetimes); used by the CLI's JSON output."""
         return {

@@ -34,17 +34,15 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..config import MonitoringConfig
 from ..errors import ConfigError
 from .dashboard import DASHBOARD_HTML
-from .snapshot import NodeSnapshot, take_snapshot
-
-if TYPE_CHECKING:
-    from ..node import Node
+from .snapshot import NodeSnapshot, Observation, take_snapshot
 
 __all__ = ["HealthServer", "evaluate", "start_http", "state_json"]
 
@@ -196,9 +194,11 @@ class _Server(ThreadingHTTPServer):
 class HealthServer:
     """The HTTP endpoints of one node; created and started by the node when monitoring is enabled."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        cfg = node.config.monitoring
+    def __init__(
+        self, name: str, cfg: MonitoringConfig, observe: Callable[[], Coroutine[Any, Any, Observation]]
+    ) -> None:
+        self.name = name
+        self._observe = observe
         self.host, self.port = cfg.http.host, cfg.http.port
         self.max_queue_percent = cfg.http.max_queue_percent
         self.metrics_enabled = cfg.metrics.enabled
@@ -238,11 +238,11 @@ class HealthServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.2},
-            name=f"zbus-http {self.node.name}",
+            name=f"zbus-http {self.name}",
             daemon=True,
         )
         self._thread.start()
-        log.info("node %s serves /health, /metrics and the dashboard at %s/", self.node.name, self.url)
+        log.info("node %s serves /health, /metrics and the dashboard at %s/", self.name, self.url)
 
     def snapshot(self) -> NodeSnapshot:
         """A snapshot taken on the node's loop (call from the HTTP threads only, never from the loop).
@@ -252,15 +252,15 @@ class HealthServer:
             RuntimeError: the loop is closed.
         """
         assert self._loop is not None
-        coro = take_snapshot(self.node, http_url=self.url, started_at=self.started_at)
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._observe(), self._loop)
         try:
-            return future.result(SNAPSHOT_TIMEOUT)
+            observation = future.result(SNAPSHOT_TIMEOUT)
         except FutureTimeout:
             future.cancel()
             raise TimeoutError(
                 f"the event loop did not answer within {SNAPSHOT_TIMEOUT} s (blocked?)"
             ) from None
+        return take_snapshot(observation, http_url=self.url, started_at=self.started_at)
 
     def metrics_text(self) -> bytes:
         """The Prometheus exposition (``/metrics``)."""
@@ -341,10 +341,14 @@ def _handler_for(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-async def start_http(node: Node) -> HealthServer | None:
-    """Start ``node``'s HTTP endpoints when ``monitoring.http.enabled``; ``None`` otherwise."""
-    if not node.config.monitoring.http.enabled:
+async def start_http(
+    name: str, cfg: MonitoringConfig, observe: Callable[[], Coroutine[Any, Any, Observation]]
+) -> HealthServer | None:
+    """Start node ``name``'s HTTP endpoints when ``monitoring.http.enabled``; ``None`` otherwise.
+
+    ``observe`` is a coroutine function that runs on the node's loop and reads its components."""
+    if not cfg.http.enabled:
         return None
-    server = HealthServer(node)
+    server = HealthServer(name, cfg, observe)
     await server.start()
     return server

@@ -9,24 +9,22 @@ only reads counters the node keeps anyway.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._version import __version__
+from ..delivery.dispatch import DispatcherStatistics
+from ..delivery.subscription import SubscriptionStatistics
 from ..model.peer import PeerInfo
 from ..observe.latency import Histogram, HistogramSnapshot
-from ..observe.statistics import NodeStatistics
+from ..observe.statistics import JournalObservation, NodeStatistics, TransportStatistics
 
-if TYPE_CHECKING:
-    from ..node import Node
-
-__all__ = ["NodeSnapshot", "SubscriptionRow", "TopicRow", "take_snapshot"]
+__all__ = ["NodeSnapshot", "Observation", "SubscriptionRow", "TopicRow", "take_snapshot"]
 
 MAX_TOPICS = 100  # dashboard rows; the busiest first
 MAX_SUBSCRIPTIONS = 50
-JOURNAL_STATS_TIMEOUT = 1.0  # seconds; a writer busy with a huge batch reports "unknown", not a hang
+JOURNAL_STATS_TIMEOUT = 1.0  # seconds; a writer busy with a huge batch reports an error, not a hang
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,12 +85,36 @@ class NodeSnapshot:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _topics(node: Node) -> list[TopicRow]:
-    published = dict(node._seqs)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """What a node hands to :func:`take_snapshot`: its components' ``statistics()`` values, read on its loop.
+
+    The node builds it (``Node`` is the only module that knows every component); the snapshot never
+    reads a node's internals, so renaming one cannot silently break ``/health``.
+    """
+
+    stats: NodeStatistics
+    mesh: str
+    role: str
+    epoch: int
+    transport_kind: str
+    transport: TransportStatistics | None
+    subscriptions: list[SubscriptionStatistics]
+    dispatcher: DispatcherStatistics | None
+    request_latency: HistogramSnapshot
+    peers: list[PeerInfo]
+    workers: int
+    published: dict[str, int]  # topic -> last sequence number this node published
+    received_heads: dict[tuple[str, str], int]  # (publisher, topic) -> last delivered sequence number
+    recent_gaps: list[tuple[float, str, str, int]]
+    journal: JournalObservation | None
+
+
+def _topics(o: Observation) -> list[TopicRow]:
     heads: dict[str, list[int]] = {}
-    recovery = node._router.recovery
-    for (_, topic), seq in (recovery.sync.delivered_heads() if recovery is not None else {}).items():
+    for (_, topic), seq in o.received_heads.items():
         heads.setdefault(topic, []).append(seq)
+    published = o.published
     rows = [
         TopicRow(
             topic=t,
@@ -106,49 +128,16 @@ def _topics(node: Node) -> list[TopicRow]:
     return rows[:MAX_TOPICS]
 
 
-async def _journal(node: Node) -> tuple[dict[str, Any] | None, bool, str]:
-    persistence = node._persistence
-    committer = getattr(persistence, "_committer", None)
-    if persistence is None or committer is None:
-        return None, False, ""
-    c = committer.statistics()
-    out: dict[str, Any] = {
-        "path": str(persistence.path),
-        "pending": c.pending,
-        "committed": c.committed,
-        "batches": c.batches,
-        "failed": c.failed,
-    }
-    error = ""
-    try:
-        stats = await asyncio.wait_for(
-            committer.run(lambda journal: journal.statistics()), JOURNAL_STATS_TIMEOUT
-        )
-        out.update(
-            events=stats.events,
-            bytes=stats.bytes,
-            oldest_ts=stats.oldest_ts,
-            newest_ts=stats.newest_ts,
-            streams=stats.streams,
-            map_used=stats.map_used,
-            map_size=stats.map_size,
-        )
-    except Exception as exc:  # a closed or failing journal is reported, not raised
-        error = f"{type(exc).__name__}: {exc}"
-    return out, bool(c.full), error
-
-
-async def take_snapshot(node: Node, *, http_url: str = "", started_at: float = 0.0) -> NodeSnapshot:
-    """Read everything the endpoints show. Must run on ``node``'s event loop."""
-    stats = node.statistics()
+def take_snapshot(o: Observation, *, http_url: str = "", started_at: float = 0.0) -> NodeSnapshot:
+    """Turn an observation into what the endpoints render."""
+    stats = o.stats
     by_priority: dict[int, int] = {}
     capacity, fill = 0, 0.0
     rows: list[SubscriptionRow] = []
-    for sub in node._router.subscriptions:
-        s = sub.statistics()
+    for s in o.subscriptions:
         for prio, n in s.queued_by_priority.items():
             by_priority[prio] = by_priority.get(prio, 0) + n
-        size = sub._buffer.max_size
+        size = s.max_size
         capacity += size
         fill = max(fill, s.queued / size if size else 0.0)
         if len(rows) < MAX_SUBSCRIPTIONS:
@@ -162,37 +151,36 @@ async def take_snapshot(node: Node, *, http_url: str = "", started_at: float = 0
                     failed=s.failed,
                 )
             )
-    dispatcher = node._dispatcher
-    transport = node._transport
-    journal, full, error = await _journal(node)
+    d = o.dispatcher
+    journal = o.journal
     empty = Histogram().snapshot()
     return NodeSnapshot(
         taken_at=time.time(),
         version=__version__,
-        mesh=node.config.mesh.name,
-        role=node.role,
-        epoch=node.epoch,
+        mesh=o.mesh,
+        role=o.role,
+        epoch=o.epoch,
         started_at=started_at,
         http_url=http_url,
-        transport=node.config.transport.kind,
-        transport_closed=transport is None or bool(getattr(transport, "_closed", False)),
+        transport=o.transport_kind,
+        transport_closed=o.transport is None or o.transport.closed,
         stats=stats,
         dropped_by_reason=dict(stats.dropped),
         queue_by_priority=by_priority,
         queue_capacity=capacity,
         queue_fill=fill,
-        workers=node.config.performance.worker_threads,
+        workers=o.workers,
         handlers_busy=stats.handlers_busy,
-        dead_runners=0 if dispatcher is None else dispatcher.dead_runners(),
-        handler_errors={} if dispatcher is None else dict(dispatcher.errors),
-        latency=empty if dispatcher is None else dispatcher.latency.snapshot(),
-        request_latency=node._router.request_latency.snapshot(),
-        peers=node.peers,
-        topics=_topics(node),
+        dead_runners=0 if d is None else d.dead_runners,
+        handler_errors={} if d is None else dict(d.errors),
+        latency=empty if d is None else d.latency,
+        request_latency=o.request_latency,
+        peers=o.peers,
+        topics=_topics(o),
         subscriptions=rows,
-        recent_gaps=list(node._router.recent_gaps),
-        persistence=node._persistence is not None,
-        journal=journal,
-        journal_full=full,
-        journal_error=error,
+        recent_gaps=list(o.recent_gaps),
+        persistence=journal is not None,
+        journal=None if journal is None else journal.numbers,
+        journal_full=False if journal is None else journal.full,
+        journal_error="" if journal is None else journal.error,
     )

@@ -6,8 +6,9 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
-__all__ = ["NodeState", "NodeStatistics", "merge_counts"]
+__all__ = ["JournalObservation", "NodeState", "NodeStatistics", "TransportStatistics", "merge_counts"]
 
 
 class NodeState(Enum):
@@ -64,3 +65,23 @@ class NodeStatistics:
     subscriptions: int
     peers: int
     handlers_busy: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalObservation:
+    """What /health and the dashboard show of a journal: committer counters and ``JournalStatistics``
+    fields in ``numbers``, whether the map is full, and the error if its statistics could not be read."""
+
+    numbers: dict[str, Any]
+    full: bool
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransportStatistics:
+    """A transport's counters: what it dropped (by reason), whether it is closed, where it listens
+    (``pub``, ``router``, a forwarder's ``capture``; empty in memory)."""
+
+    dropped: dict[str, int]
+    closed: bool
+    endpoints: dict[str, str]

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ..codec.control import Kind
 from ..model.peer import PeerInfo
+from ..observe.statistics import TransportStatistics
 
 __all__ = ["Inbound", "Transport"]
 
@@ -22,13 +23,13 @@ class Inbound(Protocol):
     async def on_event(self, frames: list[bytes]) -> None:
         """A broadcast event from a peer (three wire frames)."""
 
-    def on_event_nowait(self, frames: list[bytes]) -> Awaitable[None] | None:
+    def on_event_eager(self, frames: list[bytes]) -> Awaitable[None] | None:
         """The same, for a socket pump: returns an awaitable only when it has to wait."""
 
     async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message from peer ``sender`` (its node id)."""
 
-    def on_direct_nowait(self, kind: Kind, sender: str, frames: list[bytes]) -> Awaitable[None] | None:
+    def on_direct_eager(self, kind: Kind, sender: str, frames: list[bytes]) -> Awaitable[None] | None:
         """``on_direct`` for the pump's hot path: an awaitable only when the message needs one."""
 
     def on_peers_changed(self) -> None:
@@ -55,6 +56,15 @@ class Transport(Protocol):
 
     async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
         """Send a point-to-point message; raises ``PeerLostError`` if the peer is gone."""
+
+    #: True when :meth:`send_now` works (the ZeroMQ mesh); otherwise callers ``await send``
+    eager_send: bool
+
+    def send_now(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+        """Send without awaiting (only where ``eager_send``); ``PeerLostError`` if gone or not reading."""
+
+    def statistics(self) -> TransportStatistics:
+        """Drops by reason, whether the transport is closed, and its endpoints."""
 
     def peers(self) -> list[PeerInfo]:
         """The current peer table (excluding this node)."""

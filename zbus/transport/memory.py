@@ -18,9 +18,10 @@ from dataclasses import replace
 from typing import Any
 
 from ..codec.control import Kind
-from ..errors import ClosedError, PeerLostError
+from ..errors import ClosedError, LocalProtocolError, PeerLostError
 from ..model.peer import PeerInfo
 from ..model.topics import parse_announced, patterns_overlap
+from ..observe.statistics import TransportStatistics
 from .base import Inbound
 
 __all__ = ["MemoryTransport"]
@@ -101,6 +102,16 @@ class MemoryTransport:
 
     def _wants(self, topic: str) -> bool:
         return any(parse_announced(p).matches(topic) for p in self._listening)
+
+    eager_send = False  # delivery crosses event loops: always awaited
+
+    def send_now(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+        """Not available in memory (``eager_send`` is False): ``await send(...)`` instead."""
+        raise LocalProtocolError("the memory transport cannot send without awaiting; use await send()")
+
+    def statistics(self) -> TransportStatistics:
+        """Nothing is dropped in memory; no endpoints."""
+        return TransportStatistics(dropped={}, closed=self._inbound is None, endpoints={})
 
     async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
         """Deliver a point-to-point message to member ``peer_id``."""

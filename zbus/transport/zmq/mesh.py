@@ -47,10 +47,11 @@ from ...codec.control import (
 )
 from ...config import Config
 from ...discovery import Discovery, Found, make_discovery
-from ...errors import PeerLostError, WireError, ZbusError
+from ...errors import LocalProtocolError, PeerLostError, WireError, ZbusError
 from ...model.peer import PeerInfo
 from ...model.topics import parse_announced, patterns_overlap
 from ...observe.drops import Drops
+from ...observe.statistics import TransportStatistics
 from ...protocol.greetings import Greetings
 from ...protocol.peers import LEFT, PeerChange, PeerTable
 from ..base import Inbound
@@ -243,7 +244,7 @@ class MeshTransport:
             return None
         if len(frames) == 2:
             return self._on_batch(frames)
-        return self._inbound.on_event_nowait(frames)
+        return self._inbound.on_event_eager(frames)
 
     def _on_batch(self, frames: list[bytes]) -> Awaitable[None] | None:
         """Several events of one topic in one message (see ``outbox``): route each in order."""
@@ -253,7 +254,7 @@ class MeshTransport:
             self.dropped.drop("malformed_batch")
             return None
         assert self._inbound is not None
-        on_event = self._inbound.on_event_nowait
+        on_event = self._inbound.on_event_eager
         for i, event in enumerate(events):
             pending = on_event(event)
             if pending is not None:  # backpressure: the rest waits behind it
@@ -265,7 +266,7 @@ class MeshTransport:
         for event in events:
             if self._inbound is None:
                 return
-            more = self._inbound.on_event_nowait(event)
+            more = self._inbound.on_event_eager(event)
             if more is not None:
                 await more
 
@@ -293,7 +294,7 @@ class MeshTransport:
             self.table.seen(sender, time.monotonic())
             if self._inbound is None:
                 return None
-            return self._inbound.on_direct_nowait(kind, sender, frames[2:])
+            return self._inbound.on_direct_eager(kind, sender, frames[2:])
         if kind is Kind.BYE:
             self._apply(self.table.bye(sender))
             return None
@@ -499,10 +500,12 @@ class MeshTransport:
 
     async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
         """Send EVENT/REQUEST/REPLY to one peer's ROUTER through our DEALER to it."""
-        self.send_nowait(peer_id, kind, frames)
+        self.send_now(peer_id, kind, frames)
 
-    def send_nowait(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+    def send_now(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
         """``send`` without a coroutine (it never waits: a full peer queue raises PeerLostError)."""
+        if kind not in ROUTED_KINDS:
+            raise LocalProtocolError(f"{kind.name} is part of the handshake; the mesh sends it itself")
         link = self._links.get(peer_id)
         if link is None:
             raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")
@@ -512,6 +515,15 @@ class MeshTransport:
             raise PeerLostError(
                 f"peer {peer_id!r} is not reading (its queue of {self.config.transport.send_hwm} is full)"
             ) from exc
+
+    eager_send = True
+
+    def statistics(self) -> TransportStatistics:
+        """Drops by reason, whether closed, and the endpoints (``pub``, ``router``, forwarder ``capture``)."""
+        endpoints = {"pub": self.pub_endpoint, "router": self.router_endpoint} if self.pub_endpoint else {}
+        if self.forwarding.capture_endpoint:
+            endpoints["capture"] = self.forwarding.capture_endpoint
+        return TransportStatistics(dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints)
 
     def peers(self) -> list[PeerInfo]:
         """Live peers (monitors and forwarders included; check ``role``)."""

@@ -1,0 +1,114 @@
+"""Subscriptions: the node's subscription registry and the fan-out of one event to its subscriptions.
+
+Every event this node delivers passes here, whether it was published locally, arrived from a peer
+(after gap repair put it in stream order) or was replayed: ``route_eager`` matches the topic index,
+applies each subscription's filter (and replay gate), and offers the event to each backlog, a copy
+per extra subscriber so each decodes its own payload. Only a full ``overflow="block"`` backlog makes
+the caller wait; then an awaitable comes back (the backpressure), otherwise ``None`` and no
+coroutine was made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from ..model.event import Event
+from ..model.topics import RegexPattern, TopicIndex, TopicPattern
+from .subscription import Subscription
+
+__all__ = ["Subscriptions", "announced"]
+
+
+def announced(pattern: TopicPattern | RegexPattern) -> str:
+    """How a pattern is announced to peers: topic patterns as is, regexes as ``re:<regex>``."""
+    return f"re:{pattern.pattern}" if isinstance(pattern, RegexPattern) else str(pattern.pattern)
+
+
+class Subscriptions:
+    """The open subscriptions of one node, indexed by pattern, and the routing of events to them."""
+
+    def __init__(self) -> None:
+        self._index: TopicIndex[Subscription] = TopicIndex()
+        self.all: list[Subscription] = []
+        self._gated = 0  # subscriptions with a replay gate: the slower routing path
+
+    def add(self, sub: Subscription) -> None:
+        """Start routing matching events to ``sub``."""
+        self.all.append(sub)
+        for pattern in sub.patterns:
+            self._index.add(pattern, sub)
+
+    def remove(self, sub: Subscription) -> None:
+        """Stop routing to ``sub``."""
+        if sub in self.all:
+            self.all.remove(sub)
+            for pattern in sub.patterns:
+                self._index.remove(pattern, sub)
+
+    def gate_changed(self, delta: int) -> None:
+        """A replay gate was put in front of a subscription (+1) or removed (-1)."""
+        self._gated += delta
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def interest(self) -> set[str]:
+        """Every pattern this node subscribes to, in announcement form."""
+        return {announced(p) for sub in self.all for p in sub.patterns}
+
+    def has_interest(self, topic: str) -> bool:
+        """True when a subscription of this node matches ``topic``."""
+        return bool(self._index.match(topic))
+
+    async def route(self, event: Event) -> None:
+        """Offer ``event`` to every matching subscription; waits only under the ``block`` policy."""
+        pending = self.route_eager(event)
+        if pending is not None:
+            await pending
+
+    def route_eager(self, event: Event) -> Awaitable[None] | None:
+        """Offer ``event`` now; returns an awaitable only when a ``block``-policy backlog is full (the
+        caller awaits it, which is the backpressure). No coroutine per event otherwise."""
+        # every filter sees the event before any handler can touch it (a blocked offer yields)
+        matched = self._index.match(event._topic)
+        if self._gated:  # replay / durable subscriptions: history first, watermarks kept
+            targets = self._gated_targets(event, matched)
+        else:
+            targets = [s for s in matched if s.predicate is None or s.predicate(event)]
+        for i, sub in enumerate(targets):
+            ev = event if i == 0 else event._clone()
+            if not sub.offer(ev):
+                return self._route_blocked(event, targets, i, ev)
+        return None
+
+    def route_all(self, events: list[Event]) -> Awaitable[None] | None:
+        """Route ``events`` in order; an awaitable only when a ``block`` backlog makes one wait."""
+        for i, event in enumerate(events):
+            pending = self.route_eager(event)
+            if pending is not None:
+                return self._route_rest(pending, events[i + 1 :])
+        return None
+
+    async def _route_rest(self, pending: Awaitable[None], rest: list[Event]) -> None:
+        await pending
+        for event in rest:
+            await self.route(event)
+
+    def _gated_targets(self, event: Event, matched: list[Subscription]) -> list[Subscription]:
+        targets = []
+        for s in matched:
+            gate = s.gate
+            if s.predicate is None or s.predicate(event):
+                if gate is None or gate.admit(event):
+                    targets.append(s)
+            elif gate is not None:
+                gate.skip(event)  # filtered out: done at once for a durable watermark
+        return targets
+
+    async def _route_blocked(self, event: Event, targets: list[Subscription], i: int, ev: Event) -> None:
+        for j in range(i, len(targets)):
+            sub = targets[j]
+            if j > i:
+                ev = event._clone()
+            while not sub.offer(ev):
+                await sub.wait_space()
