@@ -115,7 +115,7 @@ async def _retry(
                         await session.unless_stopped(
                             stop, node.wait_for_subscribers(event.topic, wait_subscribers, timeout=timeout)
                         )
-                    except zbus.RequestTimeout:
+                    except zbus.WaitTimeout:
                         output.note(
                             f"{record.id}: fewer than {wait_subscribers} subscriber(s) of "
                             f"{event.topic!r} within {timeout} s; kept"

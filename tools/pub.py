@@ -21,12 +21,12 @@ async def _wait_for_audience(
             return
         try:
             await node.wait_for_peers(names=[target], timeout=timeout)
-        except zbus.RequestTimeout:
+        except zbus.WaitTimeout:
             output.fail(f"no node named {target!r} in mesh {node.config.mesh.name!r} within {timeout} s")
     elif subscribers > 0:
         try:
             await node.wait_for_subscribers(topic, subscribers, timeout=timeout)
-        except zbus.RequestTimeout:
+        except zbus.WaitTimeout:
             output.note(
                 f"warning: fewer than {subscribers} subscriber(s) of {topic!r} in mesh "
                 f"{node.config.mesh.name!r} after {timeout} s; publishing anyway"

@@ -26,7 +26,7 @@ async def run_request(
         deadline = loop.time() + timeout
         try:
             await session.unless_stopped(stop, node.wait_for_responders(type, timeout=timeout))
-        except zbus.RequestTimeout:
+        except zbus.WaitTimeout:
             output.fail(
                 f"NoResponders: no node in mesh {node.config.mesh.name!r} responds to {type!r} "
                 f"(waited {timeout} s)"
