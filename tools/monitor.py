@@ -18,7 +18,7 @@ import click
 
 import zbus
 from zbus.model.topics import compile_pattern
-from zbus.transport.zmq.forwarding import read_capture
+from zbus.transport.zmq.capture import read_capture
 
 from . import output, session
 from .options import NodeOptions, network_options

@@ -259,6 +259,14 @@ class TransportConfig(_Section):
             mesh, falling back to direct links when it leaves; ``"off"`` (default): always direct.
         forwarder_capture: for a forwarder node only: also publish a copy of everything it relays on a
             PUB socket bound here (``tcp://127.0.0.1:7100``; empty = none), for ``zbus monitor --capture``.
+        block_timeout: seconds a publish waits for a stuck subscriber under ``slow_subscriber = "block"``
+            before its events are dropped (counted as ``slow_subscriber``).
+        batch_max_events: most events of one topic sent as one batch message while the publisher is
+            backlogged; ``batch_max_bytes`` is the payload size at which a batch is sent early.
+        heads_memory: seconds a topic's last sequence stays in heartbeats after its last publish.
+        heads_max_topics: most topics a heartbeat announces (the most recently published ones).
+        safety_poll: seconds between looks at a socket whose readiness edge may have been missed; also the
+            longest the ticker sleeps.
     """
 
     _key: ClassVar[str] = "transport"
@@ -278,6 +286,12 @@ class TransportConfig(_Section):
     repair_buffer: int = _opt(4096, _num("integer", 0))
     forwarder: str = _opt("off", _str("off", "auto"))
     forwarder_capture: str = _opt("", _str(pattern=".*", expected="an endpoint such as tcp://127.0.0.1:7100"))
+    block_timeout: float = _opt(30.0, _positive_duration)
+    batch_max_events: int = _opt(64, _num("integer", 1))
+    batch_max_bytes: int = _opt(64 * _KIB, _num("size", 1))
+    heads_memory: float = _opt(30.0, _num("duration", 0))
+    heads_max_topics: int = _opt(256, _num("integer", 0))
+    safety_poll: float = _opt(0.25, _positive_duration)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -288,17 +302,26 @@ class DiscoveryConfig(_Section):
         scope: ``"local"`` (this host), ``"lan"`` (mDNS on ``interfaces``: names or IPv4s; empty = all)
             or ``"static"`` (connect to ``peers``: endpoints like ``"tcp://10.0.0.5:7001"`` or ``"ipc://..."``).
         peer_timeout: seconds of silence before a peer is dropped; must exceed ``heartbeat_interval``.
+        greet_interval: seconds between looks at which discovered endpoints are due a HELLO.
+        hello_timeout: seconds an unanswered HELLO's connection is kept before it is closed.
+        regreet_base: seconds before a discovered node that is not a peer is greeted again, doubling
+            per unanswered greeting up to ``regreet_cap``.
     """
 
     _key: ClassVar[str] = "discovery"
     _ordered: ClassVar[_Order] = (
         ("heartbeat_interval", "peer_timeout", "; allow several missed heartbeats (defaults: 10s and 1s)"),
+        ("regreet_base", "regreet_cap", ""),
     )
     scope: str = _opt("local", _str("local", "lan", "static"))
     interfaces: tuple[str, ...] = _opt((), _strs(r"\S+", "a list of interface names or IPv4 addresses"))
     peers: tuple[str, ...] = _opt((), _strs(_ENDPOINT, 'a list of endpoints like "tcp://10.0.0.5:7001"'))
     heartbeat_interval: float = _opt(1.0, _positive_duration)
     peer_timeout: float = _opt(10.0, _positive_duration)
+    greet_interval: float = _opt(1.0, _positive_duration)
+    hello_timeout: float = _opt(2.5, _positive_duration)
+    regreet_base: float = _opt(3.0, _positive_duration)
+    regreet_cap: float = _opt(30.0, _positive_duration)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

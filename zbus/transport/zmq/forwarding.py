@@ -1,4 +1,5 @@
-"""Forwarder mode: which SUB subscriptions each peer link carries, and the forwarder's relay.
+"""Forwarder mode over ZeroMQ: applies ``protocol.forwarder.ForwarderChoice`` to the peer links' SUBs,
+and the forwarder's relay.
 
 Theory of operation
 -------------------
@@ -21,6 +22,10 @@ re-subscription reaching the publisher are not received; the sequence check repo
 
 A node with ``"off"`` (the default) ignores forwarders except for their heartbeats: its SUB on a forwarder
 carries only ``$zbus.hb`` (liveness), never events, so it never receives anything twice.
+
+The decisions (which forwarder, which publishers are confirmed, what each link subscribes) are made by
+the pure ``ForwarderChoice``; ``Forwarding`` keeps the capture socket, relays frames and resubscribes
+the links a decision names.
 """
 
 from __future__ import annotations
@@ -28,48 +33,77 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import zmq
-import zmq.asyncio
 
 from ...codec.control import HEARTBEAT_TOPIC
-from ...codec.wire import decode
-from ...errors import PeerError, WireError
-from ...model.event import Event
+from ...observe.drops import Drops
+from ...protocol.forwarder import FORWARDER, ForwarderChoice, Mode, Resubscribe
 from .sockets import send_frames
 
 if TYPE_CHECKING:
     from .links import Link
-    from .mesh import MeshTransport
     from .sockets import SocketFactory
 
-__all__ = ["FORWARDER", "Forwarding", "read_capture"]
+__all__ = ["FORWARDER", "Forwarding"]
 
 log = logging.getLogger("zbus")
-FORWARDER = "forwarder"
 
 
 class Forwarding:
-    """The forwarder-mode state of one mesh (see the module text)."""
+    """The forwarder mode of one mesh (see the module text).
 
-    def __init__(self, mesh: MeshTransport) -> None:
-        self.mesh = mesh
-        self.relay = mesh.role == FORWARDER
-        self.auto = mesh.config.transport.forwarder == "auto" and not self.relay
-        #: the forwarder peer whose XPUB this node takes events from (auto mode), or None
-        self.via: str | None = None
-        #: peers whose heartbeats arrived through ``via``: their direct SUBs are closed
-        self.confirmed: set[str] = set()
-        self.downstream: Counter[bytes] = Counter()
+    Args:
+        node_id: this node's id.
+        role: this node's role; ``"forwarder"`` makes it the relay.
+        forwarder: ``transport.forwarder`` (``"off"`` or ``"auto"``).
+        capture: ``transport.forwarder_capture`` (a forwarder's capture endpoint, or empty).
+        links: returns the current peer links by peer id.
+        interest: returns this node's subscription prefixes (the heartbeat topic included).
+        send: sends one message on this node's XPUB (raises ``zmq.ZMQError`` when it cannot).
+        dropped: where a relayed message that could not be sent is counted.
+    """
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        role: str,
+        forwarder: str,
+        capture: str,
+        links: Callable[[], Mapping[str, Link]],
+        interest: Callable[[], Iterable[bytes]],
+        send: Callable[[list[bytes]], None],
+        dropped: Drops,
+    ) -> None:
+        self.relay = role == FORWARDER
+        mode = Mode.RELAY if self.relay else Mode.AUTO if forwarder == "auto" else Mode.OFF
+        self.choice = ForwarderChoice(node_id=node_id, mode=mode, heartbeat_topic=HEARTBEAT_TOPIC)
+        self.auto = self.choice.auto
+        self._capture_at = capture
+        self._links = links
+        self._interest = interest
+        self._send = send
+        self._dropped = dropped
         self.relayed = 0
         self.capture: zmq.Socket[bytes] | None = None
         self.capture_endpoint = ""
 
+    @property
+    def via(self) -> str | None:
+        """The forwarder peer whose XPUB this node takes events from (auto mode), or None."""
+        return self.choice.via
+
+    @property
+    def confirmed(self) -> set[str]:
+        """Peers whose heartbeats arrived through ``via``: their direct SUBs are closed."""
+        return self.choice.confirmed
+
     def start(self, factory: SocketFactory) -> None:
         """Bind the capture PUB of a forwarder, if ``transport.forwarder_capture`` names one."""
-        endpoint = self.mesh.config.transport.forwarder_capture
+        endpoint = self._capture_at
         if self.relay and endpoint:
             self.capture = factory.pub()
             host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
@@ -78,117 +112,64 @@ class Forwarding:
     # -- what each link subscribes ---------------------------------------------------------------
     def wanted(self, link: Link) -> Counter[bytes]:
         """The subscriptions ``link``'s SUB should carry now."""
-        full = Counter(self.mesh._sub_prefixes)
-        if self.relay:
-            if link.role == FORWARDER:
-                return Counter({HEARTBEAT_TOPIC: 1})  # never relay another forwarder (no loops)
-            return Counter({HEARTBEAT_TOPIC: 1}) + self.downstream
-        if link.role == FORWARDER:
-            return full if link.peer_id == self.via else Counter({HEARTBEAT_TOPIC: 1})
-        if self.via is not None and link.peer_id in self.confirmed:
-            return Counter()
-        return full
+        return self.choice.wanted(link.peer_id, link.role, self._interest())
 
-    def refresh(self, link: Link | None = None) -> None:
-        """Apply :meth:`wanted` to one link, or to all."""
-        links = self.mesh._links
-        for each in [link] if link is not None else list(links.values()):
-            if links.get(each.peer_id) is each:
-                each.set_prefixes(self.wanted(each))
+    def refresh(self) -> None:
+        """Apply :meth:`wanted` to every link (this node's own interest changed)."""
+        self._apply(Resubscribe(everyone=True), self.choice.via)
+
+    def _apply(self, todo: Resubscribe, before: str | None) -> None:
+        """Resubscribe the links ``todo`` names (``before``: the forwarder in use before the decision)."""
+        via = self.choice.via
+        if via is not None and via != before:
+            log.info("taking events through forwarder %s", via)
+        if not todo:
+            return
+        links = self._links()
+        targets = list(links.values()) if todo.everyone else [links[p] for p in todo.peers if p in links]
+        for link in targets:
+            link.set_prefixes(self.wanted(link))
 
     # -- events from the mesh --------------------------------------------------------------------
     def added(self, link: Link) -> None:
         """A new peer link (its ``role`` and ``pub`` are set)."""
-        if self.auto and link.role == FORWARDER and self.via is None:
-            self._use(link.peer_id)
-        self.refresh(link)
+        before = self.choice.via
+        self._apply(self.choice.added(link.peer_id, link.role), before)
 
     def left(self, peer_id: str) -> None:
         """A peer left; if it was our forwarder, go direct again (or through another forwarder)."""
-        self.confirmed.discard(peer_id)
-        if peer_id != self.via:
-            return
-        log.info("forwarder %s left: taking events directly from publishers", peer_id)
-        self.via = None
-        self.confirmed.clear()
-        other = next((p for p, lk in self.mesh._links.items() if lk.role == FORWARDER), None)
-        if other is not None:
-            self._use(other)
-        self.refresh()
+        before = self.choice.via
+        forwarders = [p for p, link in self._links().items() if link.role == FORWARDER]
+        todo = self.choice.left(peer_id, forwarders)
+        if before == peer_id:
+            log.info("forwarder %s left: taking events directly from publishers", peer_id)
+        self._apply(todo, before)
 
     def link_dropped(self, peer_id: str) -> None:
         """A peer's SUB connection dropped: if it was our forwarder, reopen direct SUBs at once rather
         than after the peer's expiry (it is used again when its heartbeats come back)."""
-        if peer_id == self.via:
+        before = self.choice.via
+        todo = self.choice.link_dropped(peer_id)
+        if before == peer_id:
             log.info("lost the connection to forwarder %s: taking events directly", peer_id)
-            self.via = None
-            self.confirmed.clear()
-            self.refresh()
-
-    def _use(self, peer_id: str) -> None:
-        log.info("taking events through forwarder %s", peer_id)
-        self.via = peer_id
-        self.confirmed.clear()
+        self._apply(todo, before)
 
     def heartbeat(self, link: Link, sender: str) -> None:
         """A heartbeat of ``sender`` arrived on ``link``'s SUB."""
-        if self.auto and self.via is None and link.role == FORWARDER and sender == link.peer_id:
-            self._use(sender)  # a forwarder we dropped is reachable again
-            self.refresh()
-            return
-        if self.via is None or link.peer_id != self.via or sender in (self.via, self.mesh.node_id):
-            return
-        if sender not in self.confirmed:
-            self.confirmed.add(sender)
-            direct = self.mesh._links.get(sender)
-            if direct is not None:
-                self.refresh(direct)
+        before = self.choice.via
+        self._apply(self.choice.heartbeat(link.peer_id, link.role, sender), before)
 
     def downstream_subscription(self, subscribe: bool, prefix: bytes) -> None:
         """(forwarder) A subscriber of our XPUB (un)subscribed ``prefix``: pass it upstream."""
-        if subscribe:
-            self.downstream[prefix] += 1
-        elif self.downstream[prefix] > 0:
-            self.downstream[prefix] -= 1
-        self.refresh()
+        self._apply(self.choice.downstream_subscription(subscribe, prefix), None)
 
     def forward(self, frames: list[bytes]) -> None:
         """(forwarder) Re-send one message from a publisher on our XPUB (and the capture socket)."""
         try:
-            send_frames(self.mesh.xpub, frames)
+            self._send(frames)
             self.relayed += 1
         except zmq.ZMQError:
-            self.mesh.dropped.drop("forwarder_full")
+            self._dropped.drop("forwarder_full")
         if self.capture is not None:
             with contextlib.suppress(zmq.ZMQError):
                 send_frames(self.capture, frames)
-
-
-async def read_capture(endpoint: str, prefix: str = "") -> AsyncIterator[Event]:
-    """Yield the events a forwarder relays, read from its capture socket (``zbus monitor --capture``).
-
-    Heartbeats and undecodable messages are skipped. Runs until the consumer stops iterating.
-
-    Raises:
-        PeerError: ``endpoint`` is malformed.
-    """
-    ctx: zmq.asyncio.Context = zmq.asyncio.Context()
-    sock = ctx.socket(zmq.SUB)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
-    try:
-        try:
-            sock.connect(endpoint)
-        except zmq.ZMQError as exc:
-            raise PeerError(f"cannot connect to capture endpoint {endpoint!r}: {exc.strerror}") from exc
-        while True:
-            frames = await sock.recv_multipart()
-            if frames and frames[0].startswith(b"$zbus."):
-                continue
-            try:
-                yield decode(frames, max_message_size=2**62)
-            except WireError:
-                continue
-    finally:
-        sock.close(0)
-        ctx.term()

@@ -1,24 +1,50 @@
 """What a node holds for one peer: a ``Link`` (DEALER to its ROUTER, SUB on its XPUB, a monitor on
 the SUB), each receiving socket drained by a ``pump.Pump``.
+
+A link knows nothing of the mesh that made it: what it needs (the socket factory, where received
+messages go, the task group for closing work) comes in a ``LinkServices`` shared by every link.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections import Counter
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 import zmq
 
+from ...tasks import TaskGroup
 from .pump import Pump
-from .sockets import recv_frames
+from .sockets import SocketFactory, recv_frames
 
-if TYPE_CHECKING:
-    from .mesh import MeshTransport
+__all__ = ["Link", "LinkServices"]
 
-__all__ = ["Link"]
+# a retired SUB holds at most recv_hwm messages (100,000 by default); the bound only guarantees that
+# a peer which keeps sending cannot keep the drain going forever, so it is not a setting
+RETIRE_DRAIN_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkServices:
+    """What every link of one mesh is given.
+
+    Attributes:
+        factory: makes the SUB sockets.
+        on_frames: handles one message received on a link's SUB (``link`` is None while a retired SUB
+            is drained); returns an awaitable only when the pump must wait for it.
+        on_alive: the peer proved alive (any traffic on its SUB, even events ahead of its heartbeats).
+        on_dropped: the SUB's connection to the peer dropped (its socket monitor said so).
+        tasks: runs the closing of retired SUBs; the mesh waits for it on close.
+        safety_poll: seconds between the pumps' looks at a socket without a wake-up.
+    """
+
+    factory: SocketFactory
+    on_frames: Callable[[list[bytes], Link | None], Awaitable[None] | None]
+    on_alive: Callable[[str], object]
+    on_dropped: Callable[[str], None]
+    tasks: TaskGroup
+    safety_poll: float
 
 
 class Link:
@@ -30,11 +56,11 @@ class Link:
     subscriber, so the publisher's XPUB counts them all).
     """
 
-    def __init__(self, mesh: MeshTransport, peer_id: str, dealer: zmq.Socket[bytes], router: str) -> None:
-        self.mesh = mesh
+    def __init__(self, peer_id: str, dealer: zmq.Socket[bytes], router: str, services: LinkServices) -> None:
         self.peer_id = peer_id
         self.dealer = dealer
         self.router = router
+        self.services = services
         self.pub = ""
         self.role = "node"
         self.sub: zmq.Socket[bytes] | None = None
@@ -44,25 +70,31 @@ class Link:
 
     def open_sub(self, pub: str, prefixes: Iterable[bytes]) -> None:
         """Subscribe to the peer's XPUB (prefixes first, so none of them races the connect)."""
-        mesh = self.mesh
+        s = self.services
         self.pub = pub
-        self.sub = sub = mesh._factory.sub()
+        self.sub = sub = s.factory.sub()
         self.counts = Counter(prefixes)
         for prefix, n in self.counts.items():
             for _ in range(n):
                 sub.setsockopt(zmq.SUBSCRIBE, prefix)
         self.monitor = sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        mesh._factory.connect(sub, pub)
-        short = self.peer_id[:8]
+        s.factory.connect(sub, pub)
+        short, peer_id = self.peer_id[:8], self.peer_id
         self.pumps = [
             # any traffic from the peer proves it alive, even when its heartbeats queue behind events
             Pump(
                 sub,
-                lambda frames: mesh._on_sub(frames, self),
+                lambda frames: s.on_frames(frames, self),
                 f"sub-{short}",
-                on_batch=lambda: mesh.table.seen(self.peer_id, time.monotonic()),
+                safety_poll=s.safety_poll,
+                on_batch=lambda: s.on_alive(peer_id),
             ),
-            Pump(self.monitor, lambda frames: mesh._on_link_dropped(self.peer_id), f"monitor-{short}"),
+            Pump(
+                self.monitor,
+                lambda frames: s.on_dropped(peer_id),
+                f"monitor-{short}",
+                safety_poll=s.safety_poll,
+            ),
         ]
 
     def set_prefixes(self, wanted: Counter[bytes]) -> None:
@@ -70,7 +102,7 @@ class Link:
         wanted = +wanted
         if not wanted:
             if self.sub is not None:
-                self.mesh.background(self.retire_sub(), f"zbus-unsub-{self.peer_id[:8]}")
+                self.services.tasks.spawn(self.retire_sub(), f"unsub-{self.peer_id[:8]}")
             return
         if self.sub is None:
             if self.pub:
@@ -83,7 +115,7 @@ class Link:
                 self.sub.setsockopt(option, prefix)
         self.counts = wanted
         for pump in self.pumps:
-            pump._on_fd()  # setsockopt may have consumed a readiness edge
+            pump.poke()  # setsockopt may have consumed a readiness edge
 
     async def retire_sub(self) -> None:
         """Close the SUB after handing on what it already queued (events then arrive elsewhere)."""
@@ -95,12 +127,13 @@ class Link:
             await pump.stop()
         with contextlib.suppress(zmq.ZMQError):
             sub.disable_monitor()
-        for _ in range(100_000):  # bounded: the queue holds at most recv_hwm messages
+        on_frames = self.services.on_frames
+        for _ in range(RETIRE_DRAIN_LIMIT):
             try:
                 frames = recv_frames(sub)
             except zmq.ZMQError:
                 break
-            result = self.mesh._on_sub(frames, None)
+            result = on_frames(frames, None)
             if result is not None:
                 await result
         sub.close(linger=0)

@@ -20,6 +20,12 @@ Polling: each receiving socket has a ``pump.Pump``, which drains it with NOBLOCK
 readiness edge of its ZMQ_FD, handling messages inside the reader callback when it can (no
 future or task wake-up per message; see its module for the rules). The per-peer ``Link`` lives in
 ``links.py``; forwarder mode in ``forwarding.py``; adaptive batching of sends in ``outbox.py``.
+
+The decisions are not made here: whom to greet and when (``protocol.greetings``), peer liveness
+(``protocol.peers``), the heads a heartbeat announces (``protocol.heads``) and the forwarder choice
+(``protocol.forwarder``, through ``forwarding.py``) are pure classes; this module feeds them input and
+``now`` and carries out what they return. Every interval comes from ``Config`` (``transport`` and
+``discovery`` sections); background work (the ticker, closing links) runs in one ``TaskGroup``.
 """
 
 from __future__ import annotations
@@ -29,8 +35,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Coroutine, Iterable
-from typing import Any
+from collections.abc import Awaitable, Iterable
 
 import zmq
 
@@ -53,22 +58,32 @@ from ...model.topics import parse_announced, patterns_overlap
 from ...observe.drops import Drops
 from ...observe.statistics import TransportStatistics
 from ...protocol.greetings import Greetings
+from ...protocol.heads import Heads
 from ...protocol.peers import LEFT, PeerChange, PeerTable
+from ...tasks import TaskGroup
 from ..base import Inbound
 from .forwarding import Forwarding
-from .links import Link
+from .links import Link, LinkServices
 from .outbox import Outbox
-from .pump import SAFETY_POLL, Pump
+from .pump import Pump
 from .sockets import SocketFactory, send_frames
 
 __all__ = ["MeshTransport"]
 
 log = logging.getLogger("zbus")
-CANDIDATE_TIMEOUT = 2.5  # an unanswered HELLO's DEALER is closed after this (before the next greeting)
-REGREET_BASE = 3.0  # discovered nodes that are not peers are greeted again after this ...
-REGREET_CAP = 30.0  # ... doubling up to this (protocol/greetings.py)
 SYSTEM_PREFIX = b"$zbus."
-HEAD_MEMORY = 30.0  # s a topic's head stays in heartbeats after its last publish
+# Not settings, each for its reason:
+# a dropped SUB connection is trusted for at least this long (s) before the peer is expired, even with a
+# very short heartbeat_interval: reconnects of a healthy peer take a few reconnect_interval steps
+MIN_DISCONNECT_GRACE = 0.5
+# a closing node waits at most this long (s) for unsent messages, whatever transport.linger says: close()
+# must end promptly (documented with transport.linger)
+CLOSE_LINGER_CAP = 1.0
+# a publish blocked by a full XPUB (slow_subscriber="block") retries after this (s), doubling up to
+# BLOCK_RETRY_MAX: fast resumption when the reader catches up, little CPU while it does not; how long it
+# tries at all is transport.block_timeout
+BLOCK_RETRY_FIRST = 0.0005
+BLOCK_RETRY_MAX = 0.05
 
 
 class MeshTransport:
@@ -85,8 +100,9 @@ class MeshTransport:
             self_id=node_id,
             mesh=config.mesh.name,
             peer_timeout=d.peer_timeout,
-            disconnect_grace=max(2 * d.heartbeat_interval, 0.5),
+            disconnect_grace=max(2 * d.heartbeat_interval, MIN_DISCONNECT_GRACE),
         )
+        t = config.transport
         self.dropped = Drops("mesh")
         #: when a publish started waiting for a full XPUB (slow_subscriber="block"), else None
         self.blocked_since: float | None = None
@@ -95,16 +111,25 @@ class MeshTransport:
         self._inbound: Inbound | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._links: dict[str, Link] = {}
-        self.forwarding = Forwarding(self)
+        self.forwarding = Forwarding(
+            node_id=node_id,
+            role=role,
+            forwarder=t.forwarder,
+            capture=t.forwarder_capture,
+            links=lambda: self._links,
+            interest=lambda: self._sub_prefixes,
+            send=lambda frames: send_frames(self.xpub, frames),
+            dropped=self.dropped,
+        )
         self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
-        self._greetings = Greetings(base=REGREET_BASE, cap=REGREET_CAP)
-        self._closing_links: set[asyncio.Task[None]] = set()
+        self._greetings = Greetings(base=d.regreet_base, cap=d.regreet_cap)
+        self._tasks = TaskGroup("mesh")  # the ticker and the closing of links
         self._sub_prefixes: set[bytes] = {HEARTBEAT_TOPIC}
         self._xpub_subs: Counter[bytes] = Counter()
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
-        self._heads: dict[str, int] = {}  # published since the last heartbeat (at most 256 topics)
-        self._sticky_heads: dict[str, tuple[int, float]] = {}  # topic -> (head, when last published)
+        # heads go in only once on the wire: a heartbeat never announces an event still unsent
+        self._heads = Heads(memory=t.heads_memory, max_topics=t.heads_max_topics)
         self._pumps: list[Pump] = []
         self._outbox: Outbox | None = None
         self._ipc_pub = ""  # with transport.ipc on local scope: the XPUB's ipc:// endpoint, announced
@@ -119,6 +144,14 @@ class MeshTransport:
         t = self.config.transport
         self._ctx = zmq.Context()
         self._factory = SocketFactory(self._ctx, t)
+        self._link_services = LinkServices(
+            factory=self._factory,
+            on_frames=self._on_sub,
+            on_alive=lambda peer_id: self.table.seen(peer_id, time.monotonic()),
+            on_dropped=self._on_link_dropped,
+            tasks=self._tasks,
+            safety_poll=t.safety_poll,
+        )
         scope = self.config.discovery.scope
         host = "127.0.0.1" if scope == "local" else t.host
         if scope == "lan" and host.startswith("127."):
@@ -126,7 +159,12 @@ class MeshTransport:
         self.xpub = self._factory.xpub()
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
         self._outbox = Outbox(
-            lambda frames: send_frames(self.xpub, frames), zmq.Again, self._publish_blocking, self._sent
+            lambda frames: send_frames(self.xpub, frames),
+            zmq.Again,
+            self._publish_blocking,
+            self._heads.sent,
+            max_events=t.batch_max_events,
+            max_bytes=t.batch_max_bytes,
         )
         if t.ipc and scope == "local":  # same host by definition: peers' SUBs read our events over ipc
             self._ipc_pub = self._factory.bind_ipc(self.xpub, f"{self.node_id}.pub")
@@ -134,10 +172,10 @@ class MeshTransport:
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
         self.forwarding.start(self._factory)
         self._pumps = [
-            Pump(self.xpub, self._on_xpub, "xpub"),
-            Pump(self.router, self._on_router, "router"),
+            Pump(self.xpub, self._on_xpub, "xpub", safety_poll=t.safety_poll),
+            Pump(self.router, self._on_router, "router", safety_poll=t.safety_poll),
         ]
-        self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-ticker")
+        self._ticker = self._tasks.spawn(self._tick(), "ticker")
         self._discovery = disc = make_discovery(
             self.config,
             node_id=self.node_id,
@@ -174,11 +212,11 @@ class MeshTransport:
             await pump.stop()
         for link in self._links.values():
             await link.stop_reading()
-        if self._closing_links:
-            await asyncio.gather(*self._closing_links, return_exceptions=True)
+        await self._tasks.wait()  # links being closed finish closing
+        await self._tasks.close()
         ctx = self._ctx
         if ctx is not None:
-            linger = int(min(self.config.transport.linger, 1.0) * 1000)
+            linger = int(min(self.config.transport.linger, CLOSE_LINGER_CAP) * 1000)
             await asyncio.get_running_loop().run_in_executor(None, ctx.destroy, linger)
             SocketFactory.remove_ipc(self._ipc_pub)
         self._inbound = None
@@ -354,7 +392,7 @@ class MeshTransport:
             else:
                 dealer = self._factory.dealer(self.node_id.encode())
                 self._factory.connect(dealer, hello.router)
-            link = Link(self, hello.id, dealer, hello.router)
+            link = Link(hello.id, dealer, hello.router, self._link_services)
             self._links[hello.id] = link
             link.pub, link.role = hello.pub, hello.role
             self.forwarding.added(link)
@@ -390,19 +428,15 @@ class MeshTransport:
     def _drop_links(self, peer: PeerInfo) -> None:
         link = self._links.pop(peer.id, None)
         if link is not None:
-            self.background(link.close(), f"zbus-unlink-{peer.name}")
-
-    def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        """Run socket-closing ``work`` as a task that ``close`` waits for."""
-        task = asyncio.get_running_loop().create_task(work, name=name)
-        self._closing_links.add(task)
-        task.add_done_callback(self._closing_links.discard)
+            self._tasks.spawn(link.close(), f"unlink-{peer.name}")
 
     # -- timers ----------------------------------------------------------------------------------------
     async def _tick(self) -> None:
-        interval = self.config.discovery.heartbeat_interval
+        d = self.config.discovery
+        interval, greet_every, hello_timeout = d.heartbeat_interval, d.greet_interval, d.hello_timeout
+        sleep = min(interval, self.config.transport.safety_poll)
         next_beat = 0.0
-        next_greet = time.monotonic() + 1.0
+        next_greet = time.monotonic() + greet_every
         while True:
             now = time.monotonic()
             if now >= next_beat:
@@ -410,27 +444,16 @@ class MeshTransport:
                 next_beat = now + interval
             if now >= next_greet:
                 self._greet_due()
-                next_greet = now + 1.0
+                next_greet = now + greet_every
             self._apply(self.table.expire(now))
             for endpoint, (dealer, since) in list(self._candidates.items()):
-                if now - since > CANDIDATE_TIMEOUT:
+                if now - since > hello_timeout:  # closed before the next greeting
                     dealer.close(linger=0)
                     del self._candidates[endpoint]
-            await asyncio.sleep(min(interval, SAFETY_POLL))
+            await asyncio.sleep(sleep)
 
     def _heartbeat(self) -> None:
-        # heads stay in heartbeats for HEAD_MEMORY s after their last publish: a subscriber that
-        # missed the last events *and* the heartbeat right after them still learns of the tail
-        now = time.monotonic()
-        sticky = self._sticky_heads
-        for topic, seq in self._heads.items():
-            sticky[topic] = (seq, now)
-        self._heads = {}
-        for topic in [t for t, (_, at) in sticky.items() if now - at > HEAD_MEMORY]:
-            del sticky[topic]
-        for topic in sorted(sticky, key=lambda t: sticky[t][1])[: max(0, len(sticky) - 256)]:
-            del sticky[topic]  # the 256 most recent topics only
-        heads = {t: seq for t, (seq, _) in sticky.items()}
+        heads = self._heads.heads(time.monotonic())  # sticky: see protocol/heads.py
         try:
             send_frames(self.xpub, Heartbeat(id=self.node_id, epoch=self.epoch, heads=heads).encode())
         except zmq.ZMQError:
@@ -467,19 +490,15 @@ class MeshTransport:
         assert self._outbox is not None, "publish before start"
         await self._outbox.publish(topic, seq, frames)
 
-    def _sent(self, topic: str, seq: int) -> None:
-        # only once it is on the wire: a heartbeat must never announce an event still unsent
-        heads = self._heads
-        if topic in heads or len(heads) < 256:
-            heads[topic] = seq
-
     async def _publish_blocking(self, frames: list[bytes], events: int = 1) -> bool:
         """Only with ``slow_subscriber = "block"`` (XPUB_NODROP): wait for the slowest subscriber.
 
-        Gives up after 30 s without progress, counting the ``events`` as dropped. Returns whether it was sent.
+        Gives up after ``transport.block_timeout`` without progress, counting the ``events`` as dropped.
+        Returns whether it was sent.
         """
-        deadline = time.monotonic() + 30.0
-        delay = 0.0005
+        timeout = self.config.transport.block_timeout
+        deadline = time.monotonic() + timeout
+        delay = BLOCK_RETRY_FIRST
         self.blocked_since = self.blocked_since or time.monotonic()
         while True:
             await asyncio.sleep(delay)
@@ -492,11 +511,12 @@ class MeshTransport:
                     self.blocked_since = None
                     self.dropped.drop("slow_subscriber", count=events)
                     log.warning(
-                        "dropped %d event(s): a subscriber has not read for 30 s (slow_subscriber=block)",
+                        "dropped %d event(s): a subscriber has not read for %g s (slow_subscriber=block)",
                         events,
+                        timeout,
                     )
                     return False
-                delay = min(delay * 2, 0.05)
+                delay = min(delay * 2, BLOCK_RETRY_MAX)
 
     async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
         """Send EVENT/REQUEST/REPLY to one peer's ROUTER through our DEALER to it."""

@@ -25,6 +25,8 @@ from ...codec import wire
 
 __all__ = ["Outbox"]
 
+# the defaults of transport.batch_max_events and transport.batch_max_bytes (the mesh passes the
+# configured values; these serve an Outbox built without a Config, as in its unit tests)
 MAX_EVENTS = 64
 MAX_BYTES = 64 * 1024
 
@@ -54,6 +56,8 @@ class Outbox:
         send_blocking: finishes a send that would block; returns False if it gave up (the
             events were dropped and counted by it).
         on_sent: called with (topic, last sequence sent) once events are on the wire.
+        max_events: most events per batch message (``transport.batch_max_events``).
+        max_bytes: payload bytes at which a batch is sent early (``transport.batch_max_bytes``).
     """
 
     def __init__(

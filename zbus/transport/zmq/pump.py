@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 Each receiving socket is watched with ``loop.add_reader`` on its ZMQ_FD. ZMQ_FD is edge-triggered
 and only says "look at ZMQ_EVENTS", so every wake-up drains the socket with NOBLOCK until EAGAIN
-(which re-arms the edge), and a safety poll every ``SAFETY_POLL`` seconds covers a missed edge.
+(which re-arms the edge), and a safety poll every ``safety_poll`` seconds (``transport.safety_poll``)
+covers a missed edge.
 
 Rule 1: messages are handled inside the reader callback itself when the pump is parked. A handler
 that returns ``None`` is done; a message then costs no task wake-up at all, which is what keeps a
@@ -26,25 +27,37 @@ import zmq
 
 from .sockets import recv_frames
 
-__all__ = ["DRAIN_BATCH", "SAFETY_POLL", "Pump"]
+__all__ = ["DRAIN_BATCH", "Pump"]
 
 log = logging.getLogger("zbus")
+# not a setting: it bounds how long one socket holds the loop (Rule 3), far below any interval a user
+# sets, and large enough that the hand-over costs nothing measurable at full rate
 DRAIN_BATCH = 512
-SAFETY_POLL = 0.25
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 
 
 class Pump:
-    """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message."""
+    """Drains one socket whenever it is readable, calling ``handle(frames)`` for each message.
+
+    Args:
+        sock: the socket; its owner closes it.
+        handle: called per message; returns an awaitable only when the pump must wait for it (Rule 2).
+        name: for the task's name.
+        safety_poll: seconds between looks at the socket without a wake-up (``transport.safety_poll``).
+        on_batch: called after each drained batch of at least one message.
+    """
 
     def __init__(
         self,
         sock: zmq.Socket[bytes],
         handle: Callable[[list[bytes]], Awaitable[None] | None],
         name: str,
+        *,
+        safety_poll: float,
         on_batch: Callable[[], object] | None = None,
     ):
         self.sock = sock
+        self.safety_poll = safety_poll
         self.handle = handle
         self.on_batch = on_batch
         self.wake = asyncio.Event()
@@ -55,6 +68,11 @@ class Pump:
         self.fd = int(sock.getsockopt(zmq.FD))
         loop.add_reader(self.fd, self._on_fd)
         self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
+
+    def poke(self) -> None:
+        """Look at the socket now, as on a wake-up (call it after a ``setsockopt``, which may consume a
+        readiness edge)."""
+        self._on_fd()
 
     def _on_fd(self) -> None:
         try:
@@ -122,7 +140,7 @@ class Pump:
                 continue
             self._parked = True
             try:
-                async with asyncio.timeout(SAFETY_POLL):  # not wait_for: it can swallow a cancel
+                async with asyncio.timeout(self.safety_poll):  # not wait_for: it can swallow a cancel
                     await self.wake.wait()
             except TimeoutError:
                 pass
