@@ -150,16 +150,18 @@ class Node(WaitsMixin, JournalMixin, IntrospectionMixin):
                 self._router.node_id, self._router.epoch = self.id, self.epoch
             ring = self.config.transport.repair_buffer
             self._history = history = History(self.id, ring_size=ring, persistence=self._persistence)
+            self._transport = self._make_transport()
+            self._router.transport = self._transport
             self._router.recovery = Recovery(
                 node_id=self.id,
                 history=history,
+                transport=self._transport,
+                config=self.config.repair,
                 route_all=self._router.route_all,
                 route_one=self._router.route_nowait,
                 has_interest=self._router.has_local_interest,
                 listeners=self._lost_listeners,
             )
-            self._transport = self._make_transport()
-            self._router.transport = self._router.recovery.transport = self._transport
             await self._transport.start(self._router)
             from .monitoring.health import start_http  # http.server loads only for nodes that serve HTTP
 

@@ -172,7 +172,7 @@ class ReplayGate:
                     ask = ReplayAsk(
                         id=pull.rid, pattern=pattern, since=self.spec.since, last=self.spec.last, start=start
                     )
-                    await self.recovery._send(pull.peer_id, Kind.REPLAY, [ask.encode()])
+                    await self.recovery.send(pull.peer_id, Kind.REPLAY, [ask.encode()])
                 try:
                     await asyncio.wait_for(pull.plan_arrived.wait(), PLAN_TIMEOUT)
                     break
@@ -224,7 +224,7 @@ class ReplayGate:
             pull.chunk = []
             pull.chunk_done = asyncio.get_running_loop().create_future()
             ask = RepairAsk(id=pull.rid, topic=topic, first=pos, last=head)
-            await self.recovery._send(pull.peer_id, Kind.REPAIR, [ask.encode()])
+            await self.recovery.send(pull.peer_id, Kind.REPAIR, [ask.encode()])
             try:
                 done = await asyncio.wait_for(pull.chunk_done, PULL_TIMEOUT)
             except TimeoutError:
