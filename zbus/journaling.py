@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .store import DeadLetters
 from .codec import wire
 from .delivery.dispatch import DeadLetter, MemoryDeadLetters
 from .errors import UsageError
-from .inbound.replay import ReplayGate, ReplaySpec, load_checkpoint
+from .inbound.replay import ReplayGate, ReplaySpec
+from .journal.checkpoints import load_checkpoint
 from .journal.persistence import Persistence, replay_events
 from .model.event import Event
+from .store import DeadLetters
 
 if TYPE_CHECKING:
     from .delivery.subscription import Subscription
@@ -83,7 +84,8 @@ class JournalMixin:
                 )
             if not isinstance(durable, str) or not durable or len(durable.encode()) > 200:
                 raise UsageError(f"durable={durable!r}: expected a name of 1 to 200 bytes")
-            return await load_checkpoint(self._persistence, durable)
+            resume = await load_checkpoint(self._persistence, durable)
+            return ReplaySpec(since=resume.since, start=resume.start)
         if replay is None:
             return None
         if replay == "all":
@@ -106,7 +108,13 @@ class JournalMixin:
                 "replay and durable subscriptions need a running node: use 'async with Node(...)'"
             )
         gate = ReplayGate(
-            sub, recovery=recovery, own_id=self.id, spec=spec, durable=durable, persistence=self._persistence
+            sub,
+            recovery=recovery,
+            config=recovery.config,
+            own_id=self.id,
+            spec=spec,
+            durable=durable,
+            persistence=self._persistence,
         )
         sub._gate = gate
         self._router.gated += 1

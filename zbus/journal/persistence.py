@@ -17,12 +17,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ..store import GroupCommitter, Journal, JournalRecord, sweep
 from ..codec import wire
 from ..config import PersistenceConfig
 from ..errors import JournalFullError, WouldBlockError
 from ..model.event import Event
 from ..model.topics import compile_pattern
+from ..store import GroupCommitter, Journal, JournalRecord, sweep
 
 __all__ = ["Persistence", "replay_events"]
 
