@@ -14,7 +14,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["", "model", "codec", "protocol", "transport", "transport/zmq", "inbound", "delivery", "journal", "observe",
          "monitoring"]  # fmt: skip
-TOP = {"__init__.py": 0, "node.py": 1, "blocking.py": 2, "config.py": 3, "errors.py": 4, "tasks.py": 5, "testing.py": 6}
+TOP = {
+    "__init__.py": 0,
+    "node.py": 1,
+    "blocking.py": 2,
+    "config.py": 3,
+    "errors.py": 4,
+    "tasks.py": 5,
+    "testing.py": 6,
+}
 
 
 def summary(path: Path) -> str:

@@ -25,9 +25,9 @@ from .errors import ConfigError
 
 # fmt: off
 __all__ = ["Config", "DiscoveryConfig", "HttpConfig", "LoggingConfig", "MeshConfig", "MetricsConfig",
-           "MonitoringConfig", "PerformanceConfig", "PersistenceConfig", "QueueConfig", "RetentionConfig",
-           "SecurityConfig", "TransportConfig", "default_journal_path", "load_config", "parse_duration",
-           "parse_size"]
+           "MonitoringConfig", "PerformanceConfig", "PersistenceConfig", "QueueConfig", "RepairConfig",
+           "RetentionConfig", "SecurityConfig", "TransportConfig", "default_journal_path", "load_config",
+           "parse_duration", "parse_size"]
 _DAY, _KIB, _MIB, _GIB = 86_400.0, 1024, 1024**2, 1024**3
 _DURATION_UNITS = {"": (1, 1), "ms": (1, 1000), "s": (1, 1), "m": (60, 1), "h": (3600, 1), "d": (86_400, 1)}
 _SIZE_UNITS = {"": 1, "b": 1, "k": _KIB, "kib": _KIB, "kb": 1000, "m": _MIB, "mib": _MIB, "mb": 10**6,
@@ -378,6 +378,48 @@ class PersistenceConfig(_Section):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RepairConfig(_Section):
+    """``[repair]``: gap repair, loss reports and replay pulls (durations in seconds).
+
+    Attributes:
+        tick: how often outstanding repair requests are checked for a late answer.
+        timeout: seconds to wait for a repair answer before asking again.
+        max_span: most events one repair request asks for (the rest is asked for next).
+        batch_events: most events per REPAIR_DATA message a publisher sends; ``batch_bytes`` the most
+            bytes (one bigger event travels alone).
+        send_patience: how long a publisher retries sending a repair answer to a peer whose queue is full.
+        max_head_queries: streams of a rejoining journaled publisher whose heads are asked for (0 = none).
+        owed_wait: how long a journaled publisher that went away still owes what it did not answer;
+            after that its holes are reported lost.
+        hold_limit: live events held per publisher while its history is replayed; beyond that the
+            oldest are let go and pulled again from the publisher.
+        hole_rounds: rounds of pulling the holes between the replayed history and held live events.
+        plan_timeout: per try, how long a replay waits for a publisher's plan; ``plan_attempts`` tries
+            (a peer that never answers is taken to have no history).
+        pull_timeout: per try, how long a replay waits for a pulled range; ``pull_attempts`` tries
+            before the range is reported lost.
+        checkpoint_interval: how often a durable subscription writes its watermarks.
+    """
+
+    _key: ClassVar[str] = "repair"
+    tick: float = _opt(0.2, _positive_duration)
+    timeout: float = _opt(1.0, _positive_duration)
+    max_span: int = _opt(2000, _num("integer", 1))
+    batch_events: int = _opt(64, _num("integer", 1))
+    batch_bytes: int = _opt(64 * _KIB, _num("size", 1))
+    send_patience: float = _opt(5.0, _num("duration", 0))
+    max_head_queries: int = _opt(64, _num("integer", 0))
+    owed_wait: float = _opt(300.0, _positive_duration)
+    hold_limit: int = _opt(100_000, _num("integer", 1))
+    hole_rounds: int = _opt(8, _num("integer", 0))
+    plan_timeout: float = _opt(3.0, _positive_duration)
+    plan_attempts: int = _opt(3, _num("integer", 1))
+    pull_timeout: float = _opt(5.0, _positive_duration)
+    pull_attempts: int = _opt(3, _num("integer", 1))
+    checkpoint_interval: float = _opt(0.2, _positive_duration)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueConfig(_Section):
     """``[queue]``: per-subscription queues (``max_size`` events) and handler retries.
 
@@ -470,6 +512,7 @@ class Config(_Section):
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     persistence: PersistenceConfig = field(default_factory=PersistenceConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
+    repair: RepairConfig = field(default_factory=RepairConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)

@@ -182,12 +182,13 @@ class Node:
         recovery = Recovery(
             node_id=self.id,
             history=history,
+            transport=transport,
+            config=c.repair,
             route_all=self._subs.route_all,
             route_one=self._subs.route_eager,
             has_interest=self._subs.has_interest,
             listeners=self._lost_listeners,
         )
-        recovery.transport = transport
         router = Router(
             node_id=self.id,
             name=self.name,

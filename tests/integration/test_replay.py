@@ -7,10 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from zbus import Event, Node
-from zbus.inbound import replay as replaying
 from zbus.testing import eventually
 
 
@@ -123,14 +120,12 @@ async def test_directed_events_reach_a_replaying_subscription(mesh_name: str, tm
         assert event.payload == {"to": "late"} and event.target == "late"
 
 
-async def test_a_full_hold_during_replay_loses_nothing(
-    mesh_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(replaying, "HOLD_LIMIT", 5)  # live events beyond 5 are let go and pulled later
+async def test_a_full_hold_during_replay_loses_nothing(mesh_name: str, tmp_path: Path) -> None:
+    hold = {"repair": {"hold_limit": 5}}  # live events beyond 5 are let go and pulled later
     async with Node("pub", mesh=mesh_name, config=journaled(tmp_path / "pub")) as pub:
         for i in range(200):
             await pub.publish("order.created", {"i": i})
-        async with Node("late", mesh=mesh_name) as late:
+        async with Node("late", mesh=mesh_name, config=hold) as late:
             await late.wait_for_peers(names=["pub"], timeout=10)
             sub = await late.subscribe("order.*", replay="all", max_size=100_000)
             for i in range(200, 400):  # live events while the history is being pulled
@@ -138,4 +133,5 @@ async def test_a_full_hold_during_replay_loses_nothing(
             got = [(await sub.next(timeout=10)).payload["i"] for _ in range(400)]
             assert got == list(range(400))
             assert late.statistics().lost == 0
-            assert sub._gate is not None and sub._gate.let_go > 0  # the hold really overflowed
+            gate = sub.gate
+            assert isinstance(gate, ReplayGate) and gate.let_go > 0  # the hold really overflowed

@@ -41,7 +41,8 @@ async def replay_spec(
             )
         if not isinstance(durable, str) or not durable or len(durable.encode()) > 200:
             raise UsageError(f"durable={durable!r}: expected a name of 1 to 200 bytes")
-        return await load_checkpoint(persistence, durable)
+        resume = await load_checkpoint(persistence, durable)
+        return ReplaySpec(since=resume.since, start=resume.start)
     if replay is None:
         return None
     if replay == "all":
@@ -82,6 +83,7 @@ class Gates:
         gate = ReplayGate(
             sub,
             recovery=self._recovery,
+            config=self._recovery.config,
             own_id=self.own_id,
             spec=spec,
             durable=durable,

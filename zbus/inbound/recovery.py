@@ -5,7 +5,8 @@ As a subscriber it runs every inbound broadcast event through :class:`~zbus.prot
 cannot be had reported as lost). As a publisher it answers REPAIR from its
 :class:`~zbus.journal.history.History`
 (recent-event ring, then journal) and REPLAY with a plan of ranges (used by ``subscribe(replay=...)`` and
-durable subscriptions, see :mod:`zbus.inbound.replay`). It talks to sockets only through the ``Transport``.
+durable subscriptions, see :mod:`zbus.inbound.replay`). It talks to sockets only through the ``Transport``
+it is given, with the timings of its ``[repair]`` settings (:class:`~zbus.config.RepairConfig`).
 """
 
 from __future__ import annotations
@@ -15,29 +16,38 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from ..codec import wire
 from ..codec.control import Kind, RepairAsk, RepairDone, ReplayAsk, ReplayPlan
+from ..config import RepairConfig
 from ..errors import PeerLostError, WireError, ZbusError
 from ..journal.history import MAX_SERVE, History
 from ..model.event import Event
 from ..model.peer import PeerInfo
 from ..protocol.repair import Actions, LostEvents, StreamSync
+from ..tasks import TaskGroup
 from ..transport.base import Transport
 
-__all__ = ["LostEvents", "Recovery"]
+__all__ = ["LostEvents", "Puller", "Recovery"]
 
 log = logging.getLogger("zbus")
 
-#: REPAIR_DATA's first frame: the request id, so answers to replay pulls find their puller
+#: REPAIR_DATA's first frame: the request id, so answers to replay pulls find their puller (wire format)
 _ID_BYTES = 8
-TICK = 0.2
-REPAIR_BATCH = 64  # events per REPAIR_DATA message, at most
-REPAIR_BYTES = 64 * 1024  # and bytes (one bigger event goes alone)
-SEND_PATIENCE = 5.0
-MAX_HEAD_QUERIES = 64  # streams of one rejoining publisher whose heads are asked for
-OWED_WAIT = 300.0
+
+
+class Puller(Protocol):
+    """What answers to a request id other than 0 go to (a replay pull or a heads query)."""
+
+    def on_plan(self, sender: str, plan: ReplayPlan) -> None:
+        """A REPLAY_PLAN from peer ``sender``."""
+
+    def on_data(self, event: Event) -> None:
+        """A pulled event (REPAIR_DATA), already checked to come from its publisher."""
+
+    def on_done(self, done: RepairDone) -> None:
+        """The end of one pulled chunk (REPAIR_DONE)."""
 
 
 class Recovery:
@@ -48,24 +58,28 @@ class Recovery:
         *,
         node_id: str,
         history: History,
+        transport: Transport,
+        config: RepairConfig,
         route_all: Callable[[list[Event]], Awaitable[None] | None],
         route_one: Callable[[Event], Awaitable[None] | None],
         has_interest: Callable[[str], bool],
         listeners: list[Callable[[LostEvents], Any]] | None = None,
-        repair_timeout: float = 1.0,
     ) -> None:
         self.node_id = node_id
         self.history = history
-        self.sync: StreamSync[Event] = StreamSync(repair_timeout=repair_timeout, clock=time.monotonic)
-        self.transport: Transport | None = None
+        self.transport = transport
+        self.config = config
+        self.sync: StreamSync[Event] = StreamSync(
+            repair_timeout=config.timeout, max_span=config.max_span, clock=time.monotonic
+        )
         self._route_all = route_all
         self._route_one = route_one
         self._has_interest = has_interest
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskGroup("recovery")
         self._ticker: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[LostEvents], Any]] = [] if listeners is None else listeners
-        #: replay pulls by request id: the puller's handlers for REPAIR_DATA / REPAIR_DONE / REPLAY_PLAN
-        self.pulls: dict[int, Any] = {}
+        #: replay pulls and heads queries by request id: where REPAIR_DATA / REPAIR_DONE / REPLAY_PLAN go
+        self.pulls: dict[int, Puller] = {}
         self._next_id = 1
         self.gaps = 0  # holes detected (each one asked for)
         self.repaired = 0  # events recovered by repair
@@ -94,7 +108,7 @@ class Recovery:
             self.gaps += len(actions.repairs)
             for req in actions.repairs:
                 ask = RepairAsk(id=0, topic=req.topic, first=req.first, last=req.last)
-                self.spawn(self._send(req.node_id, Kind.REPAIR, [ask.encode()]))
+                self.spawn(self.send(req.node_id, Kind.REPAIR, [ask.encode()]), "repair-ask")
             self._ensure_ticker()
         for lost in actions.lost:
             self.report(lost)
@@ -117,7 +131,7 @@ class Recovery:
             if self._has_interest(topic):
                 pending = self.apply(self.sync.heartbeat(node_id, epoch, topic, head, now))
                 if pending is not None:
-                    self.spawn(_awaited(pending))
+                    self.spawn(_awaited(pending), "repair-route")
 
     def peers_changed(self, peers: list[PeerInfo]) -> None:
         """A journaled publisher that (re)joins may have published while we could not hear it, and its
@@ -128,18 +142,18 @@ class Recovery:
             if peer.id in self._present or not peer.journaled:
                 continue
             expected = self.sync.expected(peer.id)
-            for topic, next_seq in list(expected.items())[:MAX_HEAD_QUERIES]:
+            for topic, next_seq in list(expected.items())[: self.config.max_head_queries]:
                 rid = self.new_id()
                 self.pulls[rid] = _HeadsQuery(self, peer.id, rid)
                 ask = ReplayAsk(id=rid, pattern=topic, start={topic: next_seq})
-                self.spawn(self._send(peer.id, Kind.REPLAY, [ask.encode()]))
+                self.spawn(self.send(peer.id, Kind.REPLAY, [ask.encode()]), "heads-query")
         self._present = present
 
     def forget_node(self, node_id: str) -> None:
         """The publisher's incarnation ended for good: what it owed is lost."""
         pending = self.apply(self.sync.forget_node(node_id))
         if pending is not None:
-            self.spawn(_awaited(pending))
+            self.spawn(_awaited(pending), "repair-route")
 
     def report(self, lost: LostEvents) -> None:
         """Count, log and announce an unrepairable range."""
@@ -158,7 +172,7 @@ class Recovery:
             try:
                 result = listener(lost)
                 if asyncio.iscoroutine(result):
-                    self.spawn(result)
+                    self.spawn(result, "on-lost")
             except Exception:
                 log.exception("an on_lost callback raised")
 
@@ -169,31 +183,32 @@ class Recovery:
 
     def _ensure_ticker(self) -> None:
         if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="zbus-repair-tick")
+            self._ticker = self._tasks.spawn(self._tick(), "repair-tick")
 
     async def _tick(self) -> None:
         while self.sync.outstanding():
-            await asyncio.sleep(TICK)
-            pending = self.apply(self.sync.tick(time.monotonic(), self._answerable))
+            await asyncio.sleep(self.config.tick)
+            now = time.monotonic()
+            answerable, gone = self.answerable(now)
+            pending = self.apply(self.sync.tick(now, answerable))
             if pending is not None:
                 await pending
+            for node_id in gone:
+                self.forget_node(node_id)
 
-    def _reachable(self, node_id: str) -> bool:
-        return self.transport is not None and any(p.id == node_id for p in self.transport.peers())
-
-    def _answerable(self, node_id: str) -> bool:
-        """Whether a missing answer from ``node_id`` is its fault: it is connected and we are reading.
-
-        A journaled publisher that crashed still owes its events when it comes back; one that stays
-        away longer than ``OWED_WAIT`` seconds is given up on (its holes reported lost)."""
-        if self._reachable(node_id):
-            self._absent.pop(node_id, None)
-            return not self._stalled
-        since = self._absent.setdefault(node_id, time.monotonic())
-        if time.monotonic() - since > OWED_WAIT:
-            del self._absent[node_id]
-            asyncio.get_running_loop().call_soon(self.forget_node, node_id)
-        return False
+    def answerable(self, now: float) -> tuple[frozenset[str], list[str]]:
+        """The publishers whose missing answers are their fault (connected, and we are reading), and
+        those given up on: a journaled publisher that crashed still owes its events when it comes back,
+        but one away for longer than ``repair.owed_wait`` seconds has its holes reported lost."""
+        connected = frozenset(p.id for p in self.transport.peers())
+        gone: list[str] = []
+        for node_id in self.sync.overdue(now):
+            if node_id in connected:
+                self._absent.pop(node_id, None)
+            elif now - self._absent.setdefault(node_id, now) > self.config.owed_wait:
+                del self._absent[node_id]
+                gone.append(node_id)
+        return (frozenset() if self._stalled else connected), gone
 
     # -- inbound control (both sides) ----------------------------------------------------------------
     async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
@@ -215,10 +230,10 @@ class Recovery:
                 await self._on_done(sender, done)
             elif kind is Kind.REPAIR:
                 ask = RepairAsk.decode(frames[0] if frames else b"")
-                self.spawn(self._serve(sender, ask))
+                self.spawn(self._serve(sender, ask), "repair-serve")
             elif kind is Kind.REPLAY:
                 replay = ReplayAsk.decode(frames[0] if frames else b"")
-                self.spawn(self._plan(sender, replay))
+                self.spawn(self._plan(sender, replay), "replay-plan")
             elif kind is Kind.REPLAY_PLAN:
                 plan = ReplayPlan.decode(frames[0] if frames else b"")
                 puller = self.pulls.get(plan.id)
@@ -265,7 +280,7 @@ class Recovery:
         events, missing = await self.history.serve(ask.topic, ask.first, ask.last)
         rid = ask.id.to_bytes(_ID_BYTES, "big")
         try:
-            for chunk in _batches(events):  # few messages, as the outbox does
+            for chunk in _batches(events, self.config.batch_events, self.config.batch_bytes):
                 parts = [frame for frames in chunk for frame in frames[1:]]
                 await self._send_or_raise(
                     sender, Kind.REPAIR_DATA, [rid, *wire.encode_batch(chunk[0][0], parts)]
@@ -278,43 +293,39 @@ class Recovery:
 
     async def _plan(self, sender: str, ask: ReplayAsk) -> None:
         streams = await self.history.plan(ask.pattern, since=ask.since, last=ask.last, start=ask.start)
-        await self._send(sender, Kind.REPLAY_PLAN, [ReplayPlan(id=ask.id, streams=streams).encode()])
+        await self.send(sender, Kind.REPLAY_PLAN, [ReplayPlan(id=ask.id, streams=streams).encode()])
 
     # -- plumbing ------------------------------------------------------------------------------------
     async def _send_or_raise(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
-        """Send, waiting (with back-off, up to ``SEND_PATIENCE`` s) while the peer's queue is full:
-        a repair answer is worth a short wait, and the asker is usually just busy."""
-        assert self.transport is not None
-        delay, deadline = 0.0005, time.monotonic() + SEND_PATIENCE
+        """Send, waiting (with back-off, up to ``repair.send_patience`` s) while the peer's queue is
+        full: a repair answer is worth a short wait, and the asker is usually just busy."""
+        delay, deadline = 0.0005, time.monotonic() + self.config.send_patience
         while True:
             try:
                 await self.transport.send(peer_id, kind, frames)
                 return
             except PeerLostError:
-                if time.monotonic() > deadline or not self._reachable(peer_id):
+                if time.monotonic() > deadline or not any(p.id == peer_id for p in self.transport.peers()):
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    async def _send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+    async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
+        """Send a control message (REPAIR, REPLAY, ...) to ``peer_id``, waiting a little while its
+        queue is full. A peer that is away is not an error: the repair timer asks again and replay
+        pulls time out and retry."""
         try:
             await self._send_or_raise(peer_id, kind, frames)
         except PeerLostError:
-            pass  # the peer is away: the repair timer asks again, replay pulls time out and retry
+            pass
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` in the background, kept referenced until it ends."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``coro`` in the background as task ``zbus-<name>`` (in this component's task group)."""
+        self._tasks.spawn(coro, name)
 
     async def close(self) -> None:
         """Stop the timer and background work."""
-        tasks = [*self._tasks, *([self._ticker] if self._ticker is not None else [])]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
 
 
 class _HeadsQuery:
@@ -336,14 +347,14 @@ class _HeadsQuery:
         """Not used: a heads query pulls nothing."""
 
 
-def _batches(events: list[list[bytes]]) -> list[list[list[bytes]]]:
-    """Group events into REPAIR_DATA batches of at most ``REPAIR_BATCH`` events and ``REPAIR_BYTES``
-    bytes (a single larger event travels alone, as it did when published)."""
+def _batches(events: list[list[bytes]], max_events: int, max_bytes: int) -> list[list[list[bytes]]]:
+    """Group events into REPAIR_DATA batches of at most ``max_events`` events and ``max_bytes`` bytes
+    (few messages, as the outbox sends; a single larger event travels alone, as it did when published)."""
     out: list[list[list[bytes]]] = []
     size = 0
     for frames in events:
         n = len(frames[1]) + len(frames[2])
-        if not out or len(out[-1]) >= REPAIR_BATCH or size + n > REPAIR_BYTES:
+        if not out or len(out[-1]) >= max_events or size + n > max_bytes:
             out.append([])
             size = 0
         out[-1].append(frames)

@@ -1,40 +1,45 @@
-"""Durable subscription checkpoints, kept in the subscribing node's own journal (``zbus.store.Checkpoints``).
+"""Durable checkpoints: where a durable subscription resumes, kept in the subscriber's own journal.
 
-A durable subscription records, per stream (publisher, topic), the contiguous watermark of events it
-finished, and when it was first created; after a restart it resumes every stream after its
-watermark (at-least-once), and streams it never saw from its creation time.
+Journal glue over :class:`zbus.store.Checkpoints`. Per durable name and stream (publisher id, topic)
+the journal holds the contiguous watermark of finished events, plus one entry, :data:`CREATED`,
+holding when the durable subscription was first started (so streams it never saw are replayed from
+then). All LMDB work runs on the persistence writer thread.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..store import Checkpoints, Journal
+from ..store import Checkpoints
 from .persistence import Persistence
 
-__all__ = ["CREATED", "ReplaySpec", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CREATED", "Resume", "load_checkpoint", "save_checkpoint"]
 
-CREATED = ("$zbus", "created")  # a checkpoint entry holding when the durable subscription began (µs)
+Stream = tuple[str, str]
 
-
-@dataclass(frozen=True, slots=True)
-class ReplaySpec:
-    """Where each publisher's history starts: from ``since`` (UNIX s; 0 = all kept), or the newest
-    ``last`` per topic, or, for durable subscriptions, after the checkpoint ``start`` per stream."""
-
-    since: float = 0.0
-    last: int = 0
-    start: dict[tuple[str, str], int] = field(default_factory=dict)
+#: a checkpoint entry holding when the durable subscription began (UNIX µs); not a stream
+CREATED: Stream = ("$zbus", "created")
 
 
-async def load_checkpoint(persistence: Persistence, name: str) -> ReplaySpec:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume:
+    """Where durable subscription resumes: after ``start[stream]`` for the streams it saw, and from
+    ``since`` (UNIX seconds, when it was first created) for the others."""
+
+    since: float
+    start: dict[Stream, int] = field(default_factory=dict)
+
+
+async def load_checkpoint(persistence: Persistence, name: str) -> Resume:
     """The resume point of durable subscription ``name``: its watermarks, and (for streams it never
     saw) the time it was first created, recorded now if this is its first start."""
 
-    def load(journal: Journal) -> dict[tuple[str, str], int]:
+    def load(journal: Any) -> dict[Stream, int]:
         checkpoints = Checkpoints(journal)
-        marks: dict[tuple[str, str], int] = checkpoints.load(name)
+        marks: dict[Stream, int] = checkpoints.load(name)
         if CREATED not in marks:
             marks[CREATED] = int(time.time() * 1_000_000)
             checkpoints.commit(name, CREATED, marks[CREATED])
@@ -42,9 +47,11 @@ async def load_checkpoint(persistence: Persistence, name: str) -> ReplaySpec:
 
     marks = await persistence.run(load)
     created = marks.pop(CREATED) / 1_000_000
-    return ReplaySpec(since=created, start=marks)
+    return Resume(since=created, start=marks)
 
 
-async def save_checkpoint(persistence: Persistence, name: str, changed: dict[tuple[str, str], int]) -> None:
-    """Commit the watermarks that moved, in one write transaction."""
-    await persistence.run(lambda journal: Checkpoints(journal).commit_many(name, changed))
+async def save_checkpoint(persistence: Persistence, name: str, watermarks: Mapping[Stream, int]) -> None:
+    """Commit watermarks of durable subscription ``name`` (one write transaction; none if empty)."""
+    if watermarks:
+        changed = dict(watermarks)
+        await persistence.run(lambda journal: Checkpoints(journal).commit_many(name, changed))

@@ -12,13 +12,16 @@ Rule 4: a range the publisher cannot serve (:meth:`answered` lists it as missing
 ``max_attempts`` times, a publisher that leaves, or a full reorder buffer turn the range into a
 :class:`LostEvents` — the explicit "events lost" signal — and the stream moves on. Never silence.
 Rule 5: a heartbeat's stream head beyond what we hold is tail loss: it is requested like any gap.
+Rule 6: an unanswered request counts against a publisher only if the caller says it could answer
+(:meth:`StreamSync.tick` takes the set of answerable peers as data); waiting for one that is away is
+the caller's call (it ends the wait with :meth:`StreamSync.forget_node`).
 
 The caller owns sockets and clocks: every method takes ``now`` and returns :class:`Actions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -26,7 +29,8 @@ __all__ = ["Actions", "LostEvents", "RepairRequest", "StreamSync"]
 
 T = TypeVar("T")
 
-#: the most events one repair request asks for; the rest is asked for when it is answered
+#: the default of ``max_span`` (config ``repair.max_span``): the most events one repair request asks
+#: for; the rest is asked for when it is answered
 MAX_REPAIR_SPAN = 2000
 
 
@@ -84,8 +88,10 @@ class StreamSync(Generic[T]):
     Args:
         max_pending: events a stream may hold back while waiting for a repair; beyond that the oldest
             hole is given up (reported lost) so memory stays bounded.
-        repair_timeout: seconds to wait for an answer before asking again.
+        repair_timeout: seconds to wait for an answer before asking again (``repair.timeout``).
         max_attempts: requests for one hole before it is reported lost.
+        max_span: the most events one request asks for (``repair.max_span``).
+        clock: seconds, read by :meth:`observe` only when it is not given ``now``.
     """
 
     def __init__(
@@ -94,12 +100,14 @@ class StreamSync(Generic[T]):
         max_pending: int = 10_000,
         repair_timeout: float = 1.0,
         max_attempts: int = 3,
+        max_span: int = MAX_REPAIR_SPAN,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._clock = clock or (lambda: 0.0)  # for ``observe`` without ``now`` (the hot path)
         self.max_pending = max_pending
         self.repair_timeout = repair_timeout
         self.max_attempts = max_attempts
+        self.max_span = max_span
         self._streams: dict[tuple[str, str], _Stream[T]] = {}
         self._waiting: set[tuple[str, str]] = set()  # streams with a request outstanding
 
@@ -195,17 +203,20 @@ class StreamSync(Generic[T]):
         self._ask(key, s, now, actions)
         return actions
 
-    def tick(self, now: float, reachable: Callable[[str], bool] | None = None) -> Actions[T]:
+    def tick(self, now: float, answerable: Container[str]) -> Actions[T]:
         """Time passed: re-send requests that got no answer, give up on those tried too often.
 
-        A publisher that ``reachable`` says is away (crashed, restarting) is not asked and its attempts
-        do not count: a journaled publisher that comes back still owes its events. ``forget_node``
-        ends the wait when it is gone for good.
+        Args:
+            now: the caller's clock, in seconds.
+            answerable: the publishers whose silence counts (connected, and we are reading). One
+                not in it (crashed, restarting, or we are stalled) is not asked and its attempts do
+                not count: a journaled publisher that comes back still owes its events.
+                ``forget_node`` ends the wait when it is gone for good.
         """
         actions: Actions[T] = Actions()
         for key in [k for k in self._waiting if self._streams[k].deadline <= now]:
             s = self._streams[key]
-            if reachable is not None and not reachable(key[0]):
+            if key[0] not in answerable:
                 s.deadline = now + self.repair_timeout
                 continue
             s.want = None
@@ -249,6 +260,11 @@ class StreamSync(Generic[T]):
         """Repair requests awaiting an answer."""
         return len(self._waiting)
 
+    def overdue(self, now: float) -> set[str]:
+        """The publishers with a request whose answer is late at ``now`` (what :meth:`tick` would
+        re-send or, for a publisher not answerable, wait for)."""
+        return {key[0] for key in self._waiting if self._streams[key].deadline <= now}
+
     def __len__(self) -> int:
         return len(self._streams)
 
@@ -270,7 +286,7 @@ class StreamSync(Generic[T]):
         end = (min(s.pending) - 1) if s.pending else s.head
         if s.gone:
             end = min(end, s.gone[0][0] - 1)
-        return (s.next, min(end, s.next + MAX_REPAIR_SPAN - 1)) if end >= s.next else None
+        return (s.next, min(end, s.next + self.max_span - 1)) if end >= s.next else None
 
     def _ask(self, key: tuple[str, str], s: _Stream[T], now: float, actions: Actions[T]) -> None:
         if s.want is not None:

@@ -63,7 +63,7 @@ def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor:
             for topic in topics:
                 apply(sync.heartbeat("p", epoch, topic, seq, now))
         now += 0.1
-        apply(sync.tick(now))
+        apply(sync.tick(now, {"p"}))
     for topic, s, e in inbox:
         apply(sync.observe("p", e, topic, s, (topic, s), now), (topic, s))
     for topic in topics:
@@ -72,7 +72,7 @@ def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor:
         if not sync.outstanding():
             break
         now += 1.0
-        apply(sync.tick(now))
+        apply(sync.tick(now, {"p"}))
     assert sync.outstanding() == 0
     assert sync.held() == 0
     for topic in topics:
@@ -134,8 +134,8 @@ def test_no_answer_gives_up_after_max_attempts() -> None:
     sync: StreamSync[int] = StreamSync(repair_timeout=1.0, max_attempts=2)
     observe(sync, "p", 1, "t", 1, 1, 0)
     assert len(observe(sync, "p", 1, "t", 3, 3, 0).repairs) == 1
-    assert len(sync.tick(1.0).repairs) == 1  # second attempt
-    actions = sync.tick(2.0)
+    assert len(sync.tick(1.0, {"p"}).repairs) == 1  # second attempt
+    actions = sync.tick(2.0, {"p"})
     assert [(r.first, r.last) for r in actions.lost] == [(2, 2)]
     assert actions.deliver == [3]
     assert sync.outstanding() == 0
@@ -201,3 +201,22 @@ def test_each_answered_hole_starts_a_fresh_attempt_count() -> None:
             "p", "t", sync.next_seq("p", "t"), base + 4, [(sync.next_seq("p", "t"), base + 4)], 0
         )
         assert {r.reason for r in actions.lost} == {"not in the publisher's journal"}
+
+
+def test_a_publisher_that_cannot_answer_is_waited_for_without_counting_attempts() -> None:
+    sync: StreamSync[int] = StreamSync(repair_timeout=1.0, max_attempts=2)
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    observe(sync, "p", 1, "t", 3, 3, 0)
+    assert sync.overdue(0.5) == set()
+    for now in (1.0, 2.0, 3.0, 4.0):  # away: no re-send, no give-up
+        assert sync.overdue(now) == {"p"}
+        actions = sync.tick(now, frozenset())
+        assert (actions.repairs, actions.lost) == ([], [])
+    assert len(sync.tick(5.0, {"p"}).repairs) == 1  # back: the second attempt
+    assert [(r.first, r.last) for r in sync.tick(6.0, {"p"}).lost] == [(2, 2)]
+
+
+def test_max_span_caps_each_request() -> None:
+    sync: StreamSync[int] = StreamSync(max_span=10)
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    assert [(r.first, r.last) for r in sync.heartbeat("p", 1, "t", 100, 0).repairs] == [(2, 11)]
