@@ -15,8 +15,9 @@ test: venv  ## the whole suite: unit, integration, perf smoke (lab and browser t
 test-fast: venv  ## unit tests only
 	$(PY) -m pytest -q tests/unit
 
-lint: venv  ## ruff + mypy (strict) on the package
-	$(VENV)/bin/ruff check zbus discovery store tools tests perf
+lint: venv  ## ruff check + ruff format --check + mypy (strict)
+	$(VENV)/bin/ruff check zbus discovery store tools tests perf scripts examples
+	$(VENV)/bin/ruff format --check zbus discovery store tools tests perf scripts examples
 	$(VENV)/bin/mypy
 
 demo: venv  ## a local demo mesh you can watch (stops after ZBUS_DEMO_DURATION seconds)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["", "model", "codec", "protocol", "transport", "transport/zmq", "inbound", "delivery", "journal", "observe",
-         "monitoring"]  # fmt: skip
+ORDER = ["", "model", "codec", "protocol", "transport", "transport/zmq", "inbound", "delivery", "journal"]
+ORDER += ["observe", "monitoring"]
 TOP = {
     "__init__.py": 0,
     "node.py": 1,
@@ -35,7 +35,7 @@ def summary(path: Path) -> str:
 def imports(path: Path) -> list[str]:
     rel = path.relative_to(ROOT / "zbus").with_suffix("")
     me = ["zbus", *rel.parts]
-    package = me[:-1] if rel.name != "__init__" else me[:-1]
+    package = me[:-1]  # an __init__'s package is its folder, as a module's is
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):

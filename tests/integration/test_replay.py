@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from zbus import Event, Node
+from zbus.inbound.replay import ReplayGate
 from zbus.testing import eventually
 
 
