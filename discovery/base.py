@@ -27,3 +27,7 @@ class Discovery(Protocol):
 
     async def close(self) -> None:
         """Stop, saying goodbye where the mechanism has one."""
+
+    @property
+    def addresses(self) -> list[str]:
+        """The addresses this node announces (empty when the mechanism announces none)."""

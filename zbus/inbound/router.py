@@ -230,7 +230,7 @@ class Router:
         """True when the request's topic has a plain-function responder and the transport can send
         without awaiting (then the answer needs no task)."""
         handler = self.responders.get(frames[0].decode("utf-8", "replace")) if frames else None
-        if handler is None:
+        if handler is None or not self.transport.eager_send:
             return False
         sync = self._sync_handlers.get(handler)
         if sync is None:

@@ -106,13 +106,20 @@ def _any(preds: list[Predicate]) -> Predicate:
 
 def _getter(path: str, tokens: list[str]) -> Callable[[Any], Any]:
     """Build a function reading ``path`` from an event, returning ``_MISSING`` when absent."""
-    name = tokens[0]
+    read = operator.attrgetter(tokens[0])  # a validated field name (``fields``)
+
+    def root(event: Any) -> Any:
+        try:
+            return read(event)
+        except AttributeError:  # an object without that field (filters also run on other records)
+            return _MISSING
+
     if len(tokens) == 1:
-        return lambda event: getattr(event, name, _MISSING)
+        return root
     steps = tuple((t, int(t) if t.isdigit() else None) for t in tokens[1:])
 
     def get(event: Any) -> Any:
-        value = getattr(event, name, _MISSING)
+        value = root(event)
         for key, index in steps:
             if type(value) is dict or isinstance(value, Mapping):  # the exact-type check is the fast path
                 found = value.get(key, _MISSING)
@@ -336,7 +343,7 @@ def compile_filter(spec: Mapping[str, Any] | None, *, fields: frozenset[str] = E
         fields: the attribute names a path may start with; default ``EVENT_FIELDS``.
 
     Returns:
-        A function ``predicate(event) -> bool`` that reads attributes with ``getattr`` and never
+        A function ``predicate(event) -> bool`` that reads the named attributes and never
         raises: missing paths, lookup errors and incomparable types count as a non-match.
 
     Raises:

@@ -187,7 +187,7 @@ class MeshTransport:
         )
         if disc is not None:
             await disc.start(self._on_found, self._on_lost)
-            addresses = getattr(disc, "addresses", None)
+            addresses = disc.addresses
             if addresses and host in ("0.0.0.0", "*", ""):
                 self.pub_endpoint = self.pub_endpoint.replace(host, addresses[0])
                 self.router_endpoint = self.router_endpoint.replace(host, addresses[0])
