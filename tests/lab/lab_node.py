@@ -17,11 +17,8 @@ Commands, one per stdin line:
   pub TOPIC COUNT             publish COUNT events {"i": k, "from": NAME}
 Exits on SIGTERM, SIGINT or stdin EOF (closing the node: BYE and mDNS goodbye).
 
-White-box knob for compressing long faults in time: ``LAB_ZBUS_MESH_PATCH="NAME=VALUE,..."`` sets
-numeric module constants of zbus.transport.zmq.mesh (e.g. CANDIDATE_TIMEOUT=0.5) before the node
-starts and prints
-``patched NAME=VALUE ...``. A NAME zbus.transport.zmq.mesh does not have is an error (exit 3), never ignored,
-unless written ``?NAME=VALUE`` (patched only where it exists).
+Long faults are compressed in time through configuration alone, e.g. ``ZBUS_DISCOVERY__HELLO_TIMEOUT=0.5``
+``ZBUS_DISCOVERY__REGREET_BASE=0.5`` ``ZBUS_DISCOVERY__REGREET_CAP=1``: no module constant is patched.
 """
 
 from __future__ import annotations
@@ -71,28 +68,6 @@ async def command(node: zbus.Node, name: str, words: list[str]) -> None:
         say(f"error {type(exc).__name__}: {exc}".replace("\n", " "))
 
 
-def patch_mesh_constants(spec: str) -> None:
-    if not spec.strip():
-        return
-    import zbus.transport.zmq.mesh
-
-    done = []
-    for item in spec.split(","):
-        key, _, value = item.partition("=")
-        key = key.strip()
-        optional = key.startswith("?")
-        key = key.lstrip("?")
-        old = getattr(zbus.transport.zmq.mesh, key, None)
-        if not isinstance(old, int | float):
-            if optional:
-                continue
-            say(f"error zbus.transport.zmq.mesh has no numeric constant {key!r}; update LAB_ZBUS_MESH_PATCH")
-            sys.exit(3)
-        setattr(zbus.transport.zmq.mesh, key, type(old)(value))
-        done.append(f"{key}={getattr(zbus.transport.zmq.mesh, key)}")
-    say("patched " + " ".join(done))
-
-
 async def main() -> None:
     name, patterns = sys.argv[1], sys.argv[2:]
     logging.basicConfig(  # zbus's own log on stderr, kept by the test for failure messages
@@ -100,7 +75,6 @@ async def main() -> None:
         stream=sys.stderr,
         format=f"%(relativeCreated)8.0f ms {name} %(name)s %(levelname)s %(message)s",
     )
-    patch_mesh_constants(os.environ.get("LAB_ZBUS_MESH_PATCH", ""))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
