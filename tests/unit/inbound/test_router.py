@@ -143,12 +143,12 @@ async def test_a_directed_event_reaches_the_targets_subscription(pair: tuple[Sid
 
 async def test_an_unknown_target_names_the_known_nodes(pair: tuple[Side, Side]) -> None:
     a, _ = pair
-    with pytest.raises(UnknownTargetError, match="'nobody'.*known: b"):
+    with pytest.raises(UnknownTargetError, match=r"'nobody'.*known: b"):
         await a.router.send_directed(Event("x.y", source="a", target="nobody"), mesh="test")
 
 
 async def test_a_misdirected_event_is_dropped_and_counted(pair: tuple[Side, Side]) -> None:
-    a, b = pair
+    _, b = pair
     sub = b.subscribe("**")
     frames = wire.encode(Event("x.y", source="a", target="someone-else"), node_id="aaaa", epoch=1)
     await b.router.on_direct(Kind.EVENT, "aaaa", frames)
@@ -218,7 +218,7 @@ async def test_our_own_events_relayed_back_are_ignored(pair: tuple[Side, Side]) 
 
 
 async def test_a_broadcast_event_goes_through_recovery_in_stream_order(pair: tuple[Side, Side]) -> None:
-    a, b = pair
+    _, b = pair
     sub = b.subscribe("t.*")
     one, two = (
         wire.encode(Event("t.x", {"i": i}, source="a"), node_id="aaaa", seq=i, epoch=1) for i in (1, 2)
