@@ -26,7 +26,12 @@ __all__ = ["BlockingNode", "BlockingSubscription"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+#: seconds a BlockingNode call waits for the loop thread beyond its own timeout before it raises
+#: LoopBlockedError (``call_timeout=`` overrides it)
 DEFAULT_CALL_TIMEOUT = 30.0
+#: seconds each wait of ``for event in sub`` lasts before it checks again whether the loop is alive;
+#: a liveness poll, not a delivery delay (events are returned as soon as they arrive)
+ITERATION_POLL = 1.0
 
 
 class BlockingNode:
@@ -197,7 +202,7 @@ class BlockingSubscription:
     def __iter__(self) -> Iterator[Event]:
         while True:
             try:
-                yield self.next(timeout=1.0)
+                yield self.next(timeout=ITERATION_POLL)
             except WaitTimeout:
                 continue
             except ClosedError:

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 __all__ = ["LEVELS", "Overflow", "PriorityBuffer"]
 
 T = TypeVar("T")
-LEVELS = 10
+LEVELS = 10  # priorities 1..10 (the event model's range), one FIFO each
 
 
 class Overflow(StrEnum):

@@ -44,7 +44,7 @@ class MemoryDeadLetters:
     It says so, once, at the first dead letter: they are lost when the process exits.
     """
 
-    def __init__(self, limit: int = 10_000) -> None:
+    def __init__(self, limit: int = 10_000) -> None:  # a memory bound; the journal keeps them all
         self.limit = limit
         self._letters: deque[DeadLetter] = deque(maxlen=limit)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClosedError, UsageError, WaitTimeout, WouldBlockError
 from ..model.filters import compile_filter
+from ..observe.drops import Drops
 from .backlog import Overflow, PriorityBuffer
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class Subscription:
         self._stats_expired = 0
         self._stats_failed = 0
         self._stats_dead_lettered = 0
-        self._stats_dropped: dict[str, int] = {}
+        self._stats_dropped = Drops(f"subscription {self.describe()!r}")
         #: replay / durable subscriptions: the gate that holds live events until history is in
         self.gate: Admission | None = None
 
@@ -143,7 +144,9 @@ class Subscription:
             return False
         self._stats_received += 1
         if dropped is not None:
-            self._stats_dropped["overflow"] = self._stats_dropped.get("overflow", 0) + 1
+            self._stats_dropped.drop(
+                "overflow", f"backlog of {self._buffer.max_size} full ({self._buffer.overflow})"
+            )
         self._ready.set()
         return True
 
@@ -163,7 +166,7 @@ class Subscription:
         elif outcome is Outcome.EXPIRED:
             self._stats_expired += 1
         else:
-            self._stats_dropped[outcome.value] = self._stats_dropped.get(outcome.value, 0) + 1
+            self._stats_dropped.drop(outcome.value)
         if self.gate is not None:
             self.gate.finished(event)
         return self._stats_delivered

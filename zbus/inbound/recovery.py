@@ -34,6 +34,8 @@ __all__ = ["LostEvents", "Puller", "Recovery"]
 log = logging.getLogger("zbus")
 
 #: REPAIR_DATA's first frame: the request id, so answers to replay pulls find their puller (wire format)
+#: unrepairable ranges kept for the dashboard (counters keep every loss; this is only what is shown)
+RECENT_LOSSES = 20
 _ID_BYTES = 8
 
 
@@ -89,7 +91,7 @@ class Recovery:
         self._absent: dict[str, float] = {}  # publishers we wait for, since when
         self._present: set[str] = set()  # peers seen at the last peers_changed
         #: the newest unrepairable ranges: (UNIX seconds, publisher id, topic, events lost)
-        self.recent_losses: deque[tuple[float, str, str, int]] = deque(maxlen=20)
+        self.recent_losses: deque[tuple[float, str, str, int]] = deque(maxlen=RECENT_LOSSES)
 
     # -- subscriber side -----------------------------------------------------------------------------
     def observe(self, event: Event) -> Awaitable[None] | None:

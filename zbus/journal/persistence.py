@@ -30,7 +30,12 @@ from ..tasks import TaskGroup
 
 __all__ = ["Identity", "Persistence", "replay_events"]
 
+#: journal records read per writer-thread call when replaying or serving history: big enough to
+#: amortise the thread hop, small enough that other journal work is never held up long (no tuning)
 READ_CHUNK = 2000
+#: seconds ``close`` waits for committed events to go out before it closes the journal anyway; a
+#: shutdown bound, not a tuning knob (what is left unsent stays in the journal for repair)
+CLOSE_DRAIN_TIMEOUT = 5.0
 log = logging.getLogger("zbus")
 T = TypeVar("T")
 
@@ -282,7 +287,7 @@ class Persistence:
             return
         self._closed = True
         try:
-            async with asyncio.timeout(5.0):
+            async with asyncio.timeout(CLOSE_DRAIN_TIMEOUT):
                 await self.drain()
         except TimeoutError:
             log.warning("closing the journal with %d event(s) unsent", len(self._ready) + len(self._unsent))

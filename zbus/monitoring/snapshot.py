@@ -23,7 +23,7 @@ from ..observe.statistics import JournalObservation, NodeStatistics, TransportSt
 __all__ = ["NodeSnapshot", "Observation", "SubscriptionRow", "TopicRow", "take_snapshot"]
 
 MAX_TOPICS = 100  # dashboard rows; the busiest first
-MAX_SUBSCRIPTIONS = 50
+MAX_SUBSCRIPTIONS = 50  # dashboard rows of subscriptions (the page stays readable; totals count all)
 JOURNAL_STATS_TIMEOUT = 1.0  # seconds; a writer busy with a huge batch reports an error, not a hang
 
 
