@@ -190,7 +190,7 @@ class ReplayPull:
         self._planned: dict[str, tuple[int, int]] = {}
         self._todo: deque[_Range] = deque()  # planned ranges not started
         self._range: _Range | None = None  # the range being pulled
-        self._chunk: dict[int, Event] = {}  # events of the outstanding ask, by sequence
+        self._chunk: dict[int, Event] = {}  # pulled events of the current range, by sequence
         self._hold = _Hold()
         self._round = 0  # hole rounds started
         self._round_pulled = False
@@ -222,8 +222,10 @@ class ReplayPull:
         return self._pull_planned(now, [])
 
     def on_data(self, event: Event) -> None:
-        """A pulled event arrived (it is used when its chunk's :meth:`on_done` comes)."""
-        if self._range is not None and event._node_id == self.peer_id:
+        """A pulled event arrived (it is used when its chunk's :meth:`on_done` comes). Events of the
+        range being pulled are kept whichever ask brought them (a late answer is as good as any)."""
+        r = self._range
+        if r is not None and event._topic == r.topic and event._node_id == self.peer_id:
             self._chunk[event._seq] = event
 
     def on_done(
@@ -235,13 +237,13 @@ class ReplayPull:
         if r is None or r.topic != topic or r.pos != first or self.deadline == math.inf:
             return []
         actions: list[PullAction] = []
-        chunk, self._chunk = self._chunk, {}
+        chunk = self._chunk
         self.deadline = math.inf
         gaps = sorted(missing)
         batch: list[Event] = []
         start = r.pos
         while r.pos <= last:
-            event = chunk.get(r.pos)
+            event = chunk.pop(r.pos, None)
             if event is not None:
                 batch.append(event)
                 r.pos += 1
@@ -351,11 +353,11 @@ class ReplayPull:
         while True:
             r = self._range
             if r is not None and r.pos <= r.head:
-                self._chunk = {}
                 self.deadline = now + self.pull_timeout
                 actions.append(SendRepair(topic=r.topic, first=r.pos, last=r.head))
                 return actions
             self._range = None
+            self._chunk = {}
             if self._todo:
                 self._range = self._todo.popleft()
                 continue
