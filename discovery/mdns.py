@@ -24,6 +24,7 @@ from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from zbus.errors import DiscoveryError, WireError
+from zbus.tasks import TaskGroup
 
 from .addresses import reachable_addresses
 from .base import Found
@@ -57,7 +58,7 @@ class MdnsDiscovery:
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskGroup("mdns")
         self._on_found: Callable[[Found], None] = lambda found: None
         self._on_lost: Callable[[str], None] = lambda node_id: None
 
@@ -101,9 +102,7 @@ class MdnsDiscovery:
         if state_change is ServiceStateChange.Removed:
             self._on_lost(node_id)
             return
-        task = asyncio.get_running_loop().create_task(self._resolve(name))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._resolve(name), f"mdns-resolve-{node_id[:8]}")
 
     async def _resolve(self, name: str) -> None:
         if self._azc is None:
@@ -134,8 +133,7 @@ class MdnsDiscovery:
 
     async def close(self) -> None:
         """Say goodbye (unregister) and close zeroconf."""
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.close()
         if self._browser is not None:
             with contextlib.suppress(Exception):
                 await self._browser.async_cancel()

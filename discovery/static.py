@@ -8,8 +8,9 @@ suggestions for endpoints that already belong to a live peer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable
+
+from zbus.tasks import TaskGroup
 
 from .addresses import reachable_addresses
 from .base import Found
@@ -33,7 +34,7 @@ class StaticDiscovery:
         specific = host and host not in ("0.0.0.0", "*")
         #: what this node announces in HELLO when its sockets are bound to a wildcard address
         self.addresses = [host] if specific else reachable_addresses(interfaces)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskGroup("static discovery")
 
     async def start(self, on_found: Callable[[Found], None], on_lost: Callable[[str], None]) -> None:
         """Suggest every endpoint now and keep suggesting them."""
@@ -44,11 +45,8 @@ class StaticDiscovery:
                     on_found(Found(router=endpoint))
                 await asyncio.sleep(self.retry_interval)
 
-        self._task = asyncio.get_running_loop().create_task(loop(), name="zbus-static-discovery")
+        self._tasks.spawn(loop(), "static-discovery")
 
     async def close(self) -> None:
         """Stop suggesting."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._tasks.close()

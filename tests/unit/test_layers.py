@@ -36,7 +36,7 @@ LAYERS: dict[str, set[str]] = {
     "observe": {"model", "config", "errors"},
     "protocol": {"model", "errors"},
     "store": {"errors", "config"},
-    "discovery": {"config", "errors"},
+    "discovery": {"config", "errors", "tasks"},
     "transport": {"model", "codec", "protocol", "observe", "discovery", "config", "errors", "tasks"},
     "delivery": {"model", "codec", "observe", "config", "errors", "tasks"},
     "journal": {"model", "codec", "delivery", "store", "observe", "config", "errors", "tasks"},

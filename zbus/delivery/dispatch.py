@@ -30,6 +30,7 @@ from ..errors import WireError
 from ..observe.latency import Histogram, HistogramSnapshot
 from ..observe.logs import event_extra
 from ..observe.tracing import current_event, traced_handler
+from ..tasks import TaskGroup
 from .deadletters import DeadLetter
 from .subscription import Outcome, Subscription
 
@@ -84,7 +85,7 @@ class Dispatcher:
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
         self._on_dead_letter = on_dead_letter
-        self._tasks: dict[Subscription, list[asyncio.Task[None]]] = {}
+        self._runners: dict[Subscription, TaskGroup] = {}  # per handler subscription
         self.busy = 0
         #: publish → handler completed, seconds (sampled; see LATENCY_SAMPLE_MASK); same-host clocks
         self.latency = Histogram()
@@ -93,29 +94,27 @@ class Dispatcher:
 
     def start(self, sub: Subscription) -> None:
         """Start the runner task(s) for a subscription that has a handler."""
-        if sub.handler is None or sub in self._tasks:
+        if sub.handler is None or sub in self._runners:
             return
-        name = f"zbus-handler {sub.describe()}"
-        self._tasks[sub] = [
-            asyncio.get_running_loop().create_task(self._run(sub), name=name) for _ in range(sub.concurrency)
-        ]
+        runners = self._runners[sub] = TaskGroup(f"handler {sub.describe()}")
+        for _ in range(sub.concurrency):
+            runners.spawn(self._run(sub), f"handler-{sub.describe()}")
 
     async def stop(self, sub: Subscription) -> None:
         """Cancel a subscription's runners and wait for them to finish."""
-        tasks = self._tasks.pop(sub, [])
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        runners = self._runners.pop(sub, None)
+        if runners is not None:
+            await runners.close()
 
     async def close(self) -> None:
         """Stop every runner."""
-        for sub in list(self._tasks):
+        for sub in list(self._runners):
             await self.stop(sub)
 
     def dead_runners(self) -> int:
-        """Handler runner tasks that ended while their subscription is still open (a bug: health says so)."""
-        return sum(1 for tasks in self._tasks.values() for t in tasks if t.done())
+        """Handler runner tasks that ended while their subscription is still open (a bug: health says
+        so; the runner's error was logged once by its TaskGroup)."""
+        return sum(sub.concurrency - len(runners) for sub, runners in self._runners.items())
 
     def statistics(self) -> DispatcherStatistics:
         """A snapshot of the counters (see ``DispatcherStatistics``)."""

@@ -151,7 +151,7 @@ async def test_replay_into_a_subscription_is_history_then_live_without_duplicate
 
     def route(event: Event) -> None:  # what the router does for a gated subscription
         if gate.admit(event):
-            assert subscription._offer(event), "the test reads fast enough for live events"
+            assert subscription.offer(event), "the test reads fast enough for live events"
 
     sub.route = route
     try:

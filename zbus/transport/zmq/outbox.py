@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ...codec import wire
+from ...tasks import TaskGroup
 
 __all__ = ["Outbox"]
 
@@ -78,7 +79,8 @@ class Outbox:
         self.max_bytes = max_bytes
         self._turn_open = False
         self._pending: dict[str, _Batch] = {}
-        self._stuck: asyncio.Task[None] | None = None
+        self._stuck: asyncio.Task[None] | None = None  # the blocked send in flight (Rule 4)
+        self._tasks = TaskGroup("outbox")
         self.batches_sent = 0
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
@@ -131,7 +133,7 @@ class Outbox:
                 self._send(batch.message())
             except self._would_block:
                 previous = self._stuck
-                self._stuck = asyncio.get_running_loop().create_task(self._finish(batches[i:], previous))
+                self._stuck = self._tasks.spawn(self._finish(batches[i:], previous), "outbox-blocked-send")
                 return
             self._sent(batch)
 
