@@ -12,13 +12,23 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["", "model", "codec", "protocol", "transport", "transport/zmq", "inbound", "delivery", "journal"]
+ORDER = [
+    "",
+    "config",
+    "model",
+    "codec",
+    "protocol",
+    "transport",
+    "transport/zmq",
+    "inbound",
+    "delivery",
+    "journal",
+]
 ORDER += ["observe", "monitoring"]
 TOP = {
     "__init__.py": 0,
     "node.py": 1,
     "blocking.py": 2,
-    "config.py": 3,
     "errors.py": 4,
     "tasks.py": 5,
     "testing.py": 6,

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import lmdb
 import msgpack
 import zmq
 
-from .bench_worker import EVENT_TOPIC, PACE_SLACK, PAYLOAD, emit, latency_summary, paced, usage, wait_order
+from .bench_io import EVENT_TOPIC, PACE_SLACK, PAYLOAD, emit, latency_summary, paced, usage, wait_order
 
 WARMUP = b"warmup"
 
@@ -189,3 +190,13 @@ def raw_replay(path: str) -> None:
     """Role: :func:`raw_scan` of the journal at ``path``."""
     count, seconds = raw_scan(path)
     emit(result={"events": count, "seconds": seconds, "pid": os.getpid()})
+
+
+#: the roles a worker process can run (``python -m zbus.tools.bench_worker ROLE``)
+ROLES: dict[str, Callable[..., Any]] = {
+    "raw_pub": raw_pub,
+    "raw_sub": raw_sub,
+    "raw_echo": raw_echo,
+    "raw_client": raw_client,
+    "raw_replay": raw_replay,
+}

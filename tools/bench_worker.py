@@ -10,97 +10,30 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import select
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EVENT_TOPIC", "PACE_SLACK", "PAYLOAD", "emit", "latency_summary", "usage", "wait_order"]
-
-EVENT_TOPIC = "order.placed"
-#: fixed-rate publishers sleep only when more than this ahead of schedule (sleeps shorter than
-#: about a millisecond overshoot); behind schedule they send at once
-PACE_SLACK = 0.001
-#: the benchmark payload: with zbus's header the event is ~270 bytes on the wire, as in issue 6
-PAYLOAD: dict[str, Any] = {
-    "order_id": 4711,
-    "customer": "c-1234",
-    "total": 99.95,
-    "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-22", "qty": 1}],
-    "currency": "EUR",
-    "note": "deliver to the back door, ring twice, keep it upright",
-}
+from .bench_io import emit
 
 
-def emit(**fields: Any) -> None:
-    """Send one message to the harness (one JSON line on stdout)."""
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
+def _roles(role: str) -> dict[str, Callable[..., Any]]:
+    # only the side that runs is imported: a raw worker never loads zbus
+    if role.startswith("raw_"):
+        from .bench_raw import ROLES
 
+        return ROLES
+    from .bench_zbus import ROLES as ZBUS_ROLES
 
-def wait_order(timeout: float, *, poll: Callable[[], object] | None = None) -> str:
-    """Return the next order line from the harness ("go", "quit"); "" on timeout or EOF.
-
-    ``poll`` is called about every 5 ms while waiting (a raw publisher sends warm-up messages there).
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([sys.stdin], [], [], 0.005 if poll else 0.2)
-        if ready:
-            return sys.stdin.readline().strip()
-        if poll is not None:
-            poll()
-    return ""
-
-
-def usage(cpu_start: float) -> dict[str, float]:
-    """CPU seconds used since ``cpu_start`` (``time.process_time()``) and peak RSS in MB."""
-    return {
-        "cpu_s": time.process_time() - cpu_start,
-        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of an already sorted list (nearest rank); NaN when empty."""
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def latency_summary(seconds: list[float]) -> dict[str, float]:
-    """p50/p95/p99/p99.9/max of latencies given in seconds, reported in milliseconds."""
-    ordered = sorted(seconds)
-    out = {
-        f"p{name}": percentile(ordered, q) * 1000
-        for name, q in (("50", 0.50), ("95", 0.95), ("99", 0.99), ("99.9", 0.999))
-    }
-    out["max"] = (ordered[-1] if ordered else float("nan")) * 1000
-    out["samples"] = len(ordered)
-    return out
-
-
-def paced(n: int, rate: float | None) -> Callable[[int], float]:
-    """For fixed-rate scenarios: ``delay(i)`` = seconds to wait before sending event ``i`` (≤ 0: send now)."""
-    if not rate:
-        return lambda i: 0.0
-    start = time.monotonic()
-    return lambda i: start + i / rate - time.monotonic()
+    return ZBUS_ROLES
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the role named by ``argv[0]`` with the JSON arguments in ``argv[1]``."""
     argv = sys.argv[1:] if argv is None else argv
     role, args = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
-    # only the side that runs is imported: a raw worker never loads zbus
-    if role.startswith("raw_"):
-        from . import bench_raw as module
-    else:
-        from . import bench_zbus as module  # type: ignore[no-redef]
-    func = getattr(module, role, None)
-    if func is None or role.startswith("_"):
+    func = _roles(role).get(role)
+    if func is None:
         emit(error=f"unknown role {role!r}")
         return 2
     profile_dir = os.environ.get("ZBUS_BENCH_PROFILE")  # a directory: write <role>-<pid>.prof there

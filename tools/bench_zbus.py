@@ -11,11 +11,12 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zbus
 
-from .bench_worker import EVENT_TOPIC, PACE_SLACK, PAYLOAD, emit, latency_summary, paced, usage, wait_order
+from .bench_io import EVENT_TOPIC, PACE_SLACK, PAYLOAD, emit, latency_summary, paced, usage, wait_order
 
 
 def _config(
@@ -271,3 +272,17 @@ def join(mesh: str, rounds: int) -> None:
         emit(result={"median_s": statistics.median(times), "max_s": max(times), "rounds": rounds})
 
     asyncio.run(main())
+
+
+#: the roles a worker process can run (``python -m zbus.tools.bench_worker ROLE``)
+ROLES: dict[str, Callable[..., Any]] = {
+    "zbus_pub": zbus_pub,
+    "zbus_sub": zbus_sub,
+    "zbus_echo": zbus_echo,
+    "zbus_client": zbus_client,
+    "zbus_replay": zbus_replay,
+    "journal_writer": journal_writer,
+    "recover": recover,
+    "idle": idle,
+    "join": join,
+}

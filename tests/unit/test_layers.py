@@ -87,7 +87,10 @@ TOOLS_MAY_USE = {
 PURE = ["model", "codec", "protocol"]
 PURE_EXTRA = [
     "zbus/errors.py",
-    "zbus/config.py",
+    "zbus/config/__init__.py",
+    "zbus/config/values.py",
+    "zbus/config/sections.py",
+    "zbus/config/loading.py",
     "zbus/observe/latency.py",
     "zbus/observe/statistics.py",
     "zbus/monitoring/dashboard.py",
@@ -273,12 +276,18 @@ def test_each_module_imports_alone(module: str) -> None:
     assert out.returncode == 0, out.stderr
 
 
+#: files allowed past the 600-line ceiling, each with why (STYLE: where a rule fights clarity, choose
+#: clarity and say why)
+CEILING_EXCEPTIONS = {
+    # the facade: ~30 public methods, each with the full docstring that is the API's reference, over a
+    # body that delegates to one component; the way to split it would be mixins, which the design forbids
+    "zbus/node.py": 850,
+}
+
+
 def test_module_size_ceiling() -> None:
-    too_big = {
-        p.relative_to(ROOT).as_posix(): n
-        for p in all_sources()
-        if (n := len(p.read_text().splitlines())) > 600
-    }
+    lines = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in all_sources()}
+    too_big = {rel: n for rel, n in lines.items() if n > CEILING_EXCEPTIONS.get(rel, 600)}
     assert not too_big, f"split these modules (house rule: ≤ 600 lines): {too_big}"
 
 

@@ -1,0 +1,322 @@
+"""The settings sections, one frozen dataclass per TOML table, and ``Config``, which holds them all.
+
+``config/default.toml`` lists every key with its default; docs/API_REFERENCE.md explains each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import ClassVar
+
+from .values import (
+    _DAY,
+    _ENDPOINT,
+    _GIB,
+    _KIB,
+    _MIB,
+    _bool,
+    _curve,
+    _num,
+    _opt,
+    _Order,
+    _positive_duration,
+    _Section,
+    _str,
+    _strs,
+    _ttl_table,
+    default_journal_path,
+)
+
+__all__ = ["Config", "DiscoveryConfig", "HttpConfig", "LoggingConfig", "MeshConfig", "MetricsConfig",
+           "MonitoringConfig", "PerformanceConfig", "PersistenceConfig", "QueueConfig", "RepairConfig",
+           "RetentionConfig", "SecurityConfig", "TransportConfig"]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeshConfig(_Section):
+    """``[mesh]``: ``name`` is the mesh; only nodes of the same mesh connect. 1-63 chars of A-Za-z0-9_-."""
+
+    _key: ClassVar[str] = "mesh"
+    name: str = _opt("default", _str(pattern=r"[A-Za-z0-9_-]{1,63}", expected="1-63 chars of A-Za-z0-9_-"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransportConfig(_Section):
+    """``[transport]``: sockets and flow control.
+
+    Attributes:
+        kind: ``"zmq"``, or ``"memory"`` for in-process tests.
+        host: bind address of the PUB and ROUTER sockets, on ``pub_port`` and ``router_port`` (0 = ephemeral).
+        send_hwm: send high-water mark in messages, ``recv_hwm`` the receive one (0 = unlimited).
+        linger: seconds unsent messages are kept when a socket closes.
+        max_message_size: largest event frame in bytes; larger frames are dropped.
+        slow_subscriber: past the HWM, ``"drop"`` events for that subscriber or ``"block"`` the publisher.
+        reconnect_interval: first reconnect delay in seconds, backing off to ``reconnect_interval_max``.
+        ipc: also bind ``ipc://`` endpoints so same-host peers skip TCP.
+        repair_buffer: recent events kept in memory per published topic to repair subscribers' gaps
+            (the journal serves older ones when persistence is enabled); 0 = none.
+        forwarder: ``"auto"``: take events through a forwarder (role ``forwarder``) when one is in the
+            mesh, falling back to direct links when it leaves; ``"off"`` (default): always direct.
+        forwarder_capture: for a forwarder node only: also publish a copy of everything it relays on a
+            PUB socket bound here (``tcp://127.0.0.1:7100``; empty = none), for ``zbus monitor --capture``.
+        block_timeout: seconds a publish waits for a stuck subscriber under ``slow_subscriber = "block"``
+            before its events are dropped (counted as ``slow_subscriber``).
+        batch_max_events: most events of one topic sent as one batch message while the publisher is
+            backlogged; ``batch_max_bytes`` is the payload size at which a batch is sent early.
+        heads_memory: seconds a topic's last sequence stays in heartbeats after its last publish.
+        heads_max_topics: most topics a heartbeat announces (the most recently published ones).
+        safety_poll: seconds between looks at a socket whose readiness edge may have been missed; also the
+            longest the ticker sleeps.
+    """
+
+    _key: ClassVar[str] = "transport"
+    _ordered: ClassVar[_Order] = (("reconnect_interval", "reconnect_interval_max", ""),)
+    kind: str = _opt("zmq", _str("zmq", "memory"))
+    host: str = _opt("127.0.0.1", _str())
+    pub_port: int = _opt(0, _num("integer", 0, 65535))
+    router_port: int = _opt(0, _num("integer", 0, 65535))
+    send_hwm: int = _opt(100_000, _num("integer", 0))
+    recv_hwm: int = _opt(100_000, _num("integer", 0))
+    linger: float = _opt(1.0, _num("duration", 0))
+    max_message_size: int = _opt(_MIB, _num("size", _KIB, 256 * _MIB, "in 1KiB..256MiB"))
+    slow_subscriber: str = _opt("drop", _str("drop", "block"))
+    reconnect_interval: float = _opt(0.1, _positive_duration)
+    reconnect_interval_max: float = _opt(2.0, _positive_duration)
+    ipc: bool = _opt(False, _bool)
+    repair_buffer: int = _opt(4096, _num("integer", 0))
+    forwarder: str = _opt("off", _str("off", "auto"))
+    forwarder_capture: str = _opt("", _str(pattern=".*", expected="an endpoint such as tcp://127.0.0.1:7100"))
+    block_timeout: float = _opt(30.0, _positive_duration)
+    batch_max_events: int = _opt(64, _num("integer", 1))
+    batch_max_bytes: int = _opt(64 * _KIB, _num("size", 1))
+    heads_memory: float = _opt(30.0, _num("duration", 0))
+    heads_max_topics: int = _opt(256, _num("integer", 0))
+    safety_poll: float = _opt(0.25, _positive_duration)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscoveryConfig(_Section):
+    """``[discovery]``: how nodes find each other; LAN discovery is opt-in.
+
+    Attributes:
+        scope: ``"local"`` (this host), ``"lan"`` (mDNS on ``interfaces``: names or IPv4s; empty = all)
+            or ``"static"`` (connect to ``peers``: endpoints like ``"tcp://10.0.0.5:7001"`` or ``"ipc://..."``).
+        peer_timeout: seconds of silence before a peer is dropped; must exceed ``heartbeat_interval``.
+        greet_interval: seconds between looks at which discovered endpoints are due a HELLO.
+        hello_timeout: seconds an unanswered HELLO's connection is kept before it is closed.
+        regreet_base: seconds before a discovered node that is not a peer is greeted again, doubling
+            per unanswered greeting up to ``regreet_cap``.
+    """
+
+    _key: ClassVar[str] = "discovery"
+    _ordered: ClassVar[_Order] = (
+        ("heartbeat_interval", "peer_timeout", "; allow several missed heartbeats (defaults: 10s and 1s)"),
+        ("regreet_base", "regreet_cap", ""),
+    )
+    scope: str = _opt("local", _str("local", "lan", "static"))
+    interfaces: tuple[str, ...] = _opt((), _strs(r"\S+", "a list of interface names or IPv4 addresses"))
+    peers: tuple[str, ...] = _opt((), _strs(_ENDPOINT, 'a list of endpoints like "tcp://10.0.0.5:7001"'))
+    heartbeat_interval: float = _opt(1.0, _positive_duration)
+    peer_timeout: float = _opt(10.0, _positive_duration)
+    greet_interval: float = _opt(1.0, _positive_duration)
+    hello_timeout: float = _opt(2.5, _positive_duration)
+    regreet_base: float = _opt(3.0, _positive_duration)
+    regreet_cap: float = _opt(30.0, _positive_duration)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionConfig(_Section):
+    """``[persistence.retention]``: how long journaled events are kept.
+
+    Attributes:
+        default: seconds an event is kept when no ``by_prefix`` entry matches its topic.
+        by_prefix: read-only topic prefix -> seconds; a file or env value replaces the whole table. It counts
+            for ``==`` but not for ``hash()`` (a mapping proxy is unhashable).
+        max_size: journal bytes above which the oldest events go first; 0 means no size limit.
+        sweep_interval: how often a running node applies retention in the background (also at once
+            when the journal is full).
+    """
+
+    _key: ClassVar[str] = "persistence.retention"
+    default: float = _opt(7 * _DAY, _positive_duration)
+    by_prefix: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"audit": 90 * _DAY, "debug": _DAY}),
+        hash=False,
+        metadata={"conv": _ttl_table},
+    )
+    max_size: int = _opt(0, _num("size", 0))
+    sweep_interval: float = _opt(60.0, _positive_duration)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersistenceConfig(_Section):
+    """``[persistence]``: the LMDB journal, off by default.
+
+    Attributes:
+        path: journal directory; empty means :func:`default_journal_path` (see :meth:`journal_path`).
+        durability: ``"none"`` (no fsync), ``"async"`` (fsync off the hot path) or ``"sync"`` (fsync each
+            batch before its events are sent and before ``publish(durable=True)`` returns).
+        batch_size: a batch is committed once this many events wait.
+        flush_interval: the longest a partial batch waits; 0 (default) commits whenever the writer
+            thread is free, so batches form only under load. A journaled node sends an event only once
+            it is committed (write-ahead), so this is also added latency.
+        map_size: LMDB map size in bytes; the journal cannot grow past it.
+    """
+
+    _key: ClassVar[str] = "persistence"
+    enabled: bool = _opt(False, _bool)
+    path: str = _opt("", _str(pattern=".*", expected="a directory path, or empty for the default"))
+    durability: str = _opt("async", _str("none", "async", "sync"))
+    batch_size: int = _opt(100, _num("integer", 1))
+    flush_interval: float = _opt(0.0, _num("duration", 0))
+    map_size: int = _opt(_GIB, _num("size", _MIB, bounds="≥ 1MiB"))
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+
+    def journal_path(self, node_name: str, env: Mapping[str, str] | None = None) -> Path:
+        """Return ``path`` with ``~`` expanded or, if it is empty, :func:`default_journal_path`."""
+        return Path(self.path).expanduser() if self.path else default_journal_path(node_name, env)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairConfig(_Section):
+    """``[repair]``: gap repair, loss reports and replay pulls (durations in seconds).
+
+    Attributes:
+        tick: how often outstanding repair requests are checked for a late answer.
+        timeout: seconds to wait for a repair answer before asking again.
+        max_span: most events one repair request asks for (the rest is asked for next).
+        batch_events: most events per REPAIR_DATA message a publisher sends; ``batch_bytes`` the most
+            bytes (one bigger event travels alone).
+        send_patience: how long a publisher retries sending a repair answer to a peer whose queue is full.
+        max_head_queries: streams of a rejoining journaled publisher whose heads are asked for (0 = none).
+        owed_wait: how long a journaled publisher that went away still owes what it did not answer;
+            after that its holes are reported lost.
+        hold_limit: live events held per publisher while its history is replayed; beyond that the
+            oldest are let go and pulled again from the publisher.
+        hole_rounds: rounds of pulling the holes between the replayed history and held live events.
+        plan_timeout: per try, how long a replay waits for a publisher's plan; ``plan_attempts`` tries
+            (a peer that never answers is taken to have no history).
+        pull_timeout: per try, how long a replay waits for a pulled range; ``pull_attempts`` tries
+            before the range is reported lost.
+        checkpoint_interval: how often a durable subscription writes its watermarks.
+    """
+
+    _key: ClassVar[str] = "repair"
+    tick: float = _opt(0.2, _positive_duration)
+    timeout: float = _opt(1.0, _positive_duration)
+    max_span: int = _opt(2000, _num("integer", 1))
+    batch_events: int = _opt(64, _num("integer", 1))
+    batch_bytes: int = _opt(64 * _KIB, _num("size", 1))
+    send_patience: float = _opt(5.0, _num("duration", 0))
+    max_head_queries: int = _opt(64, _num("integer", 0))
+    owed_wait: float = _opt(300.0, _positive_duration)
+    hold_limit: int = _opt(100_000, _num("integer", 1))
+    hole_rounds: int = _opt(8, _num("integer", 0))
+    plan_timeout: float = _opt(3.0, _positive_duration)
+    plan_attempts: int = _opt(3, _num("integer", 1))
+    pull_timeout: float = _opt(5.0, _positive_duration)
+    pull_attempts: int = _opt(3, _num("integer", 1))
+    checkpoint_interval: float = _opt(0.2, _positive_duration)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConfig(_Section):
+    """``[queue]``: per-subscription queues (``max_size`` events) and handler retries.
+
+    Attributes:
+        overflow_policy: ``"drop_oldest"``, ``"drop_newest"`` or ``"block"`` when the queue is full.
+        priority_levels: always 10 (priorities 1-10); other values are rejected.
+        retry_base_delay: seconds before the first retry, doubling up to ``retry_max_delay``.
+        max_attempts: handler attempts per event, the first included.
+    """
+
+    _key: ClassVar[str] = "queue"
+    _ordered: ClassVar[_Order] = (("retry_base_delay", "retry_max_delay", ""),)
+    max_size: int = _opt(10_000, _num("integer", 1))
+    overflow_policy: str = _opt("drop_oldest", _str("drop_oldest", "drop_newest", "block"))
+    priority_levels: int = _opt(10, _num("integer", 10, 10, "equal to 10; only priorities 1-10 exist"))
+    retry_base_delay: float = _opt(0.1, _num("duration", 0))
+    retry_max_delay: float = _opt(10.0, _num("duration", 0))
+    max_attempts: int = _opt(3, _num("integer", 1))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PerformanceConfig(_Section):
+    """``[performance]``: ``worker_threads`` caps concurrent handlers per node; batches hold at most
+    ``batch_size`` events and wait at most ``flush_interval`` seconds (the adaptive batching window).
+    """
+
+    _key: ClassVar[str] = "performance"
+    worker_threads: int = _opt(4, _num("integer", 1))
+    batch_size: int = _opt(100, _num("integer", 1))
+    flush_interval: float = _opt(0.1, _num("duration", 0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpConfig(_Section):
+    """``[monitoring.http]``: if ``enabled``, serve /health, /metrics and the dashboard on ``host:port``
+    (0 = ephemeral); /health turns 503 when a subscription backlog is ``max_queue_percent`` % full."""
+
+    _key: ClassVar[str] = "monitoring.http"
+    enabled: bool = _opt(False, _bool)
+    host: str = _opt("127.0.0.1", _str())
+    port: int = _opt(0, _num("integer", 0, 65535))
+    max_queue_percent: int = _opt(90, _num("integer", 1, 100))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsConfig(_Section):
+    """``[monitoring.metrics]``: if ``enabled``, collect Prometheus metrics (monitoring.http serves them)."""
+
+    _key: ClassVar[str] = "monitoring.metrics"
+    enabled: bool = _opt(True, _bool)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonitoringConfig(_Section):
+    """``[monitoring]``: holds the tables ``[monitoring.http]`` and ``[monitoring.metrics]``."""
+
+    http: HttpConfig = field(default_factory=HttpConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggingConfig(_Section):
+    """``[logging]``, used by the ``zbus`` CLI (the library only adds a ``NullHandler``).
+
+    Attributes:
+        level: ``"debug"``, ``"info"``, ``"warning"`` or ``"error"``, any case (stored lowercase).
+        format: ``"text"`` or ``"json"``; ``output``: ``"stderr"``, ``"stdout"`` or a file path.
+    """
+
+    _key: ClassVar[str] = "logging"
+    level: str = _opt("info", _str("debug", "info", "warning", "error", lower=True))
+    format: str = _opt("text", _str("text", "json"))
+    output: str = _opt("stderr", _str(expected='"stderr", "stdout" or a file path'))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityConfig(_Section):
+    """``[security]``: ``curve`` (CurveZMQ) is not implemented yet, so ``true`` is rejected, not ignored."""
+
+    _key: ClassVar[str] = "security"
+    curve: bool = _opt(False, _curve)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config(_Section):
+    """All settings, one frozen section per TOML table; ``Config()`` is the defaults. See load_config."""
+
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    persistence: PersistenceConfig = field(default_factory=PersistenceConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    repair: RepairConfig = field(default_factory=RepairConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
