@@ -807,7 +807,9 @@ class Node:
             transport=None if run is None else run.transport.statistics(),
             subscriptions=[s.statistics() for s in self._subs.all],
             dispatcher=None if run is None else run.dispatcher.statistics(),
-            request_latency=(run.router.request_latency if run is not None else Histogram()).snapshot(),
+            request_latency=(
+                run.router.requests.request_latency if run is not None else Histogram()
+            ).snapshot(),
             peers=self.peers,
             workers=self.config.performance.worker_threads,
             published=dict(self._seqs),

@@ -170,8 +170,8 @@ async def test_request_and_reply_across_the_link(pair: tuple[Side, Side], respon
     reply = await a.router.request("bbbb", Event("calc.double", {"n": 21}, source="a"), timeout=5)
     assert reply.payload == 42
     assert reply.type == "calc.double.reply" and reply.source == "b"
-    assert a.router.pending == {}  # settled and forgotten
-    assert a.router.request_latency.snapshot().count == 1
+    assert a.router.requests.pending == {}  # settled and forgotten
+    assert a.router.requests.request_latency.snapshot().count == 1
 
 
 async def test_a_responder_that_raises_reaches_the_caller_as_remote_error(pair: tuple[Side, Side]) -> None:

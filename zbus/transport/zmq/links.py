@@ -56,13 +56,22 @@ class Link:
     subscriber, so the publisher's XPUB counts them all).
     """
 
-    def __init__(self, peer_id: str, dealer: zmq.Socket[bytes], router: str, services: LinkServices) -> None:
+    def __init__(
+        self,
+        peer_id: str,
+        dealer: zmq.Socket[bytes],
+        router: str,
+        services: LinkServices,
+        *,
+        pub: str = "",
+        role: str = "node",
+    ) -> None:
         self.peer_id = peer_id
         self.dealer = dealer
         self.router = router
         self.services = services
-        self.pub = ""
-        self.role = "node"
+        self.pub = pub  # the peer's XPUB endpoint (from its HELLO)
+        self.role = role
         self.sub: zmq.Socket[bytes] | None = None
         self.monitor: zmq.Socket[bytes] | None = None
         self.pumps: list[Pump] = []

@@ -392,9 +392,8 @@ class MeshTransport:
             else:
                 dealer = self._factory.dealer(self.node_id.encode())
                 self._factory.connect(dealer, hello.router)
-            link = Link(hello.id, dealer, hello.router, self._link_services)
+            link = Link(hello.id, dealer, hello.router, self._link_services, pub=hello.pub, role=hello.role)
             self._links[hello.id] = link
-            link.pub, link.role = hello.pub, hello.role
             self.forwarding.added(link)
         if reply:
             self._send_hello(link.dealer, ack=True, via=hello.via)
