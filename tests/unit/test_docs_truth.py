@@ -75,7 +75,9 @@ def test_no_doc_calls_an_existing_name_planned() -> None:
     names = public_names()
     problems = []
     for doc in DOCS:
-        lines = [(f"{doc.relative_to(ROOT)}:{i}", line) for i, line in enumerate(doc.read_text().splitlines(), 1)]
+        lines = [
+            (f"{doc.relative_to(ROOT)}:{i}", line) for i, line in enumerate(doc.read_text().splitlines(), 1)
+        ]
         problems += planned_public_names(lines, names)
     assert not problems, "docs mark existing public names as planned:\n" + "\n".join(problems)
 
