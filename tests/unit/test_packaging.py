@@ -18,4 +18,6 @@ def test_every_subpackage_is_packaged() -> None:
         if rel.parts[1:2] in (("store",), ("discovery",), ("tools",)):
             continue  # the symlinked top-level folders, mapped by package_dir
         found.add(".".join(rel.parts))
-    assert found == listed, f"setup.cfg packages: add {sorted(found - listed)}, remove {sorted(listed - found)}"
+    assert found == listed, (
+        f"setup.cfg packages: add {sorted(found - listed)}, remove {sorted(listed - found)}"
+    )
