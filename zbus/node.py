@@ -492,8 +492,6 @@ class Node:
         if (replay is not None or durable is not None) and self._state is not NodeState.RUNNING:
             self._running()  # replaying and durable subscriptions need a running node
         persistence = None if self._run is None else self._run.persistence
-        if durable is not None and persistence is None:
-            persistence = None  # replay_spec says what to do
         spec = await replay_spec(replay, durable, persistence)  # checked (and checkpoint read) first
         # fmt: off
         sub = self._subscribe(patterns, handler=handler, filter=filter, max_size=max_size,
