@@ -109,6 +109,7 @@ class Node:
         self.id = os.urandom(8).hex()
         self.epoch = time.time_ns() // 1000  # grows across restarts of the same name
         self._seqs: dict[str, int] = {}
+        self._start_seqs: dict[str, int] = {}  # _seqs when this incarnation started (a journal's)
         self._published = 0
         self._subs = Subscriptions()
         self._responders: dict[str, Handler] = {}
@@ -154,6 +155,7 @@ class Node:
                     send=self._wire_out,
                 )
                 self.id, self.epoch, self._seqs = identity.node_id, identity.epoch, identity.seqs
+            self._start_seqs = dict(self._seqs)
             self._run = run = self._build(persistence)
             transport = run.transport
             await transport.start(run.router)
@@ -187,6 +189,7 @@ class Node:
             route_all=self._subs.route_all,
             route_one=self._subs.route_eager,
             has_interest=self._subs.has_interest,
+            interest_since=self._subs.interest_since,
             listeners=self._lost_listeners,
         )
         router = Router(
@@ -240,7 +243,12 @@ class Node:
         from .transport.zmq.mesh import MeshTransport  # pyzmq loads only for nodes that use it
 
         return MeshTransport(
-            node_id=self.id, name=self.name, epoch=self.epoch, config=self.config, role=self.role
+            node_id=self.id,
+            name=self.name,
+            epoch=self.epoch,
+            config=self.config,
+            role=self.role,
+            base=self._start_seqs,
         )
 
     async def close(self) -> None:
@@ -258,10 +266,16 @@ class Node:
         for sub in list(self._subs.all):
             await sub.unsubscribe()
         await run.dispatcher.close()
+        await run.dead.close()
+        if run.persistence is not None:  # what it committed last goes out before the goodbye
+            await run.persistence.flush()
+        # leaving drains: BYE carries our final heads, and until our followers have the tail (or the
+        # drain_timeout is spent) their repairs are still answered, from the ring and the journal
+        tail = {topic: seq for topic, seq in self._seqs.items() if seq != self._start_seqs.get(topic)}
+        await run.transport.leave(tail, self.config.transport.drain_timeout)
         await run.router.close()
         await run.recovery.close()
-        await run.dead.close()
-        if run.persistence is not None:  # first: it sends what it committed last
+        if run.persistence is not None:
             await run.persistence.close()
         await run.transport.close()
         self._state = NodeState.CLOSED

@@ -4,6 +4,8 @@ Usage: python peer_proc.py ROLE MESH NAME [ARG]
   sub PATTERN       print every event as a JSON line {"type", "payload", "seq", "source"}
   pub TOPIC N       wait for one subscriber, publish N events {"i": k}, print "done", stay up
   respond TYPE      answer TYPE requests with {"echo": payload, "by": NAME}
+  oneshot TOPIC N S publish N events {"i": k} right after start (no waiting for anyone), print
+                    "done", stay S seconds, then close and exit (prints "closed SECONDS")
   idle              just be a peer
 Prints "ready <node id> <epoch>" once started; exits on stdin EOF or SIGTERM.
 """
@@ -43,6 +45,15 @@ async def main() -> None:
         elif role == "respond":
             node.respond(arg[0])(lambda e: {"echo": e.payload, "by": name})
         print(f"ready {node.id} {node.epoch}", flush=True)
+        if role == "oneshot":
+            for i in range(int(arg[1])):
+                await node.publish(arg[0], {"i": i})
+            print("done", flush=True)
+            await asyncio.sleep(float(arg[2]))
+            t0 = loop.time()
+            await node.close()
+            print(f"closed {loop.time() - t0:.3f}", flush=True)
+            return
         if role == "pub":
             await node.wait_for_subscribers(arg[0], timeout=20)
             for i in range(int(arg[1])):

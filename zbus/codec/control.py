@@ -22,6 +22,7 @@ __all__ = [
     "HEARTBEAT_TOPIC",
     "KINDS",
     "ROUTED_KINDS",
+    "Bye",
     "Heartbeat",
     "Kind",
     "PeerHello",
@@ -49,8 +50,10 @@ class Kind(bytes, Enum):
     HELLO = b"HELLO"
     #: my subscriptions or responders changed
     UPDATE = b"UPDATE"
-    #: I am leaving (clean shutdown)
+    #: I am leaving (clean shutdown); the body (``Bye``) lists my final stream heads
     BYE = b"BYE"
+    #: I have the tail your BYE announced (or reported what I could not get): you may go
+    DRAINED = b"DRAINED"
     #: I am alive (sent when a heartbeat could not go out on the XPUB)
     PING = b"PING"
     #: a directed event
@@ -74,7 +77,7 @@ class Kind(bytes, Enum):
 #: type frame -> kind, for parsing (a dict lookup: the inbound hot path pays no Enum call)
 KINDS: Final[dict[bytes, Kind]] = {kind.value: kind for kind in Kind}
 #: the peer handshake, handled by the transport itself
-HANDSHAKE_KINDS: Final = frozenset({Kind.HELLO, Kind.UPDATE, Kind.BYE, Kind.PING})
+HANDSHAKE_KINDS: Final = frozenset({Kind.HELLO, Kind.UPDATE, Kind.BYE, Kind.DRAINED, Kind.PING})
 #: kinds handed to the node's inbound router as they are (everything but the handshake)
 ROUTED_KINDS: Final = frozenset(set(Kind) - HANDSHAKE_KINDS)
 #: point-to-point event traffic (the router's own); the rest of ROUTED_KINDS is repair and replay
@@ -99,6 +102,13 @@ class PeerHello:
     via: str = ""
     #: I keep a journal: my id and sequences survive my restarts, so what I owe is still owed
     journal: bool = False
+    #: seconds since this incarnation started (``None`` from senders that predate it): the receiver
+    #: places my start on its own clock, free of clock skew, for the join rule
+    age: float | None = None
+    #: a journaled node's last sequence per topic when this incarnation started (its new streams'
+    #: events start right after); ``None`` when not sent (too many topics): then the join rule does not
+    #: apply to my streams. A node without a journal starts every stream at 1 and sends ``{}``.
+    base: dict[str, int] | None = None
 
     def encode(self) -> bytes:
         """msgpack map of the fields plus ``v``, the control protocol version."""
@@ -117,8 +127,30 @@ class PeerHello:
                 "ack": self.ack,
                 "via": self.via,
                 "journal": self.journal,
+                **({} if self.age is None else {"age": self.age}),
+                **({} if self.base is None else {"base": self.base}),
             }
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bye:
+    """BYE: I am leaving; ``heads`` are my final stream heads (topic -> last sequence sent), so a
+    subscriber knows the tail it must have (or report lost) before it lets me go (DRAINED)."""
+
+    heads: dict[str, int] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        """msgpack map."""
+        return _pack({"heads": self.heads})
+
+    @classmethod
+    def decode(cls, data: bytes) -> Bye:
+        """An empty body (senders that predate heads) is a BYE without heads. Raises ``WireError``."""
+        if not data:
+            return cls()
+        body = _load_map(data, "BYE")
+        return cls(heads=_heads(body.get("heads", {}), "BYE"))
 
 
 def _load_map(data: bytes, what: str) -> dict[str, Any]:
@@ -168,7 +200,26 @@ def decode_hello(data: bytes) -> PeerHello:
         ack=body.get("ack") is True,
         via=_str(body, "via", "HELLO", required=False),
         journal=body.get("journal") is True,
+        age=_age(body.get("age")),
+        base=None if body.get("base") is None else _heads(body["base"], "HELLO"),
     )
+
+
+def _age(value: Any) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 <= value < 10**10:
+        raise WireError("HELLO field 'age' must be a number of seconds >= 0")
+    return float(value)
+
+
+def _heads(value: Any, what: str) -> dict[str, int]:
+    """A map topic -> sequence number, checked."""
+    if type(value) is not dict or any(
+        type(k) is not str or type(v) is not int or not 0 <= v < 2**64 for k, v in value.items()
+    ):
+        raise WireError(f"{what} heads must map str to an int in 0..2**64-1")
+    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -70,6 +70,8 @@ class TransportConfig(_Section):
         heads_max_topics: most topics a heartbeat announces (the most recently published ones).
         safety_poll: seconds between looks at a socket whose readiness edge may have been missed; also the
             longest the ticker sleeps.
+        drain_timeout: how long ``close()`` waits, still answering repairs, until every peer that
+            follows a topic this node published has its tail (DRAINED); 0 = leave at once.
     """
 
     _key: ClassVar[str] = "transport"
@@ -95,6 +97,7 @@ class TransportConfig(_Section):
     heads_memory: float = _opt(30.0, _num("duration", 0))
     heads_max_topics: int = _opt(256, _num("integer", 0))
     safety_poll: float = _opt(0.25, _positive_duration)
+    drain_timeout: float = _opt(3.0, _num("duration", 0))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +112,9 @@ class DiscoveryConfig(_Section):
         hello_timeout: seconds an unanswered HELLO's connection is kept before it is closed.
         regreet_base: seconds before a discovered node that is not a peer is greeted again, doubling
             per unanswered greeting up to ``regreet_cap``.
+        settle: seconds after start before discovery counts as settled (when no greeting is pending
+            either): ``request()`` waits this long for a responder, and a node that published closes
+            no sooner, so it can hand its events to subscribers it had not met yet.
     """
 
     _key: ClassVar[str] = "discovery"
@@ -125,6 +131,7 @@ class DiscoveryConfig(_Section):
     hello_timeout: float = _opt(2.5, _positive_duration)
     regreet_base: float = _opt(3.0, _positive_duration)
     regreet_cap: float = _opt(30.0, _positive_duration)
+    settle: float = _opt(1.5, _num("duration", 0))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +209,11 @@ class RepairConfig(_Section):
         pull_timeout: per try, how long a replay waits for a pulled range; ``pull_attempts`` tries
             before the range is reported lost.
         checkpoint_interval: how often a durable subscription writes its watermarks.
+        window: the reorder window: events held per stream past a hole; later ones are not held but
+            pulled again when the repair gets there (a far-behind subscriber catches up at its pace).
+        keep_away: how long the stream state of a peer that went silent (partition, crash) is kept,
+            so the gap when it comes back is repaired or reported; after that it is forgotten (what
+            it still owed is reported lost).
     """
 
     _key: ClassVar[str] = "repair"
@@ -220,6 +232,8 @@ class RepairConfig(_Section):
     pull_timeout: float = _opt(5.0, _positive_duration)
     pull_attempts: int = _opt(3, _num("integer", 1))
     checkpoint_interval: float = _opt(0.2, _positive_duration)
+    window: int = _opt(10_000, _num("integer", 1))
+    keep_away: float = _opt(600.0, _positive_duration)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -60,6 +60,12 @@ class Subscriptions:
         """True when a subscription of this node matches ``topic``."""
         return bool(self._index.match(topic))
 
+    def interest_since(self, topic: str) -> float | None:
+        """When the oldest subscription matching ``topic`` was made (``time.monotonic()``), or
+        ``None`` when none matches."""
+        matched = self._index.match(topic)
+        return min(sub.created for sub in matched) if matched else None
+
     async def route(self, event: Event) -> None:
         """Offer ``event`` to every matching subscription; waits only under the ``block`` policy."""
         pending = self.route_eager(event)

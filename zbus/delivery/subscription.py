@@ -115,6 +115,9 @@ class Subscription:
             raise UsageError(f"max_size={max_size!r}: expected an int ≥ 1")
         self.patterns = tuple(patterns)
         self.handler = handler
+        #: when it was made (``time.monotonic()``): publishers that start later are followed from
+        #: their first event (the join rule, see ``Subscriptions.interest_since``)
+        self.created = time.monotonic()
         self.predicate: Callable[[Event], bool] | None = compile_filter(filter) if filter else None
         self.concurrency = concurrency
         self._buffer: PriorityBuffer[Event] = PriorityBuffer(max_size, policy)

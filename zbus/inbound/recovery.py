@@ -65,6 +65,7 @@ class Recovery:
         route_all: Callable[[list[Event]], Awaitable[None] | None],
         route_one: Callable[[Event], Awaitable[None] | None],
         has_interest: Callable[[str], bool],
+        interest_since: Callable[[str], float | None] | None = None,
         listeners: list[Callable[[LostEvents], Any]] | None = None,
     ) -> None:
         self.node_id = node_id
@@ -72,8 +73,14 @@ class Recovery:
         self.transport = transport
         self.config = config
         self.sync: StreamSync[Event] = StreamSync(
-            repair_timeout=config.timeout, max_span=config.max_span, clock=time.monotonic
+            max_pending=config.window,
+            repair_timeout=config.timeout,
+            max_span=config.max_span,
+            clock=time.monotonic,
+            baseline=self._baseline,
         )
+        self._interest_since = interest_since or (lambda topic: None)
+        self._peer_info: dict[str, PeerInfo] = {}  # the peers at the last peers_changed, by id
         self._route_all = route_all
         self._route_one = route_one
         self._has_interest = has_interest
@@ -90,6 +97,8 @@ class Recovery:
         self._stalled = 0  # routes waiting for backlog space right now
         self._absent: dict[str, float] = {}  # publishers we wait for, since when
         self._present: set[str] = set()  # peers seen at the last peers_changed
+        #: peers that went silent (expired: a partition or a crash) with their streams kept, since when
+        self._away: dict[str, float] = {}
         #: the newest unrepairable ranges: (UNIX seconds, publisher id, topic, events lost)
         self.recent_losses: deque[tuple[float, str, str, int]] = deque(maxlen=RECENT_LOSSES)
 
@@ -135,11 +144,48 @@ class Recovery:
                 if pending is not None:
                     self.spawn(_awaited(pending), "repair-route")
 
+    def _baseline(self, node_id: str, topic: str) -> int | None:
+        """The join rule (StreamSync Rule 2): a stream of a publisher whose incarnation started after
+        our oldest subscription to its topic starts at the incarnation's first event, so what the
+        ZeroMQ slow-joiner window dropped is repaired; otherwise (we subscribed later, or the peer did
+        not say when it started) it starts at what we see."""
+        peer = self._peer_info.get(node_id)
+        if peer is None or peer.started is None or peer.base is None:
+            return None
+        since = self._interest_since(topic)
+        if since is None or since > peer.started:
+            return None
+        return peer.base.get(topic, 0) + 1
+
+    def on_bye(self, node_id: str, heads: dict[str, int]) -> None:
+        """A peer is leaving with these final heads: repair the tail we miss, like a heartbeat's."""
+        self.on_heartbeat(node_id, 0, heads)
+
+    def has_tail(self, node_id: str, heads: dict[str, int]) -> bool:
+        """Every followed stream of ``node_id`` is released (delivered or reported lost) up to
+        ``heads``. A stream we do not follow, or never saw under the join rule, owes nothing."""
+        sync = self.sync
+        for topic, head in heads.items():
+            next_seq = sync.next_seq(node_id, topic)
+            if next_seq and next_seq <= head and self._has_interest(topic):
+                return False
+        return True
+
     def peers_changed(self, peers: list[PeerInfo]) -> None:
         """A journaled publisher that (re)joins may have published while we could not hear it, and its
         heartbeats only carry recent heads: ask it for the heads of the streams we follow (REPLAY with
         each stream's next sequence as start; the plan's heads are treated like a heartbeat's)."""
         present = {p.id for p in peers}
+        self._peer_info = {p.id: p for p in peers}
+        now = time.monotonic()
+        for node_id in self._present - present:  # went silent: its streams are kept (see keep_away)
+            if self.sync.expected(node_id):
+                self._away.setdefault(node_id, now)
+        for node_id in present:
+            self._away.pop(node_id, None)
+        for node_id in [n for n, since in self._away.items() if now - since > self.config.keep_away]:
+            del self._away[node_id]
+            self.forget_node(node_id)  # gone too long: what it still owed is reported lost
         for peer in peers:
             if peer.id in self._present or not peer.journaled:
                 continue
@@ -153,6 +199,7 @@ class Recovery:
 
     def forget_node(self, node_id: str) -> None:
         """The publisher's incarnation ended for good: what it owed is lost."""
+        self._away.pop(node_id, None)
         pending = self.apply(self.sync.forget_node(node_id))
         if pending is not None:
             self.spawn(_awaited(pending), "repair-route")

@@ -100,6 +100,14 @@ class Router:
         """A peer's streams ended for good (it left without a journal, or was replaced by a restart)."""
         self.recovery.forget_node(node_id)
 
+    def on_bye(self, node_id: str, heads: dict[str, int]) -> None:
+        """A peer is leaving with these final heads: what we miss of them is repaired."""
+        self.recovery.on_bye(node_id, heads)
+
+    def has_tail(self, node_id: str, heads: dict[str, int]) -> bool:
+        """Whether we have (or reported lost) everything up to a leaving peer's final heads."""
+        return self.recovery.has_tail(node_id, heads)
+
     def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
         """A peer's heartbeat listed its stream heads: events beyond what we hold get repaired."""
         self.recovery.on_heartbeat(node_id, epoch, heads)

@@ -281,16 +281,20 @@ class Persistence:
             error = f"{type(exc).__name__}: {exc}"
         return JournalObservation(numbers=numbers, full=bool(c.full), error=error)
 
-    async def close(self) -> None:
-        """Commit and send what is pending, then close the journal. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def flush(self) -> None:
+        """Commit and send what is pending (at most ``CLOSE_DRAIN_TIMEOUT`` seconds; then warn)."""
         try:
             async with asyncio.timeout(CLOSE_DRAIN_TIMEOUT):
                 await self.drain()
         except TimeoutError:
             log.warning("closing the journal with %d event(s) unsent", len(self._ready) + len(self._unsent))
+
+    async def close(self) -> None:
+        """Commit and send what is pending, then close the journal. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.flush()
         await self._tasks.close()
         await self._committer.close()
         self._journal.close()

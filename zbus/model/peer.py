@@ -22,6 +22,11 @@ class PeerInfo:
         patterns: subscription patterns the peer announced.
         journaled: the peer keeps a journal, so it can repair and replay its events even after a restart.
         joined_at: when it joined (UNIX seconds, local clock).
+        started: when its incarnation started, on this node's ``time.monotonic()`` clock (from the
+            age it announced; ``None`` when it did not say). Used by the join rule: a stream of a
+            peer that started after our subscription is followed from its first event.
+        base: its last sequence per topic when this incarnation started (``{}``: every stream starts
+            at 1; ``None``: unknown, the join rule does not apply).
     """
 
     id: str
@@ -34,3 +39,5 @@ class PeerInfo:
     patterns: frozenset[str] = field(default_factory=frozenset)
     journaled: bool = False
     joined_at: float = 0.0
+    started: float | None = field(default=None, compare=False)
+    base: dict[str, int] | None = field(default=None, compare=False, repr=False)

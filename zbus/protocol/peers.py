@@ -3,8 +3,9 @@
 Rule 1: a peer enters the table only through a HELLO (its own words), never through discovery
 alone; discovery only suggests whom to greet. So a stale mDNS record of a dead node never
 becomes a peer.
-Rule 2: a peer leaves through BYE (clean shutdown), expiry (no heartbeat for ``peer_timeout``),
-or replacement (a HELLO with the same name and a higher epoch: the node restarted).
+Rule 2: a peer leaves through BYE (clean shutdown) or expiry (no heartbeat for ``peer_timeout``).
+A restart keeps the id (a journaled node) and only raises the epoch: an update, not a departure. Two
+live nodes with the same name and different ids are two peers, never a restart (the mesh warns).
 Rule 3: a dropped connection does not remove a peer at once (networks blip); it shortens the
 peer's deadline to ``disconnect_grace``, and a heartbeat in that time restores it.
 
@@ -45,6 +46,7 @@ class PeerTable:
         self.disconnect_grace = min(disconnect_grace, peer_timeout)
         self._peers: dict[str, PeerInfo] = {}
         self._deadline: dict[str, float] = {}
+        self._twins: set[frozenset[str]] = set()  # pairs of ids sharing a name, already reported
 
     def __contains__(self, peer_id: object) -> bool:
         return peer_id in self._peers
@@ -61,15 +63,10 @@ class PeerTable:
         return list(self._peers.values())
 
     def hello(self, info: PeerInfo, now: float) -> list[PeerChange]:
-        """A HELLO or UPDATE arrived: add or update the peer (replacing an older incarnation)."""
+        """A HELLO or UPDATE arrived: add or update the peer (a restart only raises its epoch)."""
         if info.id == self.self_id or info.mesh != self.mesh:
             return []
-        older = [
-            p.id
-            for p in self._peers.values()
-            if p.id != info.id and p.name == info.name and p.epoch < info.epoch
-        ]
-        changes = [PeerChange(LEFT, self._drop(pid), "restarted") for pid in older]
+        changes: list[PeerChange] = []
         old = self._peers.get(info.id)
         if old is None:
             # keep the original join time across updates
@@ -85,6 +82,16 @@ class PeerTable:
                 changes.append(PeerChange(UPDATED, info))
         self._deadline[info.id] = now + self.peer_timeout
         return changes
+
+    def twins(self, info: PeerInfo, own_name: str) -> list[str]:
+        """The live nodes that share ``info``'s name, each reported once per pair: their ids, ``""``
+        for this node itself (``own_name``)."""
+        others = [p.id for p in self._peers.values() if p.name == info.name and p.id != info.id]
+        if info.name == own_name:
+            others.append("")
+        fresh = [o for o in others if frozenset((o, info.id)) not in self._twins]
+        self._twins.update(frozenset((o, info.id)) for o in fresh)
+        return fresh
 
     def seen(self, peer_id: str, now: float) -> bool:
         """A heartbeat (or any message) from ``peer_id``; False when it is not a peer (send HELLO)."""

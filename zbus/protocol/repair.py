@@ -3,13 +3,20 @@
 Rule 1: a stream is (publisher node id, topic) with 64-bit sequence numbers (DESIGN §6). A journaled
 publisher keeps its node id and continues its sequences across restarts, so the epoch does not reset a
 stream; only a new epoch whose sequence goes *backwards* does (a publisher that lost its journal).
-Rule 2: the first event seen on a stream sets the baseline (what was published before we subscribed is
-history, asked for with ``replay``, not a loss) unless :meth:`StreamSync.expect` set one first.
+Rule 2: a stream's baseline is, in this order: the one :meth:`StreamSync.expect` set (a replay or a
+checkpoint); the one the ``baseline`` callback gives when the stream is first seen (the caller's
+join rule: a publisher that started after our subscription is followed from its first event); else
+the first event seen (what was published before we subscribed is history, asked for with ``replay``,
+not a loss).
 Rule 3: events are released in sequence order. An event beyond the next expected one waits in a bounded
-reorder buffer while the missing range is requested from the publisher (a :class:`RepairRequest`);
-repaired events enter through :meth:`observe` like live ones, duplicates are dropped.
+reorder window (``max_pending`` events past the next expected) while the missing range is requested
+from the publisher (a :class:`RepairRequest`); repaired events enter through :meth:`observe` like live
+ones, duplicates are dropped. An event beyond the window is not held but not lost either: it raises
+the known head and is asked for again when the repairs get there, so a subscriber far behind catches
+up from the publisher's history at its own pace, one request at a time, and rejoins live delivery at
+the seam.
 Rule 4: a range the publisher cannot serve (:meth:`answered` lists it as missing), a repair that fails
-``max_attempts`` times, a publisher that leaves, or a full reorder buffer turn the range into a
+``max_attempts`` times, or a publisher that is gone for good turn the range into a
 :class:`LostEvents` — the explicit "events lost" signal — and the stream moves on. Never silence.
 Rule 5: a heartbeat's stream head beyond what we hold is tail loss: it is requested like any gap.
 Rule 6: an unanswered request counts against a publisher only if the caller says it could answer
@@ -86,12 +93,14 @@ class StreamSync(Generic[T]):
     """Orders every stream's events, asks for the missing ones and reports what cannot be had.
 
     Args:
-        max_pending: events a stream may hold back while waiting for a repair; beyond that the oldest
-            hole is given up (reported lost) so memory stays bounded.
+        max_pending: the reorder window: events further than this past the next expected one are not
+            held (memory stays bounded) but asked for again later (Rule 3).
         repair_timeout: seconds to wait for an answer before asking again (``repair.timeout``).
         max_attempts: requests for one hole before it is reported lost.
         max_span: the most events one request asks for (``repair.max_span``).
         clock: seconds, read by :meth:`observe` only when it is not given ``now``.
+        baseline: called with (publisher id, topic) when a stream is first seen; returns the first
+            sequence number to expect, or ``None`` to start at what is seen (Rule 2).
     """
 
     def __init__(
@@ -102,8 +111,10 @@ class StreamSync(Generic[T]):
         max_attempts: int = 3,
         max_span: int = MAX_REPAIR_SPAN,
         clock: Callable[[], float] | None = None,
+        baseline: Callable[[str, str], int | None] | None = None,
     ) -> None:
         self._clock = clock or (lambda: 0.0)  # for ``observe`` without ``now`` (the hot path)
+        self._baseline = baseline or (lambda node_id, topic: None)
         self.max_pending = max_pending
         self.repair_timeout = repair_timeout
         self.max_attempts = max_attempts
@@ -121,8 +132,11 @@ class StreamSync(Generic[T]):
         key = (node_id, topic)
         s = self._streams.get(key)
         if s is None:
-            self._streams[key] = _Stream(epoch, seq + 1, seq)
-            return None
+            first = self._baseline(node_id, topic)
+            if first is None or first >= seq:
+                self._streams[key] = _Stream(epoch, seq + 1, seq)
+                return None
+            self._streams[key] = s = _Stream(epoch, first, first - 1)
         if seq == s.next and not s.pending and s.want is None:  # the common case, kept cheap
             s.next = seq + 1
             if seq > s.head:
@@ -143,13 +157,10 @@ class StreamSync(Generic[T]):
         if seq < s.next or seq in s.pending:
             actions.duplicate = True
             return actions
-        s.pending[seq] = item
         if seq > s.head:
             s.head = seq
-        self._release(s, actions)
-        if len(s.pending) > self.max_pending:
-            first = min(s.pending)
-            self._lose(key, s, s.next, first - 1, "reorder buffer full", actions)
+        if seq - s.next <= self.max_pending:  # within the window: held until the hole before it fills
+            s.pending[seq] = item
             self._release(s, actions)
         self._ask(key, s, now, actions)
         return actions
@@ -166,7 +177,12 @@ class StreamSync(Generic[T]):
         actions: Actions[T] = Actions()
         key = (node_id, topic)
         s = self._streams.get(key)
-        if s is None or head < s.next:
+        if s is None:
+            first = self._baseline(node_id, topic)
+            if first is None or head < first:
+                return actions
+            self._streams[key] = s = _Stream(epoch, first, first - 1)
+        if head < s.next:
             return actions
         if epoch > s.epoch:
             s.epoch = epoch

@@ -41,6 +41,13 @@ class Inbound(Protocol):
     def on_peer_gone(self, node_id: str) -> None:
         """A peer incarnation ended for good (goodbye or restart); its state can be dropped."""
 
+    def on_bye(self, node_id: str, heads: dict[str, int]) -> None:
+        """A peer is leaving; ``heads`` are its final stream heads: get (repair) what we miss."""
+
+    def has_tail(self, node_id: str, heads: dict[str, int]) -> bool:
+        """True when every followed stream of ``node_id`` in ``heads`` is delivered (or reported
+        lost) up to its head, so the leaving peer may go."""
+
 
 class Transport(Protocol):
     """How a node reaches the rest of its mesh."""
@@ -50,6 +57,17 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Say goodbye and release everything, within a bounded time."""
+
+    async def leave(self, heads: dict[str, int], timeout: float) -> None:
+        """Say BYE with our final stream ``heads`` and wait (at most ``timeout`` s, still answering
+        repairs) until every peer that follows one of those topics has the tail (DRAINED)."""
+
+    def settled(self) -> bool:
+        """True once discovery has had time to find the mesh (``discovery.settle``) and no greeting
+        is waiting for an answer: a peer not known by then is not there."""
+
+    def running_for(self) -> float:
+        """Seconds since :meth:`start`."""
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
         """Send a broadcast event (number ``seq`` of its stream) to every remote subscriber of ``topic``."""

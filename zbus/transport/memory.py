@@ -38,12 +38,14 @@ class MemoryTransport:
         self._listening: frozenset[str] = frozenset()  # what it receives (a monitor announces none)
         self._inbound: Inbound | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = time.monotonic()
 
     async def start(self, inbound: Inbound) -> None:
         """Join the hub and tell the other members."""
         self._inbound = inbound
         self._loop = asyncio.get_running_loop()
-        self.info = replace(self.info, joined_at=time.time())
+        self._started = time.monotonic()
+        self.info = replace(self.info, joined_at=time.time(), started=self._started, base={})
         with _hubs_lock:
             members = _hubs.setdefault(self.info.mesh, {})
             members[self.info.id] = self
@@ -62,6 +64,17 @@ class MemoryTransport:
         for other in others:
             other._notify_changed()
         self._inbound = None
+
+    async def leave(self, heads: dict[str, int], timeout: float) -> None:
+        """Nothing to wait for: the hub hands every event over in the publishing call."""
+
+    def settled(self) -> bool:
+        """Always: the hub knows every member at once."""
+        return True
+
+    def running_for(self) -> float:
+        """Seconds since :meth:`start`."""
+        return time.monotonic() - self._started
 
     def _members(self) -> list[MemoryTransport]:
         with _hubs_lock:

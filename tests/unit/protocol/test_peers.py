@@ -23,14 +23,19 @@ def test_join_update_and_ignore_self_and_other_mesh() -> None:
     assert [p.id for p in t.peers()] == ["a"]
 
 
-def test_restart_replaces_older_epoch_with_same_name() -> None:
+def test_two_nodes_with_one_name_are_two_peers_not_a_restart() -> None:
     t = table()
     t.hello(info("a", name="worker", epoch=1), 0)
     changes = t.hello(info("b", name="worker", epoch=2), 1)
-    assert [(c.kind, c.peer.id, c.reason) for c in changes] == [
-        ("left", "a", "restarted"),
-        ("joined", "b", ""),
-    ]
+    assert [(c.kind, c.peer.id) for c in changes] == [("joined", "b")]
+    assert sorted(p.id for p in t.peers()) == ["a", "b"]
+
+
+def test_a_restart_keeps_the_id_and_updates_the_epoch() -> None:
+    t = table()
+    t.hello(info("a", name="worker", epoch=1), 0)
+    changes = t.hello(info("a", name="worker", epoch=2), 1)
+    assert [(c.kind, c.peer.epoch) for c in changes] == [("updated", 2)]
 
 
 def test_expiry_and_heartbeats() -> None:

@@ -178,17 +178,51 @@ def test_expect_sets_the_baseline_before_the_first_live_event() -> None:
     assert [(r.first, r.last) for r in actions.repairs] == [(5, 7)]
 
 
-def test_a_full_reorder_buffer_gives_up_the_oldest_hole() -> None:
-    sync: StreamSync[int] = StreamSync(max_pending=3)
+def test_events_beyond_the_reorder_window_are_asked_for_again_not_lost() -> None:
+    sync: StreamSync[int] = StreamSync(max_pending=3, max_span=100)
     observe(sync, "p", 1, "t", 1, 1, 0)
     delivered: list[int] = []
     lost: list[tuple[int, int]] = []
-    for seq in range(3, 8):
+    for seq in range(3, 9):  # 3, 4, 5 fit the window after the hole at 2; 6, 7, 8 do not
         actions = observe(sync, "p", 1, "t", seq, seq, 0)
         delivered += actions.deliver
         lost += [(r.first, r.last) for r in actions.lost]
-    assert lost == [(2, 2)]
-    assert delivered == [3, 4, 5, 6, 7]
+    assert (delivered, lost, sync.held()) == ([], [], 3)
+    # the repair of the hole brings 2; the window is released, and the rest is asked for at once
+    actions = observe(sync, "p", 1, "t", 2, 2, 0)
+    assert actions.deliver == [2, 3, 4, 5]
+    answer = sync.answered("p", "t", 2, 2, [], 0)
+    assert [(r.first, r.last) for r in answer.repairs] == [(6, 8)]
+    for seq in (6, 7, 8):
+        delivered += observe(sync, "p", 1, "t", seq, seq, 0).deliver
+    assert delivered == [6, 7, 8] and sync.held() == 0 and lost == []
+
+
+def test_a_far_behind_subscriber_catches_up_one_span_at_a_time() -> None:
+    """A publisher 10,000 events ahead: requests of max_span, each after the last is answered."""
+    sync: StreamSync[int] = StreamSync(max_pending=100, max_span=1000)
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    asked = sync.heartbeat("p", 1, "t", 10_001, 0).repairs
+    delivered = 0
+    rounds = 0
+    while asked:
+        (req,) = asked
+        assert req.last - req.first + 1 <= 1000
+        for seq in range(req.first, req.last + 1):
+            delivered += len(observe(sync, "p", 1, "t", seq, seq, 0).deliver)
+        asked = sync.answered("p", "t", req.first, req.last, [], 0).repairs
+        rounds += 1
+    assert (delivered, rounds, sync.next_seq("p", "t")) == (10_000, 10, 10_002)
+
+
+def test_the_baseline_callback_starts_a_new_stream_at_the_publishers_first_event() -> None:
+    sync: StreamSync[int] = StreamSync(baseline=lambda node, topic: 1 if node == "new" else None)
+    actions = observe(sync, "new", 1, "t", 3, 3, 0)
+    assert (actions.deliver, [(r.first, r.last) for r in actions.repairs]) == ([], [(1, 2)])
+    assert observe(sync, "old", 1, "t", 3, 3, 0).deliver == [3]  # no baseline: starts at what it sees
+    # a heartbeat may be the first sign of a stream (its events were all dropped by the slow join)
+    assert [(r.first, r.last) for r in sync.heartbeat("new", 1, "u", 2, 0).repairs] == [(1, 2)]
+    assert sync.heartbeat("old", 1, "u", 2, 0).repairs == []
 
 
 def test_each_answered_hole_starts_a_fresh_attempt_count() -> None:

@@ -156,12 +156,9 @@ class Link:
         self.pumps = []
 
     async def close(self) -> None:
-        """Stop reading and close every socket of the link."""
+        """Close every socket of the link, the SUB after handing on what it already queued: a
+        departed peer's last events are delivered (or, past its heads, reported), never dropped
+        unread."""
+        await self.retire_sub()
         await self.stop_reading()
-        if self.sub is not None:
-            with contextlib.suppress(zmq.ZMQError):
-                self.sub.disable_monitor()
-            self.sub.close(linger=0)
-        if self.monitor is not None:
-            self.monitor.close(linger=0)
         self.dealer.close(linger=0)

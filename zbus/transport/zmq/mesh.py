@@ -4,7 +4,7 @@ Sockets (all made by ``sockets.SocketFactory``):
 
 - XPUB, bound: the node's events and heartbeats go out here; subscription messages come back
   (counted per prefix for ``wait_for_subscribers``).
-- ROUTER, bound: the inbox (HELLO, UPDATE, BYE, directed EVENT, REQUEST, REPLY).
+- ROUTER, bound: the inbox (HELLO, UPDATE, BYE, DRAINED, directed EVENT, REQUEST, REPLY, repairs).
 - per peer, a ``Link`` (links.py): a DEALER (identity = our node id) to the peer's ROUTER, and a SUB on
   the peer's XPUB with a socket monitor that reports a dropped connection, so a killed peer is
   noticed within ``disconnect_grace`` seconds. One SUB per peer rather than one shared SUB:
@@ -16,16 +16,14 @@ Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and 
 the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
 our SUB to its XPUB. Either side may start it; both end with the same links.
 
-Polling: each receiving socket has a ``pump.Pump``, which drains it with NOBLOCK on every
-readiness edge of its ZMQ_FD, handling messages inside the reader callback when it can (no
-future or task wake-up per message; see its module for the rules). The per-peer ``Link`` lives in
-``links.py``; forwarder mode in ``forwarding.py``; adaptive batching of sends in ``outbox.py``.
+Polling: each receiving socket has a ``pump.Pump`` (drains on every readiness edge, handling messages
+inside the reader callback when it can). Links: ``links.py``; forwarder mode: ``forwarding.py``;
+batching of sends: ``outbox.py``; leaving with a drain and letting leaving peers go: ``leaving.py``.
 
-The decisions are not made here: whom to greet and when (``protocol.greetings``), peer liveness
-(``protocol.peers``), the heads a heartbeat announces (``protocol.heads``) and the forwarder choice
-(``protocol.forwarder``, through ``forwarding.py``) are pure classes; this module feeds them input and
-``now`` and carries out what they return. Every interval comes from ``Config`` (``transport`` and
-``discovery`` sections); background work (the ticker, closing links) runs in one ``TaskGroup``.
+The decisions are not made here: whom to greet (``protocol.greetings``), peer liveness
+(``protocol.peers``), heartbeat heads (``protocol.heads``), who is subscribed (``protocol.interest``)
+and the forwarder choice (``protocol.forwarder``) are pure; this module feeds them input and ``now``
+and carries out what they return. Background work runs in one ``TaskGroup``.
 """
 
 from __future__ import annotations
@@ -54,18 +52,20 @@ from ...config import Config
 from ...discovery import Discovery, Found, make_discovery
 from ...errors import LocalProtocolError, PeerLostError, WireError, ZbusError
 from ...model.peer import PeerInfo
-from ...model.topics import parse_announced, patterns_overlap
+from ...model.topics import parse_announced
 from ...observe.drops import Drops
 from ...observe.statistics import TransportStatistics
 from ...protocol.greetings import Greetings
 from ...protocol.heads import Heads
+from ...protocol.interest import confirmed_subscribers
 from ...protocol.peers import LEFT, PeerChange, PeerTable
 from ...tasks import TaskGroup
 from ..base import Inbound
 from .forwarding import Forwarding
+from .leaving import Departures
 from .links import Link, LinkServices
-from .outbox import Outbox
-from .pump import Pump
+from .outbox import Outbox, send_blocking
+from .pump import Pump, route_in_order
 from .sockets import SocketFactory, send_frames
 
 __all__ = ["MeshTransport"]
@@ -79,17 +79,26 @@ MIN_DISCONNECT_GRACE = 0.5
 # a closing node waits at most this long (s) for unsent messages, whatever transport.linger says: close()
 # must end promptly (documented with transport.linger)
 CLOSE_LINGER_CAP = 1.0
-# a publish blocked by a full XPUB (slow_subscriber="block") retries after this (s), doubling up to
-# BLOCK_RETRY_MAX: fast resumption when the reader catches up, little CPU while it does not; how long it
-# tries at all is transport.block_timeout
-BLOCK_RETRY_FIRST = 0.0005
-BLOCK_RETRY_MAX = 0.05
+# a HELLO carries the start sequences (the join rule's base) of at most this many topics; a journaled node
+# with more announces none, and subscribers follow its new streams from what they see (documented)
+MAX_BASE_TOPICS = 1024
+# while a peer that said BYE drains, the ticker looks at it this often (s): the leaver waits on us
+LEAVING_POLL = 0.005
 
 
 class MeshTransport:
     """A node's links to its peers over ZeroMQ, fed by discovery."""
 
-    def __init__(self, *, node_id: str, name: str, epoch: int, config: Config, role: str = "node") -> None:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        name: str,
+        epoch: int,
+        config: Config,
+        role: str = "node",
+        base: dict[str, int] | None = None,
+    ) -> None:
         self.node_id = node_id
         self.name = name
         self.epoch = epoch
@@ -136,11 +145,21 @@ class MeshTransport:
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
         self._closed = False
+        self._started = time.monotonic()
+        # the join rule's input for our subscribers: our last sequence per topic at start (a journaled
+        # node's continue); too many topics to announce means "unknown" (None) rather than a huge HELLO
+        base = {} if base is None else base
+        self._base: dict[str, int] | None = base if len(base) <= MAX_BASE_TOPICS else None
+        self.departures = Departures(
+            table=self.table, links=lambda: self._links, apply=self._apply, dropped=self.dropped
+        )
+        self._greeted: set[str] = set()  # endpoints whose first greeting timed out (not "settling")
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, inbound: Inbound) -> None:
         """Bind, start pumps and discovery."""
         self._inbound = inbound
+        self._started = time.monotonic()
         t = self.config.transport
         self._ctx = zmq.Context()
         self._factory = SocketFactory(self._ctx, t)
@@ -161,7 +180,7 @@ class MeshTransport:
         self._outbox = Outbox(
             lambda frames: send_frames(self.xpub, frames),
             zmq.Again,
-            self._publish_blocking,
+            self._send_blocking,
             self._heads.sent,
             max_events=t.batch_max_events,
             max_bytes=t.batch_max_bytes,
@@ -192,16 +211,33 @@ class MeshTransport:
                 self.pub_endpoint = self.pub_endpoint.replace(host, addresses[0])
                 self.router_endpoint = self.router_endpoint.replace(host, addresses[0])
 
-    async def close(self) -> None:
-        """Say BYE to every peer, stop discovery (mDNS goodbye) and close all sockets."""
+    async def leave(self, heads: dict[str, int], timeout: float) -> None:
+        """Say BYE with our final stream heads and wait, still answering repairs, until every peer
+        that follows one of those topics has the tail (see ``leaving.py``), at most ``timeout`` s."""
         if self._closed:
             return
-        self._closed = True
         if self._outbox is not None:
             await self._outbox.close()  # events queued by a burst go out before the goodbye
-        for link in self._links.values():
-            with contextlib.suppress(zmq.ZMQError):
-                send_frames(link.dealer, [Kind.BYE.value, b""])
+        await self.departures.leave(heads, timeout, self.settled)
+
+    def settled(self) -> bool:
+        """Discovery has run ``discovery.settle`` seconds and no first greeting awaits an answer."""
+        age = time.monotonic() - self._started
+        return age >= self.config.discovery.settle and not (self._candidates.keys() - self._greeted)
+
+    def running_for(self) -> float:
+        """Seconds since :meth:`start`."""
+        return time.monotonic() - self._started
+
+    async def close(self) -> None:
+        """Say BYE to every peer (if :meth:`leave` did not), stop discovery (mDNS goodbye) and close
+        all sockets."""
+        if self._closed:
+            return
+        if not self.departures.said_bye:
+            await self.leave({}, 0.0)
+        self._closed = True
+        self._inbound = None  # from here on nothing is handed in (the node's side is closing)
         if self._discovery is not None:
             await self._discovery.close()
         if self._ticker is not None:
@@ -292,21 +328,7 @@ class MeshTransport:
             self.dropped.drop("malformed_batch")
             return None
         assert self._inbound is not None
-        on_event = self._inbound.on_event_eager
-        for i, event in enumerate(events):
-            pending = on_event(event)
-            if pending is not None:  # backpressure: the rest waits behind it
-                return self._route_rest(pending, events[i + 1 :])
-        return None
-
-    async def _route_rest(self, pending: Awaitable[None], events: list[list[bytes]]) -> None:
-        await pending
-        for event in events:
-            if self._inbound is None:
-                return
-            more = self._inbound.on_event_eager(event)
-            if more is not None:
-                await more
+        return route_in_order(events, self._inbound.on_event_eager)
 
     def _on_heartbeat(self, frames: list[bytes], link: Link | None) -> None:
         try:
@@ -334,7 +356,10 @@ class MeshTransport:
                 return None
             return self._inbound.on_direct_eager(kind, sender, frames[2:])
         if kind is Kind.BYE:
-            self._apply(self.table.bye(sender))
+            self.departures.on_bye(sender, frames[2] if len(frames) > 2 else b"", self._inbound)
+            return None
+        if kind is Kind.DRAINED:
+            self.departures.on_drained(sender)
             return None
         if kind is Kind.PING:
             if not self.table.seen(sender, time.monotonic()):
@@ -375,6 +400,8 @@ class MeshTransport:
             patterns=patterns,
             joined_at=time.time(),
             journaled=hello.journal,
+            started=None if hello.age is None else time.monotonic() - hello.age,
+            base=hello.base if hello.age is not None else None,
         )
         if hello.ack and hello.via:
             self._greetings.answered(hello.via, hello.id)
@@ -398,6 +425,19 @@ class MeshTransport:
         if reply:
             self._send_hello(link.dealer, ack=True, via=hello.via)
         self._apply(self.table.hello(info, time.monotonic()))
+        self._warn_twins(info)
+
+    def _warn_twins(self, info: PeerInfo) -> None:
+        """Two live nodes with one name are two nodes, never a restart (a restart keeps the id): say
+        so once per pair, since ``target=<name>`` cannot tell them apart."""
+        for other in self.table.twins(info, self.name):
+            log.warning(
+                "two live nodes are named %r (ids %s and %s): give each its own name (if one restarted "
+                "without a journal, the old one expires within discovery.peer_timeout)",
+                info.name,
+                other or self.node_id,
+                info.id,
+            )
 
     def _valid_pattern(self, announced: str) -> bool:
         try:
@@ -416,18 +456,30 @@ class MeshTransport:
             return
         for change in changes:
             if change.kind == LEFT:
-                self._drop_links(change.peer)
-                self.forwarding.left(change.peer.id)
-                log.info("peer %s left (%s)", change.peer.name, change.reason)
-                if (change.reason == "restarted" or not change.peer.journaled) and self._inbound is not None:
-                    self._inbound.on_peer_gone(change.peer.id)  # its streams end (a journaled peer's go on)
+                peer = change.peer
+                left = self.departures.left(peer.id) or change.reason != "timeout"
+                self.forwarding.left(peer.id)
+                log.info("peer %s left (%s)", peer.name, change.reason)
+                # a peer that went silent (partition, crash) keeps its streams: the gap when it comes back
+                # is repaired or reported (keep_away); one that left ends them, unless it keeps a journal
+                # and so still owes what we miss
+                ended = left and (change.reason == "restarted" or not peer.journaled)
+                self._drop_links(peer, ended=ended)
         if self._inbound is not None:
             self._inbound.on_peers_changed()
 
-    def _drop_links(self, peer: PeerInfo) -> None:
+    def _drop_links(self, peer: PeerInfo, *, ended: bool = False) -> None:
         link = self._links.pop(peer.id, None)
+        if link is not None or ended:
+            self._tasks.spawn(self._unlink(peer, link, ended), f"unlink-{peer.name}")
+
+    async def _unlink(self, peer: PeerInfo, link: Link | None, ended: bool) -> None:
+        """Close a departed peer's link after handing on what its SUB still queued (never dropped
+        unread), then, if its streams ended, let the inbound side report what is still missing."""
         if link is not None:
-            self._tasks.spawn(link.close(), f"unlink-{peer.name}")
+            await link.close()
+        if ended and self._inbound is not None:
+            self._inbound.on_peer_gone(peer.id)
 
     # -- timers ----------------------------------------------------------------------------------------
     async def _tick(self) -> None:
@@ -449,7 +501,9 @@ class MeshTransport:
                 if now - since > hello_timeout:  # closed before the next greeting
                     dealer.close(linger=0)
                     del self._candidates[endpoint]
-            await asyncio.sleep(sleep)
+                    self._greeted.add(endpoint)  # tried: no longer keeps discovery "settling"
+            self.departures.check(self._inbound)
+            await asyncio.sleep(LEAVING_POLL if self.departures.leaving else sleep)
 
     def _heartbeat(self) -> None:
         heads = self._heads.heads(time.monotonic())  # sticky: see protocol/heads.py
@@ -477,6 +531,8 @@ class MeshTransport:
             ack=ack,
             via=via,
             journal=self.config.persistence.enabled,
+            age=time.monotonic() - self._started,
+            base=self._base,
         )
 
     def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:
@@ -489,33 +545,13 @@ class MeshTransport:
         assert self._outbox is not None, "publish before start"
         await self._outbox.publish(topic, seq, frames)
 
-    async def _publish_blocking(self, frames: list[bytes], events: int = 1) -> bool:
-        """Only with ``slow_subscriber = "block"`` (XPUB_NODROP): wait for the slowest subscriber.
-
-        Gives up after ``transport.block_timeout`` without progress, counting the ``events`` as dropped.
-        Returns whether it was sent.
-        """
-        timeout = self.config.transport.block_timeout
-        deadline = time.monotonic() + timeout
-        delay = BLOCK_RETRY_FIRST
+    async def _send_blocking(self, frames: list[bytes], events: int = 1) -> bool:
         self.blocked_since = self.blocked_since or time.monotonic()
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                send_frames(self.xpub, frames)
-                self.blocked_since = None
-                return True
-            except zmq.Again:
-                if time.monotonic() > deadline:
-                    self.blocked_since = None
-                    self.dropped.drop("slow_subscriber", count=events)
-                    log.warning(
-                        "dropped %d event(s): a subscriber has not read for %g s (slow_subscriber=block)",
-                        events,
-                        timeout,
-                    )
-                    return False
-                delay = min(delay * 2, BLOCK_RETRY_MAX)
+        try:
+            timeout = self.config.transport.block_timeout
+            return await send_blocking(lambda: send_frames(self.xpub, frames), timeout, self.dropped, events)
+        finally:
+            self.blocked_since = None
 
     async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
         """Send EVENT/REQUEST/REPLY to one peer's ROUTER through our DEALER to it."""
@@ -560,20 +596,8 @@ class MeshTransport:
                 send_frames(link.dealer, [Kind.UPDATE.value, body])
 
     def subscriber_count(self, topic: str) -> int:
-        """Peers that announced a pattern overlapping ``topic`` (a topic or a pattern) AND whose
-        SUB subscription for it has reached our XPUB: only then are they sure to receive it."""
-        query = parse_announced(topic)
-        announcers: Counter[bytes] = Counter()
-        matching: list[set[bytes]] = []
-        for peer in self.table.peers():
-            announced = [parse_announced(p) for p in peer.patterns]
-            announcers.update({p.prefix.encode() for p in announced})
-            hits = {p.prefix.encode() for p in announced if patterns_overlap(p, query)}
-            if hits:
-                matching.append(hits)
-        # XPUB_VERBOSER counts one subscription per peer SUB and prefix; a peer is confirmed when
-        # every announcer of one of its prefixes has been counted (the counts cannot say who)
-        return sum(1 for hits in matching if any(self._xpub_subs[p] >= announcers[p] for p in hits))
+        """Peers sure to receive ``topic`` (a topic or a pattern): see ``protocol.interest``."""
+        return confirmed_subscribers(self.table.peers(), self._xpub_subs, topic)
 
 
 def _port(endpoint: str) -> int:

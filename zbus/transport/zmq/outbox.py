@@ -19,17 +19,29 @@ order and paces the publisher like an unbatched blocking send.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
 
+import zmq
+
 from ...codec import wire
+from ...observe.drops import Drops
 from ...tasks import TaskGroup
 
-__all__ = ["Outbox"]
+__all__ = ["Outbox", "send_blocking"]
+
+log = logging.getLogger("zbus")
 
 # the defaults of transport.batch_max_events and transport.batch_max_bytes (the mesh passes the
 # configured values; these serve an Outbox built without a Config, as in its unit tests)
 MAX_EVENTS = 64
 MAX_BYTES = 64 * 1024
+# a publish blocked by a full XPUB (slow_subscriber="block") retries after this (s), doubling up to
+# BLOCK_RETRY_MAX: fast resumption when the reader catches up, little CPU while it does not; how long it
+# tries at all is transport.block_timeout
+BLOCK_RETRY_FIRST = 0.0005
+BLOCK_RETRY_MAX = 0.05
 
 
 class _Batch:
@@ -153,3 +165,26 @@ class Outbox:
         self.flush()
         while self._stuck is not None:
             await self._stuck
+
+
+async def send_blocking(send: Callable[[], None], timeout: float, dropped: Drops, events: int = 1) -> bool:
+    """Only with ``slow_subscriber = "block"`` (XPUB_NODROP): retry ``send`` until the slowest
+    subscriber makes room, giving up after ``timeout`` s (``transport.block_timeout``) without
+    progress, with the ``events`` counted as dropped (``slow_subscriber``). Returns whether it was sent."""
+    deadline = time.monotonic() + timeout
+    delay = BLOCK_RETRY_FIRST
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            send()
+            return True
+        except zmq.Again:
+            if time.monotonic() > deadline:
+                dropped.drop("slow_subscriber", count=events)
+                log.warning(
+                    "dropped %d event(s): a subscriber has not read for %g s (slow_subscriber=block)",
+                    events,
+                    timeout,
+                )
+                return False
+            delay = min(delay * 2, BLOCK_RETRY_MAX)
