@@ -45,6 +45,7 @@ from .doctor import doctor  # noqa: E402
 from .forwarder import forwarder  # noqa: E402
 from .health import health  # noqa: E402
 from .journal import journal  # noqa: E402
+from .journal_backup import backup as _backup  # noqa: E402, F401  (adds `journal backup|restore`)
 from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
 from .peers import peers  # noqa: E402
