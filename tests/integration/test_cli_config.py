@@ -79,3 +79,14 @@ def test_config_show_toml_is_the_effective_configuration(tmp_path: Path) -> None
     assert 'name = "orders"' in out.stdout and "max_size = 500" in out.stdout
     bad = run("config", "show", "--toml", env={"ZBUS_QUEUE__MAX_SIZE": "lots"})
     assert bad.returncode == 1 and "ZBUS_QUEUE__MAX_SIZE" in bad.stderr
+
+
+@pytest.mark.parametrize(("host", "asked"), [("0.0.0.0", "127.0.0.1"), ("10.1.2.3", "10.1.2.3")])
+def test_health_without_url_asks_loopback_for_a_wildcard_host(
+    monkeypatch: pytest.MonkeyPatch, host: str, asked: str
+) -> None:
+    from zbus.tools.health import health_url
+
+    monkeypatch.setenv("ZBUS_MONITORING__HTTP__HOST", host)
+    monkeypatch.setenv("ZBUS_MONITORING__HTTP__PORT", "8081")
+    assert health_url(None, None) == f"http://{asked}:8081/health"
