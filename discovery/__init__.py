@@ -22,8 +22,13 @@ def make_discovery(
     if scope == "static":
         from .static import StaticDiscovery
 
+        d = config.discovery
         return StaticDiscovery(
-            config.discovery.peers, interfaces=config.discovery.interfaces, host=config.transport.host
+            d.peers,
+            peers_file=d.peers_file,
+            interfaces=d.interfaces,
+            host=config.transport.host,
+            resolve_interval=d.resolve_interval,
         )
     from .mdns import MdnsDiscovery
     from .txt import NodeRecord

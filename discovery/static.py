@@ -1,52 +1,221 @@
-"""Static discovery: a fixed list of ROUTER endpoints (docker, k8s, VPNs: no multicast at all).
+"""Static discovery: a configured list of ROUTER endpoints, for where multicast does not reach.
 
-Every endpoint is suggested at start and again every ``retry_interval`` seconds, so a peer
-that starts later, or restarts, is greeted without any configuration change. The mesh ignores
-suggestions for endpoints that already belong to a live peer.
+Containers, Kubernetes, routed networks and VPNs. The list is ``discovery.peers`` plus the lines of
+``discovery.peers_file``; an endpoint names its host by address (``tcp://10.0.0.5:7001``) or by
+name (``tcp://zbus-1.zbus:7001``, ``tcp://node2:7001``).
+
+Theory of operation
+-------------------
+Every ``resolve_interval`` seconds the file is read again and every host name is resolved again
+(IPv4, through the system resolver: ``/etc/hosts``, DNS). A name stands for all of its addresses,
+so a Kubernetes headless Service name yields one endpoint per pod. Every ``retry_interval``
+seconds each current endpoint is suggested to the mesh, which greets those that are not live peers
+(``protocol.greetings``). So a peer restarted at a new address is greeted as soon as its name
+resolves to it, without waiting for the old address to time out. A name that fails to resolve
+keeps its last addresses (a DNS hiccup drops nobody) and is logged once until it resolves again; a
+file that cannot be read keeps the last list. An address a name no longer resolves to is no longer
+suggested; the mesh keeps greeting it, with backoff up to ``discovery.regreet_cap``, as it does for
+every static endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import logging
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 
+from zbus.errors import DiscoveryError
 from zbus.tasks import TaskGroup
 
 from .addresses import reachable_addresses
 from .base import Found
 
-__all__ = ["StaticDiscovery"]
+__all__ = ["Resolver", "StaticDiscovery", "parse_peers", "system_resolver"]
+
+log = logging.getLogger("zbus")
+
+#: ``tcp://host:port`` (host: a name, an IPv4 address or a bracketed IPv6 address) or ``ipc://path``
+_TCP = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})")
+_IPC = re.compile(r"ipc://\S+")
+
+#: ``resolve(host, port)`` -> the IPv4 addresses ``host`` has now; raises OSError when it has none
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+def parse_peers(text: str, origin: str) -> tuple[str, ...]:
+    """The endpoints listed in ``text``: one or more per line (comma or space separated); ``#`` starts
+    a comment. ``origin`` names the source in errors (a file path).
+
+    Raises:
+        DiscoveryError: an entry is not ``tcp://HOST:PORT`` or ``ipc://PATH``; names the line.
+    """
+    found: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for entry in line.split("#", 1)[0].replace(",", " ").split():
+            if not (_TCP.fullmatch(entry) or _IPC.fullmatch(entry)):
+                raise DiscoveryError(
+                    f"{origin}:{number}: {entry!r} is not an endpoint; write one per line like "
+                    "tcp://10.0.0.5:7001, tcp://zbus-1.zbus:7001 or ipc:///run/zbus/a.sock"
+                )
+            found.append(entry)
+    return tuple(dict.fromkeys(found))
+
+
+def _is_address(host: str) -> bool:
+    if host.startswith("["):
+        return True
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return host.count(".") == 3  # inet_aton also takes "10.1" and "127.1"; those are names here
+
+
+async def system_resolver(host: str, port: int, timeout: float = 5.0) -> list[str]:
+    """The IPv4 addresses of ``host`` from the system resolver (``/etc/hosts``, DNS), in a worker thread.
+
+    Raises:
+        OSError: the name does not resolve (``socket.gaierror``) or the lookup took over ``timeout`` s.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM), timeout
+        )
+    except TimeoutError:
+        raise OSError(f"no answer within {timeout} s") from None
+    return sorted({str(info[4][0]) for info in infos}, key=socket.inet_aton)
 
 
 class StaticDiscovery:
-    """Suggests each configured endpoint periodically."""
+    """Suggests the configured endpoints, names resolved again periodically.
+
+    Args:
+        endpoints: ``discovery.peers``.
+        peers_file: ``discovery.peers_file``: a file with more endpoints, re-read every
+            ``resolve_interval``; empty for none.
+        interfaces: ``discovery.interfaces``: what to announce when bound to a wildcard address.
+        host: ``transport.host``.
+        retry_interval: seconds between suggestions of every current endpoint.
+        resolve_interval: ``discovery.resolve_interval``: seconds between re-reads and re-resolutions.
+        resolve: the resolver (default :func:`system_resolver`).
+    """
 
     def __init__(
         self,
         endpoints: Iterable[str],
         *,
+        peers_file: str = "",
         interfaces: Iterable[str] = (),
         host: str = "",
         retry_interval: float = 2.0,
+        resolve_interval: float = 10.0,
+        resolve: Resolver = system_resolver,
     ) -> None:
-        self.endpoints = tuple(endpoints)
+        self.configured = tuple(endpoints)
+        self.peers_file = Path(peers_file).expanduser() if peers_file else None
         self.retry_interval = retry_interval
+        self.resolve_interval = resolve_interval
+        self._resolve = resolve
         specific = host and host not in ("0.0.0.0", "*")
         #: what this node announces in HELLO when its sockets are bound to a wildcard address
         self.addresses = [host] if specific else reachable_addresses(interfaces)
+        self._listed: tuple[str, ...] = self.configured
+        self._resolved: dict[str, list[str]] = {}  # a listed endpoint with a host name -> its endpoints
+        self._failing: set[str] = set()  # names whose failure was logged (once until they resolve)
         self._tasks = TaskGroup("static discovery")
 
+    @property
+    def endpoints(self) -> list[str]:
+        """The endpoints suggested now: listed addresses as they are, names as their last addresses."""
+        out: list[str] = []
+        for listed in self._listed:
+            out.extend(self._resolved.get(listed, [listed]) if _name_of(listed) else [listed])
+        return list(dict.fromkeys(out))
+
+    def _read_file(self) -> None:
+        if self.peers_file is None:
+            return
+        try:
+            text = self.peers_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DiscoveryError(
+                f"cannot read discovery.peers_file {self.peers_file}: {exc.strerror or exc}; "
+                "create it (one endpoint per line) or unset discovery.peers_file"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise DiscoveryError(f"discovery.peers_file {self.peers_file} is not UTF-8 text: {exc}") from None
+        listed = tuple(dict.fromkeys((*self.configured, *parse_peers(text, str(self.peers_file)))))
+        if listed != self._listed:
+            log.info(
+                "static discovery: %s lists %d endpoint(s)",
+                self.peers_file,
+                len(listed) - len(self.configured),
+            )
+        self._listed = listed
+
+    async def refresh(self) -> None:
+        """Read the peers file again (keeping the last list if it cannot be) and resolve every name."""
+        try:
+            self._read_file()
+        except DiscoveryError as exc:
+            log.warning("static discovery: %s; keeping the last list", exc)
+        names = {listed: name for listed in self._listed if (name := _name_of(listed))}
+        results = await asyncio.gather(
+            *(self._resolve(host, port) for host, port in names.values()), return_exceptions=True
+        )
+        for (listed, (host, port)), result in zip(names.items(), results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, OSError):
+                    raise result
+                if host not in self._failing:
+                    self._failing.add(host)
+                    log.warning("static discovery: %s does not resolve (%s); retrying every %gs", host,
+                                result, self.resolve_interval)  # fmt: skip
+                continue
+            self._failing.discard(host)
+            endpoints = [f"tcp://{address}:{port}" for address in result]
+            before = self._resolved.get(listed)
+            if endpoints and endpoints != before:
+                log.info("static discovery: %s resolves to %s%s", host, ", ".join(result),
+                         f" (was {', '.join(before)})" if before else "")  # fmt: skip
+                self._resolved[listed] = endpoints
+        for gone in set(self._resolved) - set(names):
+            del self._resolved[gone]  # no longer listed in the file
+
     async def start(self, on_found: Callable[[Found], None], on_lost: Callable[[str], None]) -> None:
-        """Suggest every endpoint now and keep suggesting them."""
+        """Read the file and resolve the names once, suggest every endpoint, and keep doing both.
+
+        Raises:
+            DiscoveryError: ``peers_file`` cannot be read, or lists something that is not an endpoint.
+        """
+        self._read_file()  # a missing or broken file at start is a configuration error: say so now
+        await self.refresh()
 
         async def loop() -> None:
+            next_refresh = time.monotonic() + self.resolve_interval
             while True:
                 for endpoint in self.endpoints:
                     on_found(Found(router=endpoint))
-                await asyncio.sleep(self.retry_interval)
+                await asyncio.sleep(min(self.retry_interval, self.resolve_interval))
+                if time.monotonic() >= next_refresh:
+                    next_refresh = time.monotonic() + self.resolve_interval
+                    await self.refresh()
 
         self._tasks.spawn(loop(), "static-discovery")
 
     async def close(self) -> None:
         """Stop suggesting."""
         await self._tasks.close()
+
+
+def _name_of(endpoint: str) -> tuple[str, int] | None:
+    """(host, port) of a ``tcp://`` endpoint that names its host, else None (addresses, ipc)."""
+    match = _TCP.fullmatch(endpoint)
+    if match is None or _is_address(match["host"]):
+        return None
+    return match["host"], int(match["port"])

@@ -5,9 +5,6 @@ Exit codes: 0 success, 1 failure, 2 usage error (click's convention).
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 
 import zbus
@@ -39,51 +36,16 @@ def cli() -> None:
     """
 
 
-@cli.group()
-def config() -> None:
-    """Show or validate configuration (file < ZBUS_* environment < options)."""
-
-
-@config.command("show")
-@click.option("--config", "path", type=click.Path(dir_okay=False), help="TOML config file.")
-def config_show(path: str | None) -> None:
-    """Print the effective configuration as JSON.
-
-    \b
-    Example:
-      ZBUS_QUEUE__MAX_SIZE=500 zbus config show
-    """
-    try:
-        cfg = zbus.load_config(path)
-    except zbus.ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(json.dumps(cfg.to_dict(), indent=2, default=_json_default))
-
-
-@config.command("validate")
-@click.argument("path", type=click.Path(dir_okay=False))
-def config_validate(path: str) -> None:
-    """Check a TOML config file; exit 1 with the problem when it is invalid.
-
-    \b
-    Example:
-      zbus config validate config/production.toml
-    """
-    try:
-        zbus.load_config(path)
-    except zbus.ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"{path}: ok")
-
-
 # One command per module, registered here.
 from .bench import bench  # noqa: E402
+from .configure import config  # noqa: E402
 from .demo import demo  # noqa: E402
 from .dlq import dlq  # noqa: E402
 from .doctor import doctor  # noqa: E402
 from .forwarder import forwarder  # noqa: E402
 from .health import health  # noqa: E402
 from .journal import journal  # noqa: E402
+from .journal_backup import backup as _backup  # noqa: E402, F401  (adds `journal backup|restore`)
 from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
 from .peers import peers  # noqa: E402
@@ -95,6 +57,7 @@ from .topics import topics  # noqa: E402
 
 for _command in (
     bench,
+    config,
     demo,
     dlq,
     doctor,
@@ -111,12 +74,6 @@ for _command in (
     topics,
 ):
     cli.add_command(_command)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ from . import output
 
 def health_url(url: str | None, config_file: str | None) -> str:
     """``URL/health`` from the argument (``host:port`` or ``http://host:port[/health]``), or from the
-    config's ``monitoring.http`` host and port when no URL is given."""
+    config's ``monitoring.http`` host and port when no URL is given (``127.0.0.1`` for a wildcard host,
+    as in a container that binds ``0.0.0.0``)."""
     if url is None:
         try:
             http = zbus.load_config(config_file).monitoring.http
@@ -27,7 +28,8 @@ def health_url(url: str | None, config_file: str | None) -> str:
                 "no URL given and monitoring.http.port is 0 (ephemeral); pass the URL the node printed, "
                 "e.g. zbus health http://127.0.0.1:8081"
             )
-        url = f"{http.host}:{http.port}"
+        host = "127.0.0.1" if http.host in ("0.0.0.0", "", "*") else http.host  # bound everywhere: ask here
+        url = f"[{host}]:{http.port}" if ":" in host else f"{host}:{http.port}"
     if "://" not in url:
         url = "http://" + url
     url = url.rstrip("/")

@@ -11,6 +11,7 @@ import zbus
 from . import output, session
 from .logopts import LogOptions, logging_options
 from .options import NodeOptions, network_options
+from .sdnotify import notify
 
 
 def build_node(
@@ -46,7 +47,9 @@ async def run_node(node: zbus.Node) -> int:
         click.echo(f"ready {node.name} {node.id} pub={ends.get('pub', '-')} router={ends.get('router', '-')}")
         if node.http_url is not None:
             click.echo(f"http {node.http_url}/")
+        notify(f"READY=1\nSTATUS=node {node.name} ({node.id}) running, router {ends.get('router', '-')}")
         await stop.wait()
+        notify("STOPPING=1")
     click.echo(f"stopped {node.name}")
     return 0
 
@@ -81,6 +84,8 @@ def node() -> None:
 @network_options
 def start(node_options: NodeOptions, http: str | None, journal: str | None, log_options: LogOptions) -> None:
     """Run a node until SIGINT/SIGTERM; prints `ready NAME ID pub=... router=...` once joined.
+
+    Under systemd (Type=notify) it also sends READY=1 then, and STOPPING=1 when it stops.
 
     Peer joins and leaves are printed as they happen. With --http (or monitoring.http.enabled)
     it also prints `http URL/`: the dashboard, with /health and /metrics beside it.

@@ -72,6 +72,8 @@ LAYERS: dict[str, set[str]] = {
     },
     # the CLI: the public API (facade) plus the explicit list in TOOLS_MAY_USE
     "tools": {"facade", "errors", "config", "model", "observe", "store", "discovery", "version"},
+    # zbus/__main__.py: `python -m zbus` runs the CLI, so it alone sits above the tools
+    "main": {"tools"},
 }
 #: what the CLI may import beyond ``zbus`` itself (each with why)
 TOOLS_MAY_USE = {
@@ -133,6 +135,8 @@ def component(module: str) -> str:
         return "facade"
     if head == "_version":
         return "version"
+    if head == "__main__":
+        return "main"
     return head
 
 

@@ -106,7 +106,12 @@ class DiscoveryConfig(_Section):
 
     Attributes:
         scope: ``"local"`` (this host), ``"lan"`` (mDNS on ``interfaces``: names or IPv4s; empty = all)
-            or ``"static"`` (connect to ``peers``: endpoints like ``"tcp://10.0.0.5:7001"`` or ``"ipc://..."``).
+            or ``"static"`` (connect to ``peers``: endpoints like ``"tcp://10.0.0.5:7001"``,
+            ``"tcp://zbus-1.zbus:7001"`` or ``"ipc://..."``).
+        peers_file: static only: a file listing more endpoints, one per line (``#`` comments), re-read
+            every ``resolve_interval``; empty = none.
+        resolve_interval: static only: seconds between re-reads of ``peers_file`` and re-resolutions of
+            the host names in the endpoints (a restarted peer at a new address is found).
         peer_timeout: seconds of silence before a peer is dropped; must exceed ``heartbeat_interval``.
         greet_interval: seconds between looks at which discovered endpoints are due a HELLO.
         hello_timeout: seconds an unanswered HELLO's connection is kept before it is closed.
@@ -125,6 +130,8 @@ class DiscoveryConfig(_Section):
     scope: str = _opt("local", _str("local", "lan", "static"))
     interfaces: tuple[str, ...] = _opt((), _strs(r"\S+", "a list of interface names or IPv4 addresses"))
     peers: tuple[str, ...] = _opt((), _strs(_ENDPOINT, 'a list of endpoints like "tcp://10.0.0.5:7001"'))
+    peers_file: str = _opt("", _str(pattern=".*", expected="a file path, or empty for none"))
+    resolve_interval: float = _opt(10.0, _positive_duration)
     heartbeat_interval: float = _opt(1.0, _positive_duration)
     peer_timeout: float = _opt(10.0, _positive_duration)
     greet_interval: float = _opt(1.0, _positive_duration)
