@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
-from zbus.tasks import TaskGroup
+from zbus.tasks import Duties, TaskGroup
 
 from .addresses import reachable_addresses
 from .base import Found
@@ -28,6 +28,7 @@ class StaticDiscovery:
         interfaces: Iterable[str] = (),
         host: str = "",
         retry_interval: float = 2.0,
+        duties: Duties | None = None,
     ) -> None:
         self.endpoints = tuple(endpoints)
         self.retry_interval = retry_interval
@@ -35,6 +36,7 @@ class StaticDiscovery:
         #: what this node announces in HELLO when its sockets are bound to a wildcard address
         self.addresses = [host] if specific else reachable_addresses(interfaces)
         self._tasks = TaskGroup("static discovery")
+        self.duties = duties or Duties("static discovery")
 
     async def start(self, on_found: Callable[[Found], None], on_lost: Callable[[str], None]) -> None:
         """Suggest every endpoint now and keep suggesting them."""
@@ -42,7 +44,8 @@ class StaticDiscovery:
         async def loop() -> None:
             while True:
                 for endpoint in self.endpoints:
-                    on_found(Found(router=endpoint))
+                    with self.duties.guard("discover"):  # one failing endpoint never stops the others
+                        on_found(Found(router=endpoint))
                 await asyncio.sleep(self.retry_interval)
 
         self._tasks.spawn(loop(), "static-discovery")

@@ -109,6 +109,11 @@ class DiscoveryConfig(_Section):
         hello_timeout: seconds an unanswered HELLO's connection is kept before it is closed.
         regreet_base: seconds before a discovered node that is not a peer is greeted again, doubling
             per unanswered greeting up to ``regreet_cap``.
+        max_nodes: most discovered nodes (mDNS records, endpoints to greet) followed at once; more are
+            counted as ``discovery_full`` and ignored until some go away (bounds memory and sockets
+            under a flood of fake records).
+        max_pending_greetings: most HELLOs waiting for an answer at once, each holding a connection;
+            endpoints due beyond that are greeted on a later tick.
     """
 
     _key: ClassVar[str] = "discovery"
@@ -125,6 +130,8 @@ class DiscoveryConfig(_Section):
     hello_timeout: float = _opt(2.5, _positive_duration)
     regreet_base: float = _opt(3.0, _positive_duration)
     regreet_cap: float = _opt(30.0, _positive_duration)
+    max_nodes: int = _opt(1024, _num("integer", 1))
+    max_pending_greetings: int = _opt(64, _num("integer", 1))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

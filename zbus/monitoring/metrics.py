@@ -70,6 +70,14 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
     for name, n in sorted(s.handler_errors.items()):
         errors.add_metric([name], n)
     yield errors
+    failures = CounterMetricFamily(
+        "zbus_background_failures",
+        "Failed attempts of background duties (greet, expire, heartbeat, discover, ...), by duty.",
+        labels=["duty"],
+    )
+    for duty, n in sorted(st.failures.items()):
+        failures.add_metric([duty], n)
+    yield failures
     yield counter("zbus_gaps_detected", "Holes detected in publishers' streams.", st.gaps)
     yield counter(
         "zbus_gaps_repaired",

@@ -24,8 +24,8 @@ future or task wake-up per message; see its module for the rules). The per-peer 
 The decisions are not made here: whom to greet and when (``protocol.greetings``), peer liveness
 (``protocol.peers``), the heads a heartbeat announces (``protocol.heads``) and the forwarder choice
 (``protocol.forwarder``, through ``forwarding.py``) are pure classes; this module feeds them input and
-``now`` and carries out what they return. Every interval comes from ``Config`` (``transport`` and
-``discovery`` sections); background work (the ticker, closing links) runs in one ``TaskGroup``.
+``now`` and carries out what they return. Intervals come from ``Config``; background work (ticker,
+closing links) runs in one ``TaskGroup``, each ticker duty guarded by ``tasks.Duties`` (counted, never fatal).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from ...codec.control import (
 )
 from ...config import Config
 from ...discovery import Discovery, Found, make_discovery
-from ...errors import LocalProtocolError, PeerLostError, WireError, ZbusError
+from ...errors import LocalProtocolError, PeerError, PeerLostError, WireError, ZbusError
 from ...model.peer import PeerInfo
 from ...model.topics import parse_announced, patterns_overlap
 from ...observe.drops import Drops
@@ -60,7 +60,7 @@ from ...observe.statistics import TransportStatistics
 from ...protocol.greetings import Greetings
 from ...protocol.heads import Heads
 from ...protocol.peers import LEFT, PeerChange, PeerTable
-from ...tasks import TaskGroup
+from ...tasks import Duties, TaskGroup
 from ..base import Inbound
 from .forwarding import Forwarding
 from .links import Link, LinkServices
@@ -122,8 +122,9 @@ class MeshTransport:
             dropped=self.dropped,
         )
         self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
-        self._greetings = Greetings(base=d.regreet_base, cap=d.regreet_cap)
+        self._greetings = Greetings(base=d.regreet_base, cap=d.regreet_cap, max_endpoints=d.max_nodes)
         self._tasks = TaskGroup("mesh")  # the ticker and the closing of links
+        self._duties = Duties("mesh")  # the ticker's duties and discovery's callbacks, each guarded
         self._sub_prefixes: set[bytes] = {HEARTBEAT_TOPIC}
         self._xpub_subs: Counter[bytes] = Counter()
         self._patterns: tuple[str, ...] = ()
@@ -184,6 +185,8 @@ class MeshTransport:
             role=self.role,
             pub_port=_port(self.pub_endpoint),
             router_port=_port(self.router_endpoint),
+            report=self.dropped.drop,
+            duties=self._duties,
         )
         if disc is not None:
             await disc.start(self._on_found, self._on_lost)
@@ -227,7 +230,9 @@ class MeshTransport:
         if self._closed or not router or router == self.router_endpoint or found.id == self.node_id:
             return
         # remembered: a node we lose touch with (partition, expiry) is greeted again, with backoff
-        self._greetings.found(router, found.id, time.monotonic())
+        if not self._greetings.found(router, found.id, time.monotonic()):
+            self.dropped.drop("discovery_full", f"discovery.max_nodes={self._greetings.max_endpoints}")
+            return
         self._greet_due()
 
     def _is_peer(self, endpoint: str, node_id: str) -> bool:
@@ -238,13 +243,19 @@ class MeshTransport:
         )
 
     def _greet_due(self) -> None:
-        for endpoint in self._greetings.due(time.monotonic(), self._is_peer):
+        room = self.config.discovery.max_pending_greetings - len(self._candidates)
+        for endpoint in self._greetings.due(time.monotonic(), self._is_peer, limit=max(room, 0)):
             if endpoint in self._candidates:
                 continue  # the last HELLO is still waiting (its DEALER reconnects by itself)
-            dealer = self._factory.dealer(self.node_id.encode())
-            self._factory.connect(dealer, endpoint)
-            self._candidates[endpoint] = (dealer, time.monotonic())
-            self._send_hello(dealer, ack=False, via=endpoint)
+            with self._duties.guard("greet"):  # one endpoint failing (EMFILE, ...) never stops the others
+                try:
+                    dealer = self._factory.dealer_to(self.node_id.encode(), endpoint)
+                except PeerError as exc:  # a malformed endpoint stays malformed: forget it
+                    self._greetings.forget(endpoint)
+                    self.dropped.drop("bad_endpoint", str(exc))
+                    continue
+                self._candidates[endpoint] = (dealer, time.monotonic())
+                self._send_hello(dealer, ack=False, via=endpoint)
 
     def _on_lost(self, peer_id: str) -> None:
         # mDNS says goodbye: trust it only as a hint; heartbeats decide (Rule 3 of PeerTable)
@@ -416,13 +427,15 @@ class MeshTransport:
             return
         for change in changes:
             if change.kind == LEFT:
-                self._drop_links(change.peer)
-                self.forwarding.left(change.peer.id)
-                log.info("peer %s left (%s)", change.peer.name, change.reason)
-                if (change.reason == "restarted" or not change.peer.journaled) and self._inbound is not None:
-                    self._inbound.on_peer_gone(change.peer.id)  # its streams end (a journaled peer's go on)
+                with self._duties.guard("peer_left"):  # one peer's clean-up failing never skips another's
+                    self._drop_links(change.peer)
+                    self.forwarding.left(change.peer.id)
+                    log.info("peer %s left (%s)", change.peer.name, change.reason)
+                    ends = change.reason == "restarted" or not change.peer.journaled  # journaled: go on
+                    if ends and self._inbound is not None:
+                        self._inbound.on_peer_gone(change.peer.id)  # its streams end
         if self._inbound is not None:
-            self._inbound.on_peers_changed()
+            self._inbound.on_peers_changed()  # (inside the caller's guard: the ticker's, or the pump's)
 
     def _drop_links(self, peer: PeerInfo) -> None:
         link = self._links.pop(peer.id, None)
@@ -439,16 +452,20 @@ class MeshTransport:
         while True:
             now = time.monotonic()
             if now >= next_beat:
-                self._heartbeat()
                 next_beat = now + interval
+                with self._duties.guard("heartbeat"):
+                    self._heartbeat()
             if now >= next_greet:
-                self._greet_due()
                 next_greet = now + greet_every
-            self._apply(self.table.expire(now))
+                with self._duties.guard("greet"):
+                    self._greet_due()
+            with self._duties.guard("expire"):
+                self._apply(self.table.expire(now))
             for endpoint, (dealer, since) in list(self._candidates.items()):
                 if now - since > hello_timeout:  # closed before the next greeting
-                    dealer.close(linger=0)
                     del self._candidates[endpoint]
+                    with self._duties.guard("greet_timeout"):
+                        dealer.close(linger=0)
             await asyncio.sleep(sleep)
 
     def _heartbeat(self) -> None:
@@ -542,7 +559,10 @@ class MeshTransport:
         endpoints = {"pub": self.pub_endpoint, "router": self.router_endpoint} if self.pub_endpoint else {}
         if self.forwarding.capture_endpoint:
             endpoints["capture"] = self.forwarding.capture_endpoint
-        return TransportStatistics(dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints)
+        failures = dict(self._duties.failures)
+        return TransportStatistics(
+            dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints, failures=failures
+        )
 
     def peers(self) -> list[PeerInfo]:
         """Live peers (monitors and forwarders included; check ``role``)."""
