@@ -413,8 +413,8 @@ class MeshTransport:
     def _valid_pattern(self, announced: str) -> bool:
         try:
             parse_announced(announced)
-        except ZbusError:
-            self.dropped.drop("bad_pattern")
+        except ZbusError:  # a peer's regex ("re:...") is refused too: see ARCHITECTURE.md, hostile input
+            self.dropped.drop("remote_regex" if announced[:3] == "re:" else "bad_pattern", announced[:80])
             return False
         return True
 
