@@ -108,6 +108,14 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
     yield _histogram(
         "zbus_request_duration_seconds", "Request to reply round trips of this node.", s.request_latency
     )
+    refused = CounterMetricFamily(
+        "zbus_http_refused",
+        "HTTP connections closed unanswered: evicted, timeout, too_large, busy (monitoring.http limits).",
+        labels=["reason"],
+    )
+    for reason, n in sorted(s.extra.get("http_refused", {}).items()):
+        refused.add_metric([reason], n)
+    yield refused
     yield GaugeMetricFamily("zbus_peers", "Other nodes this node knows.", value=len(s.peers))
     yield GaugeMetricFamily("zbus_subscriptions", "Open subscriptions.", value=st.subscriptions)
     yield GaugeMetricFamily("zbus_dead_letters", "Events in the dead-letter store.", value=st.dead_letters)
