@@ -145,6 +145,11 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
             yield GaugeMetricFamily(
                 "zbus_journal_map_size_bytes", "The LMDB map size: the journal's limit.", value=j["map_size"]
             )
+            yield counter(
+                "zbus_journal_corrupt_records",
+                "Damaged journal records (failed checksum) that reads skipped since the node started.",
+                j.get("corrupt_records", 0),
+            )
 
 
 class _SnapshotCollector(Collector):
