@@ -8,16 +8,30 @@ peer to its table only when the peer answers. ``make_discovery`` picks the imple
 from __future__ import annotations
 
 from zbus.config import Config
+from zbus.tasks import Duties
 
-from .base import Discovery, Found
+from .base import Discovery, Found, Report, ignore
 
-__all__ = ["Discovery", "Found", "make_discovery"]
+__all__ = ["Discovery", "Found", "Report", "make_discovery"]
 
 
 def make_discovery(
-    config: Config, *, node_id: str, name: str, epoch: int, role: str, pub_port: int, router_port: int
+    config: Config,
+    *,
+    node_id: str,
+    name: str,
+    epoch: int,
+    role: str,
+    pub_port: int,
+    router_port: int,
+    report: Report = ignore,
+    duties: Duties | None = None,
 ) -> Discovery:
-    """The discovery for ``config.discovery.scope`` (``local``, ``lan`` or ``static``)."""
+    """The discovery for ``config.discovery.scope`` (``local``, ``lan`` or ``static``).
+
+    ``report(reason, detail)`` counts refused records (``bad_record``, ``discovery_full``); failures of
+    the callbacks it makes are counted in ``duties`` (the mesh's, so they reach its statistics).
+    """
     scope = config.discovery.scope
     if scope == "static":
         from .static import StaticDiscovery
@@ -29,6 +43,7 @@ def make_discovery(
             interfaces=d.interfaces,
             host=config.transport.host,
             resolve_interval=d.resolve_interval,
+            duties=duties,
         )
     from .mdns import MdnsDiscovery
     from .txt import NodeRecord
@@ -43,5 +58,11 @@ def make_discovery(
         epoch=epoch,
     )
     return MdnsDiscovery(
-        record, scope=scope, interfaces=config.discovery.interfaces, host=config.transport.host
+        record,
+        scope=scope,
+        interfaces=config.discovery.interfaces,
+        host=config.transport.host,
+        max_nodes=config.discovery.max_nodes,
+        report=report,
+        duties=duties,
     )

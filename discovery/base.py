@@ -6,7 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Discovery", "Found"]
+__all__ = ["Discovery", "Found", "Report"]
+
+#: how discovery reports a refused record: ``report(reason, detail)``; the mesh passes its drop counter,
+#: so refusals show in ``Node.statistics().dropped`` and ``zbus_events_dropped{reason}``
+Report = Callable[[str, str], None]
+
+
+def ignore(reason: str, detail: str) -> None:
+    """The default :data:`Report`: count nothing (tools that browse without a node)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

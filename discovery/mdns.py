@@ -10,6 +10,13 @@ Scopes:
 Each node registers ``<node id>._zbus._tcp.local.`` without the probing phase
 (``cooperating_responders``): node ids are 64 random bits, so names cannot clash, and skipping
 the ~750 ms of probes is what makes a local join take well under a second.
+
+Every record is hostile until checked: its TXT properties (``txt.decode_txt``), that its ``id`` is the
+instance name's, and its addresses (``addresses.usable_address``). A bad record is reported
+(``bad_record``) and ignored. At most ``max_nodes`` records are followed at once (more are reported as
+``discovery_full`` until some go away), and at most ``RESOLVE_AT_ONCE`` are queried over the network at
+once, so a flood of fake records costs bounded memory, tasks and sockets. A failure in the callback
+(the mesh's ``on_found``) is counted as a ``discover`` failure in ``Duties`` and never stops browsing.
 """
 
 from __future__ import annotations
@@ -24,15 +31,19 @@ from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from zbus.errors import DiscoveryError, WireError
-from zbus.tasks import TaskGroup
+from zbus.tasks import Duties, TaskGroup
 
-from .addresses import reachable_addresses
-from .base import Found
+from .addresses import reachable_addresses, usable_address
+from .base import Found, Report, ignore
 from .txt import NodeRecord, decode_txt, encode_txt
 
-__all__ = ["SERVICE_TYPE", "MdnsDiscovery"]
+__all__ = ["RESOLVE_AT_ONCE", "SERVICE_TYPE", "MdnsDiscovery"]
 
 SERVICE_TYPE = "_zbus._tcp.local."
+#: records resolved over the network concurrently (not a setting: it bounds queries in flight during a
+#: flood of incomplete records; a complete record, the usual case, resolves from zeroconf's cache
+#: without waiting for a slot)
+RESOLVE_AT_ONCE = 16
 log = logging.getLogger("zbus")
 
 
@@ -44,10 +55,24 @@ class MdnsDiscovery:
     """Announces this node over mDNS and reports the other zbus nodes it sees."""
 
     def __init__(
-        self, record: NodeRecord, *, scope: str, interfaces: Iterable[str] = (), host: str = ""
+        self,
+        record: NodeRecord,
+        *,
+        scope: str,
+        interfaces: Iterable[str] = (),
+        host: str = "",
+        max_nodes: int = 1024,
+        report: Report = ignore,
+        duties: Duties | None = None,
     ) -> None:
         self.record = record
         self.scope = scope
+        self.max_nodes = max_nodes
+        self._report = report
+        self.duties = duties or Duties("mdns")
+        self._followed: set[str] = set()  # node ids of records resolved or being resolved (≤ max_nodes)
+        self._pending: set[str] = set()  # node ids being resolved now
+        self._resolving = asyncio.Semaphore(RESOLVE_AT_ONCE)
         if scope == "local":
             self._bind: list[str] | InterfaceChoice = ["127.0.0.1"]
             self._addresses = ["127.0.0.1"]
@@ -96,40 +121,66 @@ class MdnsDiscovery:
     def _on_change(
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
     ) -> None:
-        node_id = name.split(".", 1)[0]
-        if node_id == self.record.id:
-            return
-        if state_change is ServiceStateChange.Removed:
-            self._on_lost(node_id)
-            return
-        self._tasks.spawn(self._resolve(name), f"mdns-resolve-{node_id[:8]}")
+        with self.duties.guard("discover"):  # called by zeroconf: nothing may escape into its loop
+            node_id = name.split(".", 1)[0]
+            if node_id == self.record.id:
+                return
+            if state_change is ServiceStateChange.Removed:
+                self._followed.discard(node_id)
+                self._on_lost(node_id)  # a hint only: the mesh trusts heartbeats, not goodbyes
+                return
+            if node_id in self._pending:
+                return  # a resolve of this record is under way; it reads the newest data
+            if node_id not in self._followed and len(self._followed) >= self.max_nodes:
+                self._report("discovery_full", f"more than discovery.max_nodes={self.max_nodes} records")
+                return
+            self._followed.add(node_id)
+            self._pending.add(node_id)
+            self._tasks.spawn(self._resolve(name, node_id), f"mdns-resolve-{node_id[:8]}")
 
-    async def _resolve(self, name: str) -> None:
+    async def _resolve(self, name: str, node_id: str) -> None:
+        found: Found | None = None
+        try:
+            with self.duties.guard("discover"):
+                found = await self._lookup(name, node_id)
+        finally:
+            self._pending.discard(node_id)
+        if found is None:
+            self._followed.discard(node_id)  # looked at again when its record changes
+            return
+        with self.duties.guard("discover"):
+            self._on_found(found)
+
+    async def _lookup(self, name: str, node_id: str) -> Found | None:
+        """The endpoint to greet for the record ``name``, or None (no answer, other mesh, or bad)."""
         if self._azc is None:
-            return
+            return None
+        zc = self._azc.zeroconf
         info = AsyncServiceInfo(SERVICE_TYPE, name)
-        if not await info.async_request(self._azc.zeroconf, 3000):
-            log.debug("mDNS: no answer resolving %s", name)
-            return
+        if not info.load_from_cache(zc):  # usually complete: announcements carry SRV, TXT and A
+            async with self._resolving:
+                if not await info.async_request(zc, 3000):
+                    log.debug("mDNS: no answer resolving %s", name)
+                    return None
         try:
             record = decode_txt(info.properties)
         except WireError as exc:
-            log.debug("mDNS: ignoring %s: %s", name, exc)
-            return
+            self._report("bad_record", f"{name[:80]}: {exc}")
+            return None
         if record.mesh != self.record.mesh or record.id == self.record.id:
-            return
-        addresses = info.parsed_addresses(IPVersion.V4Only)
-        if self.scope == "local":
-            addresses = [a for a in addresses if a.startswith("127.")]
-        for address in addresses[:1]:
-            self._on_found(
-                Found(
-                    router=f"tcp://{address}:{record.router_port}",
-                    id=record.id,
-                    name=record.name,
-                    mesh=record.mesh,
-                )
-            )
+            return None
+        if record.id != node_id:
+            self._report("bad_record", f"{name[:80]}: TXT id {record.id!r} differs from the instance name")
+            return None
+        local = self.scope == "local"
+        candidates = info.parsed_addresses(IPVersion.V4Only)
+        usable = [a for a in (usable_address(c, loopback_only=local) for c in candidates) if a]
+        if not usable:
+            self._report("bad_record", f"{name[:80]}: no usable address in {candidates[:4]!r}")
+            return None
+        return Found(
+            router=f"tcp://{usable[0]}:{record.router_port}", id=record.id, name=record.name, mesh=record.mesh
+        )
 
     async def close(self) -> None:
         """Say goodbye (unregister) and close zeroconf."""

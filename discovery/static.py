@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from zbus.errors import DiscoveryError
-from zbus.tasks import TaskGroup
+from zbus.tasks import Duties, TaskGroup
 
 from .addresses import reachable_addresses
 from .base import Found
@@ -115,6 +115,7 @@ class StaticDiscovery:
         retry_interval: float = 2.0,
         resolve_interval: float = 10.0,
         resolve: Resolver = system_resolver,
+        duties: Duties | None = None,
     ) -> None:
         self.configured = tuple(endpoints)
         self.peers_file = Path(peers_file).expanduser() if peers_file else None
@@ -128,6 +129,7 @@ class StaticDiscovery:
         self._resolved: dict[str, list[str]] = {}  # a listed endpoint with a host name -> its endpoints
         self._failing: set[str] = set()  # names whose failure was logged (once until they resolve)
         self._tasks = TaskGroup("static discovery")
+        self.duties = duties or Duties("static discovery")
 
     @property
     def endpoints(self) -> list[str]:
@@ -200,11 +202,13 @@ class StaticDiscovery:
             next_refresh = time.monotonic() + self.resolve_interval
             while True:
                 for endpoint in self.endpoints:
-                    on_found(Found(router=endpoint))
+                    with self.duties.guard("discover"):  # one failing endpoint never stops the others
+                        on_found(Found(router=endpoint))
                 await asyncio.sleep(min(self.retry_interval, self.resolve_interval))
                 if time.monotonic() >= next_refresh:
                     next_refresh = time.monotonic() + self.resolve_interval
-                    await self.refresh()
+                    with self.duties.guard("resolve"):  # a resolver failure never stops the loop
+                        await self.refresh()
 
         self._tasks.spawn(loop(), "static-discovery")
 

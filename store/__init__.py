@@ -8,7 +8,9 @@ Installed as ``zbus.store``. Pieces, each in its own module:
   event loop never waits for a commit or an fsync; durable futures; backpressure on a full map.
 - :class:`Checkpoints`, :class:`DeadLetters`: durable-subscription watermarks and the dead-letter store.
 - :func:`sweep` (``retention.py``): age, topic-prefix and size retention.
-- ``keys.py``: the key layouts (pure).
+- :func:`verify` (``verify.py``): every record, index entry and stream checked offline.
+- ``keys.py``: the key layouts (pure); ``envelope.py``: the checksum around each stored value (pure);
+  ``datafile.py``: the data file's size checked against its header before LMDB maps it.
 """
 
 from .checkpoints import Checkpoints as Checkpoints
@@ -25,6 +27,8 @@ from .retention import SweepResult as SweepResult
 from .retention import is_expired as is_expired
 from .retention import sweep as sweep
 from .retention import ttl_for as ttl_for
+from .verify import VerifyReport as VerifyReport
+from .verify import verify as verify
 
 __all__ = [
     "Checkpoints",
@@ -38,7 +42,9 @@ __all__ = [
     "JournalStatistics",
     "StreamState",
     "SweepResult",
+    "VerifyReport",
     "is_expired",
     "sweep",
     "ttl_for",
+    "verify",
 ]

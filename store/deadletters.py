@@ -2,24 +2,30 @@
 
 Each record keeps the exact wire frames of the event as last attempted, so a retry republishes it without
 re-encoding. Ids are the hex of the key (store time in µs + a persisted counter): unique, and sorting them
-sorts by time. Calls block on disk I/O: from asyncio, go through :meth:`~.commit.GroupCommitter.run`.
+sorts by time. Values are sealed with a checksum (:mod:`.envelope`); :meth:`DeadLetters.list` skips a
+damaged one (logged with its id) and :meth:`DeadLetters.get` raises ``JournalCorruptError`` for it.
+Calls block on disk I/O: from asyncio, go through :meth:`~.commit.GroupCommitter.run`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import msgpack
 
-from zbus.errors import UsageError
+from zbus.errors import JournalCorruptError, UsageError
 
 from . import keys
+from .envelope import seal, unseal
 from .journal import Journal
 from .records import pack_frames, unpack_frames
 
-__all__ = ["DeadLetterRecord", "DeadLetters"]
+log = logging.getLogger("zbus")
+
+__all__ = ["DeadLetterRecord", "DeadLetters", "decode_letter"]
 
 _COUNTER_KEY: Final = b"deadletter_counter"
 
@@ -49,11 +55,24 @@ class DeadLetterRecord:
     ts: float
 
 
-def _decode(key: bytes, value: bytes) -> DeadLetterRecord:
-    frames, error_type, error, handler, subscription, attempts, ts = msgpack.unpackb(value, raw=False)
+def decode_letter(key: bytes, value: bytes) -> DeadLetterRecord:
+    """The dead letter stored as ``value`` under ``key``.
+
+    Raises:
+        JournalCorruptError: the value fails its checksum or does not decode (the message names the id).
+    """
+    try:
+        frames, error_type, error, handler, subscription, attempts, ts = msgpack.unpackb(
+            unseal(key, value), raw=False
+        )
+        frames = unpack_frames(frames)
+    except JournalCorruptError as exc:
+        raise JournalCorruptError(f"dead letter {key.hex()} is damaged: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise JournalCorruptError(f"dead letter {key.hex()} is damaged: {type(exc).__name__}") from None
     return DeadLetterRecord(
         id=key.hex(),
-        frames=tuple(unpack_frames(frames)),
+        frames=tuple(frames),
         error_type=error_type,
         error=error,
         handler=handler,
@@ -113,7 +132,7 @@ class DeadLetters:
             counter = int.from_bytes(raw, "big") + 1 if raw else 1
             txn.put(_COUNTER_KEY, counter.to_bytes(8, "big"), db=meta)
             key = keys.deadletter_key(ts, counter)
-            txn.put(key, value, db=self.journal.db("deadletters"))
+            txn.put(key, seal(key, value), db=self.journal.db("deadletters"))
         return key.hex()
 
     def list(self, limit: int = 100, *, after: str | None = None) -> list[DeadLetterRecord]:
@@ -134,7 +153,10 @@ class DeadLetters:
                 start = _key_of(after)
                 ok = cursor.set_range(start) and (cursor.key() != start or cursor.next())
             while ok and len(out) < limit:
-                out.append(_decode(cursor.key(), cursor.value()))
+                try:
+                    out.append(decode_letter(cursor.key(), cursor.value()))
+                except JournalCorruptError as exc:
+                    log.warning("journal %s: skipped: %s", self.journal.path, exc)
                 ok = cursor.next()
         return out
 
@@ -143,11 +165,12 @@ class DeadLetters:
 
         Raises:
             UsageError: ``letter_id`` is not an id.
+            JournalCorruptError: the stored dead letter is damaged.
         """
         key = _key_of(letter_id)
         with self.journal.transaction() as txn:
             value = txn.get(key, db=self.journal.db("deadletters"))
-        return None if value is None else _decode(key, value)
+        return None if value is None else decode_letter(key, value)
 
     def delete(self, letter_id: str) -> bool:
         """Delete one dead letter (after a successful retry); return whether it existed.

@@ -9,6 +9,13 @@ sequence and epoch; it is what a restart reads to continue sequences, and it out
 deletes. ``meta`` holds the schema version, the node epoch counter and the node id. ``checkpoints`` and
 ``deadletters`` belong to :mod:`.checkpoints` and :mod:`.deadletters`.
 
+Every stored event (and dead letter) is sealed in an envelope with a CRC-32 over its key and bytes
+(:mod:`.envelope`); reads check it and skip a damaged record, counting it (``corrupt_records``) and
+logging its stream and sequence, so a flipped byte is never replayed as data. Journals of schema 1 (bare
+values, no checksum) stay readable; opening one writable upgrades it to schema 2, whose new records are
+sealed. Before LMDB maps ``data.mdb``, :func:`.datafile.check_data_file` compares its size with its header:
+a truncated file raises :class:`~zbus.errors.JournalCorruptError` instead of crashing with SIGBUS.
+
 Every batch is one write transaction, so a crash (kill -9 included) leaves either all of a batch or none of
 it, and ``streams`` always agrees with ``events``. Appends are idempotent: a ``(stream, seq)`` already
 stored is kept, not replaced. A full map aborts the transaction and raises :class:`JournalFullError`; the
@@ -35,6 +42,8 @@ import msgpack
 from zbus.errors import JournalError, UsageError
 
 from . import keys
+from .datafile import check_data_file
+from .envelope import seal
 from .reads import JournalReads
 from .records import (
     JournalRecord,
@@ -56,7 +65,8 @@ __all__ = [
     "StreamState",
 ]
 
-SCHEMA_VERSION: Final = 1
+#: 2: values are sealed (envelope.py); 1: bare values, still read (and upgraded when opened writable)
+SCHEMA_VERSION: Final = 2
 DURABILITIES: Final = ("none", "async", "sync")
 _DB_NAMES: Final = ("events", "by_time", "streams", "checkpoints", "deadletters", "meta")
 _EPOCH_KEY: Final = b"epoch"
@@ -76,6 +86,7 @@ class Journal(JournalReads):
 
     Raises:
         UsageError: ``durability`` is not one of the three modes, or ``map_size`` < 1 MiB.
+        JournalCorruptError: ``data.mdb`` is truncated or its header inconsistent (checked before mapping).
         JournalError: the directory cannot be created or opened, or holds a newer schema.
     """
 
@@ -91,6 +102,10 @@ class Journal(JournalReads):
         self.durability = durability
         self.readonly = readonly
         self._names: dict[bytes, tuple[str, str]] = {}
+        self._damaged: set[bytes] = set()
+        #: the journal's schema as found on disk (1: no checksums; 2: sealed records)
+        self.schema = SCHEMA_VERSION
+        check_data_file(self.path / "data.mdb")  # before mapping: a truncated file would SIGBUS
         try:
             if not readonly:
                 self.path.mkdir(parents=True, exist_ok=True)
@@ -153,13 +168,17 @@ class Journal(JournalReads):
     def _check_schema(self) -> None:
         with self.transaction(write=not self.readonly) as txn:
             raw = txn.get(_SCHEMA_KEY, db=self._dbs["meta"])
-            if raw is None and not self.readonly:
-                txn.put(_SCHEMA_KEY, SCHEMA_VERSION.to_bytes(4, "big"), db=self._dbs["meta"])
-            elif raw is not None and int.from_bytes(raw, "big") != SCHEMA_VERSION:
+            found = SCHEMA_VERSION if raw is None else int.from_bytes(raw, "big")
+            if not 1 <= found <= SCHEMA_VERSION:
                 raise JournalError(
-                    f"journal {self.path} has schema version {int.from_bytes(raw, 'big')}, this zbus reads "
-                    f"version {SCHEMA_VERSION}; upgrade zbus or point persistence.path at another directory"
+                    f"journal {self.path} has schema version {found}, this zbus reads versions 1 to "
+                    f"{SCHEMA_VERSION}; upgrade zbus or point persistence.path at another directory"
                 )
+            self.schema = found
+            if not self.readonly and (raw is None or found < SCHEMA_VERSION):
+                # schema 1 records stay as they are (read without a check); new ones are sealed
+                txn.put(_SCHEMA_KEY, SCHEMA_VERSION.to_bytes(4, "big"), db=self._dbs["meta"])
+                self.schema = SCHEMA_VERSION
 
     # -- package-internal plumbing (checkpoints, deadletters, retention) ------------------------------
 
@@ -247,7 +266,8 @@ class Journal(JournalReads):
                 head = heads.get(stream)
                 if head is None:
                     head = heads[stream] = self._head(txn, stream, node_id, topic)
-                if not txn.put(keys.event_key(stream, seq), pack_frames(frames), overwrite=False, db=events):
+                key = keys.event_key(stream, seq)
+                if not txn.put(key, seal(key, pack_frames(frames)), overwrite=False, db=events):
                     continue  # already stored: the first write wins, the head already counts it
                 txn.put(keys.time_key(ts, stream, seq), b"", db=by_time)
                 if head[2] is None or seq >= head[2]:

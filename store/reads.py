@@ -2,23 +2,34 @@
 
 Reads run in short read-only LMDB transactions and never block writers (MVCC). Kept apart from
 :mod:`.journal` only to keep modules small; use it through ``Journal``.
+
+Every event read is checked (:func:`.records.unpack_event`): a damaged one is skipped, never returned,
+counted once in ``statistics().corrupt_records`` and logged with its stream and sequence (the first
+``_LOUD_DAMAGE`` at WARNING, later ones at DEBUG).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Final
 
 import lmdb
 import msgpack
 
+from zbus.errors import JournalCorruptError
+
 from . import keys
-from .records import JournalStatistics, StreamState, pages, topic_matches, unpack_frames
+from .records import JournalStatistics, StreamState, pages, topic_matches, unpack_event
 
 __all__ = ["JournalReads"]
 
 _READ_CHUNK: Final = 512
+_LOUD_DAMAGE: Final = 10  # damaged records logged at WARNING; the rest at DEBUG (verify lists them all)
+_REMEMBERED_DAMAGE: Final = 100_000  # distinct damaged keys remembered for counting each once
+log = logging.getLogger("zbus")
 
 
 class JournalReads:
@@ -26,6 +37,8 @@ class JournalReads:
 
     _dbs: dict[str, lmdb._Database]
     _names: dict[bytes, tuple[str, str]]
+    _damaged: set[bytes]
+    path: Path
 
     def transaction(self, *, write: bool = False) -> AbstractContextManager[lmdb.Transaction[bytes]]:
         """One LMDB transaction with errors mapped (implemented by Journal)."""
@@ -46,6 +59,37 @@ class JournalReads:
             state = msgpack.unpackb(raw, raw=False)
             names = self._names[stream] = (state["node_id"], state["topic"])
         return names
+
+    def describe(self, txn: lmdb.Transaction[bytes], key: bytes) -> str:
+        """Name the event of ``events`` key ``key`` for messages: its stream's names and sequence."""
+        stream, seq = keys.parse_event_key(key)
+        try:
+            names = self.stream_names(txn, stream)
+        except (ValueError, TypeError, KeyError):  # the stream's own record is damaged too
+            names = None
+        where = f"({names[0]!r}, {names[1]!r})" if names else f"{stream.hex()} (names unknown)"
+        return f"seq {seq} of stream {where}"
+
+    def _frames(self, txn: lmdb.Transaction[bytes], key: bytes, value: bytes) -> list[bytes] | None:
+        """The checked frames of one stored event, or None (counted and logged) when it is damaged."""
+        try:
+            return unpack_event(key, value)
+        except JournalCorruptError as exc:
+            if key not in self._damaged and len(self._damaged) < _REMEMBERED_DAMAGE:
+                self._damaged.add(key)
+                loud = len(self._damaged) <= _LOUD_DAMAGE
+                log.log(
+                    logging.WARNING if loud else logging.DEBUG,
+                    "journal %s: skipped the damaged record %s: %s; run `zbus journal verify --journal %s`%s",
+                    self.path,
+                    self.describe(txn, key),
+                    exc,
+                    self.path,
+                    " (further damaged records are logged at DEBUG)"
+                    if len(self._damaged) == _LOUD_DAMAGE
+                    else "",
+                )
+            return None
 
     # -- public API ------------------------------------------------------------------------------------
 
@@ -75,7 +119,9 @@ class JournalReads:
                 key = cursor.key()
                 if key > end:
                     break
-                out.append(unpack_frames(cursor.value()))
+                frames = self._frames(txn, key, cursor.value())
+                if frames is not None:
+                    out.append(frames)
                 ok = cursor.next()
         return out
 
@@ -109,7 +155,9 @@ class JournalReads:
             # position on the stream's newest key: set_range lands on the next stream (or nowhere)
             ok = cursor.key() == top or cursor.prev() if cursor.set_range(top) else cursor.last()
             while ok and len(out) < n and cursor.key()[: keys.STREAM_KEY_SIZE] == stream:
-                out.append(unpack_frames(cursor.value()))
+                frames = self._frames(txn, cursor.key(), cursor.value())
+                if frames is not None:
+                    out.append(frames)
                 ok = cursor.prev()
         out.reverse()
         return out
@@ -148,9 +196,11 @@ class JournalReads:
                     _, stream, seq = keys.parse_time_key(start)
                     names = self.stream_names(txn, stream) if topic_prefix is not None else None
                     if topic_prefix is None or (names is not None and topic_matches(names[1], topic_prefix)):
-                        value = txn.get(keys.event_key(stream, seq), db=events)
-                        if value is not None:
-                            chunk.append(unpack_frames(value))
+                        key = keys.event_key(stream, seq)
+                        value = txn.get(key, db=events)
+                        frames = None if value is None else self._frames(txn, key, value)
+                        if frames is not None:
+                            chunk.append(frames)
                     ok = cursor.next()
             inclusive = False
             if left is not None:
@@ -202,6 +252,7 @@ class JournalReads:
             streams=streams,
             map_used=used,
             map_size=map_size,
+            corrupt_records=len(self._damaged),
         )
 
     def used_bytes(self, txn: lmdb.Transaction[bytes]) -> int:

@@ -12,7 +12,9 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from zbus.errors import JournalFullError, UsageError
+from zbus.errors import JournalCorruptError, JournalFullError, UsageError
+
+from .envelope import unseal
 
 __all__ = [
     "JournalRecord",
@@ -24,6 +26,7 @@ __all__ = [
     "pack_frames",
     "pages",
     "topic_matches",
+    "unpack_event",
     "unpack_frames",
 ]
 
@@ -72,6 +75,8 @@ class JournalStatistics:
         streams: streams ever journaled (including those whose events expired).
         map_used: bytes of pages in use by all databases (free pages excluded).
         map_size: the map size in bytes: the journal cannot grow past it.
+        corrupt_records: damaged records reads have skipped since the journal was opened (each counted
+            once; ``zbus journal verify`` lists them all).
     """
 
     events: int
@@ -81,6 +86,7 @@ class JournalStatistics:
     streams: int
     map_used: int
     map_size: int
+    corrupt_records: int = 0
 
 
 def check_record(record: RecordLike) -> None:
@@ -124,6 +130,26 @@ def pack_frames(frames: Sequence[bytes]) -> bytes:
 def unpack_frames(value: bytes) -> list[bytes]:
     """Return the wire frames stored in an ``events`` value."""
     return msgpack.unpackb(value, raw=False, use_list=True)  # type: ignore[no-any-return]
+
+
+def unpack_event(key: bytes, value: bytes) -> list[bytes]:
+    """Return the three wire frames stored in the ``events`` value of ``key``, checked.
+
+    Raises:
+        JournalCorruptError: the checksum fails, or the body is not an array of three byte strings
+            (a bare schema-1 body is checked for shape only).
+    """
+    body = unseal(key, value)
+    try:
+        frames = msgpack.unpackb(body, raw=False, use_list=True)
+    except (
+        ValueError,
+        TypeError,
+    ) as exc:  # msgpack raises ValueError subclasses (and TypeError for odd keys)
+        raise JournalCorruptError(f"the body is not msgpack ({type(exc).__name__})") from None
+    if not (type(frames) is list and len(frames) == 3 and all(type(f) is bytes for f in frames)):
+        raise JournalCorruptError("the body is not three wire frames")
+    return frames
 
 
 def topic_matches(topic: str, prefix: str) -> bool:

@@ -24,6 +24,7 @@ from .errors import DiscoveryError as DiscoveryError
 from .errors import EventValidationError as EventValidationError
 from .errors import InvalidFilterError as InvalidFilterError
 from .errors import InvalidTopicError as InvalidTopicError
+from .errors import JournalCorruptError as JournalCorruptError
 from .errors import JournalError as JournalError
 from .errors import JournalFullError as JournalFullError
 from .errors import LocalProtocolError as LocalProtocolError
@@ -63,6 +64,7 @@ __all__ = [
     "EventValidationError",
     "InvalidFilterError",
     "InvalidTopicError",
+    "JournalCorruptError",
     "JournalError",
     "JournalFullError",
     "LocalProtocolError",

@@ -25,7 +25,8 @@ The tree, split by who has to act::
     │   ├── NoResponders                  nobody responds to that type right now
     │   └── RemoteError                   the responder raised; .remote_type / .remote_message
     └── JournalError                     the LMDB journal failed
-        └── JournalFullError             the journal map is full: raise persistence.map_size or retention
+        ├── JournalFullError             the journal map is full: raise persistence.map_size or retention
+        └── JournalCorruptError          the journal's data is damaged: restore it or move it aside
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "EventValidationError",
     "InvalidFilterError",
     "InvalidTopicError",
+    "JournalCorruptError",
     "JournalError",
     "JournalFullError",
     "LocalProtocolError",
@@ -174,3 +176,9 @@ class JournalError(ZbusError):
 
 class JournalFullError(JournalError):
     """The journal's LMDB map is full; raise ``persistence.map_size`` or shorten retention."""
+
+
+class JournalCorruptError(JournalError):
+    """The journal's data is damaged: its data file is truncated or inconsistent, or a record fails its
+    checksum. The message names the file, or the stream and sequence; ``zbus journal verify`` lists every
+    damaged record. Restore the directory from a backup, or move it aside to start a fresh journal."""

@@ -802,6 +802,7 @@ class Node:
             subscriptions=len(open_subs),
             peers=len(self.peers),
             handlers_busy=0 if run is None else run.dispatcher.busy,
+            failures={} if run is None else run.transport.statistics().failures,
         )
 
     async def _observe(self) -> Observation:

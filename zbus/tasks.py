@@ -5,16 +5,23 @@ Every component that starts tasks owns one ``TaskGroup``. A task gets a name (it
 references to tasks), has an unexpected exception logged once, with its traceback, at ERROR, and is
 cancelled and awaited by :meth:`TaskGroup.close`. Unlike ``asyncio.TaskGroup``, one failing task does
 not cancel its siblings: a failed repair answer must not stop the heartbeat.
+
+Periodic work inside one task (a ticker greeting endpoints, expiring peers, sending heartbeats) runs
+each duty, and each item of a duty, under :meth:`Duties.guard`: a failure is counted per duty, logged
+once per (duty, exception class) at WARNING with its traceback (then at DEBUG), and swallowed, so one
+bad endpoint or one hostile record can never stop the other duties or the next tick.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Coroutine
+from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["TaskGroup"]
+__all__ = ["Duties", "TaskGroup"]
 
 log = logging.getLogger("zbus")
 T = TypeVar("T")
@@ -77,3 +84,66 @@ class TaskGroup:
         """Wait until every task running now has ended (without cancelling them)."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class Duties:
+    """The duties of one component's periodic work, each run guarded (see the module text).
+
+    ``with duties.guard("greet"):`` runs the body; an ``Exception`` escaping it is counted in
+    ``failures["greet"]``, logged (the first of each exception class per duty at WARNING with its
+    traceback, later ones at DEBUG) and swallowed. Cancellation (``BaseException``) passes through.
+
+    Args:
+        owner: what owns the duties, for log messages (e.g. ``"mesh"``, ``"mdns"``).
+    """
+
+    __slots__ = ("_said", "failures", "owner")
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        #: failures per duty since the component started (read by ``statistics()`` and /metrics)
+        self.failures: Counter[str] = Counter()
+        self._said: set[tuple[str, type[BaseException]]] = set()
+
+    def guard(self, duty: str) -> _Guard:
+        """A context manager that runs its body as one attempt of ``duty`` (failures counted, not raised)."""
+        return _Guard(self, duty)
+
+    def failed(self, duty: str, exc: BaseException) -> None:
+        """Count and log a failure of ``duty`` (for code that catches the exception itself)."""
+        self.failures[duty] += 1
+        key = (duty, type(exc))
+        if key not in self._said:
+            self._said.add(key)
+            log.warning(
+                "%s: %s failed (%s: %s); it goes on with the rest, further %s failures of %s are "
+                "logged at DEBUG",
+                self.owner,
+                duty,
+                type(exc).__name__,
+                exc,
+                duty,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %s failed again (%s: %s)", self.owner, duty, type(exc).__name__, exc)
+
+
+class _Guard:
+    __slots__ = ("_duties", "_duty")
+
+    def __init__(self, duties: Duties, duty: str) -> None:
+        self._duties = duties
+        self._duty = duty
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False  # nothing happened, or a cancellation / exit: let it through
+        self._duties.failed(self._duty, exc)
+        return True

@@ -17,6 +17,7 @@ EXPECTED = sorted(
         "EventValidationError",
         "InvalidFilterError",
         "InvalidTopicError",
+        "JournalCorruptError",
         "JournalError",
         "JournalFullError",
         "LocalProtocolError",

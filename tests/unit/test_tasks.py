@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from zbus.tasks import TaskGroup
+from zbus.tasks import Duties, TaskGroup
 
 
 async def test_tasks_are_named_and_forgotten_when_done() -> None:
@@ -69,3 +69,32 @@ async def test_a_cancelled_task_is_not_an_error(caplog: pytest.LogCaptureFixture
     await asyncio.gather(task, return_exceptions=True)
     await asyncio.sleep(0)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_duties_count_and_log_each_kind_of_failure_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="zbus")
+    duties = Duties("ticker")
+    ran = []
+    for i in range(5):
+        for endpoint in ("good", "bad"):
+            with duties.guard("greet"):
+                if endpoint == "bad":
+                    raise OSError(24, "Too many open files")
+                ran.append(i)
+        with duties.guard("expire"):
+            raise KeyError("gone")
+    assert ran == [0, 1, 2, 3, 4]  # a failing item never stopped the next one, nor the next tick
+    assert duties.failures == {"greet": 5, "expire": 5}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w.getMessage().split(" (")[0] for w in warnings] == [
+        "ticker: greet failed",
+        "ticker: expire failed",
+    ]
+    assert all(w.exc_info is not None for w in warnings)  # the first of each kind has its traceback
+
+
+def test_duties_let_cancellation_through() -> None:
+    duties = Duties("ticker")
+    with pytest.raises(asyncio.CancelledError), duties.guard("heartbeat"):
+        raise asyncio.CancelledError
+    assert not duties.failures

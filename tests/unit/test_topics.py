@@ -16,6 +16,8 @@ from zbus.model.topics import (
     TopicIndex,
     TopicPattern,
     compile_pattern,
+    parse_announced,
+    regex_cover,
     validate_topic,
 )
 
@@ -424,3 +426,57 @@ def test_overlap_equals_exhaustive_search() -> None:
     for p in pats:
         for q in pats:
             assert patterns_overlap(p, q) == bool(matched[p.pattern] & matched[q.pattern]), (p, q)
+
+
+# -- regexes stay local: regex_cover and parse_announced -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("regex", "cover"),
+    [
+        (r"orders\.(created|paid)", "orders.**"),
+        (r"orders\.created", "orders.created"),  # no metacharacter: the regex is one topic
+        (r"orders", "orders"),
+        (r"orders\..*", "orders.**"),
+        (r"^eu\.orders\.x.*", "eu.orders.**"),  # 'x' may be the start of a longer token
+        (r"orders\.x?", "orders.**"),  # an optional character is not part of the literal
+        (r"orders\.\w+", "orders.**"),
+        (r"a|b", "**"),  # a top-level alternation: no common prefix
+        (r"a\|b\.c", "**"),  # an escaped '|' ends the literal run (conservatively)
+        (r"[|]abc", "**"),
+        (r"(?i)orders\.x", "**"),  # flags change what the letters match
+        (r"order.created", "**"),  # an unescaped '.' is any character
+        (r"(.*.*.*)*X", "**"),
+        ("x" * 300, "**"),  # longer than a topic may be
+    ],
+)
+def test_a_regex_is_announced_as_the_topic_pattern_covering_it(regex: str, cover: str) -> None:
+    assert regex_cover(regex) == cover
+    assert RegexPattern(regex).cover == cover
+
+
+@given(
+    st.lists(
+        st.sampled_from(["a", "b", "x", r"\.", ".", "*", "+", "?", "(", ")", "|", "[ab]", "$"]), max_size=8
+    )
+)
+def test_the_cover_matches_every_topic_the_regex_matches(parts: list[str]) -> None:
+    import itertools
+    import re
+
+    regex = "".join(parts)
+    try:
+        compiled = re.compile(regex)
+    except re.error:
+        return
+    cover = compile_pattern(regex_cover(regex))
+    topics = [".".join(t) for n in range(1, 4) for t in itertools.product(["a", "b", "x", "ab"], repeat=n)]
+    for topic in topics:
+        if compiled.fullmatch(topic):
+            assert cover.matches(topic), (regex, cover.pattern, topic)
+
+
+def test_announced_regexes_are_refused() -> None:
+    assert parse_announced("orders.*") == TopicPattern("orders.*")
+    with pytest.raises(InvalidTopicError, match="is a regex; peers' regexes are not evaluated"):
+        parse_announced("re:(.*.*.*)*X")

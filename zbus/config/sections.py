@@ -120,6 +120,11 @@ class DiscoveryConfig(_Section):
         settle: seconds after start before discovery counts as settled (when no greeting is pending
             either): ``request()`` waits this long for a responder, and a node that published closes
             no sooner, so it can hand its events to subscribers it had not met yet.
+        max_nodes: most discovered nodes (mDNS records, endpoints to greet) followed at once; more are
+            counted as ``discovery_full`` and ignored until some go away (bounds memory and sockets
+            under a flood of fake records).
+        max_pending_greetings: most HELLOs waiting for an answer at once, each holding a connection;
+            endpoints due beyond that are greeted on a later tick.
     """
 
     _key: ClassVar[str] = "discovery"
@@ -139,6 +144,8 @@ class DiscoveryConfig(_Section):
     regreet_base: float = _opt(3.0, _positive_duration)
     regreet_cap: float = _opt(30.0, _positive_duration)
     settle: float = _opt(1.5, _num("duration", 0))
+    max_nodes: int = _opt(1024, _num("integer", 1))
+    max_pending_greetings: int = _opt(64, _num("integer", 1))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,13 +286,25 @@ class PerformanceConfig(_Section):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig(_Section):
     """``[monitoring.http]``: if ``enabled``, serve /health, /metrics and the dashboard on ``host:port``
-    (0 = ephemeral); /health turns 503 when a subscription backlog is ``max_queue_percent`` % full."""
+    (0 = ephemeral); /health turns 503 when a subscription backlog is ``max_queue_percent`` % full.
+
+    Attributes:
+        workers: threads answering complete requests (the server never starts more).
+        max_connections: most connections open at once; a new one beyond that evicts the oldest
+            connection still sending its request.
+        read_timeout: seconds a connection may take to send its whole request before it is closed.
+        max_request_bytes: longest request (request line and headers) accepted; longer ones get 431.
+    """
 
     _key: ClassVar[str] = "monitoring.http"
     enabled: bool = _opt(False, _bool)
     host: str = _opt("127.0.0.1", _str())
     port: int = _opt(0, _num("integer", 0, 65535))
     max_queue_percent: int = _opt(90, _num("integer", 1, 100))
+    workers: int = _opt(4, _num("integer", 1, 64))
+    max_connections: int = _opt(64, _num("integer", 1, 4096))
+    read_timeout: float = _opt(5.0, _positive_duration)
+    max_request_bytes: int = _opt(8 * _KIB, _num("size", 256, _MIB, "in 256..1MiB"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,8 +20,9 @@ __all__ = ["Subscriptions", "announced"]
 
 
 def announced(pattern: TopicPattern | RegexPattern) -> str:
-    """How a pattern is announced to peers: topic patterns as is, regexes as ``re:<regex>``."""
-    return f"re:{pattern.pattern}" if isinstance(pattern, RegexPattern) else str(pattern.pattern)
+    """How a pattern is announced to peers: topic patterns as is, a regex as its ``cover`` (a topic
+    pattern matching all it can match; the regex itself never leaves the node)."""
+    return pattern.cover if isinstance(pattern, RegexPattern) else str(pattern.pattern)
 
 
 class Subscriptions:

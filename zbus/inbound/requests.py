@@ -21,7 +21,7 @@ from ..delivery.dispatch import is_async as _is_async
 from ..delivery.subscription import Handler
 from ..errors import NoResponders, PeerLostError, RemoteError, RequestTimeout
 from ..model.event import Event
-from ..model.topics import MAX_TOPIC_BYTES
+from ..model.topics import MAX_TOPIC_BYTES, SYSTEM_PREFIX
 from ..observe.drops import Drops
 from ..observe.latency import Histogram
 from ..observe.tracing import TRACEPARENT, child_traceparent, stamp
@@ -164,6 +164,9 @@ class Requests:
         self._spawn_answer(sender, request, precomputed)
 
     def _spawn_answer(self, sender: str, request: Event, precomputed: Awaitable[Any] | None = None) -> None:
+        if request._type.startswith(SYSTEM_PREFIX):  # no responder there, and no reply topic to answer on
+            self.dropped.drop("system_request", request._type[:80])
+            return
         self._answers.spawn(self._answer(sender, request, precomputed), f"answer-{request._type}")
 
     async def _answer(self, sender: str, request: Event, precomputed: Awaitable[Any] | None = None) -> None:

@@ -276,6 +276,7 @@ class Persistence:
                 streams=stats.streams,
                 map_used=stats.map_used,
                 map_size=stats.map_size,
+                corrupt_records=stats.corrupt_records,
             )
         except Exception as exc:  # a closed or failing journal is reported, not raised
             error = f"{type(exc).__name__}: {exc}"

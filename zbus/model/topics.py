@@ -29,6 +29,7 @@ __all__ = [
     "compile_pattern",
     "parse_announced",
     "patterns_overlap",
+    "regex_cover",
     "validate_topic",
 ]
 
@@ -241,13 +242,20 @@ class RegexPattern:
     System topics (``$zbus.``...) never match. Plain ``TopicPattern`` wildcards are faster and let
     ZeroMQ filter by prefix, so prefer them when they can express the subscription.
 
+    A regex never goes on the wire: peers would have to run it (a hostile one backtracks for
+    minutes). The node announces :attr:`cover` instead, a topic pattern that matches every topic the
+    regex can match (its leading literal tokens, then ``**``), subscribes its SUBs to that prefix and
+    applies the regex itself, locally.
+
     Attributes:
         pattern: the regular expression text.
+        cover: the topic pattern announced in its place: ``orders.**`` for ``orders\\.(new|paid)``, the
+            topic itself for a regex without metacharacters, ``**`` when no literal token leads.
         is_literal: always False.
-        prefix: always ``""``: a regex gives no safe ZeroMQ prefix.
+        prefix: always ``""`` (the regex itself gives no ZeroMQ prefix; ``cover``'s does).
     """
 
-    __slots__ = ("_fullmatch", "pattern")
+    __slots__ = ("_fullmatch", "cover", "pattern")
 
     is_literal = False
     is_system = False
@@ -273,6 +281,7 @@ class RegexPattern:
                 f"regex {regex!r} does not compile: {exc}; fix the expression (escape literal dots as '\\.')"
             ) from exc
         self.pattern: str = regex
+        self.cover: str = regex_cover(regex)
         self._fullmatch = compiled.fullmatch
 
     def matches(self, topic: str) -> bool:
@@ -289,6 +298,69 @@ class RegexPattern:
 
     def __repr__(self) -> str:
         return f"RegexPattern({self.pattern!r})"
+
+
+def _top_level_alternation(regex: str) -> bool:
+    """Whether ``regex`` has a ``|`` outside every group and character class."""
+    depth, i, in_class = 0, 0, False
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 1
+            i += regex[i : i + 1] == "^"
+            i += regex[i : i + 1] == "]"  # a ']' first in a class is a literal ']'
+            continue
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+def regex_cover(regex: str) -> str:
+    """The topic pattern that matches every topic ``regex`` can fully match (see ``RegexPattern.cover``).
+
+    Conservative by construction: only a leading run of letters, digits, ``_``, ``-`` and escaped dots
+    counts as literal; a character followed by ``*``, ``?`` or ``{`` is not part of it; anything else
+    (groups, classes, other escapes, ``^``/``$``, flags) ends it, and a top-level ``|`` means ``**``.
+    """
+    if _top_level_alternation(regex):
+        return "**"
+    chars: list[str] = []
+    i = 1 if regex.startswith("^") else 0
+    while i < len(regex):
+        if regex[i] == "\\" and regex[i + 1 : i + 2] == ".":
+            char, step = ".", 2
+        elif regex[i].isalnum() or regex[i] in "_-":
+            char, step = regex[i], 1
+        else:
+            break
+        after = regex[i + step : i + step + 1]
+        if after and after in "*?{":
+            break  # optional or counted: not certain to be there
+        chars.append(char)
+        i += step
+        if after == "+":
+            break  # there at least once, then unknown
+    literal = "".join(chars)
+    if i == len(regex) and literal:  # no metacharacter at all: the regex is one topic
+        candidate = literal
+    else:
+        tokens = literal.split(".")[:-1]  # the last token may be cut short
+        candidate = ".".join([*tokens, "**"]) if tokens else "**"
+    try:
+        return compile_pattern(candidate).pattern
+    except InvalidTopicError:  # an empty token ('a..b') or over 255 bytes: fall back to everything
+        return "**"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -404,14 +476,19 @@ class TopicIndex(Generic[T]):
 
 
 @functools.lru_cache(maxsize=1024)
-def parse_announced(announced: str) -> TopicPattern | RegexPattern:
-    """A peer's announced pattern: a topic pattern, or ``re:<regex>`` for an ``on_pattern`` one.
+def parse_announced(announced: str) -> TopicPattern:
+    """A peer's announced pattern: a topic pattern only (``on_pattern`` regexes announce their cover).
 
     Raises:
-        InvalidTopicError: the announcement is not a valid pattern (callers drop it).
+        InvalidTopicError: the announcement is not a valid topic pattern, or is a regex (``re:...``,
+            which older zbus versions announced): a peer's regex is never evaluated here (callers
+            drop it and count ``remote_regex``).
     """
     if announced.startswith("re:"):
-        return RegexPattern(announced[3:])
+        raise InvalidTopicError(
+            f"announced pattern {announced[:60]!r} is a regex; peers' regexes are not evaluated "
+            "(the peer runs an older zbus: upgrade it)"
+        )
     return compile_pattern(announced)
 
 

@@ -5,8 +5,11 @@ Switched on by ``monitoring.http.enabled`` (host ``monitoring.http.host``, defau
 
 Theory of operation
 -------------------
-The server is the stdlib ``ThreadingHTTPServer`` on its own daemon thread, so a slow client or a
-scrape never blocks the event loop. A request thread never reads node state itself: it submits
+The server is :class:`~zbus.monitoring.httpserver.BoundedHTTPServer` on its own threads (one acceptor,
+``monitoring.http.workers`` workers), so a slow client or a scrape never blocks the event loop, and slow
+or hostile clients cannot multiply threads: connections still sending their request are bounded
+(``max_connections``, ``read_timeout``, ``max_request_bytes``) and refusals are counted
+(``zbus_http_refused{reason}``). A request thread never reads node state itself: it submits
 :func:`~zbus.monitoring.snapshot.take_snapshot` to the node's loop (``run_coroutine_threadsafe``) and waits at
 most ``SNAPSHOT_TIMEOUT`` seconds for the result, so every number comes from one consistent moment
 and nothing races with the loop. A loop that does not answer in time is itself a finding: /health
@@ -36,12 +39,12 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import TimeoutError as FutureTimeout
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..config import MonitoringConfig
 from ..errors import ConfigError
 from .dashboard import DASHBOARD_HTML
+from .httpserver import BoundedHTTPServer, HeadHandler
 from .snapshot import NodeSnapshot, Observation, take_snapshot
 
 __all__ = ["HealthServer", "evaluate", "start_http", "state_json"]
@@ -185,12 +188,6 @@ def state_json(s: NodeSnapshot, health: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # close() must not wait for a request stuck on a dead loop
-    allow_reuse_address = True
-
-
 class HealthServer:
     """The HTTP endpoints of one node; created and started by the node when monitoring is enabled."""
 
@@ -200,13 +197,13 @@ class HealthServer:
         self.name = name
         self._observe = observe
         self.host, self.port = cfg.http.host, cfg.http.port
+        self.http = cfg.http
         self.max_queue_percent = cfg.http.max_queue_percent
         self.metrics_enabled = cfg.metrics.enabled
         self.started_at = time.time()
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BoundedHTTPServer | None = None
         self._metrics: Any = None
         self._lock = threading.Lock()
         #: requests answered per endpoint path (for tests and debugging)
@@ -220,9 +217,18 @@ class HealthServer:
         """
         self._loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        server_class = type("_Server", (_Server,), {"address_family": family})
+        h = self.http
         try:
-            self._server = server_class((self.host, self.port), _handler_for(self))
+            self._server = BoundedHTTPServer(
+                (self.host, self.port),
+                _handler_for(self),
+                family=family,
+                name=f"zbus-http {self.name}",
+                workers=h.workers,
+                max_connections=h.max_connections,
+                read_timeout=h.read_timeout,
+                max_request_bytes=h.max_request_bytes,
+            )
         except OSError as exc:
             raise ConfigError(
                 f"monitoring.http cannot listen on {self.host}:{self.port}: {exc.strerror or exc}; "
@@ -235,13 +241,7 @@ class HealthServer:
             from .metrics import NodeMetrics  # prometheus_client loads only when metrics are served
 
             self._metrics = NodeMetrics(self.snapshot)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name=f"zbus-http {self.name}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server.start()
         log.info("node %s serves /health, /metrics and the dashboard at %s/", self.name, self.url)
 
     def snapshot(self) -> NodeSnapshot:
@@ -260,7 +260,9 @@ class HealthServer:
             raise TimeoutError(
                 f"the event loop did not answer within {SNAPSHOT_TIMEOUT} s (blocked?)"
             ) from None
-        return take_snapshot(observation, http_url=self.url, started_at=self.started_at)
+        snap = take_snapshot(observation, http_url=self.url, started_at=self.started_at)
+        refused = {} if self._server is None else self._server.refusals()
+        return dataclasses.replace(snap, extra={**snap.extra, "http_refused": refused})
 
     def metrics_text(self) -> bytes:
         """The Prometheus exposition (``/metrics``)."""
@@ -272,11 +274,10 @@ class HealthServer:
         if server is None:
             return
         await asyncio.to_thread(server.shutdown)
-        server.server_close()
 
 
-def _handler_for(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(owner: HealthServer) -> type[HeadHandler]:
+    class Handler(HeadHandler):
         server_version = "zbus"
         protocol_version = "HTTP/1.1"
 

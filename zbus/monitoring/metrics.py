@@ -70,6 +70,14 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
     for name, n in sorted(s.handler_errors.items()):
         errors.add_metric([name], n)
     yield errors
+    failures = CounterMetricFamily(
+        "zbus_background_failures",
+        "Failed attempts of background duties (greet, expire, heartbeat, discover, ...), by duty.",
+        labels=["duty"],
+    )
+    for duty, n in sorted(st.failures.items()):
+        failures.add_metric([duty], n)
+    yield failures
     yield counter("zbus_gaps_detected", "Holes detected in publishers' streams.", st.gaps)
     yield counter(
         "zbus_gaps_repaired",
@@ -100,6 +108,14 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
     yield _histogram(
         "zbus_request_duration_seconds", "Request to reply round trips of this node.", s.request_latency
     )
+    refused = CounterMetricFamily(
+        "zbus_http_refused",
+        "HTTP connections closed unanswered: evicted, timeout, too_large, busy (monitoring.http limits).",
+        labels=["reason"],
+    )
+    for reason, n in sorted(s.extra.get("http_refused", {}).items()):
+        refused.add_metric([reason], n)
+    yield refused
     yield GaugeMetricFamily("zbus_peers", "Other nodes this node knows.", value=len(s.peers))
     yield GaugeMetricFamily("zbus_subscriptions", "Open subscriptions.", value=st.subscriptions)
     yield GaugeMetricFamily("zbus_dead_letters", "Events in the dead-letter store.", value=st.dead_letters)
@@ -128,6 +144,11 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
             )
             yield GaugeMetricFamily(
                 "zbus_journal_map_size_bytes", "The LMDB map size: the journal's limit.", value=j["map_size"]
+            )
+            yield counter(
+                "zbus_journal_corrupt_records",
+                "Damaged journal records (failed checksum) that reads skipped since the node started.",
+                j.get("corrupt_records", 0),
             )
 
 

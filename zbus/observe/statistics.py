@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -47,6 +47,8 @@ class NodeStatistics:
         dead_letters: events given up on after ``max_attempts``.
         queued: events waiting in all subscription backlogs. subscriptions: open subscriptions.
         peers: known peers. handlers_busy: handlers running right now.
+        failures: failed attempts of background duties by duty (``greet``, ``expire``, ``heartbeat``,
+            ``discover``, ...): each was logged (once per kind) and skipped; the others went on.
     """
 
     name: str
@@ -65,6 +67,7 @@ class NodeStatistics:
     subscriptions: int
     peers: int
     handlers_busy: int
+    failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,8 +83,10 @@ class JournalObservation:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransportStatistics:
     """A transport's counters: what it dropped (by reason), whether it is closed, where it listens
-    (``pub``, ``router``, a forwarder's ``capture``; empty in memory)."""
+    (``pub``, ``router``, a forwarder's ``capture``; empty in memory), and its background duties'
+    failures by duty."""
 
     dropped: dict[str, int]
     closed: bool
     endpoints: dict[str, str]
+    failures: dict[str, int] = field(default_factory=dict)

@@ -48,3 +48,16 @@ def test_repeated_suggestions_keep_the_backoff_but_a_new_node_resets_it() -> Non
     assert g.due(3, never) == ["tcp://a:1"] and g.due(8, never) == []  # next one only at 9
     g.found("tcp://a:1", "new-id", now=8)  # mDNS: another node (a restart) behind the endpoint
     assert g.due(8, never) == ["tcp://a:1"]
+
+
+def test_hostile_discovery_is_bounded_rule_4() -> None:
+    g = Greetings(base=3, cap=30, max_endpoints=3)
+    never = lambda endpoint, node_id: False  # noqa: E731
+    assert all(g.found(f"tcp://h:{i}", f"id-{i}", now=0) for i in range(3))
+    assert not g.found("tcp://h:99", "id-99", now=0)  # refused: the caller counts discovery_full
+    assert g.found("tcp://h:0", "id-0", now=1)  # a known endpoint is never refused
+    assert len(g) == 3
+    assert g.due(0, never, limit=2) == ["tcp://h:0", "tcp://h:1"]  # at most `limit` at once ...
+    assert g.due(0, never, limit=2) == ["tcp://h:2"]  # ... the rest stay due, untouched
+    g.forget("tcp://h:1")  # it cannot be connected to at all
+    assert "tcp://h:1" not in g and g.found("tcp://h:99", "id-99", now=5)  # room again

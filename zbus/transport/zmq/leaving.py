@@ -37,6 +37,8 @@ log = logging.getLogger("zbus")
 
 # a BYE announces the final heads of at most this many topics (the control message size bound)
 MAX_BYE_TOPICS = 4096
+# while a peer that said BYE drains, the mesh's ticker looks at it this often (s): the leaver waits on us
+LEAVING_POLL = 0.005
 # while we wait for discovery to settle before saying BYE, we look this often (s)
 SETTLE_POLL = 0.05
 

@@ -23,7 +23,8 @@ batching of sends: ``outbox.py``; leaving with a drain and letting leaving peers
 The decisions are not made here: whom to greet (``protocol.greetings``), peer liveness
 (``protocol.peers``), heartbeat heads (``protocol.heads``), who is subscribed (``protocol.interest``)
 and the forwarder choice (``protocol.forwarder``) are pure; this module feeds them input and ``now``
-and carries out what they return. Background work runs in one ``TaskGroup``.
+and carries out what they return. Background work runs in one ``TaskGroup``, each ticker duty
+guarded by ``tasks.Duties`` (counted, never fatal).
 """
 
 from __future__ import annotations
@@ -55,14 +56,14 @@ from ...model.peer import PeerInfo
 from ...model.topics import parse_announced
 from ...observe.drops import Drops
 from ...observe.statistics import TransportStatistics
-from ...protocol.greetings import Greetings
 from ...protocol.heads import Heads
 from ...protocol.interest import confirmed_subscribers
 from ...protocol.peers import LEFT, PeerChange, PeerTable
-from ...tasks import TaskGroup
+from ...tasks import Duties, TaskGroup
 from ..base import Inbound
 from .forwarding import Forwarding
-from .leaving import Departures
+from .greeter import Greeter
+from .leaving import LEAVING_POLL, Departures
 from .links import Link, LinkServices
 from .outbox import Outbox, send_blocking
 from .pump import Pump, route_in_order
@@ -82,8 +83,6 @@ CLOSE_LINGER_CAP = 1.0
 # a HELLO carries the start sequences (the join rule's base) of at most this many topics; a journaled node
 # with more announces none, and subscribers follow its new streams from what they see (documented)
 MAX_BASE_TOPICS = 1024
-# while a peer that said BYE drains, the ticker looks at it this often (s): the leaver waits on us
-LEAVING_POLL = 0.005
 
 
 class MeshTransport:
@@ -130,9 +129,16 @@ class MeshTransport:
             send=lambda frames: send_frames(self.xpub, frames),
             dropped=self.dropped,
         )
-        self._candidates: dict[str, tuple[zmq.Socket[bytes], float]] = {}
-        self._greetings = Greetings(base=d.regreet_base, cap=d.regreet_cap)
         self._tasks = TaskGroup("mesh")  # the ticker and the closing of links
+        self._duties = Duties("mesh")  # the ticker's duties and discovery's callbacks, each guarded
+        self.greeter = Greeter(
+            node_id=node_id,
+            config=d,
+            is_peer=self._is_peer,
+            send_hello=lambda dealer, via: self._send_hello(dealer, ack=False, via=via),
+            dropped=self.dropped,
+            duties=self._duties,
+        )
         self._sub_prefixes: set[bytes] = {HEARTBEAT_TOPIC}
         self._xpub_subs: Counter[bytes] = Counter()
         self._patterns: tuple[str, ...] = ()
@@ -145,24 +151,20 @@ class MeshTransport:
         self._ticker: asyncio.Task[None] | None = None
         self._discovery: Discovery | None = None
         self._closed = False
-        self._started = time.monotonic()
-        # the join rule's input for our subscribers: our last sequence per topic at start (a journaled
-        # node's continue); too many topics to announce means "unknown" (None) rather than a huge HELLO
-        base = {} if base is None else base
+        base = {} if base is None else base  # the join rule's input (HELLO ``base``); too many: unknown
         self._base: dict[str, int] | None = base if len(base) <= MAX_BASE_TOPICS else None
         self.departures = Departures(
             table=self.table, links=lambda: self._links, apply=self._apply, dropped=self.dropped
         )
-        self._greeted: set[str] = set()  # endpoints whose first greeting timed out (not "settling")
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, inbound: Inbound) -> None:
         """Bind, start pumps and discovery."""
         self._inbound = inbound
-        self._started = time.monotonic()
         t = self.config.transport
         self._ctx = zmq.Context()
         self._factory = SocketFactory(self._ctx, t)
+        self.greeter.start(self._factory)
         self._link_services = LinkServices(
             factory=self._factory,
             on_frames=self._on_sub,
@@ -203,6 +205,8 @@ class MeshTransport:
             role=self.role,
             pub_port=_port(self.pub_endpoint),
             router_port=_port(self.router_endpoint),
+            report=self.dropped.drop,
+            duties=self._duties,
         )
         if disc is not None:
             await disc.start(self._on_found, self._on_lost)
@@ -221,13 +225,11 @@ class MeshTransport:
         await self.departures.leave(heads, timeout, self.settled)
 
     def settled(self) -> bool:
-        """Discovery has run ``discovery.settle`` seconds and no first greeting awaits an answer."""
-        age = time.monotonic() - self._started
-        return age >= self.config.discovery.settle and not (self._candidates.keys() - self._greeted)
+        return self.greeter.settled()
 
     def running_for(self) -> float:
         """Seconds since :meth:`start`."""
-        return time.monotonic() - self._started
+        return self.greeter.running_for()
 
     async def close(self) -> None:
         """Say BYE to every peer (if :meth:`leave` did not), stop discovery (mDNS goodbye) and close
@@ -259,12 +261,14 @@ class MeshTransport:
 
     # -- discovery input ---------------------------------------------------------------------------
     def _on_found(self, found: Found) -> None:
-        router = found.router
-        if self._closed or not router or router == self.router_endpoint or found.id == self.node_id:
+        if (
+            self._closed
+            or not found.router
+            or found.router == self.router_endpoint
+            or found.id == self.node_id
+        ):
             return
-        # remembered: a node we lose touch with (partition, expiry) is greeted again, with backoff
-        self._greetings.found(router, found.id, time.monotonic())
-        self._greet_due()
+        self.greeter.found(found)
 
     def _is_peer(self, endpoint: str, node_id: str) -> bool:
         if node_id == self.node_id:
@@ -273,19 +277,10 @@ class MeshTransport:
             link.router == endpoint for link in self._links.values()
         )
 
-    def _greet_due(self) -> None:
-        for endpoint in self._greetings.due(time.monotonic(), self._is_peer):
-            if endpoint in self._candidates:
-                continue  # the last HELLO is still waiting (its DEALER reconnects by itself)
-            dealer = self._factory.dealer(self.node_id.encode())
-            self._factory.connect(dealer, endpoint)
-            self._candidates[endpoint] = (dealer, time.monotonic())
-            self._send_hello(dealer, ack=False, via=endpoint)
-
     def _on_lost(self, peer_id: str) -> None:
         # mDNS says goodbye: trust it only as a hint; heartbeats decide (Rule 3 of PeerTable)
         self.table.disconnected(peer_id, time.monotonic())
-        self._greetings.lost(peer_id)
+        self.greeter.greetings.lost(peer_id)
 
     # -- inbound messages ----------------------------------------------------------------------------
     def _on_xpub(self, frames: list[bytes]) -> None:
@@ -379,7 +374,7 @@ class MeshTransport:
         if hello.id == self.node_id:  # our own endpoint under another name (a static list naming us)
             self.dropped.drop("self_hello")
             if hello.via:
-                self._greetings.answered(hello.via, self.node_id)
+                self.greeter.greetings.answered(hello.via, self.node_id)
             return None
         if hello.mesh != self.config.mesh.name:
             self.dropped.drop("wrong_mesh")
@@ -404,7 +399,7 @@ class MeshTransport:
             base=hello.base if hello.age is not None else None,
         )
         if hello.ack and hello.via:
-            self._greetings.answered(hello.via, hello.id)
+            self.greeter.greetings.answered(hello.via, hello.id)
         link = self._links.get(hello.id)
         known = self.table.get(hello.id)
         if link is not None and known is not None and hello.epoch > known.epoch:
@@ -412,11 +407,8 @@ class MeshTransport:
             self.forwarding.left(known.id)
             link = None
         if link is None:
-            candidate = self._candidates.pop(hello.via, None) if hello.ack and hello.via else None
-            candidate = candidate or self._candidates.pop(hello.router, None)
-            if candidate is not None:
-                dealer = candidate[0]
-            else:
+            dealer = self.greeter.take(hello.via if hello.ack else "", hello.router)
+            if dealer is None:
                 dealer = self._factory.dealer(self.node_id.encode())
                 self._factory.connect(dealer, hello.router)
             link = Link(hello.id, dealer, hello.router, self._link_services, pub=hello.pub, role=hello.role)
@@ -442,8 +434,8 @@ class MeshTransport:
     def _valid_pattern(self, announced: str) -> bool:
         try:
             parse_announced(announced)
-        except ZbusError:
-            self.dropped.drop("bad_pattern")
+        except ZbusError:  # a peer's regex ("re:...") is refused too: see ARCHITECTURE.md, hostile input
+            self.dropped.drop("remote_regex" if announced[:3] == "re:" else "bad_pattern", announced[:80])
             return False
         return True
 
@@ -456,17 +448,17 @@ class MeshTransport:
             return
         for change in changes:
             if change.kind == LEFT:
-                peer = change.peer
-                left = self.departures.left(peer.id) or change.reason != "timeout"
-                self.forwarding.left(peer.id)
-                log.info("peer %s left (%s)", peer.name, change.reason)
-                # a peer that went silent (partition, crash) keeps its streams: the gap when it comes back
-                # is repaired or reported (keep_away); one that left ends them, unless it keeps a journal
-                # and so still owes what we miss
-                ended = left and (change.reason == "restarted" or not peer.journaled)
-                self._drop_links(peer, ended=ended)
+                with self._duties.guard("peer_left"):  # one peer's clean-up failing never skips another's
+                    peer = change.peer
+                    left = self.departures.left(peer.id) or change.reason != "timeout"
+                    self.forwarding.left(peer.id)
+                    log.info("peer %s left (%s)", peer.name, change.reason)
+                    # a peer that went silent (partition, crash) keeps its streams: the gap when it comes
+                    # back is repaired or reported (keep_away); one that left ends them, unless it keeps
+                    # a journal and so still owes what we miss
+                    self._drop_links(peer, ended=left and not peer.journaled)
         if self._inbound is not None:
-            self._inbound.on_peers_changed()
+            self._inbound.on_peers_changed()  # (inside the caller's guard: the ticker's, or the pump's)
 
     def _drop_links(self, peer: PeerInfo, *, ended: bool = False) -> None:
         link = self._links.pop(peer.id, None)
@@ -484,25 +476,25 @@ class MeshTransport:
     # -- timers ----------------------------------------------------------------------------------------
     async def _tick(self) -> None:
         d = self.config.discovery
-        interval, greet_every, hello_timeout = d.heartbeat_interval, d.greet_interval, d.hello_timeout
+        interval, greet_every = d.heartbeat_interval, d.greet_interval
         sleep = min(interval, self.config.transport.safety_poll)
         next_beat = 0.0
         next_greet = time.monotonic() + greet_every
         while True:
             now = time.monotonic()
             if now >= next_beat:
-                self._heartbeat()
                 next_beat = now + interval
+                with self._duties.guard("heartbeat"):
+                    self._heartbeat()
             if now >= next_greet:
-                self._greet_due()
                 next_greet = now + greet_every
-            self._apply(self.table.expire(now))
-            for endpoint, (dealer, since) in list(self._candidates.items()):
-                if now - since > hello_timeout:  # closed before the next greeting
-                    dealer.close(linger=0)
-                    del self._candidates[endpoint]
-                    self._greeted.add(endpoint)  # tried: no longer keeps discovery "settling"
-            self.departures.check(self._inbound)
+                with self._duties.guard("greet"):
+                    self.greeter.greet_due()
+            with self._duties.guard("expire"):
+                self._apply(self.table.expire(now))
+            self.greeter.expire(now)
+            with self._duties.guard("leaving"):
+                self.departures.check(self._inbound)
             await asyncio.sleep(LEAVING_POLL if self.departures.leaving else sleep)
 
     def _heartbeat(self) -> None:
@@ -531,7 +523,7 @@ class MeshTransport:
             ack=ack,
             via=via,
             journal=self.config.persistence.enabled,
-            age=time.monotonic() - self._started,
+            age=self.greeter.running_for(),
             base=self._base,
         )
 
@@ -578,7 +570,10 @@ class MeshTransport:
         endpoints = {"pub": self.pub_endpoint, "router": self.router_endpoint} if self.pub_endpoint else {}
         if self.forwarding.capture_endpoint:
             endpoints["capture"] = self.forwarding.capture_endpoint
-        return TransportStatistics(dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints)
+        failures = dict(self._duties.failures)
+        return TransportStatistics(
+            dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints, failures=failures
+        )
 
     def peers(self) -> list[PeerInfo]:
         """Live peers (monitors and forwarders included; check ``role``)."""

@@ -117,6 +117,21 @@ class SocketFactory:
         sock.setsockopt(zmq.RCVHWM, 1)  # never read: a hostile ROUTER must not fill our memory
         return sock
 
+    def dealer_to(self, identity: bytes, endpoint: str) -> zmq.Socket[bytes]:
+        """A :meth:`dealer` connected to ``endpoint``; closed again if the connect fails (no leak).
+
+        Raises:
+            PeerError: the endpoint is malformed.
+            zmq.ZMQError: no socket could be made (EMFILE: out of sockets or file descriptors).
+        """
+        sock = self.dealer(identity)
+        try:
+            self.connect(sock, endpoint)
+        except BaseException:
+            sock.close(linger=0)
+            raise
+        return sock
+
     def bind(self, sock: zmq.Socket[bytes], host: str, port: int) -> str:
         """Bind ``sock`` to ``tcp://host:port`` (port 0 = ephemeral) and return the endpoint bound.
 

@@ -1,0 +1,75 @@
+"""The record envelope: a checksum around every stored event and dead letter (pure: stdlib only).
+
+A journal value used to be the bare msgpack body (an array of the event's three wire frames). Since
+journal schema 2 every value is sealed::
+
+    0xC1 | version (u8) | ext_len (u8) | crc32 (u32, big-endian) | ext (ext_len bytes) | body
+
+``0xC1`` is the one byte msgpack never uses, so a sealed value can never be mistaken for a bare body
+written by an older zbus: both kinds are read (the older without a check). The CRC-32 (``zlib.crc32``)
+covers the record's LMDB key, the version and ext_len bytes, ``ext`` and the body, so a flipped bit
+anywhere, a torn value or a value under the wrong key fails :func:`unseal`. ``ext`` is empty in
+version 1; it is where a per-stream hash chain (the previous record's digest) goes without changing
+the layout: a reader that does not know an ext field still checks the CRC over it.
+
+CRC-32 detects damage (disk, copies, truncation), not tampering: anyone who can write the file can
+recompute it. Tamper evidence is the hash chain's job, not this module's.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Final
+
+from zbus.errors import JournalCorruptError
+
+__all__ = ["ENVELOPE_VERSION", "MARK", "is_sealed", "seal", "unseal"]
+
+MARK: Final = 0xC1
+ENVELOPE_VERSION: Final = 1
+_HEAD: Final = struct.Struct(">BBBI")  # mark, version, ext_len, crc32
+
+
+def seal(key: bytes, body: bytes, ext: bytes = b"") -> bytes:
+    """Return the stored value for ``body`` under ``key``: the envelope with its checksum.
+
+    Args:
+        key: the record's LMDB key (covered by the checksum).
+        body: the msgpack body.
+        ext: extension bytes (at most 255; empty in version 1).
+    """
+    prefix = bytes((ENVELOPE_VERSION, len(ext)))
+    crc = zlib.crc32(body, zlib.crc32(ext, zlib.crc32(prefix, zlib.crc32(key))))
+    return _HEAD.pack(MARK, ENVELOPE_VERSION, len(ext), crc) + ext + body
+
+
+def is_sealed(value: bytes) -> bool:
+    """Whether ``value`` carries an envelope (False: a bare body from a schema-1 journal)."""
+    return bool(value) and value[0] == MARK
+
+
+def unseal(key: bytes, value: bytes) -> bytes:
+    """Return the body of the stored ``value`` of ``key``, checked; a bare (older) body as it is.
+
+    Raises:
+        JournalCorruptError: the envelope is cut short, of an unknown version, or its checksum does
+            not match (the message says which; the caller adds the stream and sequence).
+    """
+    if not is_sealed(value):
+        return value
+    if len(value) < _HEAD.size:
+        raise JournalCorruptError(f"the envelope is cut short ({len(value)} bytes)")
+    _, version, ext_len, stored = _HEAD.unpack_from(value)
+    if version != ENVELOPE_VERSION:
+        raise JournalCorruptError(f"unknown envelope version {version} (written by a newer zbus?)")
+    start = _HEAD.size + ext_len
+    if len(value) < start:
+        raise JournalCorruptError(f"the envelope is cut short ({len(value)} bytes, ext of {ext_len})")
+    prefix = bytes((version, ext_len))
+    crc = zlib.crc32(
+        value[start:], zlib.crc32(value[_HEAD.size : start], zlib.crc32(prefix, zlib.crc32(key)))
+    )
+    if crc != stored:
+        raise JournalCorruptError(f"checksum mismatch (stored {stored:08x}, computed {crc:08x})")
+    return value[start:]
