@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -165,7 +166,9 @@ def raw_client(endpoint: str, n: int, warmup: int = 50, deadline: float = 60) ->
 
 
 def raw_scan(path: str) -> tuple[int, float]:
-    """Read every journaled event with plain LMDB + msgpack (frames, header and payload decoded).
+    """Read every journaled event with plain LMDB + msgpack (frames, header and payload decoded),
+    checking each record's CRC-32 as the journal's reader does (the envelope: 7 bytes + ext, then
+    the msgpack body; see store/envelope.py).
 
     Returns:
         (events read, seconds).
@@ -176,8 +179,9 @@ def raw_scan(path: str) -> tuple[int, float]:
         t0 = time.perf_counter()
         count = 0
         with env.begin(db=db, buffers=False) as txn:
-            for _key, value in txn.cursor():
-                frames = msgpack.unpackb(value)
+            for key, value in txn.cursor():
+                zlib.crc32(value, zlib.crc32(key))
+                frames = msgpack.unpackb(value[7 + value[2] :] if value[0] == 0xC1 else value)
                 msgpack.unpackb(frames[1])
                 msgpack.unpackb(frames[2])
                 count += 1
