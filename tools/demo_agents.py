@@ -23,6 +23,8 @@ import zbus
 
 async def planner(node: zbus.Node, stop: asyncio.Event) -> None:
     await node.wait_for_peers(3, timeout=30)
+    # the auditor counts every task from the first: start once its subscription is in place
+    await node.wait_for_subscribers("task.created", timeout=30)
     n = 0
     while not stop.is_set():
         n += 1

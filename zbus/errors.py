@@ -88,7 +88,8 @@ class EventValidationError(UsageError):
 
 
 class UnknownTargetError(UsageError):
-    """``publish(target=...)`` or a directed send named a node that is not in the peer table."""
+    """``publish(target=...)`` or a directed send named a node that is not in the peer table, or a
+    name that two live nodes share (then target one by id)."""
 
 
 class ClosedError(ZbusError):

@@ -27,7 +27,7 @@ from .delivery.deadletters import DeadLetter, MemoryDeadLetters
 from .delivery.dispatch import Dispatcher
 from .delivery.routing import Subscriptions
 from .delivery.subscription import Handler, Subscription, SubscriptionStatistics
-from .errors import ClosedError, NoResponders, UsageError
+from .errors import ClosedError, JournalError, NoResponders, UsageError
 from .inbound.gates import Gates, Replay, replay_spec
 from .inbound.peerwatch import PeerEvent, PeerWatch
 from .inbound.recovery import Recovery
@@ -44,6 +44,7 @@ from .observe.statistics import NodeState, NodeStatistics, merge_counts
 from .observe.tracing import stamp
 from .protocol.repair import LostEvents
 from .protocol.requests import RoundRobin
+from .transport import make_transport
 from .transport.base import Transport
 
 if TYPE_CHECKING:
@@ -179,7 +180,9 @@ class Node:
     def _build(self, persistence: Persistence | None) -> _Running:
         """The running components, each given what it needs in its constructor."""
         c = self.config
-        transport = self._make_transport()
+        transport = make_transport(
+            c, node_id=self.id, name=self.name, epoch=self.epoch, role=self.role, base=self._start_seqs
+        )
         history = History(self.id, ring_size=c.transport.repair_buffer, persistence=persistence)
         recovery = Recovery(
             node_id=self.id,
@@ -229,26 +232,6 @@ class Node:
             gates=gates,
             dead=dead,
             persistence=persistence,
-        )
-
-    def _make_transport(self) -> Transport:
-        kind = self.config.transport.kind
-        if kind == "memory":
-            from .transport.memory import MemoryTransport
-
-            mesh = self.config.mesh.name
-            return MemoryTransport(
-                node_id=self.id, name=self.name, mesh=mesh, epoch=self.epoch, role=self.role
-            )
-        from .transport.zmq.mesh import MeshTransport  # pyzmq loads only for nodes that use it
-
-        return MeshTransport(
-            node_id=self.id,
-            name=self.name,
-            epoch=self.epoch,
-            config=self.config,
-            role=self.role,
-            base=self._start_seqs,
         )
 
     async def close(self) -> None:
@@ -409,7 +392,17 @@ class Node:
         run.history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
         persistence = run.persistence
         if persistence is not None:  # write-ahead: sent by _wire_out once committed
-            await persistence.append(self.id, topic, seq, self.epoch, event._ts, frames, durable=durable)
+            try:
+                await persistence.append(self.id, topic, seq, self.epoch, event._ts, frames, durable=durable)
+            except JournalError:
+                # not journaled, not sent: the number goes back, so subscribers see no gap (a later
+                # publish of this topic that overtook it while we waited keeps its own, and the gap
+                # is then reported, never silent)
+                if self._seqs.get(topic) == seq:
+                    self._seqs[topic] = seq - 1
+                    run.history.unrecord(topic, seq)
+                self._published -= 1
+                raise
         if self._subs.has_interest(topic):
             await self._subs.route(wire.decode(frames, max_message_size=2**62))
         if persistence is None:
@@ -615,22 +608,37 @@ class Node:
             The reply ``Event``; its ``payload`` is what the responder returned.
 
         Raises:
-            NoResponders: no node responds to ``type`` right now (raised at once).
+            NoResponders: no node responds to ``type``: raised once discovery has settled
+                (``discovery.settle`` after start) without one, or when ``timeout`` is spent first.
             RequestTimeout: no reply within ``timeout`` seconds (also a ``TimeoutError``).
             RemoteError: the responder raised; ``remote_type`` and ``remote_message`` say what.
         """
         run = self._running()
-        remote = [p.id for p in run.transport.peers() if type in p.responders]
-        target = self._picker.pick(type, remote + ([self.id] if type in self._responders else []))
+        deadline = time.monotonic() + timeout
+        target = await self._responder(type, timeout)
         if target is None:
+            peers = run.transport.peers()
             raise NoResponders(
-                f"no node in mesh {self.config.mesh.name!r} responds to {type!r}; "
-                "start a responder (@node.respond) or check the type and mesh name"
+                f"no node in mesh {self.config.mesh.name!r} responds to {type!r} (discovery has run "
+                f"{run.transport.running_for():.1f} s and knows {len(peers)} peer(s)); start a responder "
+                f"(@node.respond), check the type and mesh name, or await "
+                f"node.wait_for_responders({type!r}) first"
             )
         event = Event(
             type, payload, source=self.name, priority=priority, headers=headers, correlation_id=correlation_id
         )
-        return await run.router.request(target, event, timeout)
+        return await run.router.request(target, event, max(0.0, deadline - time.monotonic()))
+
+    async def _responder(self, type: str, timeout: float) -> str | None:
+        """A responder of ``type`` to ask (round robin), waiting up to ``timeout`` s while discovery is
+        still settling (a responder may not be met yet); ``None`` once it has settled without one."""
+        run = self._running()
+
+        def pick() -> str | None:
+            remote = [p.id for p in run.transport.peers() if type in p.responders]
+            return self._picker.pick(type, remote + ([self.id] if type in self._responders else []))
+
+        return await self._watch.find(pick, run.transport.settled, timeout)
 
     async def _run_handler(self, handler: Handler, event: Event) -> Any:
         return await self._running().dispatcher.run_once(handler, event)

@@ -34,6 +34,7 @@ class Proc:
         )
         self.lines: list[str] = []
         self._buffer = b""
+        self._stderr: str | None = None
 
     def readline(self, timeout: float) -> str | None:
         """The next stdout line, or None at EOF or after ``timeout`` seconds (raw fd: no hidden buffer)."""
@@ -67,6 +68,10 @@ class Proc:
             f"no line starting {prefix!r} within {timeout} s; got {self.lines[-5:]} {err[-2000:]}"
         )
 
+    def stderr_text(self) -> str:
+        """Everything the process wrote to stderr (call after it exited, e.g. after ``stop``)."""
+        return self._stderr or ""
+
     def kill9(self) -> None:
         os.kill(self.popen.pid, signal.SIGKILL)
         self.popen.wait(5)
@@ -79,6 +84,8 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
+        if self.popen.stderr is not None and self._stderr is None:
+            self._stderr = self.popen.stderr.read().decode()
         for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if stream is not None:
                 stream.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 
@@ -21,6 +22,7 @@ import zbus
 
 
 async def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")  # on stderr
     role, mesh, name = sys.argv[1:4]
     arg = sys.argv[4:]
     stop = asyncio.Event()

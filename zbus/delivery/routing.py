@@ -117,5 +117,6 @@ class Subscriptions:
             sub = targets[j]
             if j > i:
                 ev = event._clone()
-            while not sub.offer(ev):
-                await sub.wait_space()
+            if j > i and sub.offer(ev):
+                continue
+            await sub.put(ev)

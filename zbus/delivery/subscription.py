@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -124,6 +125,7 @@ class Subscription:
         self._ready = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
+        self._line: deque[object] = deque()  # puts waiting for room, in arrival order
         self._closed = False
         self._on_close = on_close
         self._stats_received = 0
@@ -137,9 +139,12 @@ class Subscription:
 
     # -- producer side (the node's router) ----------------------------------------------------
     def offer(self, event: Event) -> bool:
-        """Queue ``event``. Returns False only under ``Overflow.BLOCK`` when full (caller waits)."""
+        """Queue ``event``. Returns False only under ``Overflow.BLOCK`` when full, or when earlier
+        events already wait for room (the caller then waits with :meth:`put`, in line)."""
         if self._closed:
             return True
+        if self._line:  # first come, first queued: an event never overtakes one waiting for room
+            return False
         try:
             dropped = self._buffer.push(event, event._priority)
         except PriorityBuffer.Full:
@@ -177,6 +182,28 @@ class Subscription:
     def attempt_failed(self) -> None:
         """A handler attempt raised (the event may still be retried)."""
         self._stats_failed += 1
+
+    async def put(self, event: Event) -> None:
+        """Queue ``event`` under ``overflow="block"``, waiting for room in arrival order (so events
+        released in stream order stay in order, whichever path released them)."""
+        turn = object()
+        self._line.append(turn)
+        try:
+            while self._line[0] is not turn or not self.offer_first(event):
+                self._space.clear()
+                await self._space.wait()
+        finally:
+            self._line.remove(turn)
+            if self._line:
+                self._space.set()  # the next in line looks again
+
+    def offer_first(self, event: Event) -> bool:
+        """:meth:`offer` for the head of the line (see :meth:`put`)."""
+        line, self._line = self._line, deque()
+        try:
+            return self.offer(event)
+        finally:
+            self._line = line
 
     async def wait_space(self) -> None:
         """Wait until the backlog has room (``overflow="block"``) or the subscription closes."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import WaitTimeout
 from ..model.peer import PeerInfo
@@ -14,6 +16,9 @@ from ..model.peer import PeerInfo
 __all__ = ["PeerEvent", "PeerWatch"]
 
 log = logging.getLogger("zbus")
+T = TypeVar("T")
+#: while discovery settles, ``find`` looks again at least this often (s)
+SETTLE_CHECK = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +68,21 @@ class PeerWatch:
         """Wake every waiter so it re-checks its condition (subscriptions changed, ...)."""
         self._changed.set()
         self._changed = asyncio.Event()
+
+    async def find(
+        self, pick: Callable[[], T | None], settled: Callable[[], bool], timeout: float
+    ) -> T | None:
+        """What ``pick()`` returns once it is not ``None``, waiting (at most ``timeout`` s) while
+        discovery has not ``settled()``: someone not met yet may still be there. ``None`` once settled."""
+        deadline = time.monotonic() + timeout
+        while (found := pick()) is None and not settled():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            # wake on every peer change; look again at least every SETTLE_CHECK s (settling is a time)
+            with contextlib.suppress(WaitTimeout):
+                await self.wait_until(lambda: pick() is not None, min(left, SETTLE_CHECK), "a peer")
+        return found
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         """Return once ``predicate()`` holds; re-checked after every change.

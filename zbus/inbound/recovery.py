@@ -136,7 +136,11 @@ class Recovery:
             self._stalled -= 1
 
     def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
-        """A peer's recent stream heads: anything beyond what we hold is tail loss to repair."""
+        """A peer's recent stream heads: anything beyond what we hold is tail loss to repair. Not
+        while a full ``block`` backlog stalls our reading: the tail is then most likely waiting in
+        our own socket, and asking for it again would only duplicate work (a later beat asks)."""
+        if self._stalled:
+            return
         now = time.monotonic()
         for topic, head in heads.items():
             if self._has_interest(topic):

@@ -245,8 +245,8 @@ class ReplayGate:
         """Offer a replayed or released event, waiting for backlog space (nothing is dropped)."""
         if self.marks is not None:
             self.marks.offered((event._node_id, event._topic), event._seq)
-        while not self.sub.offer(event):
-            await self.sub.wait_space()
+        if not self.sub.offer(event):
+            await self.sub.put(event)
 
     # -- durable checkpoints --------------------------------------------------------------------------------
     def start_saving(self) -> None:

@@ -153,10 +153,16 @@ class Router:
             await self.on_direct(Kind.EVENT, self.node_id, frames)
             return
         peers = self.transport.peers()
-        for peer in peers:
-            if target in (peer.id, peer.name):
-                await self.transport.send(peer.id, Kind.EVENT, frames)
-                return
+        matches = [peer for peer in peers if target == peer.id] or [p for p in peers if target == p.name]
+        if len(matches) > 1:
+            ids = ", ".join(sorted(p.id for p in matches))
+            raise UnknownTargetError(
+                f"target {target!r} names {len(matches)} live nodes of mesh {mesh!r} (ids {ids}); "
+                "target one by id (node.peers lists them), and give each node its own name"
+            )
+        if matches:
+            await self.transport.send(matches[0].id, Kind.EVENT, frames)
+            return
         known = ", ".join(sorted(p.name for p in peers)) or "none"
         raise UnknownTargetError(
             f"target {target!r} is not a node of mesh {mesh!r} (known: {known}); "

@@ -45,6 +45,12 @@ class History:
                 ring = self._rings[topic] = deque(maxlen=self.ring_size)
             ring.append((seq, ts, frames))
 
+    def unrecord(self, topic: str, seq: int) -> None:
+        """Forget event ``seq`` of ``topic`` again: its publish failed (the journal refused it)."""
+        ring = self._rings.get(topic)
+        if ring and ring[-1][0] == seq:
+            ring.pop()
+
     async def serve(
         self, topic: str, first: int, last: int
     ) -> tuple[list[list[bytes]], list[tuple[int, int]]]:

@@ -8,3 +8,24 @@ forwarding, capture).
 May import: ``zbus.model``, ``zbus.codec``, ``zbus.protocol``, ``zbus.observe``, ``zbus.discovery``,
 ``zbus.config``, ``zbus.errors``, ``zbus.tasks``; zmq only inside ``zmq/``.
 """
+
+from __future__ import annotations
+
+from ..config import Config
+from .base import Transport
+
+__all__ = ["make_transport"]
+
+
+def make_transport(
+    config: Config, *, node_id: str, name: str, epoch: int, role: str, base: dict[str, int]
+) -> Transport:
+    """The transport ``config.transport.kind`` names: ``"memory"`` (in-process) or the ZeroMQ mesh.
+    ``base`` is the node's last sequence per topic at start (the join rule's input, see PeerHello)."""
+    if config.transport.kind == "memory":
+        from .memory import MemoryTransport
+
+        return MemoryTransport(node_id=node_id, name=name, mesh=config.mesh.name, epoch=epoch, role=role)
+    from .zmq.mesh import MeshTransport  # pyzmq loads only for nodes that use it
+
+    return MeshTransport(node_id=node_id, name=name, epoch=epoch, config=config, role=role, base=base)
