@@ -6,7 +6,8 @@ Usage (inside a host, configuration from ZBUS_* in the environment, persistence 
 
 publish: waits for one subscriber of TOPIC, then publishes events {"i": k} for k from where its
     journal left off (a restarted publisher continues: what its last run did not commit is published
-    again, with the next sequence numbers) up to TOTAL, at about RATE per second. Prints
+    again, with the next sequence numbers; without a journal it starts at 0) up to TOTAL, at about
+    RATE per second. Prints
     "ready", "start K", "progress K" every 5,000, "done TOTAL"; then keeps serving repairs.
 subscribe: a durable subscription ("chaos") on PATTERN; every delivered event is appended to OUTFILE
     as "SOURCE I". Prints "ready", then "count N lost L gaps G repaired R" whenever N changed (at most
@@ -54,7 +55,8 @@ async def until_stopped() -> None:
 
 async def publish(name: str, topic: str, total: int, rate: float) -> None:
     async with zbus.Node(name) as node:
-        last = [e async for e in node.replay(topic, last=1)]
+        journaled = node.config.persistence.enabled
+        last = [e async for e in node.replay(topic, last=1)] if journaled else []
         start = last[0].payload["i"] + 1 if last else 0
         say("ready")
         await node.wait_for_subscribers(topic, 1, timeout=60)
