@@ -25,6 +25,7 @@ def cli() -> None:
       zbus sub 'order.*'                       print order events as they arrive
       zbus pub order.placed '{"order": 17}'    publish one event
       zbus request math.add '{"a": 2, "b": 3}' ask a responder
+      zbus reply math.add --command 'jq ...'   answer requests from the shell
       zbus peers                               list the nodes of the mesh
       zbus monitor                             watch everything that flows
       zbus topics                              subscriptions, responders, published topics
@@ -89,6 +90,7 @@ from .node import node  # noqa: E402
 from .peers import peers  # noqa: E402
 from .pub import pub  # noqa: E402
 from .replay import replay  # noqa: E402
+from .reply import reply  # noqa: E402
 from .request import request  # noqa: E402
 from .sub import sub  # noqa: E402
 from .topics import topics  # noqa: E402
@@ -106,6 +108,7 @@ for _command in (
     peers,
     pub,
     replay,
+    reply,
     request,
     sub,
     topics,

@@ -3,6 +3,7 @@
 Usage: python peer_proc.py ROLE MESH NAME [ARG]
   sub PATTERN       print every event as a JSON line {"type", "payload", "seq", "source"}
   pub TOPIC N       wait for one subscriber, publish N events {"i": k}, print "done", stay up
+  history TOPIC N   publish N events {"i": k} at once (history for replays), print "done", stay up
   respond TYPE      answer TYPE requests with {"echo": payload, "by": NAME}
   idle              just be a peer
 Prints "ready <node id> <epoch>" once started; exits on stdin EOF or SIGTERM.
@@ -45,6 +46,10 @@ async def main() -> None:
         print(f"ready {node.id} {node.epoch}", flush=True)
         if role == "pub":
             await node.wait_for_subscribers(arg[0], timeout=20)
+            for i in range(int(arg[1])):
+                await node.publish(arg[0], {"i": i})
+            print("done", flush=True)
+        elif role == "history":
             for i in range(int(arg[1])):
                 await node.publish(arg[0], {"i": i})
             print("done", flush=True)

@@ -24,7 +24,9 @@ ZBUS = [sys.executable, "-m", "zbus.tools.cli"]
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ZBUS, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*ZBUS, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
 
 
 class Cli:
