@@ -10,6 +10,12 @@ Scopes:
 Each node registers ``<node id>._zbus._tcp.local.`` without the probing phase
 (``cooperating_responders``): node ids are 64 random bits, so names cannot clash, and skipping
 the ~750 ms of probes is what makes a local join take well under a second.
+
+Registering and unregistering each start a zeroconf task that repeats the announcement (or the
+goodbye) over the next quarter second. Both are kept and finished in :meth:`MdnsDiscovery.close`:
+the announcements still running are cancelled, and the goodbye runs until its first packet is out.
+A task left pending would be destroyed with its event loop ("Task was destroyed but it is pending!"
+on every ``BlockingNode`` exit, whose loop is not ``asyncio.run``'s, which cancels leftovers).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class MdnsDiscovery:
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
+        self._announcing: object = None  # zeroconf's announcement task (an asyncio future)
         self._tasks = TaskGroup("mdns")
         self._on_found: Callable[[Found], None] = lambda found: None
         self._on_lost: Callable[[str], None] = lambda node_id: None
@@ -84,7 +91,7 @@ class MdnsDiscovery:
                 properties=encode_txt(self.record),
                 server=f"zbus-{self.record.id}.local.",
             )
-            await self._azc.async_register_service(self._info, cooperating_responders=True)
+            self._announcing = await self._azc.async_register_service(self._info, cooperating_responders=True)
             self._browser = AsyncServiceBrowser(self._azc.zeroconf, SERVICE_TYPE, handlers=[self._on_change])
         except (OSError, Exception) as exc:
             await self.close()
@@ -138,10 +145,23 @@ class MdnsDiscovery:
             with contextlib.suppress(Exception):
                 await self._browser.async_cancel()
             self._browser = None
+        await _finish(self._announcing)
+        self._announcing = None
         if self._azc is not None:
-            with contextlib.suppress(Exception):
-                if self._info is not None:
-                    await asyncio.wait_for(self._azc.async_unregister_service(self._info), 2.0)
+            if self._info is not None:
+                goodbye = None
+                with contextlib.suppress(Exception):
+                    goodbye = await asyncio.wait_for(self._azc.async_unregister_service(self._info), 2.0)
+                await asyncio.sleep(0)  # the goodbye task's first step sends the first goodbye packet
+                await _finish(goodbye)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._azc.async_close(), 2.0)
             self._azc = None
+
+
+async def _finish(task: object) -> None:
+    """Cancel a zeroconf broadcast task (an announcement or goodbye repeat) and wait for it to end."""
+    if isinstance(task, asyncio.Future) and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
