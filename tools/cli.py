@@ -29,6 +29,7 @@ def cli() -> None:
       zbus peers                               list the nodes of the mesh
       zbus monitor                             watch everything that flows
       zbus topics                              subscriptions, responders, published topics
+      zbus record 'order.*' --journal DIR      keep the mesh's order events (serves replays)
       zbus replay 'order.*' --journal DIR      print journaled events (offline)
       zbus journal stats --journal DIR         events, bytes, streams of a journal
       zbus dlq list --journal DIR              dead letters (retry, purge)
@@ -89,6 +90,7 @@ from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
 from .peers import peers  # noqa: E402
 from .pub import pub  # noqa: E402
+from .record import record  # noqa: E402
 from .replay import replay  # noqa: E402
 from .reply import reply  # noqa: E402
 from .request import request  # noqa: E402
@@ -107,6 +109,7 @@ for _command in (
     node,
     peers,
     pub,
+    record,
     replay,
     reply,
     request,

@@ -144,6 +144,10 @@ class BlockingNode:
         sub = self._run(self._node.subscribe(*patterns, handler=handler, **options))
         return BlockingSubscription(self, sub)
 
+    def record(self, *patterns: str) -> BlockingSubscription:
+        """See ``Node.record``."""
+        return BlockingSubscription(self, self._run(self._node.record(*patterns)))
+
     def on(self, *patterns: str, **options: Any) -> Callable[[F], F]:
         """See ``Node.on``."""
         decorator = self._node.on(*patterns, **options)

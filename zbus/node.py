@@ -35,6 +35,7 @@ from .inbound.router import Router
 from .journal.deadletters import DeadLetterOffice
 from .journal.history import History
 from .journal.persistence import Persistence, replay_events
+from .journal.recording import Recorder, recording_name
 from .model.event import Event
 from .model.peer import PeerInfo
 from .model.topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
@@ -644,6 +645,26 @@ class Node:
             raise UsageError("replay() reads this node's journal: set persistence.enabled = true")
         start = since.timestamp() if isinstance(since, datetime) else since
         return replay_events(persistence, pattern, since=start, last=last, from_seq=from_seq)
+
+    async def record(self, *patterns: str) -> Subscription:
+        """Keep every event matching ``patterns`` that this node hears in its journal: a recording.
+
+        Events keep their publishers' ids, sources, sequence numbers and epochs, so ``zbus replay``
+        reads them like a publisher's journal and this node answers replays of those streams
+        (``subscribe(replay=...)`` gets the history of publishers gone from the mesh). A durable
+        subscription named after the patterns: after a restart (kill -9 included) it resumes and pulls
+        what it missed. Retention applies. See zbus/journal/recording.py.
+
+        Raises:
+            UsageError: persistence is not enabled, or no pattern. InvalidTopicError: a bad pattern.
+        """
+        persistence = self._running().persistence
+        if persistence is None or not patterns:
+            raise UsageError(
+                "record() needs persistence.enabled = true and a pattern, e.g. record('order.*')"
+            )
+        keep = Recorder(persistence).keep
+        return await self.subscribe(*patterns, handler=keep, durable=recording_name(patterns))
 
     def dead_letters(self) -> list[DeadLetter]:
         """Events whose handlers failed ``max_attempts`` times, oldest first (this run's, in memory;
