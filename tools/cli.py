@@ -28,6 +28,7 @@ def cli() -> None:
       zbus reply math.add --command 'jq ...'   answer requests from the shell
       zbus peers                               list the nodes of the mesh
       zbus monitor                             watch everything that flows
+      zbus top                                 every node's rates, losses, latency, live
       zbus topics                              subscriptions, responders, published topics
       zbus record 'order.*' --journal DIR      keep the mesh's order events (serves replays)
       zbus replay 'order.*' --journal DIR      print journaled events (offline)
@@ -95,6 +96,7 @@ from .replay import replay  # noqa: E402
 from .reply import reply  # noqa: E402
 from .request import request  # noqa: E402
 from .sub import sub  # noqa: E402
+from .top import top  # noqa: E402
 from .topics import topics  # noqa: E402
 
 for _command in (
@@ -114,6 +116,7 @@ for _command in (
     reply,
     request,
     sub,
+    top,
     topics,
 ):
     cli.add_command(_command)

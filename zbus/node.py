@@ -39,6 +39,8 @@ from .journal.recording import Recorder, recording_name
 from .model.event import Event
 from .model.peer import PeerInfo
 from .model.topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
+from .monitoring.meshview import STATS_TOPIC
+from .monitoring.sharing import MeshSharing, stats_event
 from .monitoring.snapshot import JOURNAL_STATS_TIMEOUT, Observation
 from .observe.latency import Histogram
 from .observe.statistics import NodeState, NodeStatistics, merge_counts
@@ -69,6 +71,7 @@ class _Running:
     dead: DeadLetterOffice
     persistence: Persistence | None
     http: HealthServer | None = None
+    mesh: MeshSharing | None = None
 
 
 class Node:
@@ -118,6 +121,7 @@ class Node:
         self._picker = RoundRobin()
         self._lost_listeners: list[Callable[[LostEvents], Any]] = []
         self._closed_subs: list[SubscriptionStatistics] = []
+        self._internal: Subscription | None = None  # the dashboard's $zbus.stats subscription (not counted)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @property
@@ -160,7 +164,16 @@ class Node:
             await transport.start(run.router)
             from .monitoring.health import start_http  # http.server loads only for nodes that serve HTTP
 
-            run.http = await start_http(self.name, self.config.monitoring, self._observe)
+            monitoring = self.config.monitoring  # mesh stats: shared while watched, kept when serving HTTP
+            # fmt: off
+            run.mesh = mesh = MeshSharing(monitoring.mesh, node_id=self.id, observe=self._observe,
+                                          publish=self._share,
+                                          watchers=(self._subs.has_interest, transport.subscriber_count),
+                                          http_url=lambda: self.http_url or "", watch=monitoring.http.enabled)
+            run.http = await start_http(self.name, monitoring, self._observe, mesh.read)
+            if run.http is not None:
+                self._internal = self._subscribe([STATS_TOPIC], handler=mesh.heard)
+            # fmt: on
         except BaseException:
             self._state = NodeState.CLOSED  # nothing half-open stays behind: create a new Node
             if transport is not None:
@@ -173,6 +186,8 @@ class Node:
             if sub.handler is not None:
                 run.dispatcher.start(sub)
         self._announce()
+        if run.mesh is not None:
+            run.mesh.start()
         log.info("node %s (%s) joined mesh %r", self.name, self.id, self.config.mesh.name)
 
     def _build(self, persistence: Persistence | None) -> _Running:
@@ -253,6 +268,8 @@ class Node:
             self._state = NodeState.CLOSED
             return
         self._state = NodeState.CLOSING
+        if run.mesh is not None:
+            await run.mesh.close()
         if run.http is not None:
             await run.http.close()
             run.http = None
@@ -381,7 +398,9 @@ class Node:
             await self._send(event)
         return [e.id for e in batch]
 
-    async def _send(self, event: Event, *, durable: bool = False) -> None:
+    async def _send(self, event: Event, *, durable: bool = False, journal: bool = True) -> None:
+        """Send ``event``; ``journal=False`` (a node's own state, such as mesh stats): not journaled, not
+        counted as published."""
         run = self._running()
         if event._target is not None:
             await run.router.send_directed(event, mesh=self.config.mesh.name)
@@ -392,15 +411,18 @@ class Node:
         frames = wire.encode(event, node_id=self.id, seq=seq, epoch=self.epoch)
         wire.check_size(frames, self.config.transport.max_message_size)
         self._seqs[topic] = seq  # only now: a refused event must not leave a gap in the stream
-        self._published += 1
+        self._published += journal
         run.history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
-        persistence = run.persistence
+        persistence = run.persistence if journal else None
         if persistence is not None:  # write-ahead: sent by _wire_out once committed
             await persistence.append(self.id, topic, seq, self.epoch, event._ts, frames, durable=durable)
         if self._subs.has_interest(topic):
             await self._subs.route(wire.decode(frames, max_message_size=2**62))
         if persistence is None:
             await run.transport.publish(topic, seq, frames)
+
+    async def _share(self, summary: dict[str, Any]) -> None:
+        await self._send(stats_event(self.name, summary), journal=False)
 
     async def _wire_out(self, topic: str, seq: int, frames: list[bytes]) -> None:
         if self._run is not None:
@@ -436,7 +458,8 @@ class Node:
         return sub
 
     async def _unsubscribed(self, sub: Subscription) -> None:
-        self._closed_subs.append(sub.statistics())  # node totals keep what closed subscriptions counted
+        if sub is not self._internal:  # node totals keep what closed subscriptions counted
+            self._closed_subs.append(sub.statistics())
         self._subs.remove(sub)
         run = self._run
         if run is None:
@@ -647,13 +670,9 @@ class Node:
         return replay_events(persistence, pattern, since=start, last=last, from_seq=from_seq)
 
     async def record(self, *patterns: str) -> Subscription:
-        """Keep every event matching ``patterns`` that this node hears in its journal: a recording.
-
-        Events keep their publishers' ids, sources, sequence numbers and epochs, so ``zbus replay``
-        reads them like a publisher's journal and this node answers replays of those streams
-        (``subscribe(replay=...)`` gets the history of publishers gone from the mesh). A durable
-        subscription named after the patterns: after a restart (kill -9 included) it resumes and pulls
-        what it missed. Retention applies. See zbus/journal/recording.py.
+        """Keep the events matching ``patterns`` this node hears in its journal, under their original
+        streams, and answer replays of them (zbus/journal/recording.py): a durable subscription, so it
+        resumes after a restart. Retention applies. See docs/API_REFERENCE.md#record.
 
         Raises:
             UsageError: persistence is not enabled, or no pattern. InvalidTopicError: a bad pattern.
@@ -785,19 +804,20 @@ class Node:
 
     def statistics(self) -> NodeStatistics:
         """A snapshot of this node's counters (see ``NodeStatistics``)."""
-        open_subs = [s.statistics() for s in self._subs.all]
+        open_subs = [s.statistics() for s in self._subs.all if s is not self._internal]
         subs = open_subs + self._closed_subs
         run = self._run
         router, recovery = (None, None) if run is None else (run.router, run.recovery)
         transport_drops = {} if run is None else run.transport.statistics().dropped
         repeats = {"duplicate": recovery.duplicates} if recovery is not None and recovery.duplicates else {}
         router_drops = {} if router is None else router.dropped
+        stats_heard = 0 if run is None or run.mesh is None else run.mesh.received  # not application events
         return NodeStatistics(
             name=self.name,
             id=self.id,
             state=self._state.value,
             published=self._published,
-            received=0 if router is None else router.received,
+            received=0 if router is None else router.received - stats_heard,
             delivered=sum(s.delivered for s in subs),
             dropped=merge_counts(router_drops, transport_drops, repeats, *(s.dropped for s in subs)),
             expired=sum(s.expired for s in subs),
@@ -824,7 +844,7 @@ class Node:
             epoch=self.epoch,
             transport_kind=self.config.transport.kind,
             transport=None if run is None else run.transport.statistics(),
-            subscriptions=[s.statistics() for s in self._subs.all],
+            subscriptions=[s.statistics() for s in self._subs.all if s is not self._internal],
             dispatcher=None if run is None else run.dispatcher.statistics(),
             request_latency=(
                 run.router.requests.request_latency if run is not None else Histogram()

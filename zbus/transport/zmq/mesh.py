@@ -72,6 +72,9 @@ __all__ = ["MeshTransport"]
 
 log = logging.getLogger("zbus")
 SYSTEM_PREFIX = b"$zbus."
+#: system topics that are events for the node's subscriptions (mesh stats, monitoring/sharing.py); every
+#: other ``$zbus.`` topic but the heartbeat is dropped
+ROUTED_SYSTEM_TOPICS = frozenset({b"$zbus.stats"})
 # Not settings, each for its reason:
 # a dropped SUB connection is trusted for at least this long (s) before the peer is expired, even with a
 # very short heartbeat_interval: reconnects of a healthy peer take a few reconnect_interval steps
@@ -268,7 +271,7 @@ class MeshTransport:
             self._inbound.on_peers_changed()
 
     def _on_sub(self, frames: list[bytes], link: Link | None) -> Awaitable[None] | None:
-        if frames and frames[0].startswith(SYSTEM_PREFIX):
+        if frames and frames[0].startswith(SYSTEM_PREFIX) and frames[0] not in ROUTED_SYSTEM_TOPICS:
             if frames[0] != HEARTBEAT_TOPIC:
                 self.dropped.drop("unknown_system_topic")
                 return None
