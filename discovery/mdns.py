@@ -17,6 +17,12 @@ instance name's, and its addresses (``addresses.usable_address``). A bad record 
 ``discovery_full`` until some go away), and at most ``RESOLVE_AT_ONCE`` are queried over the network at
 once, so a flood of fake records costs bounded memory, tasks and sockets. A failure in the callback
 (the mesh's ``on_found``) is counted as a ``discover`` failure in ``Duties`` and never stops browsing.
+
+Registering and unregistering each start a zeroconf task that repeats the announcement (or the
+goodbye) over the next quarter second. Both are kept and finished in :meth:`MdnsDiscovery.close`:
+the announcements still running are cancelled, and the goodbye runs until its first packet is out.
+A task left pending would be destroyed with its event loop ("Task was destroyed but it is pending!"
+on every ``BlockingNode`` exit, whose loop is not ``asyncio.run``'s, which cancels leftovers).
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ class MdnsDiscovery:
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
+        self._announcing: object = None  # zeroconf's announcement task (an asyncio future)
         self._tasks = TaskGroup("mdns")
         self._on_found: Callable[[Found], None] = lambda found: None
         self._on_lost: Callable[[str], None] = lambda node_id: None
@@ -109,7 +116,7 @@ class MdnsDiscovery:
                 properties=encode_txt(self.record),
                 server=f"zbus-{self.record.id}.local.",
             )
-            await self._azc.async_register_service(self._info, cooperating_responders=True)
+            self._announcing = await self._azc.async_register_service(self._info, cooperating_responders=True)
             self._browser = AsyncServiceBrowser(self._azc.zeroconf, SERVICE_TYPE, handlers=[self._on_change])
         except (OSError, Exception) as exc:
             await self.close()
@@ -189,10 +196,23 @@ class MdnsDiscovery:
             with contextlib.suppress(Exception):
                 await self._browser.async_cancel()
             self._browser = None
+        await _finish(self._announcing)
+        self._announcing = None
         if self._azc is not None:
-            with contextlib.suppress(Exception):
-                if self._info is not None:
-                    await asyncio.wait_for(self._azc.async_unregister_service(self._info), 2.0)
+            if self._info is not None:
+                goodbye = None
+                with contextlib.suppress(Exception):
+                    goodbye = await asyncio.wait_for(self._azc.async_unregister_service(self._info), 2.0)
+                await asyncio.sleep(0)  # the goodbye task's first step sends the first goodbye packet
+                await _finish(goodbye)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._azc.async_close(), 2.0)
             self._azc = None
+
+
+async def _finish(task: object) -> None:
+    """Cancel a zeroconf broadcast task (an announcement or goodbye repeat) and wait for it to end."""
+    if isinstance(task, asyncio.Future) and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

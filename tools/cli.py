@@ -22,9 +22,12 @@ def cli() -> None:
       zbus sub 'order.*'                       print order events as they arrive
       zbus pub order.placed '{"order": 17}'    publish one event
       zbus request math.add '{"a": 2, "b": 3}' ask a responder
+      zbus reply math.add --command 'jq ...'   answer requests from the shell
       zbus peers                               list the nodes of the mesh
       zbus monitor                             watch everything that flows
+      zbus top                                 every node's rates, losses, latency, live
       zbus topics                              subscriptions, responders, published topics
+      zbus record 'order.*' --journal DIR      keep the mesh's order events (serves replays)
       zbus replay 'order.*' --journal DIR      print journaled events (offline)
       zbus journal stats --journal DIR         events, bytes, streams of a journal
       zbus dlq list --journal DIR              dead letters (retry, purge)
@@ -50,9 +53,12 @@ from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
 from .peers import peers  # noqa: E402
 from .pub import pub  # noqa: E402
+from .record import record  # noqa: E402
 from .replay import replay  # noqa: E402
+from .reply import reply  # noqa: E402
 from .request import request  # noqa: E402
 from .sub import sub  # noqa: E402
+from .top import top  # noqa: E402
 from .topics import topics  # noqa: E402
 
 for _command in (
@@ -68,9 +74,12 @@ for _command in (
     node,
     peers,
     pub,
+    record,
     replay,
+    reply,
     request,
     sub,
+    top,
     topics,
 ):
     cli.add_command(_command)

@@ -39,18 +39,28 @@ def build_node(
         output.usage(str(exc))
 
 
-async def run_node(node: zbus.Node) -> int:
+async def run_node(node: zbus.Node, record: tuple[str, ...] = ()) -> int:
+    """Run ``node`` until SIGINT/SIGTERM, recording ``record`` patterns (``Node.record``) if given."""
     stop = session.stop_event()
+    recording: zbus.Subscription | None = None
     async with node:
         node.on_peer(lambda change: click.echo(f"peer {change.kind} {change.peer.name} {change.peer.id}"))
+        if record:
+            try:
+                recording = await node.record(*record)
+            except (zbus.InvalidTopicError, zbus.UsageError) as exc:
+                output.usage(output.error_text(exc))
         ends = node.endpoints
         click.echo(f"ready {node.name} {node.id} pub={ends.get('pub', '-')} router={ends.get('router', '-')}")
+        if recording is not None:
+            click.echo(f"recording {' '.join(record)}")
         if node.http_url is not None:
             click.echo(f"http {node.http_url}/")
         notify(f"READY=1\nSTATUS=node {node.name} ({node.id}) running, router {ends.get('router', '-')}")
         await stop.wait()
+        recorded = 0 if recording is None else recording.statistics().delivered
         notify("STOPPING=1")
-    click.echo(f"stopped {node.name}")
+    click.echo(f"stopped {node.name}" + (f" (recorded {recorded} events)" if recording is not None else ""))
     return 0
 
 
@@ -80,19 +90,35 @@ def node() -> None:
     type=click.Path(file_okay=False),
     help="Keep an LMDB journal here (persistence.enabled): repair, replay, a stable node id.",
 )
+@click.option(
+    "--record",
+    multiple=True,
+    metavar="PATTERN",
+    help="Record the events matching PATTERN in the journal (repeatable; needs --journal): see zbus record.",
+)
 @logging_options
 @network_options
-def start(node_options: NodeOptions, http: str | None, journal: str | None, log_options: LogOptions) -> None:
+def start(
+    node_options: NodeOptions,
+    http: str | None,
+    journal: str | None,
+    record: tuple[str, ...],
+    log_options: LogOptions,
+) -> None:
     """Run a node until SIGINT/SIGTERM; prints `ready NAME ID pub=... router=...` once joined.
 
     Under systemd (Type=notify) it also sends READY=1 then, and STOPPING=1 when it stops.
 
     Peer joins and leaves are printed as they happen. With --http (or monitoring.http.enabled)
-    it also prints `http URL/`: the dashboard, with /health and /metrics beside it.
+    it also prints `http URL/`: the dashboard, with /health and /metrics beside it. With --record
+    it keeps the mesh's events matching the patterns in its journal and serves their replays.
 
     \b
     Example:
       zbus node start --name gateway --mesh billing --http 127.0.0.1:8081 --log-format json
       zbus node start --name orders --journal ~/.local/share/zbus/orders
+      zbus node start --name archive --journal ./archive --record 'order.*' --record 'audit.**'
     """
-    session.run(run_node(build_node(node_options, http, log_options, journal)))
+    if record and journal is None and not node_options.config().persistence.enabled:
+        output.usage("--record keeps events in a journal: add --journal DIR")
+    session.run(run_node(build_node(node_options, http, log_options, journal), record))

@@ -8,6 +8,7 @@ exits 2.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -33,10 +34,22 @@ class NodeOptions:
     peers: tuple[str, ...] = ()
     config_file: str | None = None
     name: str | None = None
+    #: keep a journal (``persistence.enabled``); at ``journal`` or else ``persistence.path``
+    persist: bool = False
+    journal: str | None = None
+
+    def with_journal(self, journal: str | None, *, name: str | None = None) -> NodeOptions:
+        """The same options with a journal (at ``journal``, or the configured or default path for the
+        node's name) and, when ``--name`` was not given, the node name ``name``."""
+        return dataclasses.replace(self, persist=True, journal=journal, name=self.name or name)
 
     def overrides(self) -> dict[str, Any]:
         """The options as a nested config mapping (only what was given)."""
         result: dict[str, Any] = {}
+        if self.persist:
+            result["persistence"] = {"enabled": True}
+            if self.journal is not None:
+                result["persistence"]["path"] = os.path.expanduser(self.journal)
         if self.mesh is not None:
             result["mesh"] = {"name": self.mesh}
         discovery: dict[str, Any] = {}

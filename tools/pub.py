@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import click
 
 import zbus
+from zbus.config import parse_duration
 
 from . import output, session
-from .options import JSON, NodeOptions, network_options
+from .body import TEMPLATE_HELP, Body, body_options, headers_option, parse_headers, read_body, render_headers
+from .options import NodeOptions, network_options
 
 
 async def _wait_for_audience(
@@ -33,10 +34,26 @@ async def _wait_for_audience(
             )
 
 
+def _ttl(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except zbus.ConfigError:
+        raise click.BadParameter(
+            f"{value!r}: expected seconds or a duration such as 500ms, 30s, 5m"
+        ) from None
+    if seconds <= 0:
+        raise click.BadParameter(f"{value!r}: a TTL must be longer than 0 s")
+    return seconds
+
+
 async def run_pub(
     opts: NodeOptions,
     topic: str,
-    payload: Any,
+    body: Body,
+    headers: dict[str, str],
+    ttl: float | None,
     priority: int,
     target: str | None,
     count: int,
@@ -45,12 +62,13 @@ async def run_pub(
     timeout: float,
     as_json: bool,
 ) -> int:
-    try:  # validate before joining: a bad topic, payload or priority is a usage error
-        zbus.Event(topic, payload, priority=priority)
+    try:  # validate before joining: a bad topic, payload, header or priority is a usage error
+        zbus.Event(topic, body.payload(1), priority=priority, ttl=ttl, headers=render_headers(headers, 1))
     except zbus.UsageError as exc:
         output.usage(output.error_text(exc))
     stop = session.stop_event()
     loop = asyncio.get_running_loop()
+    fixed = None if body.templated else body.payload(1)
     async with opts.node("pub") as node:
         await session.unless_stopped(stop, _wait_for_audience(node, topic, target, subscribers, timeout))
         start = last_note = loop.time()
@@ -60,8 +78,17 @@ async def run_pub(
                 break
             if sent % 100 == 99:
                 await asyncio.sleep(0)  # let SIGINT/SIGTERM in during long unthrottled runs
-            event_id = await node.publish(topic, payload, priority=priority, target=target)
-            sent += 1
+            number = sent + 1
+            payload = body.payload(number) if body.templated else fixed
+            event_id = await node.publish(
+                topic,
+                payload,
+                priority=priority,
+                target=target,
+                ttl=ttl,
+                headers=render_headers(headers, number) if headers else None,
+            )
+            sent = number
             seq = 0 if target is not None else sent  # a fresh node: its stream for `topic` starts at 1
             click.echo(output.to_json({"id": event_id, "topic": topic, "seq": seq}) if as_json else event_id)
             if loop.time() - last_note >= 1:
@@ -73,9 +100,14 @@ async def run_pub(
     return 0
 
 
-@click.command("pub")
+@click.command("pub", epilog=TEMPLATE_HELP)
 @click.argument("topic")
-@click.argument("payload", type=JSON, required=False, metavar="[JSON]")
+@click.argument("payload", required=False, metavar="[JSON]")
+@body_options
+@headers_option
+@click.option(
+    "--ttl", callback=_ttl, metavar="DURATION", help="Drop the event if not delivered in time (30s, 5m)."
+)
 @click.option("--priority", type=click.IntRange(1, 10), default=5, show_default=True, help="1 to 10.")
 @click.option("--target", metavar="NODE", help="Send to this node (name or id) only.")
 @click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="Events to publish.")
@@ -86,8 +118,8 @@ async def run_pub(
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="First wait for N subscribers of TOPIC (0: publish at once; events sent before a "
-    "subscription arrives are lost).",
+    help="First wait for N subscribers of TOPIC (0: publish at once; subscriptions made before pub "
+    "started still get every event).",
 )
 @click.option(
     "--timeout",
@@ -101,7 +133,11 @@ async def run_pub(
 def pub(
     node_options: NodeOptions,
     topic: str,
-    payload: Any,
+    payload: str | None,
+    body_file: str | None,
+    as_text: bool,
+    header: tuple[str, ...],
+    ttl: float | None,
     priority: int,
     target: str | None,
     count: int,
@@ -112,14 +148,33 @@ def pub(
 ) -> None:
     """Publish an event of type TOPIC with a JSON payload and print its id.
 
-    It first waits up to --timeout for a subscriber of TOPIC, so a pub typed after a sub is
-    never lost; when none appears it warns on stderr and publishes anyway.
+    The payload is the [JSON] argument, '-' or a pipe on stdin, or --file PATH (no size limit
+    but transport.max_message_size); without one the event has no payload ({}). It first waits
+    up to --timeout for a subscriber of TOPIC, so a pub typed after a sub is never lost; when
+    none appears it warns on stderr and publishes anyway.
 
     \b
     Examples:
       zbus pub order.placed '{"order": 17, "amount": 99.5}' --priority 8
-      zbus pub sensor.temp '{"c": 21}' --count 1000 --rate 100
+      zbus pub sensor.temp '{"n": {{Count}}, "at": "{{TimeStamp}}"}' --count 1000 --rate 100
+      echo '{"n": 5}' | zbus pub job.run --header tenant=acme --ttl 30s
+      zbus pub blob.upload --file big.json --target worker-1
     """
+    body = read_body(payload, body_file, as_text=as_text)
+    headers = parse_headers(header)
     session.run(
-        run_pub(node_options, topic, payload, priority, target, count, rate, subscribers, timeout, as_json)
+        run_pub(
+            node_options,
+            topic,
+            body,
+            headers,
+            ttl,
+            priority,
+            target,
+            count,
+            rate,
+            subscribers,
+            timeout,
+            as_json,
+        )
     )

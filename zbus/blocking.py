@@ -32,6 +32,9 @@ DEFAULT_CALL_TIMEOUT = 30.0
 #: seconds each wait of ``for event in sub`` lasts before it checks again whether the loop is alive;
 #: a liveness poll, not a delivery delay (events are returned as soon as they arrive)
 ITERATION_POLL = 1.0
+#: seconds closing a BlockingNode waits for leftover tasks to end after their cancellation (a bound on
+#: shutdown, not a tuning knob)
+LOOP_WIND_DOWN = 5.0
 
 
 class BlockingNode:
@@ -95,6 +98,14 @@ class BlockingNode:
         return self
 
     def _stop_loop(self) -> None:
+        """Finish the loop as ``asyncio.run`` does, then stop it: tasks still pending (a library's
+        fire-and-forget work) are cancelled and awaited, async generators and the default executor
+        shut down, so closing the loop destroys no pending task and warns about nothing."""
+        if self._thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(_wind_down(), self._loop).result(LOOP_WIND_DOWN)
+            except Exception:  # a wedged loop: stop it anyway (the warning then tells the truth)
+                pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5.0)
         if not self._thread.is_alive():
@@ -132,6 +143,10 @@ class BlockingNode:
         """See ``Node.subscribe``; without a handler, read with ``next()`` or a ``for`` loop."""
         sub = self._run(self._node.subscribe(*patterns, handler=handler, **options))
         return BlockingSubscription(self, sub)
+
+    def record(self, *patterns: str) -> BlockingSubscription:
+        """See ``Node.record``."""
+        return BlockingSubscription(self, self._run(self._node.record(*patterns)))
 
     def on(self, *patterns: str, **options: Any) -> Callable[[F], F]:
         """See ``Node.on``."""
@@ -217,6 +232,19 @@ class BlockingSubscription:
 
     def __exit__(self, *exc_info: object) -> None:
         self.unsubscribe()
+
+
+async def _wind_down() -> None:
+    """Cancel and await every other task of the running loop, then shut down async generators and
+    the default executor (what ``asyncio.run`` does before closing its loop)."""
+    me = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not me]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
 
 
 async def _call(decorator: Callable[[F], F], func: F) -> F:

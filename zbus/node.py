@@ -27,7 +27,7 @@ from .delivery.deadletters import DeadLetter, MemoryDeadLetters
 from .delivery.dispatch import Dispatcher
 from .delivery.routing import Subscriptions
 from .delivery.subscription import Handler, Subscription, SubscriptionStatistics
-from .errors import ClosedError, JournalError, NoResponders, UsageError
+from .errors import ClosedError, JournalError, UsageError
 from .inbound.gates import Gates, Replay, replay_spec
 from .inbound.peerwatch import PeerEvent, PeerWatch
 from .inbound.recovery import Recovery
@@ -35,9 +35,12 @@ from .inbound.router import Router
 from .journal.deadletters import DeadLetterOffice
 from .journal.history import History
 from .journal.persistence import Persistence, replay_events
+from .journal.recording import Recorder, recording_name
 from .model.event import Event
 from .model.peer import PeerInfo
 from .model.topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
+from .monitoring.meshview import STATS_TOPIC
+from .monitoring.sharing import MeshSharing, stats_event
 from .monitoring.snapshot import JOURNAL_STATS_TIMEOUT, Observation
 from .observe.latency import Histogram
 from .observe.statistics import NodeState, NodeStatistics, merge_counts
@@ -69,6 +72,7 @@ class _Running:
     dead: DeadLetterOffice
     persistence: Persistence | None
     http: HealthServer | None = None
+    mesh: MeshSharing | None = None
 
 
 class Node:
@@ -119,6 +123,7 @@ class Node:
         self._picker = RoundRobin()
         self._lost_listeners: list[Callable[[LostEvents], Any]] = []
         self._closed_subs: list[SubscriptionStatistics] = []
+        self._internal: Subscription | None = None  # the dashboard's $zbus.stats subscription (not counted)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @property
@@ -162,7 +167,16 @@ class Node:
             await transport.start(run.router)
             from .monitoring.health import start_http  # http.server loads only for nodes that serve HTTP
 
-            run.http = await start_http(self.name, self.config.monitoring, self._observe)
+            monitoring = self.config.monitoring  # mesh stats: shared while watched, kept when serving HTTP
+            # fmt: off
+            run.mesh = mesh = MeshSharing(monitoring.mesh, node_id=self.id, observe=self._observe,
+                                          publish=self._share,
+                                          watchers=(self._subs.has_interest, transport.subscriber_count),
+                                          http_url=lambda: self.http_url or "", watch=monitoring.http.enabled)
+            run.http = await start_http(self.name, monitoring, self._observe, mesh.read)
+            if run.http is not None:
+                self._internal = self._subscribe([STATS_TOPIC], handler=mesh.heard)
+            # fmt: on
         except BaseException:
             self._state = NodeState.CLOSED  # nothing half-open stays behind: create a new Node
             if transport is not None:
@@ -175,6 +189,8 @@ class Node:
             if sub.handler is not None:
                 run.dispatcher.start(sub)
         self._announce()
+        if run.mesh is not None:
+            run.mesh.start()
         log.info("node %s (%s) joined mesh %r", self.name, self.id, self.config.mesh.name)
 
     def _build(self, persistence: Persistence | None) -> _Running:
@@ -243,6 +259,8 @@ class Node:
             self._state = NodeState.CLOSED
             return
         self._state = NodeState.CLOSING
+        if run.mesh is not None:
+            await run.mesh.close()
         if run.http is not None:
             await run.http.close()
             run.http = None
@@ -377,7 +395,9 @@ class Node:
             await self._send(event)
         return [e.id for e in batch]
 
-    async def _send(self, event: Event, *, durable: bool = False) -> None:
+    async def _send(self, event: Event, *, durable: bool = False, journal: bool = True) -> None:
+        """Send ``event``; ``journal=False`` (a node's own state, such as mesh stats): not journaled, not
+        counted as published."""
         run = self._running()
         if event._target is not None:
             await run.router.send_directed(event, mesh=self.config.mesh.name)
@@ -388,9 +408,9 @@ class Node:
         frames = wire.encode(event, node_id=self.id, seq=seq, epoch=self.epoch)
         wire.check_size(frames, self.config.transport.max_message_size)
         self._seqs[topic] = seq  # only now: a refused event must not leave a gap in the stream
-        self._published += 1
+        self._published += journal
         run.history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
-        persistence = run.persistence
+        persistence = run.persistence if journal else None
         if persistence is not None:  # write-ahead: sent by _wire_out once committed
             try:
                 await persistence.append(self.id, topic, seq, self.epoch, event._ts, frames, durable=durable)
@@ -407,6 +427,9 @@ class Node:
             await self._subs.route(wire.decode(frames, max_message_size=2**62))
         if persistence is None:
             await run.transport.publish(topic, seq, frames)
+
+    async def _share(self, summary: dict[str, Any]) -> None:
+        await self._send(stats_event(self.name, summary), journal=False)
 
     async def _wire_out(self, topic: str, seq: int, frames: list[bytes]) -> None:
         if self._run is not None:
@@ -442,7 +465,8 @@ class Node:
         return sub
 
     async def _unsubscribed(self, sub: Subscription) -> None:
-        self._closed_subs.append(sub.statistics())  # node totals keep what closed subscriptions counted
+        if sub is not self._internal:  # node totals keep what closed subscriptions counted
+            self._closed_subs.append(sub.statistics())
         self._subs.remove(sub)
         run = self._run
         if run is None:
@@ -615,30 +639,13 @@ class Node:
         """
         run = self._running()
         deadline = time.monotonic() + timeout
-        target = await self._responder(type, timeout)
-        if target is None:
-            peers = run.transport.peers()
-            raise NoResponders(
-                f"no node in mesh {self.config.mesh.name!r} responds to {type!r} (discovery has run "
-                f"{run.transport.running_for():.1f} s and knows {len(peers)} peer(s)); start a responder "
-                f"(@node.respond), check the type and mesh name, or await "
-                f"node.wait_for_responders({type!r}) first"
-            )
+        target = await run.router.responder_for(
+            type, timeout, self._picker, self._watch, self.config.mesh.name
+        )
         event = Event(
             type, payload, source=self.name, priority=priority, headers=headers, correlation_id=correlation_id
         )
         return await run.router.request(target, event, max(0.0, deadline - time.monotonic()))
-
-    async def _responder(self, type: str, timeout: float) -> str | None:
-        """A responder of ``type`` to ask (round robin), waiting up to ``timeout`` s while discovery is
-        still settling (a responder may not be met yet); ``None`` once it has settled without one."""
-        run = self._running()
-
-        def pick() -> str | None:
-            remote = [p.id for p in run.transport.peers() if type in p.responders]
-            return self._picker.pick(type, remote + ([self.id] if type in self._responders else []))
-
-        return await self._watch.find(pick, run.transport.settled, timeout)
 
     async def _run_handler(self, handler: Handler, event: Event) -> Any:
         return await self._running().dispatcher.run_once(handler, event)
@@ -666,6 +673,22 @@ class Node:
             raise UsageError("replay() reads this node's journal: set persistence.enabled = true")
         start = since.timestamp() if isinstance(since, datetime) else since
         return replay_events(persistence, pattern, since=start, last=last, from_seq=from_seq)
+
+    async def record(self, *patterns: str) -> Subscription:
+        """Keep the events matching ``patterns`` this node hears in its journal, under their original
+        streams, and answer replays of them (zbus/journal/recording.py): a durable subscription, so it
+        resumes after a restart. Retention applies. See docs/API_REFERENCE.md#record.
+
+        Raises:
+            UsageError: persistence is not enabled, or no pattern. InvalidTopicError: a bad pattern.
+        """
+        persistence = self._running().persistence
+        if persistence is None or not patterns:
+            raise UsageError(
+                "record() needs persistence.enabled = true and a pattern, e.g. record('order.*')"
+            )
+        keep = Recorder(persistence).keep
+        return await self.subscribe(*patterns, handler=keep, durable=recording_name(patterns))
 
     def dead_letters(self) -> list[DeadLetter]:
         """Events whose handlers failed ``max_attempts`` times, oldest first (this run's, in memory;
@@ -786,19 +809,20 @@ class Node:
 
     def statistics(self) -> NodeStatistics:
         """A snapshot of this node's counters (see ``NodeStatistics``)."""
-        open_subs = [s.statistics() for s in self._subs.all]
+        open_subs = [s.statistics() for s in self._subs.all if s is not self._internal]
         subs = open_subs + self._closed_subs
         run = self._run
         router, recovery = (None, None) if run is None else (run.router, run.recovery)
         transport_drops = {} if run is None else run.transport.statistics().dropped
         repeats = {"duplicate": recovery.duplicates} if recovery is not None and recovery.duplicates else {}
         router_drops = {} if router is None else router.dropped
+        stats_heard = 0 if run is None or run.mesh is None else run.mesh.received  # not application events
         return NodeStatistics(
             name=self.name,
             id=self.id,
             state=self._state.value,
             published=self._published,
-            received=0 if router is None else router.received,
+            received=0 if router is None else router.received - stats_heard,
             delivered=sum(s.delivered for s in subs),
             dropped=merge_counts(router_drops, transport_drops, repeats, *(s.dropped for s in subs)),
             expired=sum(s.expired for s in subs),
@@ -826,7 +850,7 @@ class Node:
             epoch=self.epoch,
             transport_kind=self.config.transport.kind,
             transport=None if run is None else run.transport.statistics(),
-            subscriptions=[s.statistics() for s in self._subs.all],
+            subscriptions=[s.statistics() for s in self._subs.all if s is not self._internal],
             dispatcher=None if run is None else run.dispatcher.statistics(),
             request_latency=(
                 run.router.requests.request_latency if run is not None else Histogram()

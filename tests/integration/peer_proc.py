@@ -3,6 +3,9 @@
 Usage: python peer_proc.py ROLE MESH NAME [ARG]
   sub PATTERN       print every event as a JSON line {"type", "payload", "seq", "source"}
   pub TOPIC N       wait for one subscriber, publish N events {"i": k}, print "done", stay up
+  history TOPIC N   publish N events {"i": k} at once (history for replays), print "done", stay up
+  stream TOPIC N R  wait for one subscriber, publish N events {"i": k} at R per second, printing
+                    "sent K" every 50, then "done"; stay up
   respond TYPE      answer TYPE requests with {"echo": payload, "by": NAME}
   oneshot TOPIC N S publish N events {"i": k} right after start (no waiting for anyone), print
                     "done", stay S seconds, then close and exit (prints "closed SECONDS")
@@ -58,6 +61,19 @@ async def main() -> None:
             return
         if role == "pub":
             await node.wait_for_subscribers(arg[0], timeout=20)
+            for i in range(int(arg[1])):
+                await node.publish(arg[0], {"i": i})
+            print("done", flush=True)
+        elif role == "stream":
+            await node.wait_for_subscribers(arg[0], timeout=20)
+            start, rate = loop.time(), float(arg[2])
+            for i in range(int(arg[1])):
+                await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+                await node.publish(arg[0], {"i": i})
+                if (i + 1) % 50 == 0:
+                    print(f"sent {i + 1}", flush=True)
+            print("done", flush=True)
+        elif role == "history":
             for i in range(int(arg[1])):
                 await node.publish(arg[0], {"i": i})
             print("done", flush=True)

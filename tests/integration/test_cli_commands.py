@@ -24,7 +24,9 @@ ZBUS = [sys.executable, "-m", "zbus.tools.cli"]
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ZBUS, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*ZBUS, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
 
 
 class Cli:
@@ -215,7 +217,7 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     assert message in out.stderr
 
 
-@pytest.mark.parametrize("command", ["pub", "sub", "request", "peers", "node start"])
+@pytest.mark.parametrize("command", ["pub", "sub", "request", "reply", "peers", "node start"])
 def test_help_has_an_example_and_the_common_options(command: str) -> None:
     out = run(*command.split(), "--help")
     assert out.returncode == 0

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import select
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,7 +31,8 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_python_block_runs(code: str) -> None:
-    env = dict(os.environ, ZBUS_MESH__NAME=f"readme-{os.getpid()}")
+    # DASHBOARD_SECONDS: the dashboard example serves until Ctrl-C unless told a duration
+    env = dict(os.environ, ZBUS_MESH__NAME=f"readme-{os.getpid()}", DASHBOARD_SECONDS="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
@@ -39,3 +44,32 @@ def test_python_block_runs(code: str) -> None:
 def test_api_reference_block_runs(code: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
+
+
+def test_dashboard_example_serves_until_ctrl_c() -> None:
+    (code,) = [b for b in BLOCKS if "monitoring" in b and "dashboard:" in b]
+    env = {k: v for k, v in os.environ.items() if k != "DASHBOARD_SECONDS"}
+    env["ZBUS_MESH__NAME"] = f"readme-dash-{os.getpid()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "the example printed no dashboard URL within 20 s"
+        line = proc.stdout.readline().decode()
+        url = re.search(r"(http://\S+)/", line)
+        assert url is not None, line
+        with pytest.raises(subprocess.TimeoutExpired):  # the old example exited right after printing
+            proc.wait(2)
+        with urllib.request.urlopen(url.group(1) + "/health", timeout=5) as reply:
+            assert json.load(reply)["status"] == "healthy"
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err.decode()
+    assert err.decode() == ""  # no traceback, no asyncio warning

@@ -52,7 +52,7 @@ LAYERS: dict[str, set[str]] = {
         "errors",
         "tasks",
     },
-    "monitoring": {"model", "observe", "delivery", "config", "errors", "version"},
+    "monitoring": {"model", "observe", "delivery", "config", "errors", "version", "tasks"},
     "facade": {
         "errors",
         "version",
@@ -84,6 +84,7 @@ TOOLS_MAY_USE = {
     "zbus.codec.wire": "decoding journaled frames (replay, dlq)",
     "zbus.transport.zmq.capture": "monitor --capture reads a forwarder's capture socket",
     "zbus.observe.logs": "--log-format / --log-level set-up",
+    "zbus.monitoring.meshview": "zbus top keeps and renders the mesh view (the dashboard's /api/mesh)",
 }
 
 PURE = ["model", "codec", "protocol"]
@@ -291,7 +292,8 @@ def test_each_module_imports_alone(module: str) -> None:
 CEILING_EXCEPTIONS = {
     # the facade: ~30 public methods, each with the full docstring that is the API's reference, over a
     # body that delegates to one component; the way to split it would be mixins, which the design forbids
-    "zbus/node.py": 850,
+    # (870 since issue 16: Node.record and the composition of the mesh-stats sharing)
+    "zbus/node.py": 870,
 }
 
 

@@ -262,16 +262,24 @@ def _pack(body: dict[str, Any]) -> bytes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepairAsk:
-    """REPAIR: send events ``first``..``last`` of your stream ``topic``; answers carry ``id``."""
+    """REPAIR: send events ``first``..``last`` of your stream ``topic``; answers carry ``id``.
+
+    ``origin`` (optional): not your own stream but the one of publisher ``origin`` that you recorded
+    (``Node.record``); empty means your own.
+    """
 
     id: int
     topic: str
     first: int
     last: int
+    origin: str = ""
 
     def encode(self) -> bytes:
-        """msgpack map."""
-        return _pack({"id": self.id, "topic": self.topic, "first": self.first, "last": self.last})
+        """msgpack map (``origin`` only when set)."""
+        body: dict[str, Any] = {"id": self.id, "topic": self.topic, "first": self.first, "last": self.last}
+        if self.origin:
+            body["origin"] = self.origin
+        return _pack(body)
 
     @classmethod
     def decode(cls, data: bytes) -> RepairAsk:
@@ -282,6 +290,7 @@ class RepairAsk:
             topic=_str(body, "topic", "REPAIR"),
             first=_int(body, "first", "REPAIR"),
             last=_int(body, "last", "REPAIR"),
+            origin=_str(body, "origin", "REPAIR", required=False),
         )
         if ask.last < ask.first:
             raise WireError("REPAIR needs first <= last")
@@ -339,7 +348,8 @@ class ReplayAsk:
 
     ``start`` names the first wanted sequence per topic (a durable checkpoint + 1); other streams
     start at the first event at or after ``since`` (UNIX seconds; 0 = everything kept), or at the
-    newest ``last`` events when ``last`` > 0.
+    newest ``last`` events when ``last`` > 0. ``origin`` (optional) asks instead about the streams of
+    publisher ``origin`` that you recorded (``Node.record``); empty means your own.
     """
 
     id: int
@@ -347,18 +357,20 @@ class ReplayAsk:
     since: float = 0.0
     last: int = 0
     start: dict[str, int] = field(default_factory=dict)
+    origin: str = ""
 
     def encode(self) -> bytes:
-        """msgpack map."""
-        return _pack(
-            {
-                "id": self.id,
-                "pattern": self.pattern,
-                "since": self.since,
-                "last": self.last,
-                "start": self.start,
-            }
-        )
+        """msgpack map (``origin`` only when set)."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "pattern": self.pattern,
+            "since": self.since,
+            "last": self.last,
+            "start": self.start,
+        }
+        if self.origin:
+            body["origin"] = self.origin
+        return _pack(body)
 
     @classmethod
     def decode(cls, data: bytes) -> ReplayAsk:
@@ -379,19 +391,28 @@ class ReplayAsk:
             since=float(since),
             last=_int(body, "last", "REPLAY") if "last" in body else 0,
             start=start,
+            origin=_str(body, "origin", "REPLAY", required=False),
         )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReplayPlan:
-    """REPLAY_PLAN: the answer to REPLAY ``id``: per topic, the ``[first, head]`` to pull with REPAIR."""
+    """REPLAY_PLAN: the answer to REPLAY ``id``: per topic, the ``[first, head]`` to pull with REPAIR.
+
+    ``origins`` (optional, answering a REPLAY without ``origin``): other publishers whose streams
+    matching the pattern I recorded; ask me for their plans with ``ReplayAsk(origin=...)``.
+    """
 
     id: int
     streams: dict[str, tuple[int, int]] = field(default_factory=dict)
+    origins: tuple[str, ...] = ()
 
     def encode(self) -> bytes:
-        """msgpack map."""
-        return _pack({"id": self.id, "streams": {t: list(r) for t, r in self.streams.items()}})
+        """msgpack map (``origins`` only when there are some)."""
+        body: dict[str, Any] = {"id": self.id, "streams": {t: list(r) for t, r in self.streams.items()}}
+        if self.origins:
+            body["origins"] = list(self.origins)
+        return _pack(body)
 
     @classmethod
     def decode(cls, data: bytes) -> ReplayPlan:
@@ -410,4 +431,8 @@ class ReplayPlan:
             )
         ):
             raise WireError("REPLAY_PLAN field 'streams' must map topic to [first, head]")
-        return cls(id=_int(body, "id", "REPLAY_PLAN"), streams={k: (r[0], r[1]) for k, r in streams.items()})
+        return cls(
+            id=_int(body, "id", "REPLAY_PLAN"),
+            streams={k: (r[0], r[1]) for k, r in streams.items()},
+            origins=_strs(body, "origins", "REPLAY_PLAN"),
+        )

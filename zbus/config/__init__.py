@@ -14,6 +14,7 @@ from .sections import DiscoveryConfig as DiscoveryConfig
 from .sections import HttpConfig as HttpConfig
 from .sections import LoggingConfig as LoggingConfig
 from .sections import MeshConfig as MeshConfig
+from .sections import MeshViewConfig as MeshViewConfig
 from .sections import MetricsConfig as MetricsConfig
 from .sections import MonitoringConfig as MonitoringConfig
 from .sections import PerformanceConfig as PerformanceConfig
@@ -33,6 +34,7 @@ __all__ = [
     "HttpConfig",
     "LoggingConfig",
     "MeshConfig",
+    "MeshViewConfig",
     "MetricsConfig",
     "MonitoringConfig",
     "PerformanceConfig",

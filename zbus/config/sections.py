@@ -30,9 +30,9 @@ from .values import (
     default_journal_path,
 )
 
-__all__ = ["Config", "DiscoveryConfig", "HttpConfig", "LoggingConfig", "MeshConfig", "MetricsConfig",
-           "MonitoringConfig", "PerformanceConfig", "PersistenceConfig", "QueueConfig", "RepairConfig",
-           "RetentionConfig", "SecurityConfig", "TransportConfig"]  # fmt: skip
+__all__ = ["Config", "DiscoveryConfig", "HttpConfig", "LoggingConfig", "MeshConfig", "MeshViewConfig",
+           "MetricsConfig", "MonitoringConfig", "PerformanceConfig", "PersistenceConfig", "QueueConfig",
+           "RepairConfig", "RetentionConfig", "SecurityConfig", "TransportConfig"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -316,11 +316,24 @@ class MetricsConfig(_Section):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MeshViewConfig(_Section):
+    """``[monitoring.mesh]``: while some node watches (a dashboard, ``zbus top``), every node shares a
+    stats summary on ``$zbus.stats`` every ``interval`` seconds (0 = never); a watcher keeps ``window``
+    seconds of history for its charts."""
+
+    _key: ClassVar[str] = "monitoring.mesh"
+    interval: float = _opt(2.0, _num("duration", 0))
+    window: float = _opt(600.0, _positive_duration)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MonitoringConfig(_Section):
-    """``[monitoring]``: holds the tables ``[monitoring.http]`` and ``[monitoring.metrics]``."""
+    """``[monitoring]``: holds the tables ``[monitoring.http]``, ``[monitoring.metrics]`` and
+    ``[monitoring.mesh]``."""
 
     http: HttpConfig = field(default_factory=HttpConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    mesh: MeshViewConfig = field(default_factory=MeshViewConfig)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

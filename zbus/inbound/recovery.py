@@ -40,7 +40,14 @@ _ID_BYTES = 8
 
 
 class Puller(Protocol):
-    """What answers to a request id other than 0 go to (a replay pull or a heads query)."""
+    """What answers to a request id other than 0 go to (a replay pull or a heads query).
+
+    ``via`` is the peer asked and ``origin`` the publisher whose streams are pulled: the same node,
+    except when pulling a recording of ``origin``'s streams from the recorder ``via``.
+    """
+
+    via: str
+    origin: str
 
     def on_plan(self, sender: str, plan: ReplayPlan) -> None:
         """A REPLAY_PLAN from peer ``sender``."""
@@ -274,7 +281,8 @@ class Recovery:
                 # one event (its three frames) or a batch of one topic (topic + body, as the outbox sends)
                 parts = [frames[1:]] if len(frames) == 4 else wire.split_batch(frames[1:])
                 events = [wire.decode(part) for part in parts]
-                if any(event._node_id != sender for event in events):
+                owner = self._owner(rid, sender)
+                if any(event._node_id != owner for event in events):
                     raise WireError("REPAIR_DATA carries another node's event")
                 for event in events:
                     await self._on_repaired(rid, event)
@@ -295,6 +303,12 @@ class Recovery:
         except (WireError, ZbusError) as exc:
             log.debug("dropped a malformed %s from %s: %s", kind.name, sender, exc)
             raise WireError(str(exc)) from None
+
+    def _owner(self, rid: int, sender: str) -> str:
+        """Whose events an answer from ``sender`` may carry: its own, or, answering a pull of a
+        recording, those of the publisher the pull asked it about."""
+        puller = self.pulls.get(rid) if rid else None
+        return puller.origin if puller is not None and puller.via == sender else sender
 
     async def _on_repaired(self, rid: int, event: Event) -> None:
         if rid:
@@ -330,7 +344,7 @@ class Recovery:
 
     # -- publisher side ------------------------------------------------------------------------------
     async def _serve(self, sender: str, ask: RepairAsk) -> None:
-        events, missing = await self.history.serve(ask.topic, ask.first, ask.last)
+        events, missing = await self.history.serve(ask.topic, ask.first, ask.last, ask.origin)
         rid = ask.id.to_bytes(_ID_BYTES, "big")
         try:
             for chunk in _batches(events, self.config.batch_events, self.config.batch_bytes):
@@ -345,8 +359,14 @@ class Recovery:
             log.debug("repair for %s stopped: the peer is gone or not reading", sender)
 
     async def _plan(self, sender: str, ask: ReplayAsk) -> None:
-        streams = await self.history.plan(ask.pattern, since=ask.since, last=ask.last, start=ask.start)
-        await self.send(sender, Kind.REPLAY_PLAN, [ReplayPlan(id=ask.id, streams=streams).encode()])
+        history = self.history
+        # fmt: off
+        streams = await history.plan(ask.pattern, since=ask.since, last=ask.last, start=ask.start,
+                                     origin=ask.origin)
+        # fmt: on
+        origins = () if ask.origin else tuple(o for o in await history.recorded(ask.pattern) if o != sender)
+        plan = ReplayPlan(id=ask.id, streams=streams, origins=origins)
+        await self.send(sender, Kind.REPLAY_PLAN, [plan.encode()])
 
     # -- plumbing ------------------------------------------------------------------------------------
     async def _send_or_raise(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:
@@ -386,6 +406,7 @@ class _HeadsQuery:
 
     def __init__(self, recovery: Recovery, node_id: str, rid: int) -> None:
         self.recovery, self.node_id, self.rid = recovery, node_id, rid
+        self.via = self.origin = node_id
 
     def on_plan(self, sender: str, plan: ReplayPlan) -> None:
         self.recovery.pulls.pop(self.rid, None)

@@ -9,6 +9,12 @@ timeouts, and offers events to the subscription with backpressure. Live events o
 while its history is pulled, then released after the replayed head: history, then live, with no gap or
 duplicate at the seam (per stream; streams of different publishers or topics interleave).
 
+A publisher that is gone may live on in a recording (``Node.record``): a recorder's plan lists the other
+publishers whose matching streams it keeps (``ReplayPlan.origins``), and for each of them the gate has no
+pull of its own yet it starts one *via* the recorder (the same machine, its asks sent to the recorder with
+``origin`` set). One pull per publisher, whichever came first: a present publisher serves its own
+history, a recording serves that of a publisher the gate has not met.
+
 A durable subscription is a gate that starts each stream after its checkpoint and records, in the
 subscriber's own journal (:mod:`zbus.journal.checkpoints`), the contiguous watermark of finished events
 (:class:`Watermarks`), every ``repair.checkpoint_interval`` seconds and on close. After a restart it
@@ -63,18 +69,27 @@ class ReplaySpec:
 
 
 class _Pull:
-    """One publisher's replay: the machine, and the answers Recovery hands over for its request id."""
+    """One publisher's replay: the machine, and the answers Recovery hands over for its request id.
 
-    __slots__ = ("inbox", "machine", "rid")
+    ``via`` is the peer asked: the publisher itself, or a recorder of its streams.
+    """
 
-    def __init__(self, machine: ReplayPull, rid: int) -> None:
-        self.machine, self.rid = machine, rid
+    __slots__ = ("inbox", "machine", "on_origins", "origin", "rid", "via")
+
+    def __init__(
+        self, machine: ReplayPull, rid: int, via: str, on_origins: Callable[[str, tuple[str, ...]], None]
+    ) -> None:
+        self.machine, self.rid, self.via = machine, rid, via
+        self.origin = machine.peer_id
+        self.on_origins = on_origins
         self.inbox: asyncio.Queue[_Step] = asyncio.Queue()
 
     def on_plan(self, sender: str, plan: ReplayPlan) -> None:
-        if sender == self.machine.peer_id:
+        if sender == self.via:
             streams, machine = plan.streams, self.machine
             self.inbox.put_nowait(lambda now: machine.on_plan(streams, now))
+            if plan.origins and self.via == self.origin:
+                self.on_origins(sender, plan.origins)
 
     def on_data(self, event: Event) -> None:
         self.machine.on_data(event)  # no action: kept until its chunk is done
@@ -162,8 +177,14 @@ class ReplayGate:
             if peer.role == "node" and peer.id not in self._pulls:
                 self._begin(peer.id)
 
+    def recorded(self, recorder: str, origins: tuple[str, ...]) -> None:
+        """Recorder ``recorder`` keeps streams of ``origins``: replay those not met yet from it."""
+        for origin in origins:
+            if origin not in self._pulls and origin != self.own_id:
+                self._begin(origin, via=recorder)
+
     # -- per publisher --------------------------------------------------------------------------------
-    def _begin(self, peer_id: str) -> _Pull:
+    def _begin(self, peer_id: str, via: str = "") -> _Pull:
         cfg, spec = self.config, self.spec
         machine = ReplayPull(
             peer_id,
@@ -178,7 +199,7 @@ class ReplayGate:
             pull_timeout=cfg.pull_timeout,
             pull_attempts=cfg.pull_attempts,
         )
-        pull = _Pull(machine, self.recovery.new_id())
+        pull = _Pull(machine, self.recovery.new_id(), via or peer_id, self.recorded)
         self._pulls[peer_id] = pull
         self.recovery.pulls[pull.rid] = pull
         self._tasks.spawn(self._drive(pull), f"replay-{peer_id}")
@@ -206,6 +227,7 @@ class ReplayGate:
 
     async def _execute(self, pull: _Pull, actions: list[PullAction]) -> None:
         machine, peer_id = pull.machine, pull.machine.peer_id
+        via, origin = pull.via, ("" if pull.via == peer_id else peer_id)
         for action in actions:
             if isinstance(action, Deliver):
                 for event in action.events:
@@ -216,8 +238,11 @@ class ReplayGate:
                 if self.sub.closed:  # nobody to pull for
                     await self._execute(pull, machine.stop())
                     return
-                ask = RepairAsk(id=pull.rid, topic=action.topic, first=action.first, last=action.last)
-                await self.recovery.send(peer_id, Kind.REPAIR, [ask.encode()])
+                # fmt: off
+                ask = RepairAsk(id=pull.rid, topic=action.topic, first=action.first, last=action.last,
+                                origin=origin)
+                # fmt: on
+                await self.recovery.send(via, Kind.REPAIR, [ask.encode()])
                 machine.sent(time.monotonic())
             elif isinstance(action, SendReplay):
                 replay = ReplayAsk(
@@ -226,8 +251,9 @@ class ReplayGate:
                     since=action.since,
                     last=action.last,
                     start=dict(action.start),
+                    origin=origin,
                 )
-                await self.recovery.send(peer_id, Kind.REPLAY, [replay.encode()])
+                await self.recovery.send(via, Kind.REPLAY, [replay.encode()])
                 machine.sent(time.monotonic())
             elif isinstance(action, LostEvents):
                 self.recovery.report(action)

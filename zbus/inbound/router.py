@@ -17,10 +17,12 @@ from ..codec import wire
 from ..codec.control import DIRECT_KINDS, Kind
 from ..delivery.routing import Subscriptions
 from ..delivery.subscription import Handler
-from ..errors import UnknownTargetError, WireError
+from ..errors import NoResponders, UnknownTargetError, WireError
 from ..model.event import Event
 from ..observe.drops import Drops
+from ..protocol.requests import RoundRobin
 from ..transport.base import Transport
+from .peerwatch import PeerWatch
 from .recovery import Recovery
 from .requests import Requests
 
@@ -186,6 +188,30 @@ class Router:
                 self.requests.answer_now(sender, event)
             return None
         return self.on_direct(kind, sender, frames)
+
+    async def responder_for(
+        self, type: str, timeout: float, picker: RoundRobin, watch: PeerWatch, mesh: str
+    ) -> str:
+        """A responder of ``type`` to ask (round robin over the peers that answer it, and this node),
+        waiting up to ``timeout`` s while discovery is still settling (one may not be met yet).
+
+        Raises:
+            NoResponders: discovery settled (or the time ran out) without one.
+        """
+
+        def pick() -> str | None:
+            remote = [p.id for p in self.transport.peers() if type in p.responders]
+            return picker.pick(type, remote + ([self.node_id] if type in self.responders else []))
+
+        target = await watch.find(pick, self.transport.settled, timeout)
+        if target is None:
+            raise NoResponders(
+                f"no node in mesh {mesh!r} responds to {type!r} (discovery has run "
+                f"{self.transport.running_for():.1f} s and knows {len(self.transport.peers())} peer(s)); "
+                f"start a responder (@node.respond), check the type and mesh name, or await "
+                f"node.wait_for_responders({type!r}) first"
+            )
+        return target
 
     async def request(self, target: str, event: Event, timeout: float) -> Event:
         """Send request ``event`` to node ``target`` (possibly this one) and await the reply (see

@@ -4,6 +4,11 @@ Subscribers that miss events ask the publisher for them (REPAIR, DESIGN §6); la
 subscriptions ask which ranges exist (REPLAY) and then pull them with REPAIR. The ring answers the
 recent past without touching LMDB (and is all a publisher without a journal can offer); the journal
 answers the rest. Events neither holds are reported missing, so the subscriber can report them lost.
+
+A recording node (``Node.record``) also keeps other publishers' events in its journal, under their
+original streams. Every method that serves takes an ``origin``: the publisher whose stream is meant
+(empty: this node's own). Other publishers' streams are served from the journal only (the ring holds
+only this node's publishes), and :meth:`History.recorded` says whose streams the journal holds.
 """
 
 from __future__ import annotations
@@ -52,18 +57,20 @@ class History:
             ring.pop()
 
     async def serve(
-        self, topic: str, first: int, last: int
+        self, topic: str, first: int, last: int, origin: str = ""
     ) -> tuple[list[list[bytes]], list[tuple[int, int]]]:
         """The stored events of ``topic`` with ``first <= seq <= last`` (at most ``MAX_SERVE``), and the
-        ranges within the served span that neither the ring nor the journal holds."""
+        ranges within the served span that neither the ring nor the journal holds. ``origin``: the
+        publisher of the stream (empty: this node)."""
         last = min(last, first + MAX_SERVE - 1)
+        node_id = origin or self.node_id
         # copy what the ring holds *now*: the journal read below awaits, and meanwhile new publishes
         # push the oldest entries out of the ring
-        recent = self._ring_slice(topic, first, last)
+        recent = self._ring_slice(topic, first, last) if node_id == self.node_id else []
         found: list[tuple[int, list[bytes]]] = []
         ring_first = recent[0][0] if recent else last + 1
         if self.persistence is not None and first < ring_first:
-            stored = await self.persistence.read_range(self.node_id, topic, first, ring_first - 1)
+            stored = await self.persistence.read_range(node_id, topic, first, ring_first - 1)
             found.extend((wire.decode(frames, max_message_size=2**62)._seq, frames) for frames in stored)
         for seq, frames in recent:
             if not found or seq > found[-1][0]:
@@ -91,16 +98,18 @@ class History:
         return [(seq, frames) for seq, _ts, frames in window if first <= seq <= last]
 
     async def plan(
-        self, pattern: str, *, since: float, last: int, start: dict[str, int]
+        self, pattern: str, *, since: float, last: int, start: dict[str, int], origin: str = ""
     ) -> dict[str, tuple[int, int]]:
-        """For a REPLAY: per matching topic of this publisher, the range ``(first, head)`` to pull."""
+        """For a REPLAY: per matching topic of publisher ``origin`` (empty: this node), the range
+        ``(first, head)`` to pull."""
         compiled = compile_pattern(pattern)
+        owner = origin or self.node_id
         heads: dict[str, int] = {}
         if self.persistence is not None:
             for (node_id, topic), head in (await self.persistence.stream_heads()).items():
-                if node_id == self.node_id:
+                if node_id == owner:
                     heads[topic] = head
-        for topic, ring in self._rings.items():
+        for topic, ring in self._rings.items() if owner == self.node_id else ():
             if ring:
                 heads[topic] = max(heads.get(topic, 0), ring[-1][0])
         plan: dict[str, tuple[int, int]] = {}
@@ -112,18 +121,26 @@ class History:
             elif last > 0:
                 first = max(1, head - last + 1)
             else:
-                first = await self._first_since(topic, since)
+                first = await self._first_since(topic, since, owner)
             if first <= head:
                 plan[topic] = (first, head)
         return plan
 
-    async def _first_since(self, topic: str, since: float) -> int:
-        """The first sequence of ``topic`` still held whose timestamp is at or after ``since``."""
+    async def recorded(self, pattern: str) -> list[str]:
+        """The other publishers with a stream matching ``pattern`` in this node's journal (recorded)."""
+        if self.persistence is None:
+            return []
+        compiled = compile_pattern(pattern)
+        heads = await self.persistence.stream_heads()
+        return sorted({n for n, topic in heads if n != self.node_id and compiled.matches(topic)})
+
+    async def _first_since(self, topic: str, since: float, owner: str) -> int:
+        """The first sequence of ``owner``'s ``topic`` still held whose timestamp is at or after ``since``."""
         if self.persistence is not None:
-            seq = await self.persistence.first_seq_since(self.node_id, topic, since)
+            seq = await self.persistence.first_seq_since(owner, topic, since)
             if seq is not None:
                 return seq
-        ring = self._rings.get(topic)
+        ring = self._rings.get(topic) if owner == self.node_id else None
         for seq, ts, _frames in ring or ():
             if ts >= since:
                 return seq

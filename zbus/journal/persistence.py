@@ -253,6 +253,19 @@ class Persistence:
         """Run ``fn(journal)`` on the writer thread (checkpoints, dead letters, sweeps)."""
         return await self._committer.run(fn)
 
+    def queue(self, fn: Callable[[Journal], T]) -> asyncio.Future[T]:
+        """Queue ``fn(journal)`` on the writer thread now, without waiting (recordings): it runs after
+        everything queued before this call and before everything queued after it.
+
+        Raises:
+            ClosedError: the journal is closing.
+        """
+        return self._committer.run(fn)
+
+    def sweep_soon(self) -> None:
+        """Apply retention now rather than at the next interval (a writer saw the map full)."""
+        self._sweep_now.set()
+
     async def observe(self, timeout: float) -> JournalObservation:
         """The journal's numbers for /health and the dashboard; read on the writer thread, so a writer
         busy with a huge batch for longer than ``timeout`` seconds reports an error, not a hang."""

@@ -1,8 +1,10 @@
 """The live dashboard ``/`` serves: one self-contained page (inline CSS and JS, no CDN, no build step).
 
 It polls ``/api/state`` once a second and redraws: health and its checks, counters with their
-rates (computed in the browser from two successive polls, so the node keeps only counters), peers,
-topics with rates, the backlog by priority, the journal, latency and the most recent gaps. Every
+rates (computed in the browser from two successive polls, so the node keeps only counters), peers
+(with when they joined and when this node last heard their stats), topics with rates, the backlog by
+priority, the journal, latency and the most recent gaps. Above them the whole mesh: charts and a flow
+graph drawn from ``/api/mesh`` every two seconds (meshpage.py). Every
 value is inserted with ``textContent`` (peer names and topics come from the network: never HTML).
 Stable ids and ``data-*`` attributes (``#peers tr[data-peer]``, ``#status[data-status]``) let tests
 and scripts read the page.
@@ -10,9 +12,11 @@ and scripts read the page.
 
 from __future__ import annotations
 
+from .meshpage import MESH_CSS, MESH_JS, MESH_SECTION
+
 __all__ = ["DASHBOARD_HTML"]
 
-DASHBOARD_HTML = """<!doctype html>
+_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>zbus node</title>
@@ -30,16 +34,17 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:2px 6px;
 th{font-weight:600;color:#567}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .bar{background:#1976d2;height:10px;display:inline-block;vertical-align:middle}
 .muted{color:#889}.problem{color:#c62828}
-</style></head>
+<!--mesh-css--></style></head>
 <body>
 <header><h1 id="title">zbus</h1><span id="status" data-status="loading">loading</span>
 <span id="meta" class="muted"></span><span id="updated" class="muted"></span></header>
-<main>
+<main><!--mesh-section-->
 <section><h2>Health</h2><table id="checks"></table><ul id="problems" class="problem"></ul></section>
 <section><h2>Events</h2><table id="counters"><tr><th></th><th>total</th><th>per second</th></tr></table>
 <p class="muted" id="latency"></p></section>
 <section><h2>Peers (<span id="peer-count">0</span>)</h2>
-<table id="peers"><thead><tr><th>name</th><th>role</th><th>address</th><th>responds to</th></tr></thead>
+<table id="peers"><thead><tr><th>name</th><th>role</th><th>address</th><th>responds to</th><th>joined</th>
+<th>last heard</th></tr></thead>
 <tbody></tbody></table></section>
 <section><h2>Topics</h2><table id="topics"><thead><tr><th>topic</th><th>published</th><th>received</th>
 <th>per second</th></tr></thead><tbody></tbody></table></section>
@@ -80,8 +85,11 @@ function render(s) {
     " (" + s.latency.count + " samples) \\u00b7 request round trip p50 " + ms(s.request_latency.p50) +
     ", p99 " + ms(s.request_latency.p99);
   $("peer-count").textContent = s.peers.length;
+  const heard = {}; if (lastMesh) lastMesh.nodes.forEach((n) => { heard[n.id] = n.age; });
   fill($("peers").tBodies[0], s.peers.map((p) => { const tr = row([p.name, p.role, p.address,
-    p.responders.join(", ")]); tr.dataset.peer = p.name; return tr; }));
+    p.responders.join(", "), p.joined_at ? new Date(p.joined_at * 1000).toLocaleTimeString() : "-",
+    heard[p.id] === undefined ? "-" : heard[p.id].toFixed(1) + " s ago"]);
+    tr.dataset.peer = p.name; return tr; }));
   const before = {}; if (prev) prev.topics.forEach((t) => { before[t.topic] = t.published + t.received; });
   fill($("topics").tBodies[0], s.topics.map((t) => { const tr = row([t.topic, t.published, t.received,
     rate(t.published + t.received, before[t.topic], dt)], true); tr.dataset.topic = t.topic; return tr; }));
@@ -116,6 +124,12 @@ async function poll() {
   setTimeout(poll, 1000);
 }
 poll();
-</script>
+<!--mesh-js--></script>
 </body></html>
 """
+
+DASHBOARD_HTML = (
+    _PAGE.replace("<!--mesh-css-->", MESH_CSS)
+    .replace("<!--mesh-section-->", MESH_SECTION)
+    .replace("<!--mesh-js-->", MESH_JS)
+)

@@ -1,4 +1,4 @@
-"""A node's HTTP endpoints: ``/health``, ``/metrics``, ``/api/state`` and the live dashboard ``/``.
+"""A node's HTTP endpoints: ``/health``, ``/metrics``, ``/api/state``, ``/api/mesh`` and the dashboard ``/``.
 
 Switched on by ``monitoring.http.enabled`` (host ``monitoring.http.host``, default 127.0.0.1; port
 ``monitoring.http.port``, 0 = ephemeral; the bound URL is ``Node.http_url`` and is logged).
@@ -192,10 +192,15 @@ class HealthServer:
     """The HTTP endpoints of one node; created and started by the node when monitoring is enabled."""
 
     def __init__(
-        self, name: str, cfg: MonitoringConfig, observe: Callable[[], Coroutine[Any, Any, Observation]]
+        self,
+        name: str,
+        cfg: MonitoringConfig,
+        observe: Callable[[], Coroutine[Any, Any, Observation]],
+        mesh: Callable[[], Coroutine[Any, Any, dict[str, Any]]] | None = None,
     ) -> None:
         self.name = name
         self._observe = observe
+        self._mesh = mesh
         self.host, self.port = cfg.http.host, cfg.http.port
         self.http = cfg.http
         self.max_queue_percent = cfg.http.max_queue_percent
@@ -264,6 +269,24 @@ class HealthServer:
         refused = {} if self._server is None else self._server.refusals()
         return dataclasses.replace(snap, extra={**snap.extra, "http_refused": refused})
 
+    def mesh_document(self) -> dict[str, Any]:
+        """The mesh view (``/api/mesh``), read on the node's loop like :meth:`snapshot`.
+
+        Raises:
+            TimeoutError: the loop did not answer within ``SNAPSHOT_TIMEOUT`` seconds.
+        """
+        assert self._loop is not None
+        if self._mesh is None:
+            return {"nodes": [], "edges": [], "topics": [], "series": {"t": [], "topics": {}, "latency": {}}}
+        future = asyncio.run_coroutine_threadsafe(self._mesh(), self._loop)
+        try:
+            return future.result(SNAPSHOT_TIMEOUT)
+        except FutureTimeout:
+            future.cancel()
+            raise TimeoutError(
+                f"the event loop did not answer within {SNAPSHOT_TIMEOUT} s (blocked?)"
+            ) from None
+
     def metrics_text(self) -> bytes:
         """The Prometheus exposition (``/metrics``)."""
         return bytes(self._metrics.render())
@@ -306,6 +329,7 @@ def _handler_for(owner: HealthServer) -> type[HeadHandler]:
                 "/health": self._health,
                 "/metrics": self._metrics,
                 "/api/state": self._state,
+                "/api/mesh": self._mesh,
             }
             action = route.get(path.rstrip("/") or "/")
             if action is None:
@@ -335,6 +359,9 @@ def _handler_for(owner: HealthServer) -> type[HeadHandler]:
 
             self._send(200, owner.metrics_text(), CONTENT_TYPE)
 
+        def _mesh(self) -> None:
+            self._json(200, owner.mesh_document())
+
         def _state(self) -> None:
             snap = owner.snapshot()
             self._json(200, state_json(snap, evaluate(snap, owner.max_queue_percent)))
@@ -343,13 +370,17 @@ def _handler_for(owner: HealthServer) -> type[HeadHandler]:
 
 
 async def start_http(
-    name: str, cfg: MonitoringConfig, observe: Callable[[], Coroutine[Any, Any, Observation]]
+    name: str,
+    cfg: MonitoringConfig,
+    observe: Callable[[], Coroutine[Any, Any, Observation]],
+    mesh: Callable[[], Coroutine[Any, Any, dict[str, Any]]] | None = None,
 ) -> HealthServer | None:
     """Start node ``name``'s HTTP endpoints when ``monitoring.http.enabled``; ``None`` otherwise.
 
-    ``observe`` is a coroutine function that runs on the node's loop and reads its components."""
+    ``observe`` (and ``mesh``, the mesh view for ``/api/mesh``) are coroutine functions that run on the
+    node's loop."""
     if not cfg.http.enabled:
         return None
-    server = HealthServer(name, cfg, observe)
+    server = HealthServer(name, cfg, observe, mesh)
     await server.start()
     return server

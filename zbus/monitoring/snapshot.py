@@ -113,8 +113,9 @@ class Observation:
 def _topics(o: Observation) -> list[TopicRow]:
     heads: dict[str, list[int]] = {}
     for (_, topic), seq in o.received_heads.items():
-        heads.setdefault(topic, []).append(seq)
-    published = o.published
+        if not topic.startswith("$"):  # mesh stats and other system traffic are not the node's topics
+            heads.setdefault(topic, []).append(seq)
+    published = {t: n for t, n in o.published.items() if not t.startswith("$")}
     rows = [
         TopicRow(
             topic=t,

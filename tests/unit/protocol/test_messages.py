@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zbus import WireError
-from zbus.codec.control import Heartbeat, PeerHello, decode_heartbeat, decode_hello
+from zbus.codec.control import (
+    Heartbeat,
+    PeerHello,
+    RepairAsk,
+    ReplayAsk,
+    ReplayPlan,
+    decode_heartbeat,
+    decode_hello,
+)
 
 
 def test_hello_round_trip() -> None:
@@ -59,3 +67,25 @@ def test_invalid_heartbeat() -> None:
         decode_heartbeat([b"$zbus.hb"])
     with pytest.raises(WireError):
         decode_heartbeat([b"$zbus.hb", msgpack.packb({"v": 1, "id": "a", "epoch": 1, "heads": {"t": "x"}})])
+
+
+def test_recording_fields_round_trip_and_stay_optional() -> None:
+    ask = RepairAsk(id=3, topic="a.b", first=1, last=9, origin="0123abcd")
+    assert RepairAsk.decode(ask.encode()) == ask
+    replay = ReplayAsk(id=4, pattern="a.*", since=1.5, last=2, start={"a.b": 3}, origin="0123abcd")
+    assert ReplayAsk.decode(replay.encode()) == replay
+    plan = ReplayPlan(id=4, streams={"a.b": (1, 9)}, origins=("p1", "p2"))
+    assert ReplayPlan.decode(plan.encode()) == plan
+    # without them the messages are byte for byte what they were before recordings existed
+    assert b"origin" not in RepairAsk(id=3, topic="a.b", first=1, last=9).encode()
+    assert b"origin" not in ReplayPlan(id=4, streams={"a.b": (1, 9)}).encode()
+    assert RepairAsk.decode(RepairAsk(id=3, topic="a.b", first=1, last=9).encode()).origin == ""
+
+
+def test_malformed_recording_fields() -> None:
+    bad = msgpack.packb({"v": 1, "id": 1, "streams": {}, "origins": "p1"})
+    with pytest.raises(WireError):
+        ReplayPlan.decode(bad)
+    bad = msgpack.packb({"v": 1, "id": 1, "topic": "a", "first": 1, "last": 2, "origin": 5})
+    with pytest.raises(WireError):
+        RepairAsk.decode(bad)

@@ -73,15 +73,16 @@ __all__ = ["MeshTransport"]
 
 log = logging.getLogger("zbus")
 SYSTEM_PREFIX = b"$zbus."
+#: system topics that are events for the node's subscriptions (mesh stats, monitoring/sharing.py); every
+#: other ``$zbus.`` topic but the heartbeat is dropped
+ROUTED_SYSTEM_TOPICS = frozenset({b"$zbus.stats"})
 # Not settings, each for its reason:
 # a dropped SUB connection is trusted for at least this long (s) before the peer is expired, even with a
 # very short heartbeat_interval: reconnects of a healthy peer take a few reconnect_interval steps
 MIN_DISCONNECT_GRACE = 0.5
-# a closing node waits at most this long (s) for unsent messages, whatever transport.linger says: close()
-# must end promptly (documented with transport.linger)
+# a closing node waits at most this long (s) for unsent messages, whatever transport.linger says
 CLOSE_LINGER_CAP = 1.0
-# a HELLO carries the start sequences (the join rule's base) of at most this many topics; a journaled node
-# with more announces none, and subscribers follow its new streams from what they see (documented)
+# a HELLO carries the start sequences (the join rule's base) of at most this many topics (documented)
 MAX_BASE_TOPICS = 1024
 
 
@@ -299,7 +300,7 @@ class MeshTransport:
             self._inbound.on_peers_changed()
 
     def _on_sub(self, frames: list[bytes], link: Link | None) -> Awaitable[None] | None:
-        if frames and frames[0].startswith(SYSTEM_PREFIX):
+        if frames and frames[0].startswith(SYSTEM_PREFIX) and frames[0] not in ROUTED_SYSTEM_TOPICS:
             if frames[0] != HEARTBEAT_TOPIC:
                 self.dropped.drop("unknown_system_topic")
                 return None

@@ -1,0 +1,115 @@
+"""MeshSharing: a node's part in the mesh view: it shares its summary, and, as a watcher, keeps the others'.
+
+Every ``monitoring.mesh.interval`` seconds the node takes an observation (the same one ``/health`` reads,
+on its loop) and, **only while some node watches** (a peer subscribes to ``$zbus.stats``, or this node
+does), publishes :func:`~zbus.monitoring.meshview.summarize`'s summary on ``$zbus.stats``. Nobody
+watching costs one observation per interval and no traffic. A watching node (one that serves the
+dashboard, or ``zbus top``) gives every summary it hears to its :class:`~.meshview.MeshView`, its own
+included (local delivery).
+
+Summaries are not journaled and not counted as published events: they are the node's state, not
+application data, and a restarted node simply starts a new series.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..config import MeshViewConfig
+from ..model.event import Event
+from ..tasks import TaskGroup
+from .meshview import STATS_TOPIC, STATS_TYPE, MeshView, baseline, summarize
+from .snapshot import Observation
+
+__all__ = ["MeshSharing", "stats_event"]
+
+log = logging.getLogger("zbus")
+
+
+def stats_event(source: str, summary: dict[str, Any]) -> Event:
+    """The event that carries ``summary`` on the reserved topic ``$zbus.stats``."""
+    return Event(STATS_TYPE, summary, source=source)._derive(topic=STATS_TOPIC)
+
+
+class MeshSharing:
+    """Shares this node's summary while someone watches; keeps the mesh view when ``watch``.
+
+    Args:
+        config: ``[monitoring.mesh]``: ``interval`` and ``window`` (seconds).
+        node_id: this node's id (its own summaries are delivered locally, not received).
+        observe: reads the node (on its loop), as ``/health`` does.
+        publish: sends a summary (not journaled).
+        watchers: ``(local, remote)``: whether this node subscribes to a topic, and how many others do
+            (``Subscriptions.has_interest``, ``Transport.subscriber_count``); summaries are shared only
+            while one of them is watching ``$zbus.stats``.
+        http_url: shown in the summary so a watcher can link to this node's dashboard.
+        watch: keep a :class:`MeshView` of the summaries heard (:meth:`heard` feeds it).
+    """
+
+    def __init__(
+        self,
+        config: MeshViewConfig,
+        *,
+        node_id: str,
+        observe: Callable[[], Awaitable[Observation]],
+        publish: Callable[[dict[str, Any]], Awaitable[None]],
+        watchers: tuple[Callable[[str], bool], Callable[[str], int]],
+        http_url: Callable[[], str] = lambda: "",
+        watch: bool = False,
+    ) -> None:
+        self.config = config
+        self._observe, self._publish, self._http_url = observe, publish, http_url
+        self._local, self._remote = watchers
+        self.view = MeshView(window=config.window, interval=config.interval) if watch else None
+        self.node_id = node_id
+        self.shared = 0
+        #: summaries received from other nodes: the node's ``received`` counter leaves them out
+        self.received = 0
+        self._started = False
+        self._tasks = TaskGroup("mesh-stats")
+
+    def start(self) -> None:
+        """Begin the sharing loop (idempotent)."""
+        if self.config.interval > 0 and not self._started:
+            self._started = True
+            self._tasks.spawn(self._loop(), "mesh-stats")
+
+    def heard(self, event: Event) -> None:
+        """A summary arrived (the handler of the ``$zbus.stats`` subscription)."""
+        self.received += event.node_id != self.node_id
+        if self.view is not None:
+            self.view.add(event.payload, time.time())
+
+    def document(self) -> dict[str, Any]:
+        """The mesh view for ``/api/mesh`` (an empty one when this node does not watch)."""
+        view = self.view or MeshView(window=self.config.window, interval=self.config.interval)
+        return view.document(time.time())
+
+    async def read(self) -> dict[str, Any]:
+        """:meth:`document`, as a coroutine the HTTP thread runs on the node's loop."""
+        return self.document()
+
+    async def _loop(self) -> None:
+        interval = self.config.interval
+        before = baseline(await self._observe(), time.time())
+        while True:
+            await asyncio.sleep(interval)
+            observation = await self._observe()
+            summary, before = summarize(
+                observation, time.time(), before, interval=interval, http_url=self._http_url()
+            )
+            if not (self._local(STATS_TOPIC) or self._remote(STATS_TOPIC) > 0):
+                continue
+            try:
+                await self._publish(summary)
+                self.shared += 1
+            except Exception as exc:  # the node is closing, or the summary is refused: try next time
+                log.debug("mesh stats not shared: %s", exc)
+
+    async def close(self) -> None:
+        """Stop sharing."""
+        await self._tasks.close()
