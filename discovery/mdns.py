@@ -50,6 +50,8 @@ SERVICE_TYPE = "_zbus._tcp.local."
 #: flood of incomplete records; a complete record, the usual case, resolves from zeroconf's cache
 #: without waiting for a slot)
 RESOLVE_AT_ONCE = 16
+#: the longest close() waits for one of its background tasks to end (s)
+FINISH_WAIT = 1.0
 log = logging.getLogger("zbus")
 
 
@@ -191,7 +193,8 @@ class MdnsDiscovery:
 
     async def close(self) -> None:
         """Say goodbye (unregister) and close zeroconf."""
-        await self._tasks.close()
+        closing = asyncio.ensure_future(self._tasks.close())
+        await asyncio.wait({closing}, timeout=FINISH_WAIT)
         if self._browser is not None:
             with contextlib.suppress(Exception):
                 await self._browser.async_cancel()
@@ -211,8 +214,10 @@ class MdnsDiscovery:
 
 
 async def _finish(task: object) -> None:
-    """Cancel a zeroconf broadcast task (an announcement or goodbye repeat) and wait for it to end."""
+    """Cancel a zeroconf broadcast task (an announcement or goodbye repeat) and wait, at most
+    ``FINISH_WAIT`` s, for it to end (close() must never hang on a task that does not stop)."""
     if isinstance(task, asyncio.Future) and not task.done():
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await asyncio.wait({task}, timeout=FINISH_WAIT)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a failed broadcast is not worth a warning at exit

@@ -70,7 +70,7 @@ class Proc:
 
     def stderr_text(self) -> str:
         """Everything the process wrote to stderr (call after it exited, e.g. after ``stop``)."""
-        return self._stderr or ""
+        return getattr(self, "_stderr", None) or ""
 
     def kill9(self) -> None:
         os.kill(self.popen.pid, signal.SIGKILL)
@@ -84,7 +84,7 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
-        if self.popen.stderr is not None and self._stderr is None:
+        if self.popen.stderr is not None and getattr(self, "_stderr", None) is None:
             self._stderr = self.popen.stderr.read().decode()
         for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if stream is not None:

@@ -143,6 +143,7 @@ def test_the_service_notifies_ready_and_stopping(tmp_path: Path, mesh: str) -> N
             if proc.poll() is None:
                 proc.kill()
             out, err = proc.communicate(timeout=10)
+            print(err[-3000:])  # shown when the test fails
     assert "ready unit-test" in out, err
 
 

@@ -28,6 +28,8 @@ from .snapshot import Observation
 __all__ = ["MeshSharing", "stats_event"]
 
 log = logging.getLogger("zbus")
+#: the longest close() waits for the sharing loop to end (s)
+CLOSE_WAIT = 1.0
 
 
 def stats_event(source: str, summary: dict[str, Any]) -> Event:
@@ -111,5 +113,10 @@ class MeshSharing:
                 log.debug("mesh stats not shared: %s", exc)
 
     async def close(self) -> None:
-        """Stop sharing."""
-        await self._tasks.close()
+        """Stop sharing. Bounded: the sharing loop was seen (rarely, under a production profile) not
+        to end on cancellation within seconds; close() must not hang on it, so it waits at most
+        ``CLOSE_WAIT`` s and says so."""
+        closing = asyncio.ensure_future(self._tasks.close())
+        done, _ = await asyncio.wait({closing}, timeout=CLOSE_WAIT)
+        if not done:
+            log.warning("the mesh-stats loop did not stop within %g s; closing without it", CLOSE_WAIT)
