@@ -166,7 +166,8 @@ class Node:
 
             monitoring = self.config.monitoring  # mesh stats: shared while watched, kept when serving HTTP
             # fmt: off
-            run.mesh = mesh = MeshSharing(monitoring.mesh, node_id=self.id, observe=self._observe,
+            run.mesh = mesh = MeshSharing(monitoring.mesh, node_id=self.id,
+                                          observe=lambda: self._observe(journal_stats=False),
                                           publish=self._share,
                                           watchers=(self._subs.has_interest, transport.subscriber_count),
                                           http_url=lambda: self.http_url or "", watch=monitoring.http.enabled)
@@ -831,11 +832,12 @@ class Node:
             handlers_busy=0 if run is None else run.dispatcher.busy,
         )
 
-    async def _observe(self) -> Observation:
-        """Everything /health, /metrics and the dashboard show, read on this node's loop."""
+    async def _observe(self, *, journal_stats: bool = True) -> Observation:
+        """Everything /health, /metrics and the dashboard show, read on this node's loop (the journal's
+        statistics, read on its writer thread, only with ``journal_stats``: mesh stats skip them)."""
         run = self._run
         journal = None
-        if run is not None and run.persistence is not None:
+        if run is not None and run.persistence is not None and journal_stats:
             journal = await run.persistence.observe(JOURNAL_STATS_TIMEOUT)
         return Observation(
             stats=self.statistics(),
