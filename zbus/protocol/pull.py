@@ -20,10 +20,10 @@ Theory of operation. A pull moves through four states, one way (``_TRANSITIONS``
   the ranges (topic → first..head) are pulled. After ``plan_attempts`` timeouts the publisher is taken to
   have no (more) history: :class:`PlanGivenUp`, and what arrived is pulled.
 - ``PULLING``: one chunk at a time, in topic order, ``SendRepair(topic, pos, head)``. A range starts at
-  the planned first sequence or at the oldest live event held for its topic, whichever is lower: live
-  events that arrived after the subscription began but before the plan was made (a burst, or a ring the
-  burst overran) belong to the history, and a held event fills its place when the publisher no longer
-  has it (never below a durable checkpoint's start). The publisher sends
+  the planned first sequence or at the oldest live event held for its topic that belongs to the history
+  asked for (stamped at or after ``since``; never with ``last``, never below a durable checkpoint's
+  start), whichever is lower: a burst that overran the publisher's ring before the plan was made is
+  still history, and a held event fills its place when the publisher no longer has it. The publisher sends
   the events it has (:meth:`~ReplayPull.on_data`, kept by sequence) and then a REPAIR_DONE
   (:meth:`~ReplayPull.on_done`: the last sequence the chunk covers and the ranges it does not have). The
   contiguous events from ``pos`` are delivered, ranges it does not have are reported lost, and the next
@@ -346,11 +346,17 @@ class ReplayPull:
 
     def _pull_planned(self, now: float, actions: list[PullAction]) -> list[PullAction]:
         self._go(PullState.PULLING, "plan")
-        oldest: dict[str, int] = {}  # per topic, the oldest live event held or let go of the hold
-        for topic, seq in self._hold.by_seq:
-            oldest[topic] = min(seq, oldest.get(topic, seq))
-        for topic, (low, _high) in self._hold.dropped.items():
-            oldest[topic] = min(low, oldest.get(topic, low))
+        # per topic, the oldest live event held (or let go of the hold) that belongs to the requested
+        # history: never with ``last`` (the plan's newest N is the window), held ones stamped at or after
+        # ``since``, let-go ones (whose time is unknown) when everything or a checkpoint is asked for
+        oldest: dict[str, int] = {}
+        if not self.last:
+            for (topic, seq), event in self._hold.by_seq.items():
+                if event._ts >= self.since:
+                    oldest[topic] = min(seq, oldest.get(topic, seq))
+            for topic, (low, _high) in self._hold.dropped.items():
+                if not self.since or topic in self.start_at:
+                    oldest[topic] = min(low, oldest.get(topic, low))
         for t, (first, head) in sorted(self._planned.items()):
             first = min(first, max(oldest.get(t, first), self.start_at.get(t, 0)))
             self._todo.append(_Range(t, first, head))

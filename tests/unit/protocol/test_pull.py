@@ -210,6 +210,20 @@ def test_a_durable_start_bounds_what_the_hold_adds() -> None:
     assert seqs(p.on_done("t", 5, 7, [(5, 7)], 0)) == [5, 6, 7]
 
 
+@pytest.mark.parametrize("window", [{"last": 2}, {"since": 2e9}])
+def test_held_events_outside_the_asked_window_stay_out(window: dict[str, float]) -> None:
+    # newest 2 per topic, or history since a time after these events were stamped: the held older
+    # events (a late sender, say) are not history, as before
+    p = ReplayPull("p", ["t"], plan_timeout=1.0, pull_timeout=1.0, **window)  # type: ignore[arg-type]
+    p.start(0)
+    for seq in range(1, 5):
+        p.live(ev("t", seq))
+    assert of(p.on_plan({"t": (3, 4)}, 0), SendRepair) == [SendRepair(topic="t", first=3, last=4)]
+    p.on_data(ev("t", 3))
+    p.on_data(ev("t", 4))
+    assert seqs(p.on_done("t", 3, 4, [], 0)) == [3, 4]
+
+
 def test_events_let_go_below_the_planned_first_are_asked_for_then_reported() -> None:
     p = pull(hold_limit=2)
     p.start(0)
