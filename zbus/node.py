@@ -169,8 +169,8 @@ class Node:
 
             monitoring = self.config.monitoring  # mesh stats: shared while watched, kept when serving HTTP
             # fmt: off
-            run.mesh = mesh = MeshSharing(monitoring.mesh, node_id=self.id, observe=self._observe,
-                                          publish=self._share,
+            run.mesh = mesh = MeshSharing(monitoring.mesh, node_id=self.id, publish=self._share,
+                                          observe=lambda: self._observe(journal_stats=False),
                                           watchers=(self._subs.has_interest, transport.subscriber_count),
                                           http_url=lambda: self.http_url or "", watch=monitoring.http.enabled)
             run.http = await start_http(self.name, monitoring, self._observe, mesh.read)
@@ -837,11 +837,11 @@ class Node:
             failures={} if run is None else run.transport.statistics().failures,
         )
 
-    async def _observe(self) -> Observation:
-        """Everything /health, /metrics and the dashboard show, read on this node's loop."""
+    async def _observe(self, *, journal_stats: bool = True) -> Observation:
+        """What /health, /metrics and the dashboard show (journal statistics: not for mesh stats)."""
         run = self._run
         journal = None
-        if run is not None and run.persistence is not None:
+        if run is not None and run.persistence is not None and journal_stats:
             journal = await run.persistence.observe(JOURNAL_STATS_TIMEOUT)
         return Observation(
             stats=self.statistics(),

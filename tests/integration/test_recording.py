@@ -132,6 +132,23 @@ async def test_a_recording_serves_the_history_of_a_publisher_that_left(tmp_path:
     assert heads == {(shop_id, "order.placed"): 5}
 
 
+async def test_a_recording_keeps_a_burst_larger_than_the_publishers_ring(tmp_path: Path) -> None:
+    # the burst is published before the recorder's replay plan arrives and overruns the publisher's
+    # ring (transport.repair_buffer, 4,096): the live events the recorder held fill the history
+    mesh = f"rec-{os.getpid()}-{os.urandom(2).hex()}"
+    async with zbus.Node("archive", mesh=mesh, config=journaled(tmp_path / "burst")) as archive:
+        recording = await archive.record("burst.*")
+        async with zbus.Node("pub", mesh=mesh, config=MEMORY) as pub:
+            await pub.wait_for_subscribers("burst.x", timeout=5)
+            for n in range(6000):
+                await pub.publish("burst.x", {"n": n})
+            await eventually(
+                lambda: recording.statistics().delivered == 6000, timeout=30, what="all recorded"
+            )
+        assert archive.statistics().lost == 0
+        assert [e.seq async for e in archive.replay("burst.*")] == list(range(1, 6001))
+
+
 async def test_retention_applies_to_recorded_events(tmp_path: Path) -> None:
     mesh = f"rec-{os.getpid()}-{os.urandom(2).hex()}"
     config = journaled(tmp_path / "short", default="1s", sweep_interval="0.2s", by_prefix={})

@@ -280,7 +280,10 @@ class Persistence:
         }
         error = ""
         try:
-            stats = await asyncio.wait_for(committer.run(lambda journal: journal.statistics()), timeout)
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancellation that arrives
+            # as the read completes, and a caller being closed would then never end
+            async with asyncio.timeout(timeout):
+                stats = await committer.run(lambda journal: journal.statistics())
             numbers.update(
                 events=stats.events,
                 bytes=stats.bytes,

@@ -1,11 +1,12 @@
 """MeshSharing: a node's part in the mesh view: it shares its summary, and, as a watcher, keeps the others'.
 
-Every ``monitoring.mesh.interval`` seconds the node takes an observation (the same one ``/health`` reads,
-on its loop) and, **only while some node watches** (a peer subscribes to ``$zbus.stats``, or this node
-does), publishes :func:`~zbus.monitoring.meshview.summarize`'s summary on ``$zbus.stats``. Nobody
-watching costs one observation per interval and no traffic. A watching node (one that serves the
-dashboard, or ``zbus top``) gives every summary it hears to its :class:`~.meshview.MeshView`, its own
-included (local delivery).
+Every ``monitoring.mesh.interval`` seconds, **only while some node watches** (a peer subscribes to
+``$zbus.stats``, or this node does), the node takes an observation (the one ``/health`` reads, on its
+loop, without the journal's statistics) and publishes :func:`~zbus.monitoring.meshview.summarize`'s
+summary on ``$zbus.stats``: the first one an interval after the first observation, so a new watcher
+hears every node within two intervals. Nobody watching costs a check per interval and no traffic. A
+watching node (one that serves the dashboard, or ``zbus top``) gives every summary it hears to its
+:class:`~.meshview.MeshView`, its own included (local delivery).
 
 Summaries are not journaled and not counted as published events: they are the node's state, not
 application data, and a restarted node simply starts a new series.
@@ -22,7 +23,7 @@ from typing import Any
 from ..config import MeshViewConfig
 from ..model.event import Event
 from ..tasks import TaskGroup
-from .meshview import STATS_TOPIC, STATS_TYPE, MeshView, baseline, summarize
+from .meshview import STATS_TOPIC, STATS_TYPE, Baseline, MeshView, baseline, summarize
 from .snapshot import Observation
 
 __all__ = ["MeshSharing", "stats_event"]
@@ -97,15 +98,20 @@ class MeshSharing:
 
     async def _loop(self) -> None:
         interval = self.config.interval
-        before = baseline(await self._observe(), time.time())
+        before: Baseline | None = None
         while True:
             await asyncio.sleep(interval)
-            observation = await self._observe()
-            summary, before = summarize(
-                observation, time.time(), before, interval=interval, http_url=self._http_url()
-            )
             if not (self._local(STATS_TOPIC) or self._remote(STATS_TOPIC) > 0):
+                before = None  # nobody watches: no observation, no traffic
                 continue
+            observation = await self._observe()
+            now = time.time()
+            if before is None:  # a watcher appeared: rates need a first interval to compare with
+                before = baseline(observation, now)
+                continue
+            summary, before = summarize(
+                observation, now, before, interval=interval, http_url=self._http_url()
+            )
             try:
                 await self._publish(summary)
                 self.shared += 1

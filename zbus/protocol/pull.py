@@ -19,7 +19,11 @@ Theory of operation. A pull moves through four states, one way (``_TRANSITIONS``
   match and from where (REPLAY). When a plan has arrived for every pattern (:meth:`~ReplayPull.on_plan`)
   the ranges (topic → first..head) are pulled. After ``plan_attempts`` timeouts the publisher is taken to
   have no (more) history: :class:`PlanGivenUp`, and what arrived is pulled.
-- ``PULLING``: one chunk at a time, in topic order, ``SendRepair(topic, pos, head)``. The publisher sends
+- ``PULLING``: one chunk at a time, in topic order, ``SendRepair(topic, pos, head)``. A range starts at
+  the planned first sequence or at the oldest live event held for its topic that belongs to the history
+  asked for (stamped at or after ``since``; never with ``last``, never below a durable checkpoint's
+  start), whichever is lower: a burst that overran the publisher's ring before the plan was made is
+  still history, and a held event fills its place when the publisher no longer has it. The publisher sends
   the events it has (:meth:`~ReplayPull.on_data`, kept by sequence) and then a REPAIR_DONE
   (:meth:`~ReplayPull.on_done`: the last sequence the chunk covers and the ranges it does not have). The
   contiguous events from ``pos`` are delivered, ranges it does not have are reported lost, and the next
@@ -140,6 +144,7 @@ class _Range:
 class _Hold:
     events: deque[Event] = field(default_factory=deque)  # live events waiting for the replay
     dropped: dict[str, tuple[int, int]] = field(default_factory=dict)  # per topic, the seqs let go
+    by_seq: dict[tuple[str, int], Event] = field(default_factory=dict)  # the same events, to fill ranges
 
 
 class ReplayPull:
@@ -243,7 +248,7 @@ class ReplayPull:
         batch: list[Event] = []
         start = r.pos
         while r.pos <= last:
-            event = chunk.pop(r.pos, None)
+            event = chunk.pop(r.pos, None) or self._hold.by_seq.get((topic, r.pos))
             if event is not None:
                 batch.append(event)
                 r.pos += 1
@@ -300,8 +305,10 @@ class ReplayPull:
             return event._seq > self.heads.get(event._topic, 0)
         hold = self._hold
         hold.events.append(event)
+        hold.by_seq[(event._topic, event._seq)] = event
         if len(hold.events) > self.hold_limit:  # memory stays bounded: the oldest is pulled again later
             old = hold.events.popleft()
+            hold.by_seq.pop((old._topic, old._seq), None)
             self.let_go += 1
             low, _ = hold.dropped.get(old._topic, (old._seq, 0))
             hold.dropped[old._topic] = (low, old._seq)
@@ -339,7 +346,20 @@ class ReplayPull:
 
     def _pull_planned(self, now: float, actions: list[PullAction]) -> list[PullAction]:
         self._go(PullState.PULLING, "plan")
-        self._todo.extend(_Range(t, first, head) for t, (first, head) in sorted(self._planned.items()))
+        # per topic, the oldest live event held (or let go of the hold) that belongs to the requested
+        # history: never with ``last`` (the plan's newest N is the window), held ones stamped at or after
+        # ``since``, let-go ones (whose time is unknown) when everything or a checkpoint is asked for
+        oldest: dict[str, int] = {}
+        if not self.last:
+            for (topic, seq), event in self._hold.by_seq.items():
+                if event._ts >= self.since:
+                    oldest[topic] = min(seq, oldest.get(topic, seq))
+            for topic, (low, _high) in self._hold.dropped.items():
+                if not self.since or topic in self.start_at:
+                    oldest[topic] = min(low, oldest.get(topic, low))
+        for t, (first, head) in sorted(self._planned.items()):
+            first = min(first, max(oldest.get(t, first), self.start_at.get(t, 0)))
+            self._todo.append(_Range(t, first, head))
         return self._advance(now, actions)
 
     def _settle_lost(self, r: _Range, why: str, actions: list[PullAction]) -> None:
@@ -398,6 +418,7 @@ class ReplayPull:
         self._todo.clear()
         actions.extend(Expect(topic=t, next_seq=head + 1) for t, head in self.heads.items())
         held, self._hold.events = self._hold.events, deque()
+        self._hold.by_seq = {}
         heads = self.heads
         release = tuple(e for e in held if e._seq > heads.get(e._topic, 0))
         if release:

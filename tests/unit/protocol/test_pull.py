@@ -186,6 +186,56 @@ def test_answers_before_the_plan_or_for_other_publishers_are_ignored() -> None:
     assert seqs(p.on_done("t", 1, 1, [], 0)) == []
 
 
+def test_live_events_held_before_the_planned_first_are_delivered_not_dropped() -> None:
+    # a burst overran the publisher's ring before its plan was made: the plan starts at 8, the
+    # subscriber holds 3..10 live; 3..7 come from the hold, in order, nothing is lost or doubled
+    p = pull()
+    p.start(0)
+    for seq in range(3, 11):
+        assert not p.live(ev("t", seq))
+    assert p.on_plan({"t": (8, 10)}, 0) == [SendRepair(topic="t", first=3, last=10)]
+    for seq in (8, 9, 10):
+        p.on_data(ev("t", seq))
+    actions = p.on_done("t", 3, 10, [(3, 7)], 0)
+    assert seqs(actions) == [3, 4, 5, 6, 7, 8, 9, 10]
+    assert of(actions, LostEvents) == [] and p.done
+
+
+def test_a_durable_start_bounds_what_the_hold_adds() -> None:
+    p = ReplayPull("p", ["t"], start={"t": 5}, plan_timeout=1.0, pull_timeout=1.0)
+    p.start(0)
+    for seq in range(4, 8):  # 4 is at or below the checkpoint: never replayed again
+        p.live(ev("t", seq))
+    assert of(p.on_plan({"t": (6, 7)}, 0), SendRepair) == [SendRepair(topic="t", first=5, last=7)]
+    assert seqs(p.on_done("t", 5, 7, [(5, 7)], 0)) == [5, 6, 7]
+
+
+@pytest.mark.parametrize("window", [{"last": 2}, {"since": 2e9}])
+def test_held_events_outside_the_asked_window_stay_out(window: dict[str, float]) -> None:
+    # newest 2 per topic, or history since a time after these events were stamped: the held older
+    # events (a late sender, say) are not history, as before
+    p = ReplayPull("p", ["t"], plan_timeout=1.0, pull_timeout=1.0, **window)  # type: ignore[arg-type]
+    p.start(0)
+    for seq in range(1, 5):
+        p.live(ev("t", seq))
+    assert of(p.on_plan({"t": (3, 4)}, 0), SendRepair) == [SendRepair(topic="t", first=3, last=4)]
+    p.on_data(ev("t", 3))
+    p.on_data(ev("t", 4))
+    assert seqs(p.on_done("t", 3, 4, [], 0)) == [3, 4]
+
+
+def test_events_let_go_below_the_planned_first_are_asked_for_then_reported() -> None:
+    p = pull(hold_limit=2)
+    p.start(0)
+    for seq in range(1, 6):  # 1..3 let go of the full hold, 4 and 5 held
+        p.live(ev("t", seq))
+    assert of(p.on_plan({"t": (5, 5)}, 0), SendRepair) == [SendRepair(topic="t", first=1, last=5)]
+    p.on_data(ev("t", 5))
+    actions = p.on_done("t", 1, 5, [(1, 3)], 0)  # the publisher's ring no longer has 1..3
+    assert seqs(actions) == [4, 5]
+    assert of(actions, LostEvents) == [LostEvents("p", "t", 1, 3, NOT_HELD)]
+
+
 # -- property: a simulated publisher and a lossy, late network ---------------------------------------
 def simulate(seed: int, history: int, live: int, drop: float, hold_limit: int) -> None:
     rng = random.Random(seed)
