@@ -108,15 +108,16 @@ class Trust:
             self.own_credential = mine
 
     # -- connections (called from the ZAP thread: reads only) -----------------------------------------
-    def may_connect(self, domain: str, key: bytes) -> bool:
-        """Whether a CURVE client with ``key`` may complete its handshake on ``domain``."""
+    def may_connect(self, domain: str, key: bytes) -> bool | None:
+        """Whether a CURVE client with ``key`` may complete its handshake on ``domain``; None: not yet
+        (``mesh`` mode, an XPUB subscriber whose HELLO has not been admitted: ask again shortly)."""
         revoked = self.revocations
         if revoked is not None and key in revoked.keys:
             return False
         if self.mode == "allow":
             return key in self.allow
         if domain == PUB_DOMAIN:
-            return key in self.peers
+            return True if key in self.peers else None
         return True
 
     # -- HELLO -------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ With ``security.mode`` ``allow`` or ``mesh`` (``make_curve`` returns None when o
   its own (``zbus.pub``, ``zbus.router``); every connecting socket (DEALER, SUB) is a CURVE client that
   expects the server key the peer announced (mDNS ``ck``, or its authenticated HELLO), so a spoofed
   record pointing elsewhere fails the handshake;
-- a ZAP handler (pyzmq's ``ThreadAuthenticator``, a thread on the node's context) asks
-  ``Trust.may_connect`` for each handshake; refusals are audited on the event loop;
+- a ZAP handler (``zap.ZapHandler``, a thread on the node's context) asks ``Trust.may_connect`` for
+  each handshake, and can wait for a HELLO still on its way; refusals are audited on the event loop;
 - ROUTER and XPUB messages are received with their first frame's ``User-Id`` (the authenticated key
   ZAP returned), which replaces the claimed node id as the binding: a HELLO is admitted only with a
   valid credential for that key, every other ROUTER message only from the key admitted for the node id
@@ -25,6 +25,7 @@ Refusals are counted in the mesh's drops (``security_<reason>``: ``zbus_events_d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -34,16 +35,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
 
 from ...codec.control import KINDS, Kind, decode_hello
 from ...config import Config
 from ...errors import ConfigError, PeerError, UsageError, WireError
 from ...observe.drops import Drops
 from ...security.keys import NodeKeys, key_dir, load_keys, public_key, z85_decode, z85_encode
-from ...security.trust import PUB_DOMAIN, ROUTER_DOMAIN, Admitted, Trust
+from ...security.trust import Admitted, Trust
 from .links import Link
 from .sockets import recv_frames
+from .zap import ZapHandler
 
 __all__ = ["Curve", "make_curve"]
 
@@ -132,8 +133,7 @@ class Curve:
         self.dropped = dropped
         #: endpoint -> the server key expected there (from mDNS records and authenticated HELLOs)
         self.book: dict[str, bytes] = {}
-        self._auth: ThreadAuthenticator | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._zap: ZapHandler | None = None
         self._key: bytes | None = None  # the User-Id of the message being handled
         self._z85: dict[str, bytes] = {}
         self._said: set[tuple[str, str, bytes]] = set()
@@ -150,29 +150,23 @@ class Curve:
         return self.keys.public_text
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def start(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> None:
-        """Start the ZAP handler on ``ctx`` (before any socket binds)."""
-        self._loop = asyncio.get_running_loop()
-        self._auth = auth = ThreadAuthenticator(ctx, log=logging.getLogger("zbus.zap"))
-        auth.start()
-        for domain in (ROUTER_DOMAIN, PUB_DOMAIN):
-            auth.configure_curve_callback(domain, credentials_provider=self)
+    def start(self, ctx: zmq.Context[zmq.Socket[bytes]], patience: float = 2.5) -> None:
+        """Start the ZAP handler on ``ctx`` (before any socket binds); a subscriber whose HELLO has not
+        arrived yet is waited for up to ``patience`` seconds."""
+        loop = asyncio.get_running_loop()
+
+        def refused(domain: str, key: bytes) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self.audit, "refused_connection", domain.rsplit(".")[-1], key, "")
+
+        self._zap = ZapHandler(ctx, self.trust.may_connect, refused, patience=patience)
         self.check_revocations()
 
     def stop(self) -> None:
         """Stop the ZAP handler (before the context is destroyed)."""
-        if self._auth is not None:
-            self._auth.stop()
-            self._auth = None
-
-    # -- ZAP (runs on the authenticator's thread) -----------------------------------------------------
-    def callback(self, domain: str, z85_key: bytes) -> bool:
-        """pyzmq's ZAP credentials-provider hook: may this client key complete its handshake?"""
-        key = z85_decode(z85_key.decode())
-        ok = self.trust.may_connect(domain, key)
-        if not ok and self._loop is not None:
-            self._loop.call_soon_threadsafe(self.audit, "refused_connection", domain.split(".")[-1], key, "")
-        return ok
+        if self._zap is not None:
+            self._zap.close()
+            self._zap = None
 
     def audit(self, decision: str, reason: str, key: bytes, detail: str) -> None:
         """Record a security decision: counted (refusals) and logged once per decision, reason and key."""

@@ -16,7 +16,8 @@ Why each option:
   oversized frames (and drops that connection) before Python sees them.
 - DEALER ``RCVHWM`` = 1: DEALERs only send (answers come to our ROUTER), so nothing a peer
   pushes back may pile up.
-- ``ROUTER_HANDOVER``: a restarted peer reusing its identity takes over its old routing entry.
+- ``ROUTER_HANDOVER`` (security off only): a restarted peer reusing its identity takes over its old
+  routing entry. With security on it is off: a connection claiming a live peer's id would take over.
 - DEALER ``IDENTITY`` = the node id, so a ROUTER knows who sent each message.
 - No ``ROUTER_MANDATORY``: a node's ROUTER only receives (every answer travels on the answerer's
   own DEALER to the asker's ROUTER), so there is no ROUTER send whose silent drop it would guard.
@@ -129,8 +130,9 @@ class SocketFactory:
     def router(self) -> zmq.Socket[bytes]:
         """The inbox: directed events, requests, replies and HELLO/UPDATE/BYE arrive here."""
         sock = self._common(self.ctx.socket(zmq.ROUTER))
-        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        if self.curve is not None:
+        if self.curve is None:
+            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        else:  # a connection claiming a live peer's id must not take over its routing entry
             self.curve.server(sock, "zbus.router")
         return sock
 
