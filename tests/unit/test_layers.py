@@ -101,6 +101,7 @@ TOOLS_MAY_USE = {
     "zbus.security.keys": "zbus keygen / mesh init write keys",
     "zbus.security.credentials": "zbus enroll / mesh revoke sign credentials and revocation lists",
     "zbus.protocol.permissions": "zbus enroll checks the permission patterns it signs",
+    "zbus.security.settings": "zbus doctor reports what [security] makes of a node",
 }
 
 PURE = ["model", "codec", "protocol"]

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -38,9 +37,10 @@ import zmq
 
 from ...codec.control import KINDS, Kind, decode_hello
 from ...config import Config
-from ...errors import ConfigError, PeerError, UsageError, WireError
+from ...errors import ConfigError, PeerError, WireError
 from ...observe.drops import Drops
-from ...security.keys import NodeKeys, key_dir, load_keys, public_key, z85_decode, z85_encode
+from ...security.keys import NodeKeys, public_key, z85_decode, z85_encode
+from ...security.settings import effective_mode, load_identity
 from ...security.trust import Admitted, Trust
 from .links import Link
 from .sockets import recv_frames
@@ -65,60 +65,17 @@ def make_curve(config: Config, name: str, dropped: Drops) -> Curve | Open:
         UsageError: ``mode = "auto"`` on ``lan``/``static`` scope (the message says what to choose).
         ConfigError: a key, credential or allow-list entry is missing or invalid.
     """
-    s, scope = config.security, config.discovery.scope
-    mode = s.mode
-    if mode == "auto":
-        if scope != "local":
-            raise UsageError(
-                f"discovery.scope = {scope!r} reaches other hosts, and security.mode is not set: set "
-                'security.mode = "mesh" (or "allow") to encrypt and authenticate the mesh, or "off" to run '
-                "it open on a trusted network (docs/SECURITY.md has the three-command set-up)"
-            )
-        mode = "off"
+    mode, scope = effective_mode(config), config.discovery.scope
     if mode == "off":
         if scope != "local":
             log.warning("security.mode = 'off' on %s scope: anyone who reaches this node's ports can read, "
                         "publish and answer as anyone (docs/SECURITY.md)", scope)  # fmt: skip
         return Open()
-    folder = key_dir(s.key_dir)
-    key_path = Path(os.path.expanduser(s.key)) if os.sep in s.key else folder / f"{s.key or name}.secret"
-    keys = load_keys(key_path)
-    credential, verify = b"", b""
-    if mode == "mesh":
-        from ...security.credentials import decode_text
-
-        verify = _mesh_key(s.mesh_key)
-        cred_path = Path(os.path.expanduser(s.credential)) if s.credential else key_path.with_suffix(".cred")
-        try:
-            credential = decode_text(cred_path.read_text(), str(cred_path))
-        except FileNotFoundError:
-            raise ConfigError(
-                f"no credential {cred_path}: issue one with `zbus enroll` (docs/SECURITY.md)"
-            ) from None
-    curve = Curve(keys, dropped)
-    curve.trust = Trust(
-        mode=mode,
-        mesh=config.mesh.name,
-        own=keys,
-        audit=curve.audit,
-        allow=[public_key(k, "security.allow entry") for k in s.allow],
-        verify=verify,
-        credential=credential,
-    )
-    curve.revocations_path = Path(os.path.expanduser(s.revocations)) if s.revocations else folder / "revoked"
+    identity = load_identity(config, name)
+    curve = Curve(identity.keys, dropped)
+    curve.trust = identity.trust(config.mesh.name, curve.audit)
+    curve.revocations_path = identity.revocations
     return curve
-
-
-def _mesh_key(value: str) -> bytes:
-    if not value:
-        raise ConfigError("security.mode = 'mesh' needs security.mesh_key: the mesh.pub of `zbus mesh init`")
-    if len(value.strip()) == 40 and os.sep not in value:
-        return public_key(value, "security.mesh_key")
-    path = Path(os.path.expanduser(value))
-    try:
-        return public_key(path.read_text(), str(path))
-    except FileNotFoundError:
-        raise ConfigError(f"security.mesh_key: no file {path}") from None
 
 
 class Curve:
