@@ -24,9 +24,15 @@ def effective_mode(config: Config) -> str:
     """``off``, ``allow`` or ``mesh``: ``auto`` is ``off`` on local scope.
 
     Raises:
-        UsageError: ``auto`` on ``lan``/``static`` scope (the message says what to choose).
+        UsageError: ``auto`` on ``lan``/``static`` scope (the message says what to choose), or
+            ``allow``/``mesh`` on ``static`` scope (not built).
     """
     mode, scope = config.security.mode, config.discovery.scope
+    if mode in ("allow", "mesh") and scope == "static":
+        raise UsageError(
+            "security with discovery.scope = 'static' is not built (a static endpoint carries no CURVE key): "
+            "use scope 'lan' (mDNS announces each node's key) or security.mode = 'off' on a trusted network"
+        )
     if mode != "auto":
         return mode
     if scope != "local":
