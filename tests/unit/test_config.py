@@ -268,7 +268,10 @@ def test_to_dict_round_trip() -> None:
         ),
         ("[transport]\nreconnect_interval_max = '10ms'\n", r"reconnect_interval_max = 0\.01 must be ≥"),
         ("[queue]\nretry_max_delay = 0\n", r"queue\.retry_max_delay = 0 must be ≥ queue\.retry_base_delay"),
-        ("[security]\nmode = 'on'\n", r'security\.mode = "on": expected one of "auto", "off", "allow", "mesh"'),
+        (
+            "[security]\nmode = 'on'\n",
+            r'security\.mode = "on": expected one of "auto", "off", "allow", "mesh"',
+        ),
     ],
 )
 def test_bad_file_values_name_file_key_value_and_expectation(tmp_path: Path, toml: str, pattern: str) -> None:

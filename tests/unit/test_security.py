@@ -19,7 +19,7 @@ from zbus.security.credentials import (
     verify_credential,
     verify_revocations,
 )
-from zbus.security.keys import generate_keys, load_keys, save_keys, z85_decode, z85_encode
+from zbus.security.keys import NodeKeys, generate_keys, load_keys, save_keys, z85_decode, z85_encode
 from zbus.security.trust import PUB_DOMAIN, ROUTER_DOMAIN, Trust
 
 NOW = 1_800_000_000
@@ -117,7 +117,13 @@ def test_trust_admission_rules() -> None:
     assert t.admit(a, hello_key=a, cred=w.cred(a, "z"), **hello) is None  # a name not its own
     assert t.admit(a, hello_key=a, cred=w.cred(a, "a", NOW - 1), **hello) is None  # expired
     assert t.admit(a, hello_key=a, cred=b"junk", **hello) is None
-    assert [r for _, r in w.log] == ["key_mismatch", "stolen_credential", "name_mismatch", "expired", "bad_credential"]
+    assert [r for _, r in w.log] == [
+        "key_mismatch",
+        "stolen_credential",
+        "name_mismatch",
+        "expired",
+        "bad_credential",
+    ]
     admitted = t.admit(a, hello_key=a, cred=w.cred(a, "a", NOW + 10), **hello)
     assert admitted is not None and admitted.name == "a" and t.may_connect(PUB_DOMAIN, a) is True
     # rule 4: node id id-a is bound to key a; b with its own valid credential cannot take it over...
@@ -142,23 +148,27 @@ def test_revocation_lists_newer_only_and_cut_off() -> None:
     assert gone is not None and [p.node_id for p in gone] == ["id-a"]
     assert t.may_connect(ROUTER_DOMAIN, a) is False
     assert t.revoke(rl1) is None  # the same serial again: nothing new
-    assert t.revoke(sign_revocations(SigningKey.generate(), mesh="m", serial=9, issued=NOW, keys=set())) is None
+    assert (
+        t.revoke(sign_revocations(SigningKey.generate(), mesh="m", serial=9, issued=NOW, keys=set())) is None
+    )
     assert t.admit(a, hello_key=a, cred=w.cred(a, "a"), node_id="id-a", epoch=2, name="a", now=NOW) is None
     assert w.log[-1] == ("refused_peer", "revoked")
 
 
 def test_own_credential_is_checked_at_start() -> None:
     w = World()
-    other = generate_keys()
+    verify = bytes(w.authority.verify_key)
+
+    def trust(own: NodeKeys, credential: bytes, mesh: str = "m") -> Trust:
+        return Trust(mode="mesh", mesh=mesh, own=own, audit=lambda *a: None, verify=verify,
+                     credential=credential, now=NOW)  # fmt: skip
+
     with pytest.raises(ConfigError, match="another key"):
-        Trust(mode="mesh", mesh="m", own=other, audit=lambda *a: None, verify=bytes(w.authority.verify_key),
-              credential=w.cred(w.me.public, "me"), now=NOW)  # fmt: skip
+        trust(generate_keys(), w.cred(w.me.public, "me"))
     with pytest.raises(ConfigError, match="expired"):
-        Trust(mode="mesh", mesh="m", own=w.me, audit=lambda *a: None, verify=bytes(w.authority.verify_key),
-              credential=w.cred(w.me.public, "me", NOW - 1), now=NOW)  # fmt: skip
+        trust(w.me, w.cred(w.me.public, "me", NOW - 1))
     with pytest.raises(ConfigError, match="not valid"):
-        Trust(mode="mesh", mesh="other", own=w.me, audit=lambda *a: None, verify=bytes(w.authority.verify_key),
-              credential=w.cred(w.me.public, "me"), now=NOW)  # fmt: skip
+        trust(w.me, w.cred(w.me.public, "me"), mesh="other")
 
 
 def test_allow_mode() -> None:
