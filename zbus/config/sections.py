@@ -356,8 +356,8 @@ class SecurityConfig(_Section):
     (docs/SECURITY.md).
 
     Attributes:
-        mode: ``"auto"`` (``"off"`` on ``local`` scope; on ``lan``/``static`` scope the node refuses to
-            start until you choose), ``"off"`` (no encryption, anyone who reaches the ports is in; a
+        mode: ``"auto"`` (``"off"`` on ``local`` and ``static`` scope; on ``lan`` scope the node refuses
+            to start until you choose), ``"off"`` (no encryption, anyone who reaches the ports is in; a
             warning on every start beyond loopback), ``"allow"`` (CURVE; only the public keys in
             ``allow`` may connect, each with every permission) or ``"mesh"`` (CURVE; any node holding a
             credential signed by the mesh authority ``mesh_key`` may connect, with the credential's

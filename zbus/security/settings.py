@@ -21,10 +21,11 @@ __all__ = ["Identity", "effective_mode", "load_identity"]
 
 
 def effective_mode(config: Config) -> str:
-    """``off``, ``allow`` or ``mesh``: ``auto`` is ``off`` on local scope.
+    """``off``, ``allow`` or ``mesh``: ``auto`` is ``off`` on ``local`` scope, and on ``static`` scope (which
+    cannot be secured yet; a warning says so on every start).
 
     Raises:
-        UsageError: ``auto`` on ``lan``/``static`` scope (the message says what to choose), or
+        UsageError: ``auto`` on ``lan`` scope (the message says what to choose), or
             ``allow``/``mesh`` on ``static`` scope (not built).
     """
     mode, scope = config.security.mode, config.discovery.scope
@@ -35,7 +36,7 @@ def effective_mode(config: Config) -> str:
         )
     if mode != "auto":
         return mode
-    if scope != "local":
+    if scope == "lan":
         raise UsageError(
             f"discovery.scope = {scope!r} reaches other hosts, and security.mode is not set: set "
             'security.mode = "mesh" (or "allow") to encrypt and authenticate the mesh, or "off" to run '

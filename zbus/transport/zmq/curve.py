@@ -62,7 +62,7 @@ def make_curve(config: Config, name: str, dropped: Drops) -> Curve | Open:
     """The node's CURVE set-up from ``[security]``, or :class:`Open` when security is off.
 
     Raises:
-        UsageError: ``mode = "auto"`` on ``lan``/``static`` scope (the message says what to choose).
+        UsageError: ``mode = "auto"`` on ``lan`` scope (the message says what to choose).
         ConfigError: a key, credential or allow-list entry is missing or invalid.
     """
     mode, scope = effective_mode(config), config.discovery.scope
