@@ -12,6 +12,7 @@ from .loading import load_config as load_config
 from .sections import Config as Config
 from .sections import DiscoveryConfig as DiscoveryConfig
 from .sections import HttpConfig as HttpConfig
+from .sections import LimitsConfig as LimitsConfig
 from .sections import LoggingConfig as LoggingConfig
 from .sections import MeshConfig as MeshConfig
 from .sections import MeshViewConfig as MeshViewConfig
@@ -32,6 +33,7 @@ __all__ = [
     "Config",
     "DiscoveryConfig",
     "HttpConfig",
+    "LimitsConfig",
     "LoggingConfig",
     "MeshConfig",
     "MeshViewConfig",

@@ -55,7 +55,7 @@ _HANDSHAKE = {Kind.HELLO.value, Kind.UPDATE.value}
 _REPLY_SUFFIX = ".reply"
 
 Handler = Callable[[list[bytes]], Awaitable[None] | None]
-LinkHandler = Callable[[list[bytes], Link | None], Awaitable[None] | None]
+LinkHandler = Callable[[list[bytes], Link], Awaitable[None] | None]
 
 
 def make_curve(config: Config, name: str, dropped: Drops) -> Curve | Open:
@@ -289,9 +289,9 @@ class Curve:
     def sub(self, handle: LinkHandler) -> LinkHandler:
         """Guard a SUB link's handler: a peer's events pass only within its publish permissions."""
 
-        def guarded(frames: list[bytes], link: Link | None) -> Awaitable[None] | None:
-            if link is None or not frames or frames[0][:6] == b"$zbus.":
-                return handle(frames, link)  # a retired link's last events; system topics
+        def guarded(frames: list[bytes], link: Link) -> Awaitable[None] | None:
+            if not frames or frames[0][:6] == b"$zbus.":
+                return handle(frames, link)  # system topics (heartbeats are checked by the mesh)
             peer = self.trust.by_node(link.peer_id)
             topic = _topic(frames[0])
             if peer is None or not peer.permissions.may_publish(topic):
