@@ -26,11 +26,13 @@ def make_discovery(
     router_port: int,
     report: Report = ignore,
     duties: Duties | None = None,
+    key: str = "",
 ) -> Discovery:
     """The discovery for ``config.discovery.scope`` (``local``, ``lan`` or ``static``).
 
     ``report(reason, detail)`` counts refused records (``bad_record``, ``discovery_full``); failures of
-    the callbacks it makes are counted in ``duties`` (the mesh's, so they reach its statistics).
+    the callbacks it makes are counted in ``duties`` (the mesh's, so they reach its statistics). ``key``
+    is the node's CURVE public key (Z85), announced in mDNS when security is on.
     """
     scope = config.discovery.scope
     if scope == "static":
@@ -56,6 +58,7 @@ def make_discovery(
         router_port=router_port,
         role=role,
         epoch=epoch,
+        key=key,
     )
     return MdnsDiscovery(
         record,

@@ -25,6 +25,8 @@ class Found:
     id: str = ""
     name: str = ""
     mesh: str = ""
+    #: its CURVE public key (Z85) when it announced one: the key the greeting's DEALER expects
+    key: str = ""
 
 
 class Discovery(Protocol):

@@ -188,7 +188,11 @@ class MdnsDiscovery:
             self._report("bad_record", f"{name[:80]}: no usable address in {candidates[:4]!r}")
             return None
         return Found(
-            router=f"tcp://{usable[0]}:{record.router_port}", id=record.id, name=record.name, mesh=record.mesh
+            router=f"tcp://{usable[0]}:{record.router_port}",
+            id=record.id,
+            name=record.name,
+            mesh=record.mesh,
+            key=record.key,
         )
 
     async def close(self) -> None:

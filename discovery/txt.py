@@ -2,7 +2,9 @@
 
 Keys (all ASCII strings, documented in docs/PROTOCOL.md):
 ``v`` protocol version (``1``), ``id`` node id, ``name`` node name, ``mesh`` mesh name,
-``pub`` XPUB port, ``rtr`` ROUTER port, ``role`` (``node``/``monitor``/``forwarder``), ``epoch``.
+``pub`` XPUB port, ``rtr`` ROUTER port, ``role`` (``node``/``monitor``/``forwarder``), ``epoch``, and with
+security on ``ck``: the node's CURVE public key (Z85, 40 characters), so a record pointing elsewhere fails
+the CURVE handshake.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _RULES: dict[str, tuple[Callable[[str], object], str]] = {
     "rtr": (re.compile(r"[0-9]{1,5}").fullmatch, "a port number 1-65535"),
     "role": (re.compile(r"[a-z]{1,16}").fullmatch, "1-16 lowercase letters"),
     "epoch": (re.compile(r"[0-9]{1,19}").fullmatch, "a decimal integer below 2**63"),
+    "ck": (re.compile(r"([0-9a-zA-Z.:+=^!/*?&<>()\[\]{}@%$#-]{40})?").fullmatch, "40 Z85 characters"),
 }
 
 
@@ -48,6 +51,8 @@ class NodeRecord:
     router_port: int
     role: str = "node"
     epoch: int = 0
+    #: the CURVE public key (Z85) when security is on, else empty
+    key: str = ""
 
 
 def encode_txt(record: NodeRecord) -> dict[str, str]:
@@ -61,6 +66,7 @@ def encode_txt(record: NodeRecord) -> dict[str, str]:
         "rtr": str(record.router_port),
         "role": record.role,
         "epoch": str(record.epoch),
+        **({"ck": record.key} if record.key else {}),
     }
 
 
@@ -71,7 +77,8 @@ def decode_txt(props: Mapping[bytes, bytes | None] | Mapping[str, str]) -> NodeR
     before use: at most ``MAX_TXT_KEYS`` keys; UTF-8 only; ``id`` 1-63 characters of A-Za-z0-9_- (a DNS
     label, as in the instance name); ``name`` 1-63 printable characters; ``mesh`` as ``mesh.name``;
     ``pub`` and ``rtr`` decimal ports 1-65535; ``role`` 1-16 lowercase letters; ``epoch`` a decimal
-    integer below 2**63. Unknown keys are ignored (a newer zbus may add some).
+    integer below 2**63; ``ck`` empty or 40 Z85 characters. Unknown keys are ignored (a newer zbus may
+    add some).
 
     Raises:
         WireError: the version is unknown, a key is missing, or a value breaks its rule (the message
@@ -95,6 +102,7 @@ def decode_txt(props: Mapping[bytes, bytes | None] | Mapping[str, str]) -> NodeR
             raise WireError(f"TXT record has no {key!r}")
     txt.setdefault("role", "node")
     txt.setdefault("epoch", "0")
+    txt.setdefault("ck", "")
     for key, rule in _RULES.items():
         if not rule[0](txt[key]):
             raise WireError(f"TXT {key}={txt[key]!r:.70} is not {rule[1]}")
@@ -111,4 +119,5 @@ def decode_txt(props: Mapping[bytes, bytes | None] | Mapping[str, str]) -> NodeR
         router_port=router_port,
         role=txt["role"],
         epoch=epoch,
+        key=txt["ck"],
     )

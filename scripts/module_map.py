@@ -18,6 +18,7 @@ ORDER = [
     "model",
     "codec",
     "protocol",
+    "security",
     "transport",
     "transport/zmq",
     "inbound",

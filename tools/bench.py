@@ -25,6 +25,8 @@ TARGETS = {
     "recovery": ("vs_target_1s", "< 1 s"),
     "idle": ("rss_vs_target_60mb", "< 60 MB, < 1 % CPU"),
     "join": ("vs_target_1s", "< 1 s"),
+    "secured_1to1": ("throughput", "≥ 0.8 (secured/open)"),
+    "secured_request_reply": ("p50", "≤ 1.2 (secured/open)"),
 }
 
 
@@ -35,6 +37,8 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
 
 
 def _detail(name: str, result: dict[str, Any]) -> str:
+    if "secured" in result:  # secured/open instead of zbus/raw
+        result = {**result, "zbus": result["secured"], "raw": result["open"]}
     z, r = result.get("zbus", {}), result.get("raw", {})
     if "latency_ms" in z:
         zl, rl = z["latency_ms"], r["latency_ms"]

@@ -184,9 +184,17 @@ def _side_result(
 
 
 def pubsub(
-    run: Run, kind: str, n: int, subs: int = 1, *, transport: str = "tcp", **pub_args: Any
+    run: Run,
+    kind: str,
+    n: int,
+    subs: int = 1,
+    *,
+    transport: str = "tcp",
+    secure: bool = False,
+    **pub_args: Any,
 ) -> dict[str, Any]:
-    """One publisher, ``subs`` subscribers, ``n`` events; ``kind`` is ``"raw"`` or ``"zbus"``."""
+    """One publisher, ``subs`` subscribers, ``n`` events; ``kind`` is ``"raw"`` or ``"zbus"``; ``secure``:
+    zbus with ``security.mode = "mesh"`` (keys and credentials made for the run)."""
     d = run.sizes.deadline
     latency = bool(pub_args.get("rate"))
     try:
@@ -203,13 +211,14 @@ def pubsub(
                 child.read("ready", d)
         else:
             mesh, ipc = run.mesh(), transport == "ipc"
+            keys = {"secure": secured_keys(run, mesh)} if secure else {}
             children = [
-                run.start("zbus_sub", mesh=mesh, n=n, latency=latency, ipc=ipc, deadline=d)
+                run.start("zbus_sub", mesh=mesh, n=n, latency=latency, ipc=ipc, deadline=d, **keys)
                 for _ in range(subs)
             ]
             for child in children:
                 child.read("ready", d)
-            pub = run.start("zbus_pub", mesh=mesh, n=n, subs=subs, ipc=ipc, deadline=d, **pub_args)
+            pub = run.start("zbus_pub", mesh=mesh, n=n, subs=subs, ipc=ipc, deadline=d, **keys, **pub_args)
             pub.read("ready", d)
         pub.tell("go")
         sent = pub.read("sent", d)
@@ -219,6 +228,24 @@ def pubsub(
         return _side_result(results, pub_usage, sent, n)
     finally:
         run.stop_all()
+
+
+def secured_keys(run: Run, mesh: str) -> str:
+    """A key directory for ``mesh``: a mesh authority, and a key and a credential granting everything
+    for each bench node name (the roles' nodes are named bench-pub, bench-sub, bench-echo, bench-client)."""
+    from zbus.protocol.permissions import ALL
+    from zbus.security.credentials import encode_text, issue
+    from zbus.security.keys import generate_keys, load_signing_key, save_keys, save_signing_key
+
+    folder = run.tmp / f"keys-{mesh}"
+    save_signing_key(folder)
+    signing = load_signing_key(folder)
+    for name in ("bench-pub", "bench-sub", "bench-echo", "bench-client"):
+        keys = generate_keys()
+        save_keys(folder, name, keys)
+        cred = issue(signing, mesh=mesh, name=name, key=keys.public, permissions=ALL, issued=int(time.time()))
+        (folder / f"{name}.cred").write_text(encode_text(cred))
+    return str(folder)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -309,6 +336,22 @@ def _round_trips(client: dict[str, Any], echo: dict[str, Any], n: int) -> dict[s
     }
 
 
+def _zbus_round_trips(run: Run, n: int, secure: bool = False) -> dict[str, Any]:
+    d = run.sizes.deadline
+    try:
+        mesh = run.mesh()
+        keys = {"secure": secured_keys(run, mesh)} if secure else {}
+        echo = run.start("zbus_echo", mesh=mesh, deadline=d, **keys)
+        echo.read("ready", d)
+        client_result = run.start("zbus_client", mesh=mesh, n=n, deadline=d, **keys).read("result", d)[
+            "result"
+        ]
+        echo.tell("quit")
+        return _round_trips(client_result, echo.read("result", d)["result"], n)
+    finally:
+        run.stop_all()
+
+
 def request_reply(run: Run) -> dict[str, Any]:
     """Sequential request/response round trips vs raw DEALER → ROUTER."""
     n, d = run.sizes.rtt, run.sizes.deadline
@@ -318,21 +361,38 @@ def request_reply(run: Run) -> dict[str, Any]:
         raw = _round_trips(client.read("result", d)["result"], echo.read("result", d)["result"], n)
     finally:
         run.stop_all()
-    try:
-        mesh = run.mesh()
-        echo = run.start("zbus_echo", mesh=mesh, deadline=d)
-        echo.read("ready", d)
-        client_result = run.start("zbus_client", mesh=mesh, n=n, deadline=d).read("result", d)["result"]
-        echo.tell("quit")
-        ours = _round_trips(client_result, echo.read("result", d)["result"], n)
-    finally:
-        run.stop_all()
+    ours = _zbus_round_trips(run, n)
     rl, zl = raw["latency_ms"], ours["latency_ms"]
     return {
         "requests": n,
         "raw": raw,
         "zbus": ours,
         "ratios": {q: _ratio(zl[q], rl[q]) for q in ("p50", "p95", "p99", "p99.9")},
+    }
+
+
+def secured_1to1(run: Run) -> dict[str, Any]:
+    """1→1 with security.mode = "mesh" (CURVE, credentials) vs the same without, in one run."""
+    n = run.sizes.throughput
+    open_, secured = pubsub(run, "zbus", n), pubsub(run, "zbus", n, secure=True)
+    return {
+        "events": n,
+        "open": open_,
+        "secured": secured,
+        "ratios": {"throughput": _ratio(secured["per_s"], open_["per_s"])},
+    }
+
+
+def secured_request_reply(run: Run) -> dict[str, Any]:
+    """Request/reply round trips with security.mode = "mesh" vs without, in one run."""
+    n = run.sizes.rtt
+    open_, secured = _zbus_round_trips(run, n), _zbus_round_trips(run, n, secure=True)
+    ol, sl = open_["latency_ms"], secured["latency_ms"]
+    return {
+        "requests": n,
+        "open": open_,
+        "secured": secured,
+        "ratios": {q: _ratio(sl[q], ol[q]) for q in ("p50", "p99")},
     }
 
 
@@ -432,6 +492,8 @@ SCENARIOS: dict[str, Callable[[Run], dict[str, Any]]] = {
         latency_10k,
         journaled,
         throughput_1to1_ipc,
+        secured_1to1,
+        secured_request_reply,
         replay,
         recovery,
         idle,
@@ -440,10 +502,14 @@ SCENARIOS: dict[str, Callable[[Run], dict[str, Any]]] = {
 }
 
 
+#: run only when named with ``--scenario`` (they compare zbus with itself, not with raw pyzmq)
+ON_REQUEST = frozenset({"secured_1to1", "secured_request_reply"})
+
+
 def run(names: list[str], *, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
     """Run the named scenarios (all when empty) and return the JSON-able report."""
     sizes = QUICK if quick else FULL
-    chosen = names or list(SCENARIOS)
+    chosen = names or [name for name in SCENARIOS if name not in ON_REQUEST]
     report: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -20,13 +20,15 @@ from .bench_io import EVENT_TOPIC, PACE_SLACK, PAYLOAD, emit, latency_summary, p
 
 
 def _config(
-    mesh: str, journal: str | None = None, durability: str = "sync", ipc: bool = False
+    mesh: str, journal: str | None = None, durability: str = "sync", ipc: bool = False, secure: str = ""
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         "mesh": {"name": mesh},
         "transport": {"slow_subscriber": "block", "ipc": ipc},
         "discovery": {"scope": "local"},
     }
+    if secure:  # a key directory made by the harness: CURVE on every link, credentials checked
+        config["security"] = {"mode": "mesh", "key_dir": secure, "mesh_key": f"{secure}/mesh.pub"}
     if journal:
         config["persistence"] = {"enabled": True, "path": journal, "durability": durability}
     return config
@@ -47,16 +49,18 @@ def zbus_pub(
     durable_acks: int = 0,
     ipc: bool = False,
     deadline: float = 60,
+    secure: str = "",
 ) -> None:
     """Publish ``n`` events once ``subs`` subscribers are confirmed and the harness says ``go``.
 
     ``batch`` > 0 uses ``publish_batch`` with that many events per call; ``rate`` paces single
     publishes; ``journal`` journals every event (``durability``); ``durable_acks`` then times that
-    many sequential ``publish(durable=True)`` calls; ``ipc`` sets ``transport.ipc``.
+    many sequential ``publish(durable=True)`` calls; ``ipc`` sets ``transport.ipc``; ``secure`` is a key
+    directory (security on).
     """
 
     async def main() -> None:
-        async with zbus.Node("bench-pub", config=_config(mesh, journal, durability, ipc)) as node:
+        async with zbus.Node("bench-pub", config=_config(mesh, journal, durability, ipc, secure)) as node:
             if subs:
                 await node.wait_for_subscribers(EVENT_TOPIC, count=subs, timeout=deadline)
             emit(ready=True)
@@ -88,11 +92,13 @@ def zbus_pub(
     asyncio.run(main())
 
 
-def zbus_sub(mesh: str, n: int, latency: bool = False, ipc: bool = False, deadline: float = 60) -> None:
+def zbus_sub(
+    mesh: str, n: int, latency: bool = False, ipc: bool = False, deadline: float = 60, secure: str = ""
+) -> None:
     """Subscribe with a handler that reads each payload; report rate, CPU, RSS (and latency)."""
 
     async def main() -> None:
-        async with zbus.Node("bench-sub", config=_config(mesh, ipc=ipc)) as node:
+        async with zbus.Node("bench-sub", config=_config(mesh, ipc=ipc, secure=secure)) as node:
             done = asyncio.Event()
             lat: list[float] = []
             state = {"got": 0, "first": 0.0, "last": 0.0}
@@ -130,12 +136,12 @@ def zbus_sub(mesh: str, n: int, latency: bool = False, ipc: bool = False, deadli
     asyncio.run(main())
 
 
-def zbus_echo(mesh: str, deadline: float = 60) -> None:
+def zbus_echo(mesh: str, deadline: float = 60, secure: str = "") -> None:
     """Respond to ``bench.echo`` with ``{"result": x + 1}`` until the harness says ``quit``, then
     report the CPU it used."""
 
     async def main() -> None:
-        async with zbus.Node("bench-echo", config=_config(mesh)) as node:
+        async with zbus.Node("bench-echo", config=_config(mesh, secure=secure)) as node:
             node.respond("bench.echo")(lambda e: {"result": e.payload["x"] + 1})
             emit(ready=True)
             cpu0 = time.process_time()
@@ -145,11 +151,11 @@ def zbus_echo(mesh: str, deadline: float = 60) -> None:
     asyncio.run(main())
 
 
-def zbus_client(mesh: str, n: int, warmup: int = 50, deadline: float = 60) -> None:
+def zbus_client(mesh: str, n: int, warmup: int = 50, deadline: float = 60, secure: str = "") -> None:
     """``n`` sequential requests (after ``warmup``); report latency percentiles."""
 
     async def main() -> None:
-        async with zbus.Node("bench-client", config=_config(mesh)) as node:
+        async with zbus.Node("bench-client", config=_config(mesh, secure=secure)) as node:
             await node.wait_for_responders("bench.echo", timeout=deadline)
             times: list[float] = []
             cpu0 = time.process_time()

@@ -36,6 +36,9 @@ def cli() -> None:
       zbus node start --name gateway           run a node until Ctrl-C
       zbus health http://127.0.0.1:8081        is that node healthy? (exit 0 / 1)
       zbus config show                         print the effective configuration
+      zbus keygen NAME                         this node's CURVE key pair (docs/SECURITY.md)
+      zbus mesh init                           the mesh authority's signing key
+      zbus enroll NAME --key NAME.key ...      a signed credential with permissions
     """
 
 
@@ -49,6 +52,7 @@ from .forwarder import forwarder  # noqa: E402
 from .health import health  # noqa: E402
 from .journal import journal  # noqa: E402
 from .journal_backup import backup as _backup  # noqa: E402, F401  (adds `journal backup|restore`)
+from .keys import enroll, keygen, mesh  # noqa: E402
 from .monitor import monitor  # noqa: E402
 from .node import node  # noqa: E402
 from .peers import peers  # noqa: E402
@@ -70,6 +74,9 @@ for _command in (
     forwarder,
     health,
     journal,
+    keygen,
+    mesh,
+    enroll,
     monitor,
     node,
     peers,

@@ -14,6 +14,7 @@ import platform
 import socket
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +24,8 @@ import zmq
 
 import zbus
 from zbus.discovery import Found, make_discovery
+from zbus.errors import ZbusError
+from zbus.security.settings import effective_mode, load_identity
 
 from . import output, session
 from .options import NodeOptions, network_options
@@ -200,12 +203,44 @@ def check_journal(cfg: zbus.Config, journal: str | None, name: str) -> Check:
     return Check("journal dir", "ok", f"{path} is writable ({state}); journal {enabled}")
 
 
+def check_security(cfg: zbus.Config, name: str) -> Check:
+    """What ``[security]`` makes of this node: its mode on its scope, and whether its key, credential
+    and mesh key would let it start (the same code a starting node runs: ``zbus.security.settings``)."""
+    scope = cfg.discovery.scope
+    fix = "docs/SECURITY.md: zbus mesh init; zbus keygen NAME; zbus enroll NAME ...; security.mode = 'mesh'"
+    try:
+        mode = effective_mode(cfg)
+        if mode == "off":
+            if scope == "local":
+                return Check("security", "ok", "off on local scope (loopback only); links are not encrypted")
+            return Check("security", "warn", f"off on {scope} scope: links are neither encrypted nor "
+                         "authenticated, anyone who reaches the ports is in", fix)  # fmt: skip
+        identity = load_identity(cfg, name)
+        trust = identity.trust(cfg.mesh.name, lambda *_: None)
+    except ZbusError as exc:
+        return Check("security", "fail", str(exc), fix)
+    detail = f"{mode}: CURVE on every link, key {identity.keys.public_text} ({identity.key_path})"
+    own = trust.own_credential
+    if own is not None:
+        until = (
+            "never expires" if not own.expires else f"expires in {(own.expires - time.time()) / 86400:.1f} d"
+        )
+        detail += f"; credential for {own.name!r} {until}"
+        if own.expires and own.expires - time.time() < 7 * 86400:
+            return Check("security", "warn", detail, f"re-enroll soon: zbus enroll {own.name} --key ...")
+    else:
+        detail += f"; {len(identity.allow)} allowed key(s)"
+    return Check("security", "ok", detail)
+
+
 async def run_doctor(opts: NodeOptions, journal: str | None, wait: float, as_json: bool) -> int:
     cfg = opts.config()
     checks = check_versions()
     checks += [check_interfaces(cfg), check_bind(cfg)]
     checks.append(await check_mdns(cfg, timeout=max(wait, 3.0)))
-    checks.append(await check_peers(opts, wait))
+    checks.append(check_security(cfg, opts.name or "zbus-node"))
+    if checks[-1].verdict != "fail":  # a node that cannot start finds no peers: say why once
+        checks.append(await check_peers(opts, wait))
     checks.append(check_journal(cfg, journal, opts.name or "zbus-node"))
     for c in checks:
         if as_json:

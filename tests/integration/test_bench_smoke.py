@@ -62,3 +62,28 @@ def test_bench_runs_one_scenario_and_prints_a_table() -> None:
 def test_bench_rejects_an_unknown_scenario() -> None:
     out = subprocess.run([*ZBUS, "bench", "--scenario", "nope"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "nope" in out.stderr
+
+
+def test_bench_secured_scenarios_compare_security_on_and_off() -> None:
+    out = subprocess.run(
+        [
+            *ZBUS,
+            "bench",
+            "--quick",
+            "--json",
+            "--scenario",
+            "secured_1to1",
+            "--scenario",
+            "secured_request_reply",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    scenarios = json.loads(out.stdout)["scenarios"]
+    assert math.isfinite(scenarios["secured_1to1"]["ratios"]["throughput"])
+    assert math.isfinite(scenarios["secured_request_reply"]["ratios"]["p50"])
+    assert (
+        scenarios["secured_1to1"]["secured"]["lost"] == 0 and scenarios["secured_1to1"]["open"]["lost"] == 0
+    )

@@ -205,6 +205,7 @@ class Lab:
             ZBUS_DISCOVERY__PEER_TIMEOUT=str(PEER_TIMEOUT),
             ZBUS_TRANSPORT__RECONNECT_INTERVAL_MAX="0.5",
             ZBUS_TRANSPORT__LINGER="0.25",  # quick exits at teardown, when peers stop at once
+            ZBUS_SECURITY__MODE="off",  # the open mesh, said explicitly (lan scope refuses "auto")
         )
         env.update(extra)
         return env

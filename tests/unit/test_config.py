@@ -65,7 +65,7 @@ def test_defaults_match_the_spec() -> None:
     assert cfg.queue.priority_levels == 10
     assert cfg.monitoring.http.enabled is False
     assert cfg.monitoring.metrics.enabled is True
-    assert cfg.security.curve is False
+    assert cfg.security.mode == "auto" and cfg.security.allow == ()
 
 
 def test_config_is_frozen_hashable_and_by_prefix_is_read_only() -> None:
@@ -268,7 +268,10 @@ def test_to_dict_round_trip() -> None:
         ),
         ("[transport]\nreconnect_interval_max = '10ms'\n", r"reconnect_interval_max = 0\.01 must be ≥"),
         ("[queue]\nretry_max_delay = 0\n", r"queue\.retry_max_delay = 0 must be ≥ queue\.retry_base_delay"),
-        ("[security]\ncurve = true\n", r"security\.curve is not implemented yet"),
+        (
+            "[security]\nmode = 'on'\n",
+            r'security\.mode = "on": expected one of "auto", "off", "allow", "mesh"',
+        ),
     ],
 )
 def test_bad_file_values_name_file_key_value_and_expectation(tmp_path: Path, toml: str, pattern: str) -> None:
@@ -312,7 +315,7 @@ def test_unknown_env_variable_is_named() -> None:
         ("ZBUS_DISCOVERY__PEERS", "tcp://a", r"discovery\.peers = \"tcp://a\": expected a list of endpoints"),
         ("ZBUS_PERSISTENCE__RETENTION__BY_PREFIX", "audit", r"by_prefix = \"audit\": expected a table"),
         ("ZBUS_PERSISTENCE__RETENTION", "5", r"persistence\.retention = '5': expected a table"),
-        ("ZBUS_SECURITY__CURVE", "true", r"security\.curve is not implemented yet"),
+        ("ZBUS_SECURITY__ALLOW", "short", r"security\.allow = \"short\": expected a list of Z85 public keys"),
     ],
 )
 def test_bad_env_value_names_the_variable(name: str, value: str, pattern: str) -> None:
@@ -335,12 +338,12 @@ def test_cross_field_error_names_the_sources() -> None:
         load_config({"discovery": {"peer_timeout": 1}}, env={"ZBUS_DISCOVERY__HEARTBEAT_INTERVAL": "2"})
 
 
-def test_curve_constructor_and_mapping() -> None:
-    with pytest.raises(ConfigError, match=r"security\.curve is not implemented yet"):
-        SecurityConfig(curve=True)
-    with pytest.raises(ConfigError, match=r"^config mapping: security\.curve = true"):
-        load_config({"security": {"curve": True}}, env={})
-    assert load_config({"security": {"curve": False}}, env={}).security == SecurityConfig()
+def test_security_constructor_and_mapping() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key security\.curve"):
+        load_config({"security": {"curve": True}}, env={})  # the old switch is gone, not ignored
+    with pytest.raises(ConfigError, match=r"security\.mode"):
+        SecurityConfig(mode="tls")
+    assert load_config({"security": {"mode": "auto"}}, env={}).security == SecurityConfig()
 
 
 # --- units ---

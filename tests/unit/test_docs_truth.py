@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Config keys that exist although what they configure is not built; the docs rightly say so.
 NOT_BUILT = {
-    "security.curve": "CurveZMQ: true is rejected with ConfigError",
     "performance.batch_size": "send batching: validated, read by nothing",
     "performance.flush_interval": "send batching: validated, read by nothing",
 }

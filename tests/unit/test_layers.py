@@ -37,7 +37,19 @@ LAYERS: dict[str, set[str]] = {
     "protocol": {"model", "errors"},
     "store": {"errors", "config"},
     "discovery": {"config", "errors", "tasks"},
-    "transport": {"model", "codec", "protocol", "observe", "discovery", "config", "errors", "tasks"},
+    # node keys, mesh credentials, trust decisions (PyNaCl): below the transport, which enforces them
+    "security": {"errors", "config", "model", "protocol"},
+    "transport": {
+        "model",
+        "codec",
+        "protocol",
+        "observe",
+        "discovery",
+        "config",
+        "errors",
+        "tasks",
+        "security",
+    },
     "delivery": {"model", "codec", "observe", "config", "errors", "tasks"},
     "journal": {"model", "codec", "delivery", "store", "observe", "config", "errors", "tasks"},
     "inbound": {
@@ -69,9 +81,10 @@ LAYERS: dict[str, set[str]] = {
         "inbound",
         "monitoring",
         "discovery",
+        "security",
     },
     # the CLI: the public API (facade) plus the explicit list in TOOLS_MAY_USE
-    "tools": {"facade", "errors", "config", "model", "observe", "store", "discovery", "version"},
+    "tools": {"facade", "errors", "config", "model", "observe", "store", "discovery", "version", "security"},
     # zbus/__main__.py: `python -m zbus` runs the CLI, so it alone sits above the tools
     "main": {"tools"},
 }
@@ -85,6 +98,10 @@ TOOLS_MAY_USE = {
     "zbus.transport.zmq.capture": "monitor --capture reads a forwarder's capture socket",
     "zbus.observe.logs": "--log-format / --log-level set-up",
     "zbus.monitoring.meshview": "zbus top keeps and renders the mesh view (the dashboard's /api/mesh)",
+    "zbus.security.keys": "zbus keygen / mesh init write keys",
+    "zbus.security.credentials": "zbus enroll / mesh revoke sign credentials and revocation lists",
+    "zbus.protocol.permissions": "zbus enroll checks the permission patterns it signs",
+    "zbus.security.settings": "zbus doctor reports what [security] makes of a node",
 }
 
 PURE = ["model", "codec", "protocol"]

@@ -109,6 +109,12 @@ class PeerHello:
     #: events start right after); ``None`` when not sent (too many topics): then the join rule does not
     #: apply to my streams. A node without a journal starts every stream at 1 and sends ``{}``.
     base: dict[str, int] | None = None
+    #: security on: my CURVE public key (32 bytes; the receiver checks it is the key that authenticated the
+    #: connection), my credential signed by the mesh authority, and the newest signed revocation list I
+    #: hold (so lists spread through the mesh); all empty with security off (docs/PROTOCOL.md)
+    key: bytes = b""
+    cred: bytes = b""
+    revoked: bytes = b""
 
     def encode(self) -> bytes:
         """msgpack map of the fields plus ``v``, the control protocol version."""
@@ -129,6 +135,7 @@ class PeerHello:
                 "journal": self.journal,
                 **({} if self.age is None else {"age": self.age}),
                 **({} if self.base is None else {"base": self.base}),
+                **{k: v for k, v in (("key", self.key), ("cred", self.cred), ("revoked", self.revoked)) if v},
             }
         )
 
@@ -202,7 +209,17 @@ def decode_hello(data: bytes) -> PeerHello:
         journal=body.get("journal") is True,
         age=_age(body.get("age")),
         base=None if body.get("base") is None else _heads(body["base"], "HELLO"),
+        key=_bin(body, "key"),
+        cred=_bin(body, "cred"),
+        revoked=_bin(body, "revoked"),
     )
+
+
+def _bin(body: dict[str, Any], key: str) -> bytes:
+    value = body.get(key, b"")
+    if type(value) is not bytes:
+        raise WireError(f"HELLO field {key!r} must be bytes")
+    return value
 
 
 def _age(value: Any) -> float | None:

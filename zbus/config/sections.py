@@ -18,7 +18,6 @@ from .values import (
     _KIB,
     _MIB,
     _bool,
-    _curve,
     _num,
     _opt,
     _Order,
@@ -384,10 +383,35 @@ class LoggingConfig(_Section):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityConfig(_Section):
-    """``[security]``: ``curve`` (CurveZMQ) is not implemented yet, so ``true`` is rejected, not ignored."""
+    """``[security]``: CURVE encryption and authentication of every link, and who may do what
+    (docs/SECURITY.md).
+
+    Attributes:
+        mode: ``"auto"`` (``"off"`` on ``local`` and ``static`` scope; on ``lan`` scope the node refuses
+            to start until you choose), ``"off"`` (no encryption, anyone who reaches the ports is in; a
+            warning on every start beyond loopback), ``"allow"`` (CURVE; only the public keys in
+            ``allow`` may connect, each with every permission) or ``"mesh"`` (CURVE; any node holding a
+            credential signed by the mesh authority ``mesh_key`` may connect, with the credential's
+            name and permissions).
+        key_dir: where ``zbus keygen``/``mesh init``/``enroll`` write and the node reads keys; empty =
+            ``~/.config/zbus/keys``.
+        key: the node's key: a name in ``key_dir`` (``NAME.secret``) or a path to a ``.secret`` file;
+            empty = the node's name.
+        allow: ``allow`` mode: the Z85 public keys (40 characters, from ``.key`` files) that may connect.
+        mesh_key: ``mesh`` mode: the mesh authority's verify key, Z85 text or a path to ``mesh.pub``.
+        credential: ``mesh`` mode: this node's credential file; empty = ``KEY.cred`` beside the key.
+        revocations: ``mesh`` mode: a signed revocation list file (``zbus mesh revoke``) watched for
+            changes; empty = ``revoked`` in ``key_dir``. Lists also spread from node to node.
+    """
 
     _key: ClassVar[str] = "security"
-    curve: bool = _opt(False, _curve)
+    mode: str = _opt("auto", _str("auto", "off", "allow", "mesh"))
+    key_dir: str = _opt("", _str(pattern=".*", expected="a directory path, or empty for the default"))
+    key: str = _opt("", _str(pattern=".*", expected="a key name or a .secret file path, or empty"))
+    allow: tuple[str, ...] = _opt((), _strs(r"\S{40}", "a list of Z85 public keys (40 characters each)"))
+    mesh_key: str = _opt("", _str(pattern=".*", expected="a Z85 key or a mesh.pub path, or empty"))
+    credential: str = _opt("", _str(pattern=".*", expected="a credential file path, or empty"))
+    revocations: str = _opt("", _str(pattern=".*", expected="a revocation list file path, or empty"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -169,11 +169,6 @@ def _ttl_table(value: Any, text: bool) -> Any:
         raise _Bad(expected) from None
 
 
-def _curve(value: Any, text: bool) -> Any:
-    _need(not _bool(value, text), "false: security.curve is not implemented yet; remove it or set it false")
-    return False
-
-
 def _opt(default: Any, conv: _Conv) -> Any:
     return field(default=default, metadata={"conv": conv})
 

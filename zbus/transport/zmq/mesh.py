@@ -1,30 +1,24 @@
 """MeshTransport: the ZeroMQ I/O loop of one node. Moves bytes; the protocol lives elsewhere.
 
-Sockets (all made by ``sockets.SocketFactory``):
+Sockets (all made by ``sockets.SocketFactory``; with security on, all CURVE, guarded by ``curve.py``):
 
-- XPUB, bound: the node's events and heartbeats go out here; subscription messages come back
-  (counted per prefix for ``wait_for_subscribers``).
+- XPUB, bound: events and heartbeats go out; subscriptions come back (counted for ``wait_for_subscribers``).
 - ROUTER, bound: the inbox (HELLO, UPDATE, BYE, DRAINED, directed EVENT, REQUEST, REPLY, repairs).
 - per peer, a ``Link`` (links.py): a DEALER (identity = our node id) to the peer's ROUTER, and a SUB on
   the peer's XPUB with a socket monitor that reports a dropped connection, so a killed peer is
-  noticed within ``disconnect_grace`` seconds. One SUB per peer rather than one shared SUB:
-  dropping a peer then means closing its socket. ``zmq_disconnect`` on a shared SUB aborts
-  libzmq when a multipart message is half-queued (``Assertion failed: !_more (fq.cpp)``,
-  libzmq issue 2163), which a fuzz test here reproduced.
+  noticed within ``disconnect_grace`` seconds. One SUB per peer (dropping a peer closes its socket):
+  ``zmq_disconnect`` on a shared SUB aborts libzmq on a half-queued multipart message (issue 2163).
 
 Join sequence: discovery suggests a ROUTER endpoint → we connect a DEALER and send HELLO →
 the peer adds us, connects back (DEALER + SUB) and answers HELLO(ack) → we add it and connect
 our SUB to its XPUB. Either side may start it; both end with the same links.
 
-Polling: each receiving socket has a ``pump.Pump`` (drains on every readiness edge, handling messages
-inside the reader callback when it can). Links: ``links.py``; forwarder mode: ``forwarding.py``;
-batching of sends: ``outbox.py``; leaving with a drain and letting leaving peers go: ``leaving.py``.
+Each receiving socket has a ``pump.Pump``. Links: ``links.py``; forwarder mode: ``forwarding.py``;
+batching: ``outbox.py``; leaving with a drain: ``leaving.py``.
 
-The decisions are not made here: whom to greet (``protocol.greetings``), peer liveness
-(``protocol.peers``), heartbeat heads (``protocol.heads``), who is subscribed (``protocol.interest``)
-and the forwarder choice (``protocol.forwarder``) are pure; this module feeds them input and ``now``
-and carries out what they return. Background work runs in one ``TaskGroup``, each ticker duty
-guarded by ``tasks.Duties`` (counted, never fatal).
+Decisions are made by the pure ``protocol`` modules (greetings, peers, heads, interest, forwarder); this
+module feeds them input and ``now`` and carries out their answers. Background work runs in one
+``TaskGroup``, each ticker duty guarded by ``tasks.Duties`` (counted, never fatal).
 """
 
 from __future__ import annotations
@@ -62,6 +56,7 @@ from ...protocol.ratelimit import PeerRateLimits
 from ...tasks import Duties, TaskGroup
 from ..base import Inbound
 from .admission import Admission
+from .curve import Curve, make_curve
 from .forwarding import Forwarding
 from .greeter import Greeter
 from .leaving import LEAVING_POLL, Departures
@@ -77,9 +72,8 @@ SYSTEM_PREFIX = b"$zbus."
 #: system topics that are events for the node's subscriptions (mesh stats, monitoring/sharing.py); every
 #: other ``$zbus.`` topic but the heartbeat is dropped
 ROUTED_SYSTEM_TOPICS = frozenset({b"$zbus.stats"})
-# Not settings, each for its reason:
-# a dropped SUB connection is trusted for at least this long (s) before the peer is expired, even with a
-# very short heartbeat_interval: reconnects of a healthy peer take a few reconnect_interval steps
+# Not settings: a dropped SUB connection is trusted this long (s) before the peer expires, even with a
+# very short heartbeat_interval (a healthy peer's reconnect takes a few reconnect_interval steps)
 MIN_DISCONNECT_GRACE = 0.5
 # a closing node waits at most this long (s) for unsent messages, whatever transport.linger says
 CLOSE_LINGER_CAP = 1.0
@@ -115,6 +109,7 @@ class MeshTransport:
         )
         t = config.transport
         self.dropped = Drops("mesh")
+        self.curve = make_curve(config, name, self.dropped)  # security: CURVE, ZAP and guards (curve.py)
         self.admission = Admission(
             node_id=node_id,
             name=name,
@@ -177,12 +172,13 @@ class MeshTransport:
         t = self.config.transport
         d = self.config.discovery
         self._ctx = sized_context(self.config.limits.max_peers, d.max_pending_greetings)
-        self._factory = SocketFactory(self._ctx, t)
+        self.curve.start(self._ctx)
+        self._factory = SocketFactory(self._ctx, t, self.curve if isinstance(self.curve, Curve) else None)
         self._factory.heartbeats(d.heartbeat_interval, d.peer_timeout)
         self.greeter.start(self._factory)
         self._link_services = LinkServices(
             factory=self._factory,
-            on_frames=self._on_sub,
+            on_frames=self.curve.sub(self._on_sub),
             on_alive=lambda peer_id: self.table.seen(peer_id, time.monotonic()),
             on_dropped=self._on_link_dropped,
             tasks=self._tasks,
@@ -207,9 +203,10 @@ class MeshTransport:
         self.router = self._factory.router()
         self.router_endpoint = self._factory.bind(self.router, host, t.router_port)
         self.forwarding.start(self._factory)
+        c = self.curve  # with security on, both pumps receive each message's key and guard it
         self._pumps = [
-            Pump(self.xpub, self._on_xpub, "xpub", safety_poll=t.safety_poll),
-            Pump(self.router, self._on_router, "router", safety_poll=t.safety_poll),
+            Pump(self.xpub, c.xpub(self.xpub, self._on_xpub), "xpub", safety_poll=t.safety_poll, recv=c.recv),
+            Pump(self.router, c.router(self._on_router), "router", safety_poll=t.safety_poll, recv=c.recv),
         ]
         self._ticker = self._tasks.spawn(self._tick(), "ticker")
         self._discovery = disc = make_discovery(
@@ -222,6 +219,7 @@ class MeshTransport:
             router_port=_port(self.router_endpoint),
             report=self.dropped.drop,
             duties=self._duties,
+            key=self.curve.public_text,
         )
         if disc is not None:
             await disc.start(self._on_found, self._on_lost)
@@ -270,27 +268,24 @@ class MeshTransport:
         ctx = self._ctx
         if ctx is not None:
             linger = int(min(self.config.transport.linger, CLOSE_LINGER_CAP) * 1000)
+            self.curve.stop()
             await asyncio.get_running_loop().run_in_executor(None, ctx.destroy, linger)
             SocketFactory.remove_ipc(self._ipc_pub)
         self._inbound = None
 
     # -- discovery input ---------------------------------------------------------------------------
     def _on_found(self, found: Found) -> None:
-        if (
-            self._closed
-            or not found.router
-            or found.router == self.router_endpoint
-            or found.id == self.node_id
-        ):
+        closed_or_us = self._closed or found.id == self.node_id
+        if closed_or_us or not found.router or found.router == self.router_endpoint:
             return
+        self.curve.learn(found.router, found.key)
         self.greeter.found(found)
 
     def _is_peer(self, endpoint: str, node_id: str) -> bool:
         if node_id == self.node_id:
             return True  # that endpoint is us: never greet it again
-        return (bool(node_id) and node_id in self.table) or any(
-            link.router == endpoint for link in self._links.values()
-        )
+        known = bool(node_id) and node_id in self.table
+        return known or any(link.router == endpoint for link in self._links.values())
 
     def _on_lost(self, peer_id: str) -> None:
         # mDNS says goodbye: trust it only as a hint; heartbeats decide (Rule 3 of PeerTable)
@@ -492,6 +487,10 @@ class MeshTransport:
                     self.greeter.greet_due()
             with self._duties.guard("expire"):
                 self._apply(self.table.expire(now))
+                for peer_id in self.curve.tick(time.time()):  # revoked or expired credentials
+                    self._apply(self.table.bye(peer_id))
+                if self.curve.changed:  # a newer revocation list: peers hear it in an UPDATE
+                    self.announce(patterns=self._patterns, responders=self._responders)
             self.greeter.expire(now)
             with self._duties.guard("leaving"):
                 self.departures.check(self._inbound)
@@ -525,6 +524,7 @@ class MeshTransport:
             journal=self.config.persistence.enabled,
             age=self.greeter.running_for(),
             base=self._base,
+            **self.curve.hello_fields(),
         )
 
     def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:

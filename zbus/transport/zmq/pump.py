@@ -45,6 +45,7 @@ class Pump:
         name: for the task's name.
         safety_poll: seconds between looks at the socket without a wake-up (``transport.safety_poll``).
         on_batch: called after each drained batch of at least one message.
+        recv: receives one message (``Curve.recv`` with security on: it keeps the sender's key).
     """
 
     def __init__(
@@ -55,11 +56,13 @@ class Pump:
         *,
         safety_poll: float,
         on_batch: Callable[[], object] | None = None,
+        recv: Callable[[zmq.Socket[bytes]], list[bytes]] = recv_frames,
     ):
         self.sock = sock
         self.safety_poll = safety_poll
         self.handle = handle
         self.on_batch = on_batch
+        self.recv = recv
         self.wake = asyncio.Event()
         self.stopped = False
         self._parked = False  # the task waits for a wake-up: the reader callback may drain inline
@@ -98,11 +101,11 @@ class Pump:
     def _drain(self, limit: int) -> int:
         """Receive and handle up to ``limit`` messages; stop early at EAGAIN or at an awaitable
         (kept in ``_handoff`` for the task). Returns how many messages were taken."""
-        sock, handle = self.sock, self.handle
+        sock, handle, recv = self.sock, self.handle, self.recv
         n = 0
         while n < limit:
             try:
-                frames = recv_frames(sock)
+                frames = recv(sock)
             except zmq.Again:
                 break
             n += 1

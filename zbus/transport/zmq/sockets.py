@@ -16,9 +16,9 @@ Why each option:
   oversized frames (and drops that connection) before Python sees them.
 - DEALER ``RCVHWM`` = 1: DEALERs only send (answers come to our ROUTER), so nothing a peer
   pushes back may pile up.
-- No ``ROUTER_HANDOVER``: the first connection holding an identity keeps it, so another socket
-  claiming a known peer's id is refused by libzmq (it could otherwise take over the peer's routing
-  entry and speak as it: BYE, HELLO with a higher epoch, REPLY). A dead connection frees its id
+- No ``ROUTER_HANDOVER`` (security on or off): the first connection holding an identity keeps it,
+  so another socket claiming a known peer's id is refused by libzmq (it could otherwise take over the
+  peer's routing entry and speak as it: BYE, HELLO with a higher epoch, REPLY). A dead connection frees its id
   through ZMTP heartbeats (``HEARTBEAT_IVL`` = ``discovery.heartbeat_interval``, ``HEARTBEAT_TIMEOUT``
   = ``discovery.peer_timeout``) on ROUTER and DEALER, so a peer restarted with its journal's id (or
   reconnecting after a partition) gets in once its old connection has timed out.
@@ -26,7 +26,9 @@ Why each option:
 - No ``ROUTER_MANDATORY``: a node's ROUTER only receives (every answer travels on the answerer's
   own DEALER to the asker's ROUTER), so there is no ROUTER send whose silent drop it would guard.
 
-CURVE security will be switched on here (``security.curve``), in one function for all sockets.
+- With security on (``curve.Curve``): XPUB and ROUTER are CURVE servers, each in its own ZAP domain,
+  the XPUB in ``XPUB_MANUAL`` mode (a subscription applies only once permitted); every ``connect`` makes
+  the socket a CURVE client of the key known for that endpoint, and refuses an endpoint without one.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from __future__ import annotations
 import os
 import resource
 import tempfile
+from typing import Protocol
 
 import zmq
 
 from ...config import TransportConfig
 from ...errors import PeerError, UsageError
 
-__all__ = ["SocketFactory", "recv_frames", "send_frames"]
+__all__ = ["CurveOptions", "SocketFactory", "recv_frames", "send_frames"]
 
 # plain ints: pyzmq's flag enums cost an Enum operation per frame on the hot path
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -77,6 +80,16 @@ def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
     return frames
 
 
+class CurveOptions(Protocol):
+    """What the factory asks of security (``curve.Curve``): the CURVE options of one socket."""
+
+    def server(self, sock: zmq.Socket[bytes], domain: str) -> None:
+        """Make ``sock`` a CURVE server in ZAP ``domain``."""
+
+    def client(self, sock: zmq.Socket[bytes], endpoint: str) -> None:
+        """Make ``sock`` a CURVE client of the key known at ``endpoint`` (PeerError when none)."""
+
+
 #: sockets per peer: a DEALER to it, a SUB on it and the SUB's monitor (with its inproc PAIR)
 SOCKETS_PER_PEER = 4
 #: the node's own sockets (XPUB, ROUTER, ipc, forwarder) and what libzmq keeps for itself, with room
@@ -106,9 +119,15 @@ def sized_context(max_peers: int, max_greetings: int) -> zmq.Context[zmq.Socket[
 class SocketFactory:
     """Creates and binds this node's sockets from its ``TransportConfig``."""
 
-    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], config: TransportConfig) -> None:
+    def __init__(
+        self,
+        context: zmq.Context[zmq.Socket[bytes]],
+        config: TransportConfig,
+        curve: CurveOptions | None = None,
+    ) -> None:
         self.ctx = context
         self.config = config
+        self.curve = curve
         self._heartbeat: tuple[int, int] | None = None
 
     def _common(self, sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
@@ -127,6 +146,9 @@ class SocketFactory:
         sock.setsockopt(zmq.XPUB_VERBOSER, 1)
         if self.config.slow_subscriber == "block":
             sock.setsockopt(zmq.XPUB_NODROP, 1)
+        if self.curve is not None:
+            self.curve.server(sock, "zbus.pub")
+            sock.setsockopt(zmq.XPUB_MANUAL, 1)
         return sock
 
     def sub(self) -> zmq.Socket[bytes]:
@@ -151,7 +173,10 @@ class SocketFactory:
 
     def router(self) -> zmq.Socket[bytes]:
         """The inbox: directed events, requests, replies and HELLO/UPDATE/BYE arrive here."""
-        return self._beat(self._common(self.ctx.socket(zmq.ROUTER)))
+        sock = self._beat(self._common(self.ctx.socket(zmq.ROUTER)))
+        if self.curve is not None:
+            self.curve.server(sock, "zbus.router")
+        return sock
 
     def dealer(self, identity: bytes) -> zmq.Socket[bytes]:
         """An outbox to one peer's ROUTER, identified by this node's id."""
@@ -221,13 +246,14 @@ class SocketFactory:
             except OSError:
                 pass
 
-    @staticmethod
-    def connect(sock: zmq.Socket[bytes], endpoint: str) -> None:
-        """Connect ``sock`` to a peer's endpoint.
+    def connect(self, sock: zmq.Socket[bytes], endpoint: str) -> None:
+        """Connect ``sock`` to a peer's endpoint (as a CURVE client of its key, with security on).
 
         Raises:
-            PeerError: the endpoint is malformed.
+            PeerError: the endpoint is malformed, or security is on and no key is known for it.
         """
+        if self.curve is not None:
+            self.curve.client(sock, endpoint)
         try:
             sock.connect(endpoint)
         except zmq.ZMQError as exc:

@@ -1,0 +1,393 @@
+"""Curve: CURVE on every socket of a node, its ZAP handler, and the per-message checks of ``security.Trust``.
+
+With ``security.mode`` ``allow`` or ``mesh`` (``make_curve`` returns None when off):
+
+- every bound socket (XPUB, ROUTER) is a CURVE server with the node's key pair, in a ZAP domain of
+  its own (``zbus.pub``, ``zbus.router``); every connecting socket (DEALER, SUB) is a CURVE client that
+  expects the server key the peer announced (mDNS ``ck``, or its authenticated HELLO), so a spoofed
+  record pointing elsewhere fails the handshake;
+- a ZAP handler (``zap.ZapHandler``, a thread on the node's context) asks ``Trust.may_connect`` for
+  each handshake, and can wait for a HELLO still on its way; refusals are audited on the event loop;
+- ROUTER and XPUB messages are received with their first frame's ``User-Id`` (the authenticated key
+  ZAP returned), which replaces the claimed node id as the binding: a HELLO is admitted only with a
+  valid credential for that key, every other ROUTER message only from the key admitted for the node id
+  it claims and within its permissions;
+- the XPUB runs in ``XPUB_MANUAL`` mode: a subscription is applied only if the subscriber's key may
+  subscribe to that prefix (``protocol.permissions``);
+- events on a peer's SUB link (authenticated by the server key it connected to) pass only within that
+  peer's publish permissions.
+
+Refusals are counted in the mesh's drops (``security_<reason>``: ``zbus_events_dropped{reason}`` in
+/metrics) and written to the ``zbus.audit`` logger as structured records (``audit``, ``reason``,
+``peer_key`` attributes; one line per decision and key, then DEBUG).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import zmq
+
+from ...codec.control import KINDS, Kind, decode_hello
+from ...config import Config
+from ...errors import ConfigError, PeerError, WireError
+from ...observe.drops import Drops
+from ...security.keys import NodeKeys, public_key, z85_decode, z85_encode
+from ...security.settings import effective_mode, load_identity
+from ...security.trust import Admitted, Trust
+from .links import Link
+from .sockets import recv_frames
+from .zap import ZapHandler
+
+__all__ = ["Curve", "make_curve"]
+
+audit_log = logging.getLogger("zbus.audit")
+log = logging.getLogger("zbus")
+_RCVMORE, _NOBLOCK = int(zmq.RCVMORE), int(zmq.NOBLOCK)
+_HANDSHAKE = {Kind.HELLO.value, Kind.UPDATE.value}
+_REPLY_SUFFIX = ".reply"
+
+Handler = Callable[[list[bytes]], Awaitable[None] | None]
+LinkHandler = Callable[[list[bytes], Link], Awaitable[None] | None]
+
+
+def make_curve(config: Config, name: str, dropped: Drops) -> Curve | Open:
+    """The node's CURVE set-up from ``[security]``, or :class:`Open` when security is off.
+
+    Raises:
+        UsageError: ``mode = "auto"`` on ``lan`` scope (the message says what to choose).
+        ConfigError: a key, credential or allow-list entry is missing or invalid.
+    """
+    mode, scope = effective_mode(config), config.discovery.scope
+    if mode == "off":
+        if scope != "local":
+            log.warning("security.mode = 'off' on %s scope: anyone who reaches this node's ports can read, "
+                        "publish and answer as anyone (docs/SECURITY.md)", scope)  # fmt: skip
+        return Open()
+    identity = load_identity(config, name)
+    curve = Curve(identity.keys, dropped)
+    curve.trust = identity.trust(config.mesh.name, curve.audit)
+    curve.revocations_path = identity.revocations
+    return curve
+
+
+class Curve:
+    """One node's CURVE keys, ZAP handler, key book and message guards (see the module doc)."""
+
+    secure = True
+    trust: Trust
+    revocations_path: Path
+
+    def __init__(self, keys: NodeKeys, dropped: Drops) -> None:
+        self.keys = keys
+        self.dropped = dropped
+        #: endpoint -> the server key expected there (from mDNS records and authenticated HELLOs)
+        self.book: dict[str, bytes] = {}
+        self._zap: ZapHandler | None = None
+        self._key: bytes | None = None  # the User-Id of the message being handled
+        self._z85: dict[str, bytes] = {}
+        self._said: set[tuple[str, str, bytes]] = set()
+        self._applied: Counter[bytes] = Counter()  # XPUB subscriptions applied, by prefix
+        self._refused: Counter[bytes] = Counter()  # and refused (their pipes' unsubscribes are ignored)
+        self._revocations_mtime: float = 0.0
+        #: a newer revocation list was applied: peers should hear of it (the mesh sends UPDATE)
+        self.changed = False
+        self.cut_off: list[str] = []  # node ids to disconnect at the next tick
+
+    @property
+    def public_text(self) -> str:
+        """This node's public key, Z85 (announced in mDNS as ``ck``)."""
+        return self.keys.public_text
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self, ctx: zmq.Context[zmq.Socket[bytes]], patience: float = 2.5) -> None:
+        """Start the ZAP handler on ``ctx`` (before any socket binds); a subscriber whose HELLO has not
+        arrived yet is waited for up to ``patience`` seconds."""
+        loop = asyncio.get_running_loop()
+
+        def refused(domain: str, key: bytes) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self.audit, "refused_connection", domain.rsplit(".")[-1], key, "")
+
+        self._zap = ZapHandler(ctx, self.trust.may_connect, refused, patience=patience)
+        self.check_revocations()
+
+    def stop(self) -> None:
+        """Stop the ZAP handler (before the context is destroyed)."""
+        if self._zap is not None:
+            self._zap.close()
+            self._zap = None
+
+    def audit(self, decision: str, reason: str, key: bytes, detail: str) -> None:
+        """Record a security decision: counted (refusals) and logged once per decision, reason and key."""
+        refusal = decision.startswith(("refused", "denied", "cut_off"))
+        if refusal:
+            self.dropped[f"security_{reason}"] += 1
+        first = (decision, reason, key) not in self._said
+        if first and len(self._said) < 10_000:
+            self._said.add((decision, reason, key))
+        level = logging.WARNING if refusal and first else logging.INFO if first else logging.DEBUG
+        if audit_log.isEnabledFor(level):
+            shown = z85_encode(key) if len(key) == 32 else ""
+            audit_log.log(level, "security %s (%s) %s %s", decision, reason, shown, detail,
+                          extra={"audit": decision, "reason": reason, "peer_key": shown})  # fmt: skip
+
+    # -- socket options (called by SocketFactory) -----------------------------------------------------
+    def server(self, sock: zmq.Socket[bytes], domain: str) -> None:
+        """Make ``sock`` a CURVE server in ZAP ``domain``."""
+        sock.setsockopt(zmq.ZAP_DOMAIN, domain.encode())
+        sock.setsockopt(zmq.CURVE_SERVER, 1)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self.keys.secret)
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self.keys.public)
+
+    def client(self, sock: zmq.Socket[bytes], endpoint: str) -> None:
+        """Make ``sock`` a CURVE client of the server known at ``endpoint``.
+
+        Raises:
+            PeerError: no server key is known for ``endpoint`` (it is never dialled in the clear).
+        """
+        server = self.book.get(endpoint)
+        if server is None:
+            raise PeerError(f"no CURVE key known for {endpoint!r} (its mDNS record or HELLO announces it)")
+        sock.setsockopt(zmq.CURVE_SERVERKEY, server)
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self.keys.public)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self.keys.secret)
+
+    def learn(self, endpoint: str, key: str | bytes) -> None:
+        """Remember the server key announced for ``endpoint`` (Z85 text from mDNS, or raw bytes)."""
+        if isinstance(key, str):
+            try:
+                key = public_key(key)
+            except ConfigError:
+                self.dropped.drop("security_bad_record_key", endpoint)
+                return
+        if endpoint and len(key) == 32:
+            self.book[endpoint] = key
+
+    # -- receiving with the authenticated key --------------------------------------------------------
+    def recv(self, sock: zmq.Socket[bytes]) -> list[bytes]:
+        """``recv_frames`` that also records the first frame's ``User-Id`` (None when it has none)."""
+        first = sock.recv(_NOBLOCK, copy=False)
+        try:
+            user: object = first.get("User-Id")
+        except zmq.ZMQError:  # no metadata: a message libzmq made itself (a closed pipe's unsubscribe)
+            user = None
+        frames = [first.bytes]
+        while sock.getsockopt(_RCVMORE):
+            frames.append(sock.recv(_NOBLOCK))
+        self._key = self._decode_user(user)
+        return frames
+
+    def _decode_user(self, user: object) -> bytes | None:
+        if not isinstance(user, str) or len(user) != 40:
+            return None
+        key = self._z85.get(user)
+        if key is None:
+            if len(self._z85) > 4096:
+                self._z85.clear()
+            key = self._z85[user] = z85_decode(user)
+        return key
+
+    # -- guards ----------------------------------------------------------------------------------------
+    def router(self, handle: Handler) -> Handler:
+        """Guard the ROUTER's handler: HELLO admits a key, everything else needs the admitted key."""
+
+        def guarded(frames: list[bytes]) -> Awaitable[None] | None:
+            key = self._key
+            if len(frames) < 3 or key is None:
+                return handle(frames) if key is not None else self._refuse("no_user_id")
+            if frames[1] in _HANDSHAKE:
+                admitted = self._hello(key, frames)
+                return None if admitted is None else handle(admitted)
+            peer = self.trust.peer(key)
+            if peer is None:
+                return self._refuse("unauthenticated", key)
+            if peer.node_id.encode() != frames[0]:
+                return self._refuse("impersonation", key, frames[0][:40].decode("utf-8", "replace"))
+            kind = KINDS.get(frames[1])
+            if kind in (Kind.EVENT, Kind.REQUEST) and not peer.permissions.may_publish(_topic(frames[2])):
+                return self._refuse("publish_denied", key, _topic(frames[2]))
+            if kind is Kind.REPLY:
+                topic = _topic(frames[2])
+                asked = topic[: -len(_REPLY_SUFFIX)] if topic.endswith(_REPLY_SUFFIX) else topic
+                if not peer.permissions.may_respond(asked):
+                    return self._refuse("respond_denied", key, asked)
+            return handle(frames)
+
+        return guarded
+
+    def _hello(self, key: bytes, frames: list[bytes]) -> list[bytes] | None:
+        try:
+            hello = decode_hello(frames[2])
+        except WireError:
+            return frames  # the mesh counts it as malformed
+        if hello.revoked:
+            self.apply_revocations(hello.revoked)
+        admitted = self.trust.admit(
+            key,
+            node_id=frames[0].decode("utf-8", "replace"),
+            epoch=hello.epoch,
+            name=hello.name,
+            hello_key=hello.key,
+            cred=hello.cred,
+            now=time.time(),
+        )
+        if admitted is None:
+            return None
+        self.learn(hello.router, key)
+        self.learn(hello.pub, key)
+        offered = tuple(r for r in hello.responders if admitted.permissions.may_respond(r))
+        if offered != hello.responders:
+            self.audit(
+                "denied_respond", "respond_denied", key, ", ".join(set(hello.responders) - set(offered))
+            )
+            frames = [frames[0], frames[1], replace(hello, responders=offered).encode()]
+        return frames
+
+    def _refuse(self, reason: str, key: bytes = b"", detail: str = "") -> Awaitable[None] | None:
+        self.audit("refused_message", reason, key, detail)
+        return None
+
+    def xpub(self, sock: zmq.Socket[bytes], handle: Handler) -> Handler:
+        """Guard the XPUB's subscription messages (``XPUB_MANUAL``): apply only permitted ones."""
+
+        def guarded(frames: list[bytes]) -> Awaitable[None] | None:
+            msg = frames[0] if frames else b""
+            if not msg or msg[0] not in (0, 1):
+                return handle(frames)  # the mesh counts it as malformed
+            prefix, key = msg[1:], self._key
+            if msg[0] == 1:
+                peer = self.trust.peer(key) if key is not None else None
+                if peer is None or not peer.permissions.may_subscribe(prefix):
+                    self._refused[prefix] += 1
+                    self.audit("denied_subscribe", "subscribe_denied", key or b"", repr(prefix[:60]))
+                    return None
+                sock.setsockopt(zmq.SUBSCRIBE, prefix)
+                self._applied[prefix] += 1
+                return handle(frames)
+            # an unsubscribe: from a live pipe (with its key), or libzmq's for a closed pipe (no key),
+            # which cannot be told apart from a refused one's: refused ones are taken first
+            if self._refused[prefix] > 0 and (key is None or self.trust.peer(key) is None):
+                self._refused[prefix] -= 1
+                return None
+            if self._applied[prefix] <= 0:
+                return None
+            self._applied[prefix] -= 1
+            if key is not None:
+                sock.setsockopt(zmq.UNSUBSCRIBE, prefix)
+            return handle(frames)
+
+        return guarded
+
+    def sub(self, handle: LinkHandler) -> LinkHandler:
+        """Guard a SUB link's handler: a peer's events pass only within its publish permissions."""
+
+        def guarded(frames: list[bytes], link: Link) -> Awaitable[None] | None:
+            if not frames or frames[0][:6] == b"$zbus.":
+                return handle(frames, link)  # system topics (heartbeats are checked by the mesh)
+            peer = self.trust.by_node(link.peer_id)
+            topic = _topic(frames[0])
+            if peer is None or not peer.permissions.may_publish(topic):
+                self.audit("refused_event", "publish_denied", peer.key if peer else b"", topic)
+                return None
+            return handle(frames, link)
+
+        return guarded
+
+    # -- rotation and revocation ----------------------------------------------------------------------
+    def hello_fields(self) -> dict[str, bytes]:
+        """What this node's HELLO carries: its key, credential and newest revocation list."""
+        self.changed = False  # the list goes out with this HELLO/UPDATE
+        t = self.trust
+        return {"key": self.keys.public, "cred": t.credential, "revoked": t.revocations_bytes}
+
+    def apply_revocations(self, data: bytes) -> list[Admitted]:
+        """Apply a signed list (from a file or a peer's HELLO); return the peers to cut off."""
+        gone = self.trust.revoke(data)
+        if gone is None:
+            return []
+        self.changed = True
+        for peer in gone:
+            self.cut_off.append(peer.node_id)
+        return gone
+
+    def check_revocations(self) -> None:
+        """Re-read the revocation list file when it changed (called every tick)."""
+        try:
+            mtime = self.revocations_path.stat().st_mtime
+        except OSError:
+            return
+        if mtime != self._revocations_mtime:
+            self._revocations_mtime = mtime
+            from ...security.credentials import decode_text
+
+            path = self.revocations_path
+            try:
+                self.apply_revocations(decode_text(path.read_text(), str(path)))
+            except (ConfigError, OSError) as exc:
+                self.audit("refused_revocations", "unreadable", b"", str(exc))
+
+    def tick(self, now: float) -> list[str]:
+        """Expired credentials and revocations: the node ids to disconnect now."""
+        self.check_revocations()
+        for peer in self.trust.expire(now):
+            self.cut_off.append(peer.node_id)
+        out, self.cut_off = self.cut_off, []
+        return out
+
+
+def _topic(frame: bytes) -> str:
+    return frame.decode("utf-8", "replace")
+
+
+class Open:
+    """Security off: the same calls as :class:`Curve`, each doing nothing, so the mesh has no branches."""
+
+    secure = False
+    changed = False
+
+    def start(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> None:
+        """Nothing to start."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def learn(self, endpoint: str, key: str | bytes) -> None:
+        """Keys are not needed."""
+
+    def router(self, handle: Handler) -> Handler:
+        """No guard."""
+        return handle
+
+    def xpub(self, sock: zmq.Socket[bytes], handle: Handler) -> Handler:
+        """No guard."""
+        return handle
+
+    def sub(self, handle: LinkHandler) -> LinkHandler:
+        """No guard."""
+        return handle
+
+    @staticmethod
+    def recv(sock: zmq.Socket[bytes]) -> list[bytes]:
+        """Plain receive."""
+        return recv_frames(sock)
+
+    def hello_fields(self) -> dict[str, bytes]:
+        """No key, credential or revocation list."""
+        return {}
+
+    def tick(self, now: float) -> list[str]:
+        """Nobody to cut off."""
+        return []
+
+    @property
+    def public_text(self) -> str:
+        """No key to announce."""
+        return ""
