@@ -18,6 +18,7 @@ from ..errors import WireError
 
 __all__ = [
     "DIRECT_KINDS",
+    "GROUP_KINDS",
     "HANDSHAKE_KINDS",
     "HEARTBEAT_TOPIC",
     "KINDS",
@@ -72,6 +73,10 @@ class Kind(bytes, Enum):
     REPLAY = b"REPLAY"
     #: these streams, these ranges (ReplayPlan)
     REPLAY_PLAN = b"REPLAY_PLAN"
+    #: events of a queue group for you to handle and acknowledge (``codec.groups.Deliver``)
+    DELIVER = b"DELIVER"
+    #: acks, nacks and "still working" for events I was delivered (``codec.groups.Acks``)
+    ACK = b"ACK"
 
 
 #: type frame -> kind, for parsing (a dict lookup: the inbound hot path pays no Enum call)
@@ -82,6 +87,8 @@ HANDSHAKE_KINDS: Final = frozenset({Kind.HELLO, Kind.UPDATE, Kind.BYE, Kind.DRAI
 ROUTED_KINDS: Final = frozenset(set(Kind) - HANDSHAKE_KINDS)
 #: point-to-point event traffic (the router's own); the rest of ROUTED_KINDS is repair and replay
 DIRECT_KINDS: Final = frozenset({Kind.EVENT, Kind.REQUEST, Kind.REPLY})
+#: queue-group traffic (``zbus.inbound.groups``)
+GROUP_KINDS: Final = frozenset({Kind.DELIVER, Kind.ACK})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +116,8 @@ class PeerHello:
     #: events start right after); ``None`` when not sent (too many topics): then the join rule does not
     #: apply to my streams. A node without a journal starts every stream at 1 and sends ``{}``.
     base: dict[str, int] | None = None
+    #: queue groups I am a member of: group -> (patterns, credit); sent only when not empty
+    groups: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         """msgpack map of the fields plus ``v``, the control protocol version."""
@@ -129,6 +138,11 @@ class PeerHello:
                 "journal": self.journal,
                 **({} if self.age is None else {"age": self.age}),
                 **({} if self.base is None else {"base": self.base}),
+                **(
+                    {"groups": {g: {"patterns": list(p), "credit": c} for g, (p, c) in self.groups.items()}}
+                    if self.groups
+                    else {}
+                ),
             }
         )
 
@@ -202,7 +216,23 @@ def decode_hello(data: bytes) -> PeerHello:
         journal=body.get("journal") is True,
         age=_age(body.get("age")),
         base=None if body.get("base") is None else _heads(body["base"], "HELLO"),
+        groups=_groups(body.get("groups", {})),
     )
+
+
+def _groups(value: Any) -> dict[str, tuple[tuple[str, ...], int]]:
+    """HELLO ``groups``: group name -> ``{"patterns": [str], "credit": int}``, checked."""
+    if type(value) is not dict or len(value) > 1024:
+        raise WireError("HELLO field 'groups' must map a group name to {patterns, credit}")
+    out = {}
+    for name, ad in value.items():
+        if type(name) is not str or not 0 < len(name) <= 255 or type(ad) is not dict:
+            raise WireError("HELLO field 'groups' must map a group name to {patterns, credit}")
+        credit = ad.get("credit")
+        if type(credit) is not int or not 1 <= credit <= 1_000_000:
+            raise WireError(f"HELLO group {name!r:.40}: 'credit' must be an int in 1..1000000")
+        out[name] = (_strs(ad, "patterns", "HELLO group"), credit)
+    return out
 
 
 def _age(value: Any) -> float | None:

@@ -60,7 +60,7 @@ from ...protocol.heads import Heads
 from ...protocol.interest import confirmed_subscribers
 from ...protocol.peers import LEFT, PeerChange, PeerTable
 from ...tasks import Duties, TaskGroup
-from ..base import Inbound
+from ..base import GroupAds, Inbound
 from .forwarding import Forwarding
 from .greeter import Greeter
 from .leaving import LEAVING_POLL, Departures
@@ -115,8 +115,7 @@ class MeshTransport:
         self.dropped = Drops("mesh")
         #: when a publish started waiting for a full XPUB (slow_subscriber="block"), else None
         self.blocked_since: float | None = None
-        self.pub_endpoint = ""
-        self.router_endpoint = ""
+        self.pub_endpoint = self.router_endpoint = ""
         self._inbound: Inbound | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._links: dict[str, Link] = {}
@@ -144,6 +143,7 @@ class MeshTransport:
         self._xpub_subs: Counter[bytes] = Counter()
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
+        self._groups: GroupAds = {}
         # heads go in only once on the wire: a heartbeat never announces an event still unsent
         self._heads = Heads(memory=t.heads_memory, max_topics=t.heads_max_topics)
         self._pumps: list[Pump] = []
@@ -262,14 +262,9 @@ class MeshTransport:
 
     # -- discovery input ---------------------------------------------------------------------------
     def _on_found(self, found: Found) -> None:
-        if (
-            self._closed
-            or not found.router
-            or found.router == self.router_endpoint
-            or found.id == self.node_id
-        ):
-            return
-        self.greeter.found(found)
+        ours = found.router == self.router_endpoint or found.id == self.node_id
+        if not (self._closed or not found.router or ours):
+            self.greeter.found(found)
 
     def _is_peer(self, endpoint: str, node_id: str) -> bool:
         if node_id == self.node_id:
@@ -398,6 +393,7 @@ class MeshTransport:
             journaled=hello.journal,
             started=None if hello.age is None else time.monotonic() - hello.age,
             base=hello.base if hello.age is not None else None,
+            groups=tuple(sorted((g, p, c) for g, (p, c) in hello.groups.items())),
         )
         if hello.ack and hello.via:
             self.greeter.greetings.answered(hello.via, hello.id)
@@ -526,6 +522,7 @@ class MeshTransport:
             journal=self.config.persistence.enabled,
             age=self.greeter.running_for(),
             base=self._base,
+            groups=dict(self._groups),
         )
 
     def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:
@@ -580,10 +577,12 @@ class MeshTransport:
         """Live peers (monitors and forwarders included; check ``role``)."""
         return self.table.peers()
 
-    def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
+    def announce(
+        self, *, patterns: Iterable[str], responders: Iterable[str], groups: GroupAds | None = None
+    ) -> None:
         """Subscribe the SUB socket to what the node needs and tell peers (UPDATE)."""
-        self._patterns = tuple(sorted(patterns))
-        self._responders = tuple(sorted(responders))
+        self._patterns, self._responders = tuple(sorted(patterns)), tuple(sorted(responders))
+        self._groups = {} if groups is None or self.role == "monitor" else dict(groups)
         self._sub_prefixes = {parse_announced(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
         self.forwarding.refresh()
         body = self._hello(ack=True).encode()
