@@ -753,8 +753,11 @@ class Node:
         )
         return responders()
 
-    async def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
-        """Wait until ``count`` other nodes subscribe to something matching ``topic``.
+    async def wait_for_subscribers(
+        self, topic: str, count: int = 1, *, timeout: float = 10.0, group: str | None = None
+    ) -> int:
+        """Wait until ``count`` other nodes subscribe to something matching ``topic`` (with ``group``:
+        are members of that queue group with a pattern matching ``topic``, this node included).
 
         The cure for ZeroMQ's slow-joiner loss: call it before publishing to a subscriber that
         has just started. ``topic`` may also be a pattern (``"order.*"``): then nodes whose
@@ -767,11 +770,10 @@ class Node:
             WaitTimeout: fewer than ``count`` subscribers within ``timeout`` seconds.
         """
         compile_pattern(topic)  # a topic or a pattern; raises InvalidTopicError with the fix
-        transport = self._running().transport
-        await self._watch.wait_until(
-            lambda: transport.subscriber_count(topic) >= count, timeout, f"{count} subscriber(s) of {topic!r}"
-        )
-        return transport.subscriber_count(topic)
+        counted = self._running().groups.subscribers
+        what = f"{count} {'subscriber(s)' if group is None else f'member(s) of group {group!r}'} of {topic!r}"
+        await self._watch.wait_until(lambda: counted(topic, group) >= count, timeout, what)
+        return counted(topic, group)
 
     def _on_peers_changed(self) -> None:
         peers = self.peers

@@ -273,6 +273,14 @@ class Groups:
             ads[self.node_id] = own
         self._act(self.book.set_members(ads, time.monotonic()))
 
+    def subscribers(self, topic: str, group: str | None) -> int:
+        """``Node.wait_for_subscribers``: the transport's count, or with ``group`` its members'."""
+        return self.transport.subscriber_count(topic) if group is None else self.member_count(group, topic)
+
+    def member_count(self, group: str, topic: str) -> int:
+        """Members of ``group`` (nodes, this one included) with a pattern matching ``topic``."""
+        return sum(1 for c in self.book.counts() if c.group == group and self.book.member_matches(c, topic))
+
     # -- member side -------------------------------------------------------------------------------
     def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
         """A DELIVER or ACK from peer ``sender``."""

@@ -293,6 +293,11 @@ class GroupBook:
             for m in sorted(members.values(), key=lambda m: m.id)
         ]
 
+    def member_matches(self, counts: GroupCounts, topic: str) -> bool:
+        """Whether the member ``counts`` describes has a pattern of its group matching ``topic``."""
+        member = self._groups.get(counts.group, {}).get(counts.member)
+        return member is not None and member.matches(topic)
+
     # -- internals -------------------------------------------------------------------------------
     def _release(self, member: str, delivery: int) -> Owed | None:
         owed = self._in_flight.get(delivery)
