@@ -67,4 +67,4 @@ def test_hello_carries_groups_only_when_there_are_some() -> None:
 
 def test_group_kinds_parse() -> None:
     assert KINDS[b"DELIVER"] is Kind.DELIVER and KINDS[b"ACK"] is Kind.ACK
-    assert GROUP_KINDS == {Kind.DELIVER, Kind.ACK}
+    assert {Kind.DELIVER, Kind.ACK} == GROUP_KINDS

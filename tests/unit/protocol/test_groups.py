@@ -19,7 +19,10 @@ def book(ack_wait: float = 10.0, max_deliver: int = 3) -> GroupBook:
     return GroupBook(ack_wait=ack_wait, max_deliver=max_deliver)
 
 
-def ads(*members: str, credit: int = 2, pattern: str = "task.*", group: str = "w") -> dict[str, dict[str, tuple[tuple[str, ...], int]]]:  # fmt: skip
+Ads = dict[str, dict[str, tuple[tuple[str, ...], int]]]
+
+
+def ads(*members: str, credit: int = 2, pattern: str = "task.*", group: str = "w") -> Ads:
     return {m: {group: ((pattern,), credit)} for m in members}
 
 
@@ -190,7 +193,7 @@ def test_members_with_other_patterns_get_only_their_topics() -> None:
         st.tuples(st.sampled_from(["offer", "ack", "tick", "leave", "join"]), st.integers(0, 5)), max_size=80
     )
 )
-def test_every_event_is_finished_exactly_once_whatever_happens(steps: list[tuple[str, int]]) -> None:  # fmt: skip
+def test_every_event_is_finished_exactly_once_whatever_happens(steps: list[tuple[str, int]]) -> None:
     b = book(ack_wait=1.0, max_deliver=3)
     members = {"a", "b"}
     b.set_members(ads(*members, credit=2), 0.0)
