@@ -110,6 +110,7 @@ class Groups:
 
     Args:
         node_id: this node's id.
+        epoch: this incarnation's epoch (delivery ids start from it).
         config: the ``[groups]`` settings.
         transport: to send DELIVER and ACK, and to announce memberships.
         subscriptions: the node's registry (its group subscriptions are the local members).
@@ -122,6 +123,7 @@ class Groups:
         self,
         *,
         node_id: str,
+        epoch: int,
         config: GroupsConfig,
         transport: Transport,
         subscriptions: Subscriptions,
@@ -136,7 +138,10 @@ class Groups:
         self.persistence = persistence
         self._dead_lettered = dead_lettered
         self.max_message_size = max_message_size
-        self.book = GroupBook(ack_wait=config.ack_wait, max_deliver=config.max_deliver)
+        # delivery ids start from the epoch (µs) x 1000: a restarted journaled publisher (same node id)
+        # never reuses one that a member may still acknowledge from its last run
+        first = (epoch * 1000) % 2**63 + 1
+        self.book = GroupBook(ack_wait=config.ack_wait, max_deliver=config.max_deliver, first_id=first)
         self.dropped = Drops("groups")
         self._out: dict[tuple[str, str], list[Owed]] = {}  # (member, group) -> events to DELIVER
         self._answers: dict[str, Acks] = {}  # publisher -> what we owe it

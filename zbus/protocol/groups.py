@@ -122,9 +122,11 @@ class GroupBook:
     Args:
         ack_wait: seconds a member has to acknowledge an event before it is delivered again.
         max_deliver: deliveries of one event before it is given up on (≥ 1).
+        first_id: the first delivery id. A publisher that keeps its node id across restarts must
+            not reuse ids (a member may still ack the last run's): it starts from its epoch.
     """
 
-    def __init__(self, *, ack_wait: float, max_deliver: int) -> None:
+    def __init__(self, *, ack_wait: float, max_deliver: int, first_id: int = 1) -> None:
         self.ack_wait = ack_wait
         self.max_deliver = max_deliver
         self._groups: dict[str, dict[str, _Member]] = {}
@@ -136,7 +138,7 @@ class GroupBook:
         self._waiting: dict[str, deque[Owed]] = {}
         self._keys: dict[tuple[str, str], list[object]] = {}  # (group, key) -> [member, in flight]
         self._turn = 0
-        self._next_id = 1
+        self._next_id = first_id
         self.stale_acks = 0
         self.given_up = 0
         self.redelivered = 0
