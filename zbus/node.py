@@ -45,7 +45,7 @@ from .monitoring.meshview import STATS_TOPIC
 from .monitoring.sharing import MeshSharing, stats_event
 from .monitoring.snapshot import JOURNAL_STATS_TIMEOUT, Observation
 from .observe.latency import Histogram
-from .observe.statistics import NodeState, NodeStatistics, merge_counts
+from .observe.statistics import GroupStatistics, NodeState, NodeStatistics, merge_counts
 from .observe.tracing import stamp
 from .protocol.repair import LostEvents
 from .protocol.requests import RoundRobin
@@ -831,6 +831,10 @@ class Node:
             handlers_busy=0 if run is None else run.dispatcher.busy,
             failures={} if run is None else run.transport.statistics().failures,
         )
+
+    def group_statistics(self) -> GroupStatistics:
+        """Queue groups: as publisher, per member in flight / sent / acked / redelivered; as member, totals."""
+        return GroupStatistics() if self._run is None else self._run.groups.statistics()
 
     async def _observe(self, *, journal_stats: bool = True) -> Observation:
         """What /health, /metrics and the dashboard show (journal statistics: not for mesh stats)."""

@@ -85,7 +85,7 @@ async def test_three_workers_one_killed_mid_run_every_task_handled(spawn: type[P
         await eventually(all_handled, timeout=30)
         handled, duplicates = report(f"kill -9 w0 after {killed_at} tasks", total, workers)
         stats = planner.statistics()
-        groups = planner._run.groups.statistics() if planner._run else None
+        groups = planner.group_statistics()
         assert groups is not None
         print(f"redelivered {groups.redelivered}, in flight {groups.in_flight}, waiting {groups.waiting}")
         assert handled == total
