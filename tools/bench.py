@@ -25,6 +25,7 @@ TARGETS = {
     "recovery": ("vs_target_1s", "< 1 s"),
     "idle": ("rss_vs_target_60mb", "< 60 MB, < 1 % CPU"),
     "join": ("vs_target_1s", "< 1 s"),
+    "groups": ("throughput", "≥ 0.7"),
 }
 
 

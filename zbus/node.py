@@ -833,7 +833,7 @@ class Node:
         )
 
     def group_statistics(self) -> GroupStatistics:
-        """Queue groups: as publisher, per member in flight / sent / acked / redelivered; as member, totals."""
+        """Queue groups: as publisher, per member in flight, sent, acked, redelivered; as member, totals."""
         return GroupStatistics() if self._run is None else self._run.groups.statistics()
 
     async def _observe(self, *, journal_stats: bool = True) -> Observation:

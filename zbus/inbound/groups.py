@@ -51,6 +51,8 @@ CHECKPOINT_PREFIX = "$group:"
 _KEY_MARK = KEY_HEADER.encode()
 #: most events in one DELIVER message
 DELIVER_BATCH = 256
+#: a member sends its acks to a publisher once this many are gathered (else at the end of the loop turn)
+ACK_BATCH = 32
 #: the ticker's longest sleep (s): redeliveries and checkpoints are at most this late
 TICK = 0.1
 
@@ -68,8 +70,12 @@ class _Receipt:
         if self.answered:
             return False
         self.answered = True
-        self._groups._answer(self._publisher).ack.append(self._id)
-        self._groups.acked += 1
+        groups = self._groups
+        acks = groups._answer(self._publisher)
+        acks.ack.append(self._id)
+        groups.acked += 1
+        if len(acks.ack) >= ACK_BATCH:  # long runs of quick handlers: keep the publisher's pipe full
+            groups._send_answers(self._publisher)
         return True
 
     def nack(self, delay: float) -> bool:
@@ -150,6 +156,7 @@ class Groups:
         self._room.set()
         self._marks: dict[str, Watermarks] = {}  # journaled: group -> per-topic acknowledged point
         self._names: dict[str, str] = {}  # member id -> name, for statistics
+        self._members: dict[tuple[str, str], list[Subscription]] = {}  # (group, topic) -> ours
         self._tasks = TaskGroup("groups")
         self._started = False
         self._turn = 0
@@ -273,6 +280,7 @@ class Groups:
             if peer.groups:
                 ads[peer.id] = {g: (p, c) for g, p, c in peer.groups}
                 self._names[peer.id] = peer.name
+        self._members.clear()  # this node's own group subscriptions may have changed
         own = self.subscriptions.groups(self.config.max_in_flight)
         if own:
             ads[self.node_id] = own
@@ -313,7 +321,11 @@ class Groups:
         self.received += 1
         receipt = _Receipt(self, publisher, delivery)
         event._receipt = receipt
-        members = self.subscriptions.members(group, event._topic)
+        members = self._members.get((group, event._topic))
+        if members is None:
+            members = self.subscriptions.members(group, event._topic)
+            if len(self._members) < 10_000:
+                self._members[(group, event._topic)] = members
         candidates = [s for s in members if not s.closed and (s.predicate is None or s.predicate(event))]
         if not candidates:
             # filtered out here (done), or no longer a member (give it back for another member)
@@ -346,6 +358,14 @@ class Groups:
         if not self._flush_due and (self._out or self._answers):
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def _send_answers(self, publisher: str) -> None:
+        acks = self._answers.pop(publisher, None)
+        if acks:
+            if publisher == self.node_id:
+                self.on_acks(publisher, acks)
+            else:
+                self._send(publisher, Kind.ACK, acks.encode())
 
     def _flush(self) -> None:
         self._flush_due = False

@@ -106,9 +106,16 @@ class _Member:
     sent: int = 0
     acked: int = 0
     redelivered: int = 0
+    seen: dict[str, bool] = field(default_factory=dict)  # topic -> matches (patterns never change here)
 
     def matches(self, topic: str) -> bool:
-        return any(p.matches(topic) for p in self.patterns)
+        cache = self.seen
+        found = cache.get(topic)
+        if found is None:
+            found = any(p.matches(topic) for p in self.patterns)
+            if len(cache) < 10_000:
+                cache[topic] = found
+        return found
 
 
 def rendezvous(key: str, member: str) -> int:
@@ -136,6 +143,7 @@ class GroupBook:
         self._late: list[tuple[float, int, Owed]] = []  # nacked with a delay: (due, id, owed)
         self._retry: dict[str, deque[Owed]] = {}  # taken back from a member: go first
         self._waiting: dict[str, deque[Owed]] = {}
+        self._queued = 0  # events in _retry and _waiting (``waiting`` adds the delayed ones)
         self._keys: dict[tuple[str, str], list[object]] = {}  # (group, key) -> [member, in flight]
         self._turn = 0
         self._next_id = first_id
@@ -156,6 +164,8 @@ class GroupBook:
                 if old is None:
                     old = _Member(member_id, compiled, max(1, credit))
                 else:
+                    if old.patterns != compiled:
+                        old.seen = {}
                     old.patterns, old.credit = compiled, max(1, credit)
                 new.setdefault(group, {})[member_id] = old
         for group, members in self._groups.items():
@@ -188,10 +198,15 @@ class GroupBook:
         owed = Owed(self._next_id, group, topic, seq, key, item)
         self._next_id += 1
         actions = Actions()
-        if not self._waiting.get(group) and not self._retry.get(group) and self._place(owed, now, actions):
+        waiting = self._waiting.get(group)
+        if not waiting and not self._retry.get(group) and self._place(owed, now, actions):
             return actions
-        self._waiting.setdefault(group, deque()).append(owed)
-        self._assign(group, now, actions)
+        if waiting is None:
+            waiting = self._waiting[group] = deque()
+        waiting.append(owed)
+        self._queued += 1
+        if self._has_credit(group):
+            self._assign(group, now, actions)
         return actions
 
     def ack(self, member: str, ids: Iterable[int], now: float) -> Actions:
@@ -260,11 +275,7 @@ class GroupBook:
     @property
     def waiting(self) -> int:
         """Events waiting for a member with credit (delayed nacks included)."""
-        return (
-            sum(len(q) for q in self._waiting.values())
-            + sum(len(q) for q in self._retry.values())
-            + len(self._late)
-        )
+        return self._queued + len(self._late)
 
     @property
     def in_flight(self) -> int:
@@ -334,6 +345,7 @@ class GroupBook:
             actions.finished.append(owed)
             return
         self.redelivered += 1
+        self._queued += 1
         retry = self._retry.setdefault(owed.group, deque())
         if retry and retry[-1].id > owed.id:  # keep id (publish) order among those taken back
             items = sorted([*retry, owed], key=lambda o: o.id)
@@ -393,7 +405,12 @@ class GroupBook:
         return best_member
 
     def _has_credit(self, group: str) -> bool:
-        return any(m.in_flight < m.credit for m in self._groups.get(group, {}).values())
+        members = self._groups.get(group)
+        if members:
+            for m in members.values():
+                if m.in_flight < m.credit:
+                    return True
+        return False
 
     def _assign(self, group: str, now: float, actions: Actions) -> None:
         """Send what waits for ``group`` (taken-back events first), keeping each key's order."""
@@ -404,6 +421,7 @@ class GroupBook:
             skipped: list[Owed] = []
             while queue and self._has_credit(group):
                 owed = queue.popleft()
+                self._queued -= 1
                 if owed.key is not None and owed.key in blocked:
                     skipped.append(owed)
                 elif not self._place(owed, now, actions):
@@ -411,6 +429,7 @@ class GroupBook:
                     if owed.key is not None:
                         blocked.add(owed.key)  # the key's later events wait behind it
             queue.extendleft(reversed(skipped))
+            self._queued += len(skipped)
 
     def _assign_all(self, now: float, actions: Actions) -> None:
         for group in {*self._retry, *self._waiting}:
