@@ -236,3 +236,19 @@ async def test_group_subscription_refuses_replay_and_durable(mesh_name: str) -> 
             await node.subscribe("a.*", group="g", replay="all")
         with pytest.raises(zbus.UsageError, match="group"):
             await node.subscribe("a.*", group="")
+
+
+async def test_a_publisher_that_is_itself_a_member_shares_the_work(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory"}, "groups": {"max_in_flight": 8}}
+    async with Node("a", mesh=mesh_name, config=cfg) as a, Node("b", mesh=mesh_name, config=cfg) as b:
+        got: dict[str, list[int]] = {"a": [], "b": []}
+        await a.subscribe("job.*", handler=lambda e: got["a"].append(e.payload["n"]), group="g")
+        await b.subscribe("job.*", handler=lambda e: got["b"].append(e.payload["n"]), group="g")
+        await a.wait_for_subscribers("job.x", 2, group="g", timeout=5)
+        for n in range(200):
+            await a.publish("job.x", {"n": n})
+        await eventually(lambda: len(got["a"]) + len(got["b"]) >= 200, timeout=10)
+        assert sorted(got["a"] + got["b"]) == list(range(200))
+        assert got["a"] and got["b"]
+        await eventually(lambda: a.group_statistics().in_flight == 0, timeout=5)
+        assert {m.name or m.member for m in a.group_statistics().members} == {"b", a.id}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import msgpack
 
@@ -177,15 +177,22 @@ class Groups:
         await self._save()
 
     # -- publisher side ----------------------------------------------------------------------------
-    async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
+    def publish(self, topic: str, seq: int, frames: list[bytes]) -> Awaitable[None]:
         """Send a published event on to the transport (plain subscribers), then to each group it is
-        for; waits only while ``groups.max_waiting`` events already wait for credit."""
-        await self.transport.publish(topic, seq, frames)
+        for; waits only while ``groups.max_waiting`` events already wait for credit. A topic no group
+        wants costs one dict lookup: the transport's own awaitable comes back."""
         groups = self.book.groups_for(topic)
         if groups:
-            self.offer(groups, topic, seq, frames)
-            if not self._room.is_set():
-                await self._room.wait()
+            return self._publish_grouped(groups, topic, seq, frames)
+        return self.transport.publish(topic, seq, frames)
+
+    async def _publish_grouped(
+        self, groups: tuple[str, ...], topic: str, seq: int, frames: list[bytes]
+    ) -> None:
+        await self.transport.publish(topic, seq, frames)
+        self.offer(groups, topic, seq, frames)
+        if not self._room.is_set():
+            await self._room.wait()
 
     def offer(self, groups: tuple[str, ...], topic: str, seq: int, frames: list[bytes]) -> None:
         """Hand one event (number ``seq`` of ``topic``) to each of ``groups``."""
