@@ -810,7 +810,7 @@ class Node:
         router, recovery = (None, None) if run is None else (run.router, run.recovery)
         transport_drops = {} if run is None else run.transport.statistics().dropped
         repeats = {"duplicate": recovery.duplicates} if recovery is not None and recovery.duplicates else {}
-        router_drops = {} if router is None else router.dropped
+        router_drops = {} if run is None else merge_counts(run.router.dropped, run.groups.dropped)
         stats_heard = 0 if run is None or run.mesh is None else run.mesh.received  # not application events
         return NodeStatistics(
             name=self.name,

@@ -303,18 +303,17 @@ class Groups:
 
     # -- member side -------------------------------------------------------------------------------
     def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
-        """A DELIVER or ACK from peer ``sender``."""
+        """A DELIVER or ACK from peer ``sender``.
+
+        Raises:
+            WireError: the message is malformed (the router counts it as ``malformed_group``).
+        """
         if len(frames) != 1:
-            self.dropped.drop("malformed_group")
+            raise WireError(f"{kind.name} has 1 body frame, got {len(frames)}")
+        if kind is Kind.ACK:
+            self.on_acks(sender, Acks.decode(frames[0]))
             return
-        try:
-            if kind is Kind.ACK:
-                self.on_acks(sender, Acks.decode(frames[0]))
-                return
-            group, events = decode_deliver(frames[0], self.max_message_size)
-        except WireError:
-            self.dropped.drop("malformed_group")
-            return
+        group, events = decode_deliver(frames[0], self.max_message_size)
         for item in events:
             self._accept(sender, group, item.id, item.frames)
 
@@ -392,15 +391,17 @@ class Groups:
         while True:
             await asyncio.sleep(TICK)
             now = time.monotonic()
-            actions = self.book.tick(now)
-            if actions:
-                self._act(actions)
-            if self._marks and now - saved >= TICK * 2:
-                saved = now
-                try:
+            try:  # redelivery must outlive any one failure: a dead ticker would owe work forever
+                actions = self.book.tick(now)
+                if actions:
+                    self._act(actions)
+                if self._marks and now - saved >= TICK * 2:
+                    saved = now
                     await self._save()
-                except ZbusError as exc:
-                    log.warning("group checkpoints not saved: %s", exc)
+            except ZbusError as exc:
+                log.warning("groups: %s (trying again in %.1f s)", exc, TICK)
+            except Exception:
+                log.exception("groups: redelivery tick failed (trying again in %.1f s)", TICK)
 
     async def _save(self) -> None:
         if self.persistence is None:

@@ -120,8 +120,11 @@ class Router:
     async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message arrived from peer ``sender``."""
         if kind in GROUP_KINDS:
-            if self.groups is not None:
-                self.groups.on_direct(kind, sender, frames)
+            try:
+                if self.groups is not None:
+                    self.groups.on_direct(kind, sender, frames)
+            except WireError:
+                self.dropped.drop("malformed_group")
             return
         if kind not in DIRECT_KINDS:
             try:

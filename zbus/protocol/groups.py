@@ -32,7 +32,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..model.topics import TopicPattern, compile_pattern
+from ..errors import InvalidTopicError
+from ..model.topics import TopicPattern, parse_announced
 
 __all__ = ["Actions", "GivenUp", "GroupBook", "GroupCounts", "Owed", "Send"]
 
@@ -150,6 +151,7 @@ class GroupBook:
         self.stale_acks = 0
         self.given_up = 0
         self.redelivered = 0
+        self.bad_patterns = 0
 
     # -- membership ------------------------------------------------------------------------------
     def set_members(self, ads: Mapping[str, Mapping[str, tuple[Iterable[str], int]]], now: float) -> Actions:
@@ -159,7 +161,9 @@ class GroupBook:
         new: dict[str, dict[str, _Member]] = {}
         for member_id, groups in ads.items():
             for group, (patterns, credit) in groups.items():
-                compiled = tuple(compile_pattern(p) for p in patterns)
+                compiled = self._patterns(patterns)
+                if not compiled:
+                    continue
                 old = self._groups.get(group, {}).get(member_id)
                 if old is None:
                     old = _Member(member_id, compiled, max(1, credit))
@@ -176,6 +180,17 @@ class GroupBook:
         self._by_topic.clear()
         self._assign_all(now, actions)
         return actions
+
+    def _patterns(self, announced: Iterable[str]) -> tuple[TopicPattern, ...]:
+        """Announced patterns come from the network: topic patterns only (a regex would run here);
+        a bad one is left out and counted."""
+        out = []
+        for pattern in announced:
+            try:
+                out.append(parse_announced(pattern))
+            except InvalidTopicError:
+                self.bad_patterns += 1
+        return tuple(out)
 
     def groups_for(self, topic: str) -> tuple[str, ...]:
         """The groups that have a member for ``topic`` (cached until membership changes)."""

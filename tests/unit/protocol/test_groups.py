@@ -242,3 +242,11 @@ def test_owed_lists_everything_unfinished() -> None:
     offer(b, 2)
     assert sorted(o.seq for o in b.owed()) == [1, 2]
     assert all(isinstance(o, Owed) for o in b.owed())
+
+
+def test_announced_patterns_that_do_not_parse_are_left_out_and_counted() -> None:
+    b = book()
+    b.set_members({"a": {"w": (("re:(.*)*x", "task.*"), 2)}, "b": {"w": (("bad..",), 2)}}, 0.0)
+    assert b.bad_patterns == 2
+    assert [c.member for c in b.counts()] == ["a"]  # b announced nothing usable
+    assert sent(offer(b, 1)) == [("a", 1)]
