@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 
 import msgpack
@@ -332,12 +333,22 @@ class Groups:
             members = self.subscriptions.members(group, event._topic)
             if len(self._members) < 10_000:
                 self._members[(group, event._topic)] = members
-        candidates = [s for s in members if not s.closed and (s.predicate is None or s.predicate(event))]
+        if len(members) == 1 and members[0].predicate is None and not members[0].closed:
+            candidates = members  # the usual case: one subscription of the group, no filter
+        else:
+            candidates = [s for s in members if not s.closed and (s.predicate is None or s.predicate(event))]
         if not candidates:
-            # filtered out here (done), or no longer a member (give it back for another member)
-            receipt.ack() if members else receipt.nack(0.0)
+            if any(not s.closed for s in members):
+                receipt.ack()  # filtered out here: done
+            else:
+                receipt.nack(0.0)  # no longer a member here: for another member
             return
-        sub = self._least_busy(candidates)
+        key = event._headers.get(KEY_HEADER) if len(candidates) > 1 else None
+        if key is not None:  # one key, one subscription (in order), as the publisher does per node
+            sub: Subscription | None = candidates[zlib.crc32(key.encode()) % len(candidates)]
+            sub = sub if sub is not None and sub.has_room() else None
+        else:
+            sub = self._least_busy(candidates)
         if sub is None:
             self.refused += 1
             receipt.nack(0.0)  # its backlog is full: deliver it elsewhere
