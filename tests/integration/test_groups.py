@@ -252,3 +252,38 @@ async def test_a_publisher_that_is_itself_a_member_shares_the_work(mesh_name: st
         assert got["a"] and got["b"]
         await eventually(lambda: a.group_statistics().in_flight == 0, timeout=5)
         assert {m.name or m.member for m in a.group_statistics().members} == {"b", a.id}
+
+
+async def test_several_groups_on_one_topic_each_get_a_copy(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory"}}
+    async with (
+        Node("pub", mesh=mesh_name, config=cfg) as pub,
+        Node("a1", mesh=mesh_name, config=cfg) as a1,
+        Node("a2", mesh=mesh_name, config=cfg) as a2,
+        Node("b1", mesh=mesh_name, config=cfg) as b1,
+    ):
+        got: dict[str, list[int]] = {"a1": [], "a2": [], "b1": []}
+        for name, node, group in (("a1", a1, "audit"), ("a2", a2, "audit"), ("b1", b1, "billing")):
+            await node.subscribe(
+                "order.*", handler=lambda e, n=name: got[n].append(e.payload["n"]), group=group
+            )
+        await pub.wait_for_subscribers("order.new", 2, group="audit", timeout=5)
+        await pub.wait_for_subscribers("order.new", 1, group="billing", timeout=5)
+        for n in range(100):
+            await pub.publish("order.new", {"n": n})
+        await eventually(lambda: sum(len(v) for v in got.values()) >= 200, timeout=10)
+        assert sorted(got["a1"] + got["a2"]) == list(range(100))  # group audit: each once
+        assert sorted(got["b1"]) == list(range(100))  # group billing: each once too
+
+
+def test_blocking_node_joins_a_group(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory"}}
+    with (
+        zbus.BlockingNode("pub", mesh=mesh_name, config=cfg) as pub,
+        zbus.BlockingNode("w", mesh=mesh_name, config=cfg) as worker,
+    ):
+        sub = worker.subscribe("job.*", group="g")
+        pub.wait_for_subscribers("job.x", group="g", timeout=5)
+        pub.publish("job.x", {"n": 1}, key="k")
+        event = sub.next(timeout=5)
+        assert event.payload == {"n": 1} and event.key == "k"
