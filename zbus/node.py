@@ -209,9 +209,9 @@ class Node:
                             listeners=self._lost_listeners)
         dead = DeadLetterOffice(name=self.name, memory=self._memory_letters, persistence=persistence,
                                 send=self._send)
-        groups = Groups(node_id=self.id, epoch=self.epoch, config=c.groups, transport=transport,
-                        subscriptions=self._subs, persistence=persistence, dead_lettered=dead.dead_lettered,
-                        max_message_size=c.transport.max_message_size)
+        groups = Groups(node_id=self.id, name=self.name, epoch=self.epoch, config=c.groups,
+                        transport=transport, subscriptions=self._subs, persistence=persistence,
+                        dead_lettered=dead.dead_lettered, max_message_size=c.transport.max_message_size)
         router = Router(node_id=self.id, name=self.name, epoch=self.epoch,
                         max_message_size=c.transport.max_message_size, subscriptions=self._subs,
                         responders=self._responders, transport=transport, recovery=recovery,

@@ -117,6 +117,7 @@ class Groups:
 
     Args:
         node_id: this node's id.
+        name: this node's name (statistics name it when it is a member of a group it feeds).
         epoch: this incarnation's epoch (delivery ids start from it).
         config: the ``[groups]`` settings.
         transport: to send DELIVER and ACK, and to announce memberships.
@@ -130,6 +131,7 @@ class Groups:
         self,
         *,
         node_id: str,
+        name: str,
         epoch: int,
         config: GroupsConfig,
         transport: Transport,
@@ -156,7 +158,7 @@ class Groups:
         self._room = asyncio.Event()
         self._room.set()
         self._marks: dict[str, Watermarks] = {}  # journaled: group -> per-topic acknowledged point
-        self._names: dict[str, str] = {}  # member id -> name, for statistics
+        self._names: dict[str, str] = {node_id: name}  # member id -> name, for statistics
         self._members: dict[tuple[str, str], list[Subscription]] = {}  # (group, topic) -> ours
         self._tasks = TaskGroup("groups")
         self._started = False
@@ -450,6 +452,7 @@ class Groups:
                                   credit=c.credit, in_flight=c.in_flight, sent=c.sent, acked=c.acked,
                                   redelivered=c.redelivered)
             for c in book.counts()
+            if c.member != self.node_id or c.sent  # a member that feeds no group has no view of one
         )
         return GroupStatistics(members=members, waiting=book.waiting, in_flight=book.in_flight,
                                redelivered=book.redelivered, dead_lettered=book.given_up,
