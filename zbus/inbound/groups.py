@@ -159,6 +159,7 @@ class Groups:
         self._room.set()
         self._marks: dict[str, Watermarks] = {}  # journaled: group -> per-topic acknowledged point
         self._names: dict[str, str] = {node_id: name}  # member id -> name, for statistics
+        self._epochs: dict[str, int] = {}  # peer id -> epoch: a journaled member's restart is noticed
         self._members: dict[tuple[str, str], list[Subscription]] = {}  # (group, topic) -> ours
         self._tasks = TaskGroup("groups")
         self._started = False
@@ -286,15 +287,22 @@ class Groups:
     def members_changed(self, peers: list[PeerInfo]) -> None:
         """The peer table or this node's own group subscriptions changed."""
         ads: dict[str, dict[str, tuple[tuple[str, ...], int]]] = {}
+        now = time.monotonic()
         for peer in peers:
             if peer.groups:
                 ads[peer.id] = {g: (p, c) for g, p, c in peer.groups}
                 self._names[peer.id] = peer.name
+            if self._epochs.setdefault(peer.id, peer.epoch) != peer.epoch:
+                self._epochs[peer.id] = peer.epoch
+                self._act(self.book.restarted(peer.id, now))
+        if len(self._epochs) > 4 * len(peers) + 1024:  # forget peers long gone (bounded)
+            live = {p.id for p in peers}
+            self._epochs = {k: v for k, v in self._epochs.items() if k in live}
         self._members.clear()  # this node's own group subscriptions may have changed
         own = self.subscriptions.groups(self.config.max_in_flight)
         if own:
             ads[self.node_id] = own
-        self._act(self.book.set_members(ads, time.monotonic()))
+        self._act(self.book.set_members(ads, now))
 
     def subscribers(self, topic: str, group: str | None) -> int:
         """``Node.wait_for_subscribers``: the transport's count, or with ``group`` its members'."""

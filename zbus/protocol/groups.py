@@ -181,6 +181,16 @@ class GroupBook:
         self._assign_all(now, actions)
         return actions
 
+    def restarted(self, member: str, now: float) -> Actions:
+        """``member`` restarted under the same id (a journaled node, new epoch): what it held is gone
+        with its old process, so it is delivered again now rather than after ``ack_wait``."""
+        actions = Actions()
+        for group, members in self._groups.items():
+            if member in members:
+                self._take_back(group, member, "member restarted", actions)
+        self._assign_all(now, actions)
+        return actions
+
     def _patterns(self, announced: Iterable[str]) -> tuple[TopicPattern, ...]:
         """Announced patterns come from the network: topic patterns only (a regex would run here);
         a bad one is left out and counted."""

@@ -250,3 +250,12 @@ def test_announced_patterns_that_do_not_parse_are_left_out_and_counted() -> None
     assert b.bad_patterns == 2
     assert [c.member for c in b.counts()] == ["a"]  # b announced nothing usable
     assert sent(offer(b, 1)) == [("a", 1)]
+
+
+def test_a_member_restarted_under_its_id_has_its_events_delivered_again_at_once() -> None:
+    b = book(ack_wait=30.0)
+    b.set_members(ads("a", credit=5), 0.0)
+    offer(b, 1)
+    offer(b, 2)
+    again = b.restarted("a", 1.0)
+    assert sent(again) == [("a", 1), ("a", 2)] and b.redelivered == 2
