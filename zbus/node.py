@@ -1,11 +1,10 @@
 """Node: the one object an application embeds to take part in a zbus mesh.
 
-``Node`` is the composition root. ``__init__`` builds what exists before the node runs (the
-subscription registry, the responders, the peer watch); ``start`` opens the journal, then builds the
-running components in the order they depend on each other, each wired in its constructor:
-transport → history → recovery → router → gates, dead-letter office and dispatcher, then starts the
-transport with the router as its inbound handler. Every public method delegates to one component
-and holds no protocol logic of its own.
+``Node`` is the composition root. ``__init__`` builds what exists before the node runs (the subscription
+registry, the responders, the peer watch); ``start`` opens the journal, then builds the running components
+in the order they depend on each other, each wired in its constructor: transport → history → recovery →
+router → gates, dead-letter office and dispatcher, then starts the transport with the router as its
+inbound handler. Every public method delegates to one component and holds no protocol logic of its own.
 """
 
 from __future__ import annotations
@@ -204,9 +203,9 @@ class Node:
         history = History(self.id, ring_size=c.transport.repair_buffer, persistence=persistence)
         # fmt: off
         recovery = Recovery(node_id=self.id, history=history, transport=transport, config=c.repair,
-                            route_all=self._subs.route_all, route_one=self._subs.route_eager,
-                            has_interest=self._subs.has_interest, interest_since=self._subs.interest_since,
-                            listeners=self._lost_listeners)
+                            limits=c.limits, route_all=self._subs.route_all,
+                            route_one=self._subs.route_eager, has_interest=self._subs.has_interest,
+                            interest_since=self._subs.interest_since, listeners=self._lost_listeners)
         dead = DeadLetterOffice(name=self.name, memory=self._memory_letters, persistence=persistence,
                                 send=self._send)
         groups = Groups(node_id=self.id, name=self.name, epoch=self.epoch, config=c.groups,
@@ -395,9 +394,8 @@ class Node:
             try:
                 await persistence.append(self.id, topic, seq, self.epoch, event._ts, frames, durable=durable)
             except JournalError:
-                # not journaled, not sent: the number goes back, so subscribers see no gap (a later
-                # publish of this topic that overtook it while we waited keeps its own, and the gap
-                # is then reported, never silent)
+                # not journaled, not sent: the number goes back, so subscribers see no gap (a later publish
+                # of this topic that overtook it while we waited keeps its own; the gap is then reported)
                 if self._seqs.get(topic) == seq:
                     self._seqs[topic] = seq - 1
                     run.history.unrecord(topic, seq)
@@ -435,6 +433,7 @@ class Node:
             handler=handler,
             filter=filter,
             max_size=q.max_size if max_size is None else max_size,
+            max_bytes=q.max_bytes,
             overflow=q.overflow_policy if overflow is None else overflow,
             concurrency=concurrency,
             on_close=self._unsubscribed,
@@ -809,7 +808,7 @@ class Node:
         run = self._run
         router, recovery = (None, None) if run is None else (run.router, run.recovery)
         transport_drops = {} if run is None else run.transport.statistics().dropped
-        repeats = {"duplicate": recovery.duplicates} if recovery is not None and recovery.duplicates else {}
+        repeats = {} if recovery is None else recovery.counted()
         router_drops = {} if run is None else merge_counts(run.router.dropped, run.groups.dropped)
         stats_heard = 0 if run is None or run.mesh is None else run.mesh.received  # not application events
         return NodeStatistics(

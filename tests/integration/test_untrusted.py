@@ -78,7 +78,7 @@ async def test_fuzzed_frames_on_every_socket(mesh_name: str) -> None:
 
             # 4. garbage events on the SUB (the node subscribed to everything)
             good = wire.encode(Event("after.fuzz", {"ok": True}), node_id="fake-peer", seq=1, epoch=1)
-            warm = wire.encode(Event("warm.up"), node_id="warm", seq=1, epoch=1)
+            warm = wire.encode(Event("warm.up"), node_id="fake-peer", seq=1, epoch=1)
 
             async def heard_us() -> bool:  # slow joiner on our fake PUB: repeat until the node hears us
                 fake_pub.send_multipart(warm)

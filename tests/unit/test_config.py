@@ -279,7 +279,7 @@ def test_bad_file_values_name_file_key_value_and_expectation(tmp_path: Path, tom
 
 
 def test_unknown_key_without_close_match_lists_valid_keys() -> None:
-    with pytest.raises(ConfigError, match=r"unknown key queue\.zzz \(valid: max_size, overflow_policy"):
+    with pytest.raises(ConfigError, match=r"unknown key queue\.zzz \(valid: max_size, max_bytes, overflow_"):
         load_config({"queue": {"zzz": 1}}, env={})
 
 

@@ -13,6 +13,7 @@ from .sections import Config as Config
 from .sections import DiscoveryConfig as DiscoveryConfig
 from .sections import GroupsConfig as GroupsConfig
 from .sections import HttpConfig as HttpConfig
+from .sections import LimitsConfig as LimitsConfig
 from .sections import LoggingConfig as LoggingConfig
 from .sections import MeshConfig as MeshConfig
 from .sections import MeshViewConfig as MeshViewConfig
@@ -34,6 +35,7 @@ __all__ = [
     "DiscoveryConfig",
     "GroupsConfig",
     "HttpConfig",
+    "LimitsConfig",
     "LoggingConfig",
     "MeshConfig",
     "MeshViewConfig",

@@ -30,9 +30,10 @@ from .values import (
     default_journal_path,
 )
 
-__all__ = ["Config", "DiscoveryConfig", "GroupsConfig", "HttpConfig", "LoggingConfig", "MeshConfig",
-           "MeshViewConfig", "MetricsConfig", "MonitoringConfig", "PerformanceConfig", "PersistenceConfig",
-           "QueueConfig", "RepairConfig", "RetentionConfig", "SecurityConfig", "TransportConfig"]  # fmt: skip
+__all__ = ["Config", "DiscoveryConfig", "GroupsConfig", "HttpConfig", "LimitsConfig", "LoggingConfig",
+           "MeshConfig", "MeshViewConfig", "MetricsConfig", "MonitoringConfig", "PerformanceConfig",
+           "PersistenceConfig", "QueueConfig", "RepairConfig", "RetentionConfig", "SecurityConfig",
+           "TransportConfig"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +256,8 @@ class QueueConfig(_Section):
     """``[queue]``: per-subscription queues (``max_size`` events) and handler retries.
 
     Attributes:
+        max_bytes: most payload bytes one subscription queue holds; past it the queue counts as
+            full (``overflow_policy`` applies), so large events cannot grow memory without bound.
         overflow_policy: ``"drop_oldest"``, ``"drop_newest"`` or ``"block"`` when the queue is full.
         priority_levels: always 10 (priorities 1-10); other values are rejected.
         retry_base_delay: seconds before the first retry, doubling up to ``retry_max_delay``.
@@ -264,6 +267,7 @@ class QueueConfig(_Section):
     _key: ClassVar[str] = "queue"
     _ordered: ClassVar[_Order] = (("retry_base_delay", "retry_max_delay", ""),)
     max_size: int = _opt(10_000, _num("integer", 1))
+    max_bytes: int = _opt(64 * _MIB, _num("size", _KIB))
     overflow_policy: str = _opt("drop_oldest", _str("drop_oldest", "drop_newest", "block"))
     priority_levels: int = _opt(10, _num("integer", 10, 10, "equal to 10; only priorities 1-10 exist"))
     retry_base_delay: float = _opt(0.1, _num("duration", 0))
@@ -289,6 +293,34 @@ class GroupsConfig(_Section):
     max_deliver: int = _opt(5, _num("integer", 1))
     max_in_flight: int = _opt(64, _num("integer", 1, 100_000, "in 1..100000"))
     max_waiting: int = _opt(10_000, _num("integer", 1))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsConfig(_Section):
+    """``[limits]``: what one peer may cost this node (docs/ARCHITECTURE.md, "Hostile input").
+
+    Attributes:
+        max_peers: most peers at once; a HELLO from a new node beyond that is refused and counted
+            (``max_peers``). The ZeroMQ context and the open-file limit are sized for it.
+        max_patterns_per_peer: most patterns one peer may announce; the rest are ignored and counted.
+        max_streams_per_peer: most (topic) streams of one peer followed at once; events of a new
+            topic beyond that are dropped and counted (``stream_limit``).
+        max_seq_jump: an event whose sequence number is more than this far beyond its stream's last
+            one is not trusted (dropped, counted as ``seq_jump``) until a heartbeat of its publisher
+            confirms the head; the gap is then repaired as usual.
+        peer_events_per_second: events per second taken from one peer's subscription link (token
+            bucket, burst = one second's worth); the excess is dropped and counted (``rate_limited``)
+            and repaired or reported lost like any gap. 0 = no limit.
+        peer_bytes_per_second: the same in payload bytes; 0 = no limit.
+    """
+
+    _key: ClassVar[str] = "limits"
+    max_peers: int = _opt(256, _num("integer", 1, 65536))
+    max_patterns_per_peer: int = _opt(1000, _num("integer", 1))
+    max_streams_per_peer: int = _opt(100_000, _num("integer", 1))
+    max_seq_jump: int = _opt(10_000_000, _num("integer", 1))
+    peer_events_per_second: int = _opt(0, _num("integer", 0))
+    peer_bytes_per_second: int = _opt(0, _num("size", 0))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -389,6 +421,7 @@ class Config(_Section):
     persistence: PersistenceConfig = field(default_factory=PersistenceConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     repair: RepairConfig = field(default_factory=RepairConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)

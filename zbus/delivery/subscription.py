@@ -99,6 +99,7 @@ class Subscription:
         overflow: Overflow | str,
         concurrency: int = 1,
         on_close: Callable[[Subscription], Awaitable[None]] | None = None,
+        max_bytes: int = 0,
         group: str | None = None,
     ) -> None:
         if not patterns:
@@ -126,7 +127,10 @@ class Subscription:
         self.created = time.monotonic()
         self.predicate: Callable[[Event], bool] | None = compile_filter(filter) if filter else None
         self.concurrency = concurrency
-        self._buffer: PriorityBuffer[Event] = PriorityBuffer(max_size, policy)
+        # bytes: the payload as received (an event published on this node costs its own memory)
+        self._buffer: PriorityBuffer[Event] = PriorityBuffer(
+            max_size, policy, max_bytes=max_bytes, size=_wire_size
+        )
         self._ready = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
@@ -156,10 +160,9 @@ class Subscription:
             self._space.clear()
             return False
         self._stats_received += 1
-        if dropped is not None:
-            self._stats_dropped.drop(
-                "overflow", f"backlog of {self._buffer.max_size} full ({self._buffer.overflow})"
-            )
+        for _ in dropped:
+            full = f"{self._buffer.max_size} events or {self._buffer.max_bytes} bytes"
+            self._stats_dropped.drop("overflow", f"backlog full ({full}, {self._buffer.overflow})")
         self._ready.set()
         return True
 
@@ -363,3 +366,8 @@ class Subscription:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<zbus.Subscription {self.describe()!r} {state} queued={len(self._buffer)}>"
+
+
+def _wire_size(event: Event) -> int:
+    raw = event._payload_raw
+    return 0 if raw is None else len(raw)

@@ -335,6 +335,10 @@ class Groups:
             self.dropped.drop("malformed")
             self._answer(publisher).ack.append(delivery)  # never deliverable: do not send it again
             return
+        if event._node_id != publisher:  # a DELIVER carries its sender's own events only
+            self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} delivered by {publisher[:16]}")
+            self._answer(publisher).ack.append(delivery)
+            return
         self.received += 1
         receipt = _Receipt(self, publisher, delivery)
         event._receipt = receipt

@@ -20,11 +20,12 @@ from typing import Any, Protocol
 
 from ..codec import wire
 from ..codec.control import Kind, RepairAsk, RepairDone, ReplayAsk, ReplayPlan
-from ..config import RepairConfig
+from ..config import LimitsConfig, RepairConfig
 from ..errors import PeerLostError, WireError, ZbusError
 from ..journal.history import MAX_SERVE, History
 from ..model.event import Event
 from ..model.peer import PeerInfo
+from ..observe.drops import Drops
 from ..protocol.repair import Actions, LostEvents, StreamSync
 from ..tasks import TaskGroup
 from ..transport.base import Transport
@@ -69,6 +70,7 @@ class Recovery:
         history: History,
         transport: Transport,
         config: RepairConfig,
+        limits: LimitsConfig | None = None,
         route_all: Callable[[list[Event]], Awaitable[None] | None],
         route_one: Callable[[Event], Awaitable[None] | None],
         has_interest: Callable[[str], bool],
@@ -79,13 +81,17 @@ class Recovery:
         self.history = history
         self.transport = transport
         self.config = config
+        limits = LimitsConfig() if limits is None else limits
         self.sync: StreamSync[Event] = StreamSync(
             max_pending=config.window,
             repair_timeout=config.timeout,
             max_span=config.max_span,
             clock=time.monotonic,
             baseline=self._baseline,
+            max_jump=limits.max_seq_jump,
+            max_streams=limits.max_streams_per_peer,
         )
+        self.refused: Drops = Drops("streams")  # events no stream took (Rule 7 of protocol/repair.py)
         self._interest_since = interest_since or (lambda topic: None)
         self._peer_info: dict[str, PeerInfo] = {}  # the peers at the last peers_changed, by id
         self._route_all = route_all
@@ -118,10 +124,16 @@ class Recovery:
             return None if pending is None else self._stall(pending)
         return self.apply(actions)
 
+    def counted(self) -> dict[str, int]:
+        """Events not taken, by reason: duplicates, and what Rule 7 of protocol/repair.py refused."""
+        return {**({"duplicate": self.duplicates} if self.duplicates else {}), **self.refused}
+
     def apply(self, actions: Actions[Event]) -> Awaitable[None] | None:
         """Carry out what StreamSync decided: ask, report, then release."""
         if actions.duplicate:
             self.duplicates += 1
+        if actions.refused:
+            self.refused.drop(actions.refused)
         if actions.repairs:
             self.gaps += len(actions.repairs)
             for req in actions.repairs:

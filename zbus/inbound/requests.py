@@ -75,6 +75,7 @@ class Requests:
         self._deliver_locally = deliver_locally
         self.dropped = dropped
         self.pending: dict[str, asyncio.Future[Event]] = {}
+        self._asked: dict[str, str] = {}  # request id -> the node asked (only its reply settles it)
         self._answers = TaskGroup("requests")
         self._sync_handlers: dict[Handler, bool] = {}
         #: request → reply round trips of this node's requests (replies and remote errors), seconds
@@ -93,6 +94,7 @@ class Requests:
         started = time.perf_counter()
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self.pending[event._id] = future
+        self._asked[event._id] = target
         try:
             if target == self.node_id:
                 await self._deliver_locally(Kind.REQUEST, self.node_id, frames)
@@ -108,6 +110,7 @@ class Requests:
                 ) from None
         finally:
             self.pending.pop(event._id, None)
+            self._asked.pop(event._id, None)
         self.request_latency.observe(time.perf_counter() - started)
         error_type = reply._headers.get(ERROR_TYPE_HEADER)
         if error_type == "NoResponders":
@@ -116,12 +119,15 @@ class Requests:
             raise RemoteError(error_type, reply._headers.get(ERROR_HEADER, ""), reply._source)
         return reply
 
-    def settle(self, event: Event) -> None:
-        """A reply arrived: hand it to the request waiting for it (or count it as late)."""
-        self._settle_reply(event)
-
-    def _settle_reply(self, event: Event) -> None:
-        future = self.pending.get(event._causation_id or "")
+    def settle(self, event: Event, sender: str) -> None:
+        """A reply arrived from ``sender``: hand it to the request waiting for it, if that request
+        went to ``sender`` (another node's reply is counted as ``foreign_reply``), or count it as late."""
+        request_id = event._causation_id or ""
+        asked = self._asked.get(request_id)
+        if asked is not None and asked != sender:
+            self.dropped.drop("foreign_reply", f"{request_id[:16]}: asked {asked[:16]}, not {sender[:16]}")
+            return
+        future = self.pending.get(request_id)
         if future is not None and not future.done():
             future.set_result(event)
         else:

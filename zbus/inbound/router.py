@@ -82,19 +82,30 @@ class Router:
             self.dropped.drop("malformed", str(exc))
             return None
 
-    async def on_event(self, frames: list[bytes]) -> None:
-        """A broadcast event arrived from a peer."""
-        pending = self.on_event_eager(frames)
+    async def on_event(self, frames: list[bytes], source: str | None = None) -> None:
+        """A broadcast event arrived from a peer (on node ``source``'s own connection, if given)."""
+        pending = self.on_event_eager(frames, source)
         if pending is not None:
             await pending
 
-    def on_event_eager(self, frames: list[bytes]) -> Awaitable[None] | None:
+    def on_event_eager(self, frames: list[bytes], source: str | None = None) -> Awaitable[None] | None:
         """``on_event`` for the socket pump's hot path: an awaitable only when it must wait."""
         event = self._decode(frames)
         if event is None or event._node_id == self.node_id:  # ours, relayed back by a forwarder
             return None
+        if source is not None and event._node_id != source:  # another node's stream: never trusted
+            self.dropped.drop("spoofed_source", f"{event._node_id[:16]} on {source[:16]}'s link")
+            return None
         self.received += 1
         return self.recovery.observe(event)  # in stream order, gaps repaired, duplicates dropped
+
+    def _from_sender(self, event: Event, sender: str) -> bool:
+        """A directed message names the node that sent it: the connection's identity (which libzmq
+        keeps for the first connection holding it) and the event's node id must agree."""
+        if event._node_id == sender:
+            return True
+        self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} from {sender[:16]}")
+        return False
 
     def forget_uninterested_streams(self) -> None:
         """After an unsubscribe: forget streams no subscription wants, so a later resubscription
@@ -133,7 +144,7 @@ class Router:
                 self.dropped.drop("malformed_control")
             return
         event = self._decode(frames)
-        if event is None:
+        if event is None or not self._from_sender(event, sender):
             return
         self.received += 1
         if kind is Kind.EVENT:
@@ -144,7 +155,7 @@ class Router:
         elif kind is Kind.REQUEST:
             self.requests.answer_later(sender, event)
         elif kind is Kind.REPLY:
-            self.requests.settle(event)
+            self.requests.settle(event, sender)
         else:
             self.dropped.drop("unknown_kind")
 
@@ -187,13 +198,13 @@ class Router:
         awaitable for the pump to await."""
         if kind is Kind.REPLY:
             event = self._decode(frames)
-            if event is not None:
+            if event is not None and self._from_sender(event, sender):
                 self.received += 1
-                self.requests.settle(event)
+                self.requests.settle(event, sender)
             return None
         if kind is Kind.REQUEST and self.requests.answers_inline(frames):
             event = self._decode(frames)
-            if event is not None:
+            if event is not None and self._from_sender(event, sender):
                 self.received += 1
                 self.requests.answer_now(sender, event)
             return None

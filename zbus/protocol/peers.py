@@ -8,6 +8,10 @@ A restart keeps the id (a journaled node) and only raises the epoch: an update, 
 live nodes with the same name and different ids are two peers, never a restart (the mesh warns).
 Rule 3: a dropped connection does not remove a peer at once (networks blip); it shortens the
 peer's deadline to ``disconnect_grace``, and a heartbeat in that time restores it.
+Rule 4: a handshake completes when the peer is heard on its own XPUB (``confirm``). Until then
+nothing extends its first deadline (HELLO, UPDATE and PING do not), so a peer that only talks to our
+ROUTER (a ghost whose XPUB address is bogus) expires ``peer_timeout`` after its first HELLO.
+Rule 5: at most ``max_peers`` peers; a HELLO from a new node beyond that is refused (``admits``).
 
 Theory of operation: every input returns the list of ``PeerChange`` it caused, which the mesh
 turns into socket connects/disconnects and notifications.
@@ -39,13 +43,23 @@ class PeerChange:
 class PeerTable:
     """The live peers of one node, keyed by node id."""
 
-    def __init__(self, *, self_id: str, mesh: str, peer_timeout: float, disconnect_grace: float) -> None:
+    def __init__(
+        self,
+        *,
+        self_id: str,
+        mesh: str,
+        peer_timeout: float,
+        disconnect_grace: float,
+        max_peers: int = 1 << 16,
+    ) -> None:
         self.self_id = self_id
         self.mesh = mesh
         self.peer_timeout = peer_timeout
         self.disconnect_grace = min(disconnect_grace, peer_timeout)
+        self.max_peers = max_peers
         self._peers: dict[str, PeerInfo] = {}
         self._deadline: dict[str, float] = {}
+        self._confirmed: set[str] = set()  # heard on their own XPUB (Rule 4)
         self._twins: set[frozenset[str]] = set()  # pairs of ids sharing a name, already reported
 
     def __contains__(self, peer_id: object) -> bool:
@@ -62,17 +76,38 @@ class PeerTable:
         """All live peers."""
         return list(self._peers.values())
 
+    def admits(self, peer_id: str) -> bool:
+        """Whether a HELLO from ``peer_id`` may be taken: a known peer, or room for one more."""
+        return peer_id in self._peers or len(self._peers) < self.max_peers
+
+    def confirmed(self, peer_id: str) -> bool:
+        """Whether ``peer_id`` has been heard on its own XPUB (its handshake is complete)."""
+        return peer_id in self._confirmed
+
+    def confirm(self, peer_id: str, now: float) -> bool:
+        """``peer_id`` was heard on its own XPUB: its handshake is complete and it is alive. False
+        when it is not a peer."""
+        if peer_id not in self._peers:
+            return False
+        self._confirmed.add(peer_id)
+        self._deadline[peer_id] = now + self.peer_timeout
+        return True
+
     def hello(self, info: PeerInfo, now: float) -> list[PeerChange]:
         """A HELLO or UPDATE arrived: add or update the peer (a restart only raises its epoch)."""
-        if info.id == self.self_id or info.mesh != self.mesh:
+        if info.id == self.self_id or info.mesh != self.mesh or not self.admits(info.id):
             return []
         changes: list[PeerChange] = []
         old = self._peers.get(info.id)
         if old is None:
             # keep the original join time across updates
             self._peers[info.id] = info
+            self._deadline[info.id] = now + self.peer_timeout  # Rule 4: only confirm() extends it
             changes.append(PeerChange(JOINED, info))
         else:
+            if info.epoch != old.epoch:  # a restart: its new XPUB must be heard again
+                self._confirmed.discard(info.id)
+                self._deadline[info.id] = now + self.peer_timeout
             if info.joined_at != old.joined_at:
                 from dataclasses import replace
 
@@ -80,7 +115,8 @@ class PeerTable:
             self._peers[info.id] = info
             if info != old:
                 changes.append(PeerChange(UPDATED, info))
-        self._deadline[info.id] = now + self.peer_timeout
+            if info.id in self._confirmed:
+                self._deadline[info.id] = now + self.peer_timeout
         return changes
 
     def twins(self, info: PeerInfo, own_name: str) -> list[str]:
@@ -94,10 +130,12 @@ class PeerTable:
         return fresh
 
     def seen(self, peer_id: str, now: float) -> bool:
-        """A heartbeat (or any message) from ``peer_id``; False when it is not a peer (send HELLO)."""
+        """A message from ``peer_id`` on our ROUTER; False when it is not a peer (send HELLO). It
+        keeps only a confirmed peer alive (Rule 4)."""
         if peer_id not in self._peers:
             return False
-        self._deadline[peer_id] = now + self.peer_timeout
+        if peer_id in self._confirmed:
+            self._deadline[peer_id] = now + self.peer_timeout
         return True
 
     def disconnected(self, peer_id: str, now: float) -> None:
@@ -118,4 +156,5 @@ class PeerTable:
 
     def _drop(self, peer_id: str) -> PeerInfo:
         self._deadline.pop(peer_id, None)
+        self._confirmed.discard(peer_id)
         return self._peers.pop(peer_id)

@@ -22,12 +22,17 @@ Rule 5: a heartbeat's stream head beyond what we hold is tail loss: it is reques
 Rule 6: an unanswered request counts against a publisher only if the caller says it could answer
 (:meth:`StreamSync.tick` takes the set of answerable peers as data); waiting for one that is away is
 the caller's call (it ends the wait with :meth:`StreamSync.forget_node`).
+Rule 7: one event cannot poison a stream. An event more than ``max_jump`` past both the next expected
+sequence and the highest known one is refused (``Actions.refused``), not taken as the new head; only
+the publisher's own heartbeat head can vouch for such a jump (then the range is repaired). A publisher
+gets at most ``max_streams`` streams; events of more topics are refused.
 
 The caller owns sockets and clocks: every method takes ``now`` and returns :class:`Actions`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -75,6 +80,9 @@ class Actions(Generic[T]):
     repairs: list[RepairRequest] = field(default_factory=list)
     lost: list[LostEvents] = field(default_factory=list)
     duplicate: bool = False
+    #: not taken, and why: ``seq_jump`` (too far past the stream's head, unconfirmed) or
+    #: ``stream_limit`` (a new stream of a publisher that has ``max_streams`` already)
+    refused: str = ""
 
 
 @dataclass(slots=True)
@@ -101,6 +109,12 @@ class StreamSync(Generic[T]):
         clock: seconds, read by :meth:`observe` only when it is not given ``now``.
         baseline: called with (publisher id, topic) when a stream is first seen; returns the first
             sequence number to expect, or ``None`` to start at what is seen (Rule 2).
+        max_jump: an event more than this past both the next expected sequence and the highest
+            one known (from events or heartbeats) is refused, not taken as the new head: a single
+            event must not make every later one look like a duplicate. The publisher's heartbeat
+            head vouches for such a jump, and the events up to it are then repaired (Rule 7).
+        max_streams: most streams followed per publisher; events of a new topic beyond it are
+            refused (memory per peer stays bounded).
     """
 
     def __init__(
@@ -112,9 +126,14 @@ class StreamSync(Generic[T]):
         max_span: int = MAX_REPAIR_SPAN,
         clock: Callable[[], float] | None = None,
         baseline: Callable[[str, str], int | None] | None = None,
+        max_jump: int = 1 << 62,
+        max_streams: int = 1 << 62,
     ) -> None:
         self._clock = clock or (lambda: 0.0)  # for ``observe`` without ``now`` (the hot path)
         self._baseline = baseline or (lambda node_id, topic: None)
+        self.max_jump = max_jump
+        self.max_streams = max_streams
+        self._per_node: Counter[str] = Counter()  # streams followed per publisher
         self.max_pending = max_pending
         self.repair_timeout = repair_timeout
         self.max_attempts = max_attempts
@@ -132,11 +151,15 @@ class StreamSync(Generic[T]):
         key = (node_id, topic)
         s = self._streams.get(key)
         if s is None:
+            if self._per_node[node_id] >= self.max_streams:
+                return Actions(refused="stream_limit")
             first = self._baseline(node_id, topic)
             if first is None or first >= seq:
-                self._streams[key] = _Stream(epoch, seq + 1, seq)
+                self._add(key, _Stream(epoch, seq + 1, seq))
                 return None
-            self._streams[key] = s = _Stream(epoch, first, first - 1)
+            if seq - first > self.max_jump:
+                return Actions(refused="seq_jump")
+            s = self._add(key, _Stream(epoch, first, first - 1))
         if seq == s.next and not s.pending and s.want is None:  # the common case, kept cheap
             s.next = seq + 1
             if seq > s.head:
@@ -150,12 +173,15 @@ class StreamSync(Generic[T]):
         if epoch > s.epoch:
             if seq < s.next:  # the publisher restarted without its journal: a new sequence
                 self._give_up(key, s, "publisher restarted without its journal", actions)
-                self._streams[key] = _Stream(epoch, seq + 1, seq)
+                self._streams[key] = _Stream(epoch, seq + 1, seq)  # (replaces s: the count stays)
                 actions.deliver.append(item)
                 return actions
             s.epoch = epoch
         if seq < s.next or seq in s.pending:
             actions.duplicate = True
+            return actions
+        if seq - max(s.next, s.head) > self.max_jump:  # Rule 7: only its heartbeat vouches for a jump
+            actions.refused = "seq_jump"
             return actions
         if seq > s.head:
             s.head = seq
@@ -170,7 +196,7 @@ class StreamSync(Generic[T]):
         events from ``next_seq`` on are expected, so a later first live event reveals a gap."""
         key = (node_id, topic)
         if key not in self._streams:
-            self._streams[key] = _Stream(epoch, next_seq, next_seq - 1)
+            self._add(key, _Stream(epoch, next_seq, next_seq - 1))
 
     def heartbeat(self, node_id: str, epoch: int, topic: str, head: int, now: float) -> Actions[T]:
         """A heartbeat says the publisher's stream ``topic`` reached ``head``: request any tail we miss."""
@@ -179,9 +205,9 @@ class StreamSync(Generic[T]):
         s = self._streams.get(key)
         if s is None:
             first = self._baseline(node_id, topic)
-            if first is None or head < first:
+            if first is None or head < first or self._per_node[node_id] >= self.max_streams:
                 return actions
-            self._streams[key] = s = _Stream(epoch, first, first - 1)
+            s = self._add(key, _Stream(epoch, first, first - 1))
         if head < s.next:
             return actions
         if epoch > s.epoch:
@@ -244,15 +270,28 @@ class StreamSync(Generic[T]):
         """The publisher is gone for good: what it still owed is lost; held events are released."""
         actions: Actions[T] = Actions()
         for key in [k for k in self._streams if k[0] == node_id]:
-            self._give_up(key, self._streams.pop(key), "publisher left", actions)
+            self._give_up(key, self._remove(key), "publisher left", actions)
             self._waiting.discard(key)
         return actions
 
     def forget_topics(self, unwanted: Callable[[str], bool]) -> None:
         """Drop every stream whose topic is no longer subscribed (nothing is owed to nobody)."""
         for key in [k for k in self._streams if unwanted(k[1])]:
-            del self._streams[key]
+            self._remove(key)
             self._waiting.discard(key)
+
+    def _add(self, key: tuple[str, str], stream: _Stream[T]) -> _Stream[T]:
+        self._streams[key] = stream
+        self._per_node[key[0]] += 1
+        return stream
+
+    def _remove(self, key: tuple[str, str]) -> _Stream[T]:
+        count = self._per_node[key[0]] - 1
+        if count > 0:
+            self._per_node[key[0]] = count
+        else:
+            del self._per_node[key[0]]
+        return self._streams.pop(key)
 
     # -- queries ------------------------------------------------------------------------------------
     def next_seq(self, node_id: str, topic: str) -> int:

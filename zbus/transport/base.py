@@ -23,10 +23,12 @@ GroupAds = Mapping[str, tuple[tuple[str, ...], int]]
 class Inbound(Protocol):
     """What a transport calls when something arrives for this node."""
 
-    async def on_event(self, frames: list[bytes]) -> None:
-        """A broadcast event from a peer (three wire frames)."""
+    async def on_event(self, frames: list[bytes], source: str | None = None) -> None:
+        """A broadcast event from a peer (three wire frames). ``source``: the node id of the
+        connection it came on, when that connection may carry only its own node's events (an
+        event claiming another node id is then refused); None for a relay (a forwarder)."""
 
-    def on_event_eager(self, frames: list[bytes]) -> Awaitable[None] | None:
+    def on_event_eager(self, frames: list[bytes], source: str | None = None) -> Awaitable[None] | None:
         """The same, for a socket pump: returns an awaitable only when it has to wait."""
 
     async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:

@@ -41,14 +41,46 @@ def test_a_restart_keeps_the_id_and_updates_the_epoch() -> None:
 def test_expiry_and_heartbeats() -> None:
     t = table()
     t.hello(info("a"), 0)
+    assert t.confirm("a", 1) and not t.confirm("ghost", 1)
     assert t.seen("a", 8) and not t.seen("ghost", 8)
     assert t.expire(17.9) == []
     assert [(c.peer.id, c.reason) for c in t.expire(18.0)] == [("a", "timeout")]
 
 
+def test_a_handshake_never_completed_expires_whatever_the_peer_says_on_our_router() -> None:
+    t = table()
+    t.hello(info("ghost"), 0)
+    for now in (2, 4, 6, 8):  # PINGs and HELLOs again: none of them is its own XPUB speaking
+        assert t.seen("ghost", now)
+        t.hello(info("ghost"), now)
+    assert not t.confirmed("ghost")
+    assert [(c.peer.id, c.reason) for c in t.expire(10.0)] == [("ghost", "timeout")]
+
+
+def test_a_restart_must_be_heard_on_its_new_xpub() -> None:
+    t = table()
+    t.hello(info("a", epoch=1), 0)
+    t.confirm("a", 1)
+    t.hello(info("a", epoch=2), 5)  # restarted: its old XPUB's confirmation no longer counts
+    assert not t.confirmed("a")
+    t.seen("a", 9)
+    assert [c.reason for c in t.expire(15.0)] == ["timeout"]
+
+
+def test_max_peers_refuses_new_nodes_but_keeps_updating_known_ones() -> None:
+    t = PeerTable(self_id="me", mesh="m", peer_timeout=10.0, disconnect_grace=2.0, max_peers=2)
+    t.hello(info("a"), 0)
+    t.hello(info("b"), 0)
+    assert not t.admits("c") and t.hello(info("c"), 0) == []
+    assert t.admits("a") and [c.kind for c in t.hello(info("a", epoch=2), 1)] == ["updated"]
+    t.bye("b")
+    assert t.admits("c") and [c.kind for c in t.hello(info("c"), 2)] == ["joined"]
+
+
 def test_disconnect_shortens_deadline_heartbeat_restores() -> None:
     t = table()
     t.hello(info("a"), 0)
+    t.confirm("a", 0.5)
     t.disconnected("a", 1)
     assert t.expire(2.9) == []
     t.seen("a", 2.9)  # it was a blip

@@ -31,8 +31,8 @@ class LinkServices:
 
     Attributes:
         factory: makes the SUB sockets.
-        on_frames: handles one message received on a link's SUB (``link`` is None while a retired SUB
-            is drained); returns an awaitable only when the pump must wait for it.
+        on_frames: handles one message received on a link's SUB (``link.sub`` is None while a retired
+            SUB is drained); returns an awaitable only when the pump must wait for it.
         on_alive: the peer proved alive (any traffic on its SUB, even events ahead of its heartbeats).
         on_dropped: the SUB's connection to the peer dropped (its socket monitor said so).
         tasks: runs the closing of retired SUBs; the mesh waits for it on close.
@@ -40,7 +40,7 @@ class LinkServices:
     """
 
     factory: SocketFactory
-    on_frames: Callable[[list[bytes], Link | None], Awaitable[None] | None]
+    on_frames: Callable[[list[bytes], Link], Awaitable[None] | None]
     on_alive: Callable[[str], object]
     on_dropped: Callable[[str], None]
     tasks: TaskGroup
@@ -142,7 +142,7 @@ class Link:
                 frames = recv_frames(sub)
             except zmq.ZMQError:
                 break
-            result = on_frames(frames, None)
+            result = on_frames(frames, self)
             if result is not None:
                 await result
         sub.close(linger=0)

@@ -47,11 +47,10 @@ from ...codec.control import (
     Kind,
     PeerHello,
     decode_heartbeat,
-    decode_hello,
 )
 from ...config import Config
 from ...discovery import Discovery, Found, make_discovery
-from ...errors import LocalProtocolError, PeerLostError, WireError, ZbusError
+from ...errors import LocalProtocolError, PeerError, PeerLostError, WireError
 from ...model.peer import PeerInfo
 from ...model.topics import parse_announced
 from ...observe.drops import Drops
@@ -59,15 +58,17 @@ from ...observe.statistics import TransportStatistics
 from ...protocol.heads import Heads
 from ...protocol.interest import confirmed_subscribers
 from ...protocol.peers import LEFT, PeerChange, PeerTable
+from ...protocol.ratelimit import PeerRateLimits
 from ...tasks import Duties, TaskGroup
 from ..base import GroupAds, Inbound
+from .admission import Admission
 from .forwarding import Forwarding
 from .greeter import Greeter
 from .leaving import LEAVING_POLL, Departures
 from .links import Link, LinkServices
 from .outbox import Outbox, send_blocking
 from .pump import Pump, route_in_order
-from .sockets import SocketFactory, send_frames
+from .sockets import SocketFactory, send_frames, sized_context
 
 __all__ = ["MeshTransport"]
 
@@ -110,9 +111,18 @@ class MeshTransport:
             mesh=config.mesh.name,
             peer_timeout=d.peer_timeout,
             disconnect_grace=max(2 * d.heartbeat_interval, MIN_DISCONNECT_GRACE),
+            max_peers=config.limits.max_peers,
         )
         t = config.transport
         self.dropped = Drops("mesh")
+        self.admission = Admission(
+            node_id=node_id,
+            name=name,
+            mesh=config.mesh.name,
+            table=self.table,
+            max_patterns=config.limits.max_patterns_per_peer,
+            dropped=self.dropped,
+        )
         #: when a publish started waiting for a full XPUB (slow_subscriber="block"), else None
         self.blocked_since: float | None = None
         self.pub_endpoint = self.router_endpoint = ""
@@ -129,6 +139,8 @@ class MeshTransport:
             send=lambda frames: send_frames(self.xpub, frames),
             dropped=self.dropped,
         )
+        lim = config.limits
+        self._limits = PeerRateLimits(events=lim.peer_events_per_second, bytes=lim.peer_bytes_per_second)
         self._tasks = TaskGroup("mesh")  # the ticker and the closing of links
         self._duties = Duties("mesh")  # the ticker's duties and discovery's callbacks, each guarded
         self.greeter = Greeter(
@@ -163,8 +175,10 @@ class MeshTransport:
         """Bind, start pumps and discovery."""
         self._inbound = inbound
         t = self.config.transport
-        self._ctx = zmq.Context()
+        d = self.config.discovery
+        self._ctx = sized_context(self.config.limits.max_peers, d.max_pending_greetings)
         self._factory = SocketFactory(self._ctx, t)
+        self._factory.heartbeats(d.heartbeat_interval, d.peer_timeout)
         self.greeter.start(self._factory)
         self._link_services = LinkServices(
             factory=self._factory,
@@ -294,12 +308,15 @@ class MeshTransport:
         if self._inbound is not None:
             self._inbound.on_peers_changed()
 
-    def _on_sub(self, frames: list[bytes], link: Link | None) -> Awaitable[None] | None:
+    def _on_sub(self, frames: list[bytes], link: Link) -> Awaitable[None] | None:
+        # what arrives on a peer's SUB is that peer's own (the inbound side refuses other node ids),
+        # except on a forwarder's link, which relays everyone's
+        source = None if link.role == "forwarder" else link.peer_id
         if frames and frames[0].startswith(SYSTEM_PREFIX) and frames[0] not in ROUTED_SYSTEM_TOPICS:
             if frames[0] != HEARTBEAT_TOPIC:
                 self.dropped.drop("unknown_system_topic")
                 return None
-            self._on_heartbeat(frames, link)
+            self._on_heartbeat(frames, link, source)
             if not self.forwarding.relay:
                 return None
         if self.forwarding.relay:
@@ -308,28 +325,43 @@ class MeshTransport:
         if self._inbound is None:
             return None
         if len(frames) == 2:
-            return self._on_batch(frames)
-        return self._inbound.on_event_eager(frames)
+            return self._on_batch(frames, source, link.peer_id)
+        if self._limits.enabled and not self._within_rate(link.peer_id, 1, len(frames[2])):
+            return None
+        return self._inbound.on_event_eager(frames, source)
 
-    def _on_batch(self, frames: list[bytes]) -> Awaitable[None] | None:
+    def _within_rate(self, peer_id: str, count: int, size: int) -> bool:
+        if self._limits.take(peer_id, count, size, time.monotonic()):
+            return True
+        self.dropped.drop("rate_limited", f"{count} event(s) of {peer_id[:16]} (limits.peer_*_per_second)")
+        return False
+
+    def _on_batch(self, frames: list[bytes], source: str | None, peer_id: str) -> Awaitable[None] | None:
         """Several events of one topic in one message (see ``outbox``): route each in order."""
         try:
             events = wire.split_batch(frames)
         except WireError:
             self.dropped.drop("malformed_batch")
             return None
+        if self._limits.enabled and not self._within_rate(peer_id, len(events), len(frames[1])):
+            return None
         assert self._inbound is not None
-        return route_in_order(events, self._inbound.on_event_eager)
+        on_event = self._inbound.on_event_eager
+        return route_in_order(events, lambda frames: on_event(frames, source))
 
-    def _on_heartbeat(self, frames: list[bytes], link: Link | None) -> None:
+    def _on_heartbeat(self, frames: list[bytes], link: Link, source: str | None) -> None:
         try:
             hb = decode_heartbeat(frames)
         except WireError:
             self.dropped.drop("malformed_heartbeat")
             return
-        if link is not None:
+        if source is not None and hb.id != source:
+            self.dropped.drop("spoofed_heartbeat", f"{hb.id[:16]} on {source[:16]}'s link")
+            return
+        if link.sub is not None:  # (not a retired SUB being drained)
             self.forwarding.heartbeat(link, hb.id)
-        if self.table.seen(hb.id, time.monotonic()) and self._inbound is not None and hb.heads:
+        # heard on its own XPUB (or relayed by a forwarder): the handshake is complete, it is alive
+        if self.table.confirm(hb.id, time.monotonic()) and self._inbound is not None and hb.heads:
             self._inbound.on_heartbeat(hb.id, hb.epoch, hb.heads)
 
     def _on_router(self, frames: list[bytes]) -> Awaitable[None] | None:
@@ -356,45 +388,18 @@ class MeshTransport:
             if not self.table.seen(sender, time.monotonic()):
                 self.dropped.drop("unknown_sender")
             return None
-        if len(frames) != 3:
-            self.dropped.drop("malformed_hello")
+        hello = self.admission.decode(sender, frames)
+        if hello is None:
             return None
-        try:
-            hello = decode_hello(frames[2])
-        except WireError:
-            self.dropped.drop("malformed_hello")
-            return None
-        if hello.id != sender:
-            self.dropped.drop("spoofed_hello")
-            return None
-        if hello.id == self.node_id:  # our own endpoint under another name (a static list naming us)
-            self.dropped.drop("self_hello")
+        if hello.id == self.node_id:  # our own endpoint under another name: greet it no more
             if hello.via:
                 self.greeter.greetings.answered(hello.via, self.node_id)
-            return None
-        if hello.mesh != self.config.mesh.name:
-            self.dropped.drop("wrong_mesh")
             return None
         self._on_hello(hello, reply=kind is Kind.HELLO and not hello.ack)
         return None
 
     def _on_hello(self, hello: PeerHello, *, reply: bool) -> None:
-        patterns = frozenset(p for p in hello.patterns if self._valid_pattern(p))
-        info = PeerInfo(
-            id=hello.id,
-            name=hello.name,
-            mesh=hello.mesh,
-            epoch=hello.epoch,
-            role=hello.role,
-            address=hello.router,
-            responders=frozenset(hello.responders),
-            patterns=patterns,
-            joined_at=time.time(),
-            journaled=hello.journal,
-            started=None if hello.age is None else time.monotonic() - hello.age,
-            base=hello.base if hello.age is not None else None,
-            groups=tuple(sorted((g, p, c) for g, (p, c) in hello.groups.items())),
-        )
+        info = self.admission.info(hello)
         if hello.ack and hello.via:
             self.greeter.greetings.answered(hello.via, hello.id)
         link = self._links.get(hello.id)
@@ -406,35 +411,27 @@ class MeshTransport:
         if link is None:
             dealer = self.greeter.take(hello.via if hello.ack else "", hello.router)
             if dealer is None:
-                dealer = self._factory.dealer(self.node_id.encode())
-                self._factory.connect(dealer, hello.router)
+                try:  # (a HELLO's endpoints are the peer's words: a bad one refuses the peer, no leak)
+                    dealer = self._factory.dealer_to(self.node_id.encode(), hello.router)
+                except PeerError as exc:
+                    self.dropped.drop("bad_endpoint", f"{hello.id[:16]}: {exc}")
+                    return
+                except zmq.ZMQError as exc:  # EMFILE: out of sockets or file descriptors
+                    self.dropped.drop("no_sockets", f"{hello.id[:16]}: {exc} (see limits.max_peers)")
+                    return
             link = Link(hello.id, dealer, hello.router, self._link_services, pub=hello.pub, role=hello.role)
             self._links[hello.id] = link
-            self.forwarding.added(link)
+            try:
+                self.forwarding.added(link)  # (opens its SUB)
+            except (PeerError, zmq.ZMQError) as exc:
+                self.dropped.drop("bad_endpoint" if isinstance(exc, PeerError) else "no_sockets", str(exc))
+                del self._links[hello.id]
+                self._tasks.spawn(link.close(), f"unlink-{hello.name}")
+                return
         if reply:
             self._send_hello(link.dealer, ack=True, via=hello.via)
         self._apply(self.table.hello(info, time.monotonic()))
-        self._warn_twins(info)
-
-    def _warn_twins(self, info: PeerInfo) -> None:
-        """Two live nodes with one name are two nodes, never a restart (a restart keeps the id): say
-        so once per pair, since ``target=<name>`` cannot tell them apart."""
-        for other in self.table.twins(info, self.name):
-            log.warning(
-                "two live nodes are named %r (ids %s and %s): give each its own name (if one restarted "
-                "without a journal, the old one expires within discovery.peer_timeout)",
-                info.name,
-                other or self.node_id,
-                info.id,
-            )
-
-    def _valid_pattern(self, announced: str) -> bool:
-        try:
-            parse_announced(announced)
-        except ZbusError:  # a peer's regex ("re:...") is refused too: see ARCHITECTURE.md, hostile input
-            self.dropped.drop("remote_regex" if announced[:3] == "re:" else "bad_pattern", announced[:80])
-            return False
-        return True
+        self.admission.warn_twins(info)
 
     def _on_link_dropped(self, peer_id: str) -> None:
         self.table.disconnected(peer_id, time.monotonic())
@@ -449,6 +446,7 @@ class MeshTransport:
                     peer = change.peer
                     left = self.departures.left(peer.id) or change.reason != "timeout"
                     self.forwarding.left(peer.id)
+                    self._limits.forget(peer.id)
                     log.info("peer %s left (%s)", peer.name, change.reason)
                     # a peer that went silent (partition, crash) keeps its streams: the gap when it comes
                     # back is repaired or reported (keep_away); one that left ends them, unless it keeps

@@ -16,7 +16,12 @@ Why each option:
   oversized frames (and drops that connection) before Python sees them.
 - DEALER ``RCVHWM`` = 1: DEALERs only send (answers come to our ROUTER), so nothing a peer
   pushes back may pile up.
-- ``ROUTER_HANDOVER``: a restarted peer reusing its identity takes over its old routing entry.
+- No ``ROUTER_HANDOVER``: the first connection holding an identity keeps it, so another socket
+  claiming a known peer's id is refused by libzmq (it could otherwise take over the peer's routing
+  entry and speak as it: BYE, HELLO with a higher epoch, REPLY). A dead connection frees its id
+  through ZMTP heartbeats (``HEARTBEAT_IVL`` = ``discovery.heartbeat_interval``, ``HEARTBEAT_TIMEOUT``
+  = ``discovery.peer_timeout``) on ROUTER and DEALER, so a peer restarted with its journal's id (or
+  reconnecting after a partition) gets in once its old connection has timed out.
 - DEALER ``IDENTITY`` = the node id, so a ROUTER knows who sent each message.
 - No ``ROUTER_MANDATORY``: a node's ROUTER only receives (every answer travels on the answerer's
   own DEALER to the asker's ROUTER), so there is no ROUTER send whose silent drop it would guard.
@@ -27,6 +32,7 @@ CURVE security will be switched on here (``security.curve``), in one function fo
 from __future__ import annotations
 
 import os
+import resource
 import tempfile
 
 import zmq
@@ -71,12 +77,39 @@ def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
     return frames
 
 
+#: sockets per peer: a DEALER to it, a SUB on it and the SUB's monitor (with its inproc PAIR)
+SOCKETS_PER_PEER = 4
+#: the node's own sockets (XPUB, ROUTER, ipc, forwarder) and what libzmq keeps for itself, with room
+SOCKETS_OWN = 64
+
+
+def sized_context(max_peers: int, max_greetings: int) -> zmq.Context[zmq.Socket[bytes]]:
+    """A context whose socket limit fits ``max_peers`` peers and ``max_greetings`` greetings in flight
+    (libzmq's default of 1,023 sockets caps a node at about 255 peers), with the process's soft
+    open-file limit raised toward it when the hard limit allows (each socket and connection is a file
+    descriptor). What still does not fit is refused with EMFILE, which the mesh counts."""
+    sockets = max_peers * SOCKETS_PER_PEER + max_greetings + SOCKETS_OWN
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    ctx.set(zmq.MAX_SOCKETS, max(sockets, 1024))
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 2 * sockets + 256  # a socket's connection is one more descriptor
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            top = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            if top > soft:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+    except (OSError, ValueError):  # not ours to raise
+        pass
+    return ctx
+
+
 class SocketFactory:
     """Creates and binds this node's sockets from its ``TransportConfig``."""
 
     def __init__(self, context: zmq.Context[zmq.Socket[bytes]], config: TransportConfig) -> None:
         self.ctx = context
         self.config = config
+        self._heartbeat: tuple[int, int] | None = None
 
     def _common(self, sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
         c = self.config
@@ -104,15 +137,25 @@ class SocketFactory:
         """A plain PUB (a forwarder's capture socket): drops for slow readers, never blocks."""
         return self._common(self.ctx.socket(zmq.PUB))
 
+    def heartbeats(self, interval: float, timeout: float) -> None:
+        """ZMTP heartbeats for ROUTER and DEALER sockets made from now on (see the module docstring)."""
+        self._heartbeat = (max(1, int(interval * 1000)), max(1, int(timeout * 1000)))
+
+    def _beat(self, sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
+        heartbeat = self._heartbeat
+        if heartbeat is not None:
+            sock.setsockopt(zmq.HEARTBEAT_IVL, heartbeat[0])
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat[1])
+            sock.setsockopt(zmq.HEARTBEAT_TTL, heartbeat[1])
+        return sock
+
     def router(self) -> zmq.Socket[bytes]:
         """The inbox: directed events, requests, replies and HELLO/UPDATE/BYE arrive here."""
-        sock = self._common(self.ctx.socket(zmq.ROUTER))
-        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        return sock
+        return self._beat(self._common(self.ctx.socket(zmq.ROUTER)))
 
     def dealer(self, identity: bytes) -> zmq.Socket[bytes]:
         """An outbox to one peer's ROUTER, identified by this node's id."""
-        sock = self._common(self.ctx.socket(zmq.DEALER))
+        sock = self._beat(self._common(self.ctx.socket(zmq.DEALER)))
         sock.setsockopt(zmq.IDENTITY, identity)
         sock.setsockopt(zmq.RCVHWM, 1)  # never read: a hostile ROUTER must not fill our memory
         return sock
