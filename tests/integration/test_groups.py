@@ -290,3 +290,15 @@ def test_blocking_node_joins_a_group(mesh_name: str) -> None:
         pub.publish("job.x", {"n": 1}, key="k")
         event = sub.next(timeout=5)
         assert event.payload == {"n": 1} and event.key == "k"
+
+
+async def test_an_event_too_large_for_a_deliver_is_dead_lettered_not_lost(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory", "max_message_size": "4KiB"}, "groups": {"max_deliver": 2}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
+        got: list[int] = []
+        await w.subscribe("job.*", handler=lambda e: got.append(len(e.payload["pad"])), group="g")
+        await pub.wait_for_subscribers("job.x", group="g", timeout=5)
+        await pub.publish("job.x", {"pad": "x" * 3500})  # fits an event (4 KiB), not a DELIVER
+        await pub.publish("job.x", {"pad": "x" * 10})
+        await eventually(lambda: got == [10] and len(pub.dead_letters()) == 1, timeout=5)
+        assert pub.statistics().dropped["too_large_for_group"] == 2  # once per delivery tried

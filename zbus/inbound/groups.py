@@ -52,6 +52,8 @@ CHECKPOINT_PREFIX = "$group:"
 _KEY_MARK = KEY_HEADER.encode()
 #: most events in one DELIVER message
 DELIVER_BATCH = 256
+#: bytes of a DELIVER message besides its events' frames (group name, ids; generous)
+DELIVER_OVERHEAD = 1024
 #: a member sends its acks to a publisher once this many are gathered (else at the end of the loop turn)
 ACK_BATCH = 32
 #: the ticker's longest sleep (s): redeliveries and checkpoints are at most this late
@@ -158,6 +160,7 @@ class Groups:
         self._room = asyncio.Event()
         self._room.set()
         self._marks: dict[str, Watermarks] = {}  # journaled: group -> per-topic acknowledged point
+        self._streams: set[tuple[str, str]] = set()  # journaled: (group, topic) pairs seen this run
         self._names: dict[str, str] = {node_id: name}  # member id -> name, for statistics
         self._epochs: dict[str, int] = {}  # peer id -> epoch: a journaled member's restart is noticed
         self._members: dict[tuple[str, str], list[Subscription]] = {}  # (group, topic) -> ours
@@ -210,10 +213,14 @@ class Groups:
             self._room.clear()
 
     def _offered(self, group: str, topic: str, seq: int) -> None:
-        marks = self._marks.setdefault(group, Watermarks())
+        marks = self._marks.get(group)
+        if marks is None:
+            marks = self._marks[group] = Watermarks()
         stream = (self.node_id, topic)
-        if seq > 1 and marks.watermark(stream) == 0 and not marks.all().get(stream):
-            marks.skipped(stream, seq - 1)  # a new stream for this group: owed from here on
+        if (group, topic) not in self._streams:
+            self._streams.add((group, topic))
+            if seq > 1 and marks.watermark(stream) == 0:
+                marks.skipped(stream, seq - 1)  # a new stream for this group: owed from here on
         marks.offered(stream, seq)
 
     def _act(self, actions: Actions) -> None:
@@ -254,8 +261,25 @@ class Groups:
         self._dead_lettered(letter)
 
     def _send_out(self, member: str, group: str, events: list[Owed]) -> None:
-        body = encode_deliver(group, [(o.id, o.attempt, o.item) for o in events])  # type: ignore[misc]
-        self._send(member, Kind.DELIVER, body)
+        """DELIVER ``events`` to ``member``, in messages the member's socket accepts
+        (``transport.max_message_size``, less room for the DELIVER's own fields)."""
+        budget = self.max_message_size - DELIVER_OVERHEAD
+        chunk: list[tuple[int, int, list[bytes]]] = []
+        size = 0
+        for owed in events:
+            frames: list[bytes] = owed.item  # type: ignore[assignment]
+            length = sum(len(f) for f in frames) + 32
+            if length > budget:  # fits an event message, not a DELIVER: it cannot reach a member
+                self.dropped.drop("too_large_for_group", f"event {owed.topic}#{owed.seq}")
+                self._act(self.book.nack(member, owed.id, 0.0, time.monotonic()))  # dead-lettered in the end
+                continue
+            if chunk and size + length > budget:
+                self._send(member, Kind.DELIVER, encode_deliver(group, chunk))
+                chunk, size = [], 0
+            chunk.append((owed.id, owed.attempt, frames))
+            size += length
+        if chunk:
+            self._send(member, Kind.DELIVER, encode_deliver(group, chunk))
 
     def _send(self, peer: str, kind: Kind, body: bytes) -> None:
         transport = self.transport
