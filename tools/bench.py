@@ -27,6 +27,7 @@ TARGETS = {
     "join": ("vs_target_1s", "< 1 s"),
     "secured_1to1": ("throughput", "≥ 0.8 (secured/open)"),
     "secured_request_reply": ("p50", "≤ 1.2 (secured/open)"),
+    "groups": ("throughput", "≥ 0.7"),
 }
 
 

@@ -248,6 +248,51 @@ def secured_keys(run: Run, mesh: str) -> str:
     return str(folder)
 
 
+def work_queue(run: Run, kind: str, n: int, members: int) -> dict[str, Any]:
+    """One publisher, a work queue of ``members`` workers, ``n`` events: raw PUSH/PULL (round robin,
+    no acks) or a zbus queue group (credit, acks). Throughput is events handled by all workers ÷ time
+    from the first to the last one handled."""
+    d = run.sizes.deadline
+    try:
+        if kind == "raw":
+            pub = run.start("raw_push", endpoint="tcp://127.0.0.1:*", n=n, workers=members, deadline=d)
+            bound = pub.read("bound", d)["bound"]
+            workers = [run.start("raw_pull", endpoint=bound, deadline=d) for _ in range(members)]
+            for child in workers:
+                child.read("ready", d)
+        else:
+            mesh = run.mesh()
+            workers = [run.start("zbus_member", mesh=mesh, deadline=d) for _ in range(members)]
+            for child in workers:
+                child.read("ready", d)
+            pub = run.start("zbus_group_pub", mesh=mesh, n=n, members=members, deadline=d)
+        pub.read("ready", d)
+        pub.tell("go")
+        sent = pub.read("sent", d)
+        if kind == "zbus":
+            pub.read("drained", d)
+        for child in workers:
+            child.tell("quit")
+        results = [child.read("result", d)["result"] for child in workers]
+        pub.tell("quit")
+        pub_usage = pub.read("result", d)["result"]
+    finally:
+        run.stop_all()
+    active = [r for r in results if r["got"]]
+    delivered = sum(r["got"] for r in results)
+    span = max(r["last"] for r in active) - min(r["first"] for r in active) if active else 0.0
+    cpu = pub_usage["cpu_s"] + sum(r["cpu_s"] for r in results)
+    return {
+        "per_s": delivered / span if span > 0 else 0.0,
+        "delivered": delivered,
+        "lost": n - delivered,
+        "shares": sorted(r["got"] for r in results),
+        "cpu_us_per_event": cpu / delivered * 1e6 if delivered else float("nan"),
+        "rss_peak_mb": max([pub_usage["rss_peak_mb"], *(r["rss_peak_mb"] for r in results)]),
+        "publish_s": sent["seconds"],
+    }
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
@@ -313,6 +358,19 @@ def _latency(run: Run, rate: int) -> dict[str, Any]:
         "raw": raw,
         "zbus": ours,
         "ratios": {q: _ratio(zl[q], rl[q]) for q in ("p50", "p99", "p99.9")},
+    }
+
+
+def groups(run: Run) -> dict[str, Any]:
+    """1 publisher → queue group of 4 (acks on) vs raw PUSH/PULL to 4 workers; total throughput."""
+    n = run.sizes.throughput
+    raw, ours = work_queue(run, "raw", n, 4), work_queue(run, "zbus", n, 4)
+    return {
+        "events": n,
+        "members": 4,
+        "raw": raw,
+        "zbus": ours,
+        "ratios": {"throughput": _ratio(ours["per_s"], raw["per_s"])},
     }
 
 
@@ -498,6 +556,7 @@ SCENARIOS: dict[str, Callable[[Run], dict[str, Any]]] = {
         recovery,
         idle,
         join,
+        groups,
     )
 }
 

@@ -197,10 +197,86 @@ def raw_replay(path: str) -> None:
 
 
 #: the roles a worker process can run (``python -m zbus.tools.bench_worker ROLE``)
+
+
+def raw_push(endpoint: str, n: int, workers: int, deadline: float = 60) -> None:
+    """Bind a PUSH (the raw work queue: round robin, no acks), wait until ``workers`` PULLs
+    connected (socket monitor), then send ``n`` events on ``go``."""
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.SNDHWM, 0)
+    monitor = push.get_monitor_socket(zmq.EVENT_ACCEPTED)
+    bound = _bind(push, endpoint)
+    emit(bound=bound)
+    accepted, end = 0, time.monotonic() + deadline
+    while accepted < workers and time.monotonic() < end:
+        if monitor.poll(200):
+            monitor.recv_multipart()
+            accepted += 1
+    emit(ready=True)
+    if wait_order(deadline) != "go":
+        return
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    topic, now = EVENT_TOPIC.encode(), time.time
+    for i in range(n):
+        push.send_multipart([topic, _event(i, now())])
+    emit(sent=n, seconds=time.perf_counter() - t0)
+    wait_order(deadline)
+    emit(result=usage(cpu0))
+    push.disable_monitor()
+    ctx.destroy(linger=0)
+
+
+def drain_until_quiet(take: Callable[[], bool], deadline: float, quiet: float = 0.3) -> None:
+    """After ``quit``: call ``take`` (True when it took something) until ``quiet`` s pass without one."""
+    end, idle_since = time.monotonic() + deadline, time.monotonic()
+    while time.monotonic() < end and time.monotonic() - idle_since < quiet:
+        if take():
+            idle_since = time.monotonic()
+        else:
+            time.sleep(0.005)
+
+
+def raw_pull(endpoint: str, deadline: float = 60) -> None:
+    """Connect a PULL and decode what arrives until ``quit`` (then drain); report count and times."""
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVHWM, 0)
+    pull.connect(endpoint)
+    emit(ready=True)
+    cpu0 = time.process_time()
+    state = {"got": 0, "first": 0.0, "last": 0.0}
+    monotonic = time.monotonic
+
+    def take() -> bool:
+        try:
+            frames = pull.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        msgpack.unpackb(frames[1])["payload"]["order_id"]
+        now = monotonic()
+        if state["got"] == 0:
+            state["first"] = now
+        state["last"] = now
+        state["got"] += 1
+        return True
+
+    def burst() -> None:
+        while take():
+            pass
+
+    wait_order(deadline, poll=burst)  # "quit"
+    drain_until_quiet(take, deadline)
+    emit(result={"got": state["got"], "first": state["first"], "last": state["last"], **usage(cpu0)})
+    ctx.destroy(linger=0)
+
+
 ROLES: dict[str, Callable[..., Any]] = {
     "raw_pub": raw_pub,
     "raw_sub": raw_sub,
     "raw_echo": raw_echo,
     "raw_client": raw_client,
     "raw_replay": raw_replay,
+    "raw_push": raw_push,
+    "raw_pull": raw_pull,
 }

@@ -281,6 +281,60 @@ def join(mesh: str, rounds: int) -> None:
 
 
 #: the roles a worker process can run (``python -m zbus.tools.bench_worker ROLE``)
+def zbus_group_pub(mesh: str, n: int, members: int, deadline: float = 60) -> None:
+    """Publish ``n`` events to queue group ``bench`` once ``members`` members are known and the
+    harness says ``go``; report ``sent``, then ``drained`` once every event is acknowledged."""
+
+    async def main() -> None:
+        async with zbus.Node("bench-pub", config=_config(mesh)) as node:
+            await node.wait_for_subscribers(EVENT_TOPIC, members, group="bench", timeout=deadline)
+            emit(ready=True)
+            if await _order(deadline) != "go":
+                return
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            publish = node.publish
+            for _ in range(n):
+                await publish(EVENT_TOPIC, PAYLOAD)
+            emit(sent=n, seconds=time.perf_counter() - t0)
+            end = time.monotonic() + deadline
+            while time.monotonic() < end:
+                stats = node.group_statistics()
+                if stats.in_flight == 0 and stats.waiting == 0:
+                    break
+                await asyncio.sleep(0.01)
+            emit(drained=True)
+            await _order(deadline)  # "quit"
+            emit(result=usage(cpu0))
+
+    asyncio.run(main())
+
+
+def zbus_member(mesh: str, deadline: float = 60) -> None:
+    """A member of queue group ``bench`` with a handler that reads each payload (acknowledged when
+    it returns); on ``quit`` reports its count and first/last receive times."""
+
+    async def main() -> None:
+        async with zbus.Node("bench-member", config=_config(mesh)) as node:
+            state = {"got": 0, "first": 0.0, "last": 0.0}
+            mono = time.monotonic
+
+            def handle(event: zbus.Event) -> None:
+                now = mono()
+                event.payload["order_id"]
+                if state["got"] == 0:
+                    state["first"] = now
+                state["last"] = now
+                state["got"] += 1
+
+            await node.subscribe("order.*", handler=handle, group="bench")
+            emit(ready=True)
+            cpu0 = time.process_time()
+            await _order(deadline)  # "quit": the publisher has every ack
+            emit(result={**state, **usage(cpu0)})
+
+    asyncio.run(main())
+
+
 ROLES: dict[str, Callable[..., Any]] = {
     "zbus_pub": zbus_pub,
     "zbus_sub": zbus_sub,
@@ -291,4 +345,6 @@ ROLES: dict[str, Callable[..., Any]] = {
     "recover": recover,
     "idle": idle,
     "join": join,
+    "zbus_group_pub": zbus_group_pub,
+    "zbus_member": zbus_member,
 }

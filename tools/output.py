@@ -79,6 +79,7 @@ def peer_dict(peer: zbus.PeerInfo) -> dict[str, Any]:
         "mesh": peer.mesh,
         "responders": sorted(peer.responders),
         "patterns": sorted(peer.patterns),
+        "groups": [f"{g}:{','.join(p)}/{c}" for g, p, c in peer.groups],  # group:patterns/credit
         "joined_at": peer.joined_at,
     }
 

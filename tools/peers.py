@@ -7,7 +7,7 @@ import click
 from . import output, session
 from .options import NodeOptions, network_options
 
-COLUMNS = ["name", "id", "role", "address", "epoch", "responders", "patterns"]
+COLUMNS = ["name", "id", "role", "address", "epoch", "responders", "patterns", "groups"]
 
 
 async def run_peers(opts: NodeOptions, wait: float, as_json: bool) -> int:
@@ -36,7 +36,8 @@ async def run_peers(opts: NodeOptions, wait: float, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per peer.")
 @network_options
 def peers(node_options: NodeOptions, wait: float, as_json: bool) -> None:
-    """List the nodes of the mesh: name, id, role, address, epoch, responders, patterns.
+    """List the nodes of the mesh: name, id, role, address, epoch, responders, patterns, and queue
+    groups (group:patterns/credit).
 
     \b
     Examples:

@@ -47,6 +47,7 @@ async def run_sub(
     as_json: bool,
     replay: Replay | None = None,
     durable: str | None = None,
+    group: str | None = None,
 ) -> int:
     try:  # validated before joining: a bad pattern or filter is a usage error
         for pattern in patterns:
@@ -75,11 +76,12 @@ async def run_sub(
     history = replay is not None or durable is not None
     sub: zbus.Subscription | None = None
     if not history:  # subscribed before joining: the first HELLO already announces the patterns
-        sub = await node.subscribe(*patterns, filter=filter)
+        sub = await node.subscribe(*patterns, filter=filter, group=group)
     async with node:
         if sub is None:  # replaying and durable subscriptions need a running node
             sub = await node.subscribe(*patterns, filter=filter, replay=replay, durable=durable)
         how = "" if not history else f" (durable {durable!r})" if durable else f" (replay {replay})"
+        how += f" in group {group!r}" if group else ""
         output.note(
             f"subscribed to {' '.join(patterns)}{how} on mesh {node.config.mesh.name!r} as {node.name}"
         )
@@ -125,6 +127,12 @@ async def run_sub(
     type=click.Path(file_okay=False),
     help="With --durable: keep the checkpoints in this journal directory.",
 )
+@click.option(
+    "--group",
+    metavar="NAME",
+    help="Join queue group NAME: each matching event goes to one member of the group (acknowledged "
+    "when printed; what is left unprinted at exit is delivered to another member).",
+)
 @click.option("--count", type=click.IntRange(min=1), help="Stop after N events.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event: the whole event.")
@@ -137,6 +145,7 @@ def sub(
     last: int | None,
     durable: str | None,
     journal: str | None,
+    group: str | None,
     count: int | None,
     duration: float | None,
     as_json: bool,
@@ -155,6 +164,7 @@ def sub(
       zbus sub 'order.*' --last 1                  the newest order event of each topic, then live
       zbus sub 'order.*' --replay 10m              the last ten minutes, then live
       zbus sub 'order.*' --durable billing         resume where 'billing' stopped
+      zbus sub 'task.*' --group workers            one of the workers gets each task
     """
     if last is not None:
         if replay is not None:
@@ -167,4 +177,6 @@ def sub(
         node_options = node_options.with_journal(journal, name=name)
     elif journal is not None:
         output.usage("--journal is for --durable (where its checkpoints are kept)")
-    session.run(run_sub(node_options, patterns, filter_, count, duration, as_json, replay, durable))
+    if group is not None and (durable is not None or replay is not None):
+        output.usage("--group cannot be combined with --durable, --replay or --last")
+    session.run(run_sub(node_options, patterns, filter_, count, duration, as_json, replay, durable, group))

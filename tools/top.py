@@ -3,7 +3,8 @@
 It joins the mesh and subscribes to ``$zbus.stats``, the reserved topic on which every node shares a
 small summary every ``monitoring.mesh.interval`` seconds while someone watches (zbus/monitoring/
 sharing.py). It shows one row per node (rates, peers, losses, drops, latency quantiles), the busiest
-topics and the flows between nodes; ``--once`` prints one picture (``--json``: the same document as a
+topics, the flows between nodes and the queue groups' members (in flight, acked, redelivered, as each
+publisher sees them); ``--once`` prints one picture (``--json``: the same document as a
 dashboard's ``/api/mesh``) and exits. Its own node is left out.
 """
 
@@ -25,6 +26,7 @@ from .options import NodeOptions, network_options
 NODE_COLUMNS = ["node", "role", "peers", "pub/s", "recv/s", "lost", "dropped", "p50", "p99", "heard"]
 TOPIC_COLUMNS = ["topic", "pub/s", "recv/s"]
 FLOW_COLUMNS = ["from", "to", "events/s"]
+GROUP_COLUMNS = ["group", "member", "publisher", "in flight", "acked", "redelivered"]
 TOP_ROWS = 10  # topics and flows shown in the live table (all with --json)
 #: how often --once checks whether every peer has reported (a poll of in-memory state)
 ONCE_POLL = 0.1
@@ -81,6 +83,15 @@ def render(doc: dict[str, Any], mesh: str) -> None:
             [{"from": e["from_name"], "to": e["to_name"], "events/s": f"{e['rate']:.1f}"} for e in flows],
             FLOW_COLUMNS,
         )
+    # queue groups: each publisher's view of each member (in flight, acked, redelivered by it)
+    groups = [
+        dict(zip(GROUP_COLUMNS, [g, member, n["name"], in_flight, acked, again], strict=True))
+        for n in doc["nodes"]
+        for g, member, in_flight, acked, again in n.get("groups", [])
+    ]
+    if groups:
+        click.echo("")
+        output.table(sorted(groups, key=lambda r: (r["group"], r["member"], r["publisher"])), GROUP_COLUMNS)
 
 
 async def _wait_for_reports(node: zbus.Node, view: MeshView, stop: asyncio.Event, wait: float) -> None:

@@ -37,13 +37,17 @@ async def run_topics(opts: NodeOptions, wait: float, as_json: bool) -> int:
         peers = [p for p in node.peers if p.role != "monitor"]
     subscriptions: dict[str, set[str]] = defaultdict(set)
     responders: dict[str, set[str]] = defaultdict(set)
+    groups: dict[str, set[str]] = defaultdict(set)  # "pattern (group NAME)" -> members
     for peer in peers:
+        for group, patterns, _credit in peer.groups:
+            for pattern in patterns:
+                groups[f"{pattern} (group {group})"].add(peer.name)
         for pattern in peer.patterns:
             subscriptions[pattern].add(peer.name)
         for kind in peer.responders:
             responders[kind].add(peer.name)
     rows: list[dict[str, Any]] = []
-    for kind, table in (("subscription", subscriptions), ("responder", responders)):
+    for kind, table in (("subscription", subscriptions), ("group", groups), ("responder", responders)):
         rows += [
             {"kind": kind, "topic": t, "nodes": sorted(n), "events": None} for t, n in sorted(table.items())
         ]
@@ -68,12 +72,13 @@ async def run_topics(opts: NodeOptions, wait: float, as_json: bool) -> int:
     "--json",
     "as_json",
     is_flag=True,
-    help="One JSON object per topic: kind (subscription/responder/published), topic, nodes, events.",
+    help="One JSON object per topic: kind (subscription/group/responder/published), topic, nodes, events.",
 )
 @network_options
 def topics(node_options: NodeOptions, wait: float, as_json: bool) -> None:
-    """List the mesh's topics: patterns each node subscribes to, request types it answers,
-    and topics seen published while listening (with their sources and event counts).
+    """List the mesh's topics: patterns each node subscribes to (alone, or as a member of a queue
+    group), request types it answers, and topics seen published while listening (with their sources
+    and event counts).
 
     \b
     Examples:

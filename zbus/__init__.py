@@ -48,6 +48,8 @@ from .model.event import Event as Event
 from .model.event import Priority as Priority
 from .model.peer import PeerInfo as PeerInfo
 from .node import Node as Node
+from .observe.statistics import GroupMemberStatistics as GroupMemberStatistics
+from .observe.statistics import GroupStatistics as GroupStatistics
 from .observe.statistics import NodeState as NodeState
 from .observe.statistics import NodeStatistics as NodeStatistics
 from .protocol.repair import LostEvents as LostEvents
@@ -62,6 +64,8 @@ __all__ = [
     "DiscoveryError",
     "Event",
     "EventValidationError",
+    "GroupMemberStatistics",
+    "GroupStatistics",
     "InvalidFilterError",
     "InvalidTopicError",
     "JournalCorruptError",

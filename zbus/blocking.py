@@ -177,9 +177,11 @@ class BlockingNode:
         """See ``Node.wait_for_responders``."""
         return self._run(self._node.wait_for_responders(type, count, timeout=timeout), timeout)
 
-    def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
+    def wait_for_subscribers(
+        self, topic: str, count: int = 1, *, timeout: float = 10.0, group: str | None = None
+    ) -> int:
         """See ``Node.wait_for_subscribers``."""
-        return self._run(self._node.wait_for_subscribers(topic, count, timeout=timeout), timeout)
+        return self._run(self._node.wait_for_subscribers(topic, count, timeout=timeout, group=group), timeout)
 
     @property
     def peers(self) -> list[PeerInfo]:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .codec import wire
+from .codec.groups import KEY_HEADER
 from .config import Config, load_config, parse_duration
 from .delivery.backlog import Overflow
 from .delivery.consume import events_of, windows_of
@@ -28,6 +29,7 @@ from .delivery.routing import Subscriptions
 from .delivery.subscription import Handler, Subscription, SubscriptionStatistics
 from .errors import ClosedError, JournalError, UsageError
 from .inbound.gates import Gates, Replay, replay_spec
+from .inbound.groups import ACK_ON_FINISH, Groups
 from .inbound.peerwatch import PeerEvent, PeerWatch
 from .inbound.recovery import Recovery
 from .inbound.router import Router
@@ -42,7 +44,7 @@ from .monitoring.meshview import STATS_TOPIC
 from .monitoring.sharing import MeshSharing, stats_event
 from .monitoring.snapshot import JOURNAL_STATS_TIMEOUT, Observation
 from .observe.latency import Histogram
-from .observe.statistics import NodeState, NodeStatistics, merge_counts
+from .observe.statistics import GroupStatistics, NodeState, NodeStatistics, merge_counts
 from .observe.tracing import stamp
 from .protocol.repair import LostEvents
 from .protocol.requests import RoundRobin
@@ -69,6 +71,7 @@ class _Running:
     router: Router
     gates: Gates
     dead: DeadLetterOffice
+    groups: Groups
     persistence: Persistence | None
     http: HealthServer | None = None
     mesh: MeshSharing | None = None
@@ -152,18 +155,17 @@ class Node:
         try:
             if self.config.persistence.enabled:
                 # a journaled node keeps its id and continues its sequences across restarts (DESIGN §6)
-                persistence, identity = await Persistence.open(
-                    self.config.persistence,
-                    self.name,
-                    candidate_id=self.id,
-                    epoch=self.epoch,
-                    send=self._wire_out,
-                )
+                # fmt: off
+                persistence, identity = await Persistence.open(self.config.persistence, self.name,
+                                                               candidate_id=self.id, epoch=self.epoch,
+                                                               send=self._wire_out)
+                # fmt: on
                 self.id, self.epoch, self._seqs = identity.node_id, identity.epoch, identity.seqs
             self._start_seqs = dict(self._seqs)
             self._run = run = self._build(persistence)
             transport = run.transport
             await transport.start(run.router)
+            await run.groups.start(self._seqs)  # with a journal: what the last run left unacked
             from .monitoring.health import start_http  # http.server loads only for nodes that serve HTTP
 
             monitoring = self.config.monitoring  # mesh stats: shared while watched, kept when serving HTTP
@@ -199,56 +201,28 @@ class Node:
             c, node_id=self.id, name=self.name, epoch=self.epoch, role=self.role, base=self._start_seqs
         )
         history = History(self.id, ring_size=c.transport.repair_buffer, persistence=persistence)
-        recovery = Recovery(
-            node_id=self.id,
-            history=history,
-            transport=transport,
-            config=c.repair,
-            limits=c.limits,
-            route_all=self._subs.route_all,
-            route_one=self._subs.route_eager,
-            has_interest=self._subs.has_interest,
-            interest_since=self._subs.interest_since,
-            listeners=self._lost_listeners,
-        )
-        router = Router(
-            node_id=self.id,
-            name=self.name,
-            epoch=self.epoch,
-            max_message_size=c.transport.max_message_size,
-            subscriptions=self._subs,
-            responders=self._responders,
-            transport=transport,
-            recovery=recovery,
-            run_handler=self._run_handler,
-            on_peers_changed=self._on_peers_changed,
-        )
-        dead = DeadLetterOffice(
-            name=self.name, memory=self._memory_letters, persistence=persistence, send=self._send
-        )
-        dispatcher = Dispatcher(
-            workers=c.performance.worker_threads,
-            retry_base_delay=c.queue.retry_base_delay,
-            retry_max_delay=c.queue.retry_max_delay,
-            on_dead_letter=dead.dead_lettered,
-        )
-        gates = Gates(
-            own_id=self.id,
-            recovery=recovery,
-            persistence=persistence,
-            subscriptions=self._subs,
-            peers=lambda: self.peers,
-        )
-        return _Running(
-            dispatcher=dispatcher,
-            transport=transport,
-            history=history,
-            recovery=recovery,
-            router=router,
-            gates=gates,
-            dead=dead,
-            persistence=persistence,
-        )
+        # fmt: off
+        recovery = Recovery(node_id=self.id, history=history, transport=transport, config=c.repair,
+                            limits=c.limits, route_all=self._subs.route_all,
+                            route_one=self._subs.route_eager, has_interest=self._subs.has_interest,
+                            interest_since=self._subs.interest_since, listeners=self._lost_listeners)
+        dead = DeadLetterOffice(name=self.name, memory=self._memory_letters, persistence=persistence,
+                                send=self._send)
+        groups = Groups(node_id=self.id, name=self.name, epoch=self.epoch, config=c.groups,
+                        transport=transport, subscriptions=self._subs, persistence=persistence,
+                        dead_lettered=dead.dead_lettered, max_message_size=c.transport.max_message_size)
+        router = Router(node_id=self.id, name=self.name, epoch=self.epoch,
+                        max_message_size=c.transport.max_message_size, subscriptions=self._subs,
+                        responders=self._responders, transport=transport, recovery=recovery,
+                        run_handler=self._run_handler, on_peers_changed=self._on_peers_changed, groups=groups)
+        q = c.queue
+        dispatcher = Dispatcher(workers=c.performance.worker_threads, retry_base_delay=q.retry_base_delay,
+                                retry_max_delay=q.retry_max_delay, on_dead_letter=dead.dead_lettered)
+        gates = Gates(own_id=self.id, recovery=recovery, persistence=persistence, subscriptions=self._subs,
+                      peers=lambda: self.peers)
+        return _Running(dispatcher=dispatcher, transport=transport, history=history, recovery=recovery,
+                        router=router, gates=gates, dead=dead, groups=groups, persistence=persistence)
+        # fmt: on
 
     async def close(self) -> None:
         """Leave the mesh: stop handlers, fail pending requests, say goodbye. Idempotent."""
@@ -267,6 +241,7 @@ class Node:
         for sub in list(self._subs.all):
             await sub.unsubscribe()
         await run.dispatcher.close()
+        await run.groups.close()
         await run.dead.close()
         if run.persistence is not None:  # what it committed last goes out before the goodbye
             await run.persistence.flush()
@@ -327,6 +302,7 @@ class Node:
         tags: Iterable[str] = (),
         headers: Mapping[str, str] | None = None,
         durable: bool = False,
+        key: str | None = None,
     ) -> str:
         """Publish an event and return its id.
 
@@ -346,6 +322,8 @@ class Node:
             created_by, tags, headers: audit data and str → str metadata.
             durable: return only once the event is committed to this node's journal (needs
                 ``persistence.enabled``; fsynced under ``persistence.durability = "sync"``).
+            key: an ordering key for queue groups: events of one key go to one member, in order
+                (carried in the ``zbus-key`` header).
 
         Returns:
             The event id.
@@ -356,6 +334,7 @@ class Node:
             ClosedError: the node is not running.
         """
         attempts = self.config.queue.max_attempts if max_attempts is None else max_attempts
+        headers = headers if key is None else {**(headers or {}), KEY_HEADER: key}
         # fmt: off
         event = Event(type, payload, source=self.name, target=target, topic=topic, priority=priority,
                       correlation_id=correlation_id, causation_id=causation_id, ttl=ttl,
@@ -425,14 +404,14 @@ class Node:
         if self._subs.has_interest(topic):
             await self._subs.route(wire.decode(frames, max_message_size=2**62))
         if persistence is None:
-            await run.transport.publish(topic, seq, frames)
+            await run.groups.publish(topic, seq, frames)  # the transport, then queue groups
 
     async def _share(self, summary: dict[str, Any]) -> None:
         await self._send(stats_event(self.name, summary), journal=False)
 
     async def _wire_out(self, topic: str, seq: int, frames: list[bytes]) -> None:
         if self._run is not None:
-            await self._run.transport.publish(topic, seq, frames)
+            await self._run.groups.publish(topic, seq, frames)
 
     # -- subscribing ---------------------------------------------------------------------------------
     def _subscribe(
@@ -444,6 +423,7 @@ class Node:
         max_size: int | None = None,
         overflow: Overflow | str | None = None,
         concurrency: int = 1,
+        group: str | None = None,
     ) -> Subscription:
         if self._state in (NodeState.CLOSING, NodeState.CLOSED):
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
@@ -457,7 +437,10 @@ class Node:
             overflow=q.overflow_policy if overflow is None else overflow,
             concurrency=concurrency,
             on_close=self._unsubscribed,
+            group=group,
         )
+        if group is not None:
+            sub.gate = ACK_ON_FINISH  # acknowledged to its publisher when the consumer is done with it
         self._subs.add(sub)
         if self._state is NodeState.RUNNING and self._run is not None:
             self._run.dispatcher.start(sub)
@@ -478,8 +461,10 @@ class Node:
             self._announce()
 
     def _announce(self) -> None:
-        if self._run is not None and self._state is NodeState.RUNNING:
-            self._run.transport.announce(patterns=self._subs.interest(), responders=self._responders)
+        if (run := self._run) is not None and self._state is NodeState.RUNNING:
+            groups = self._subs.groups(self.config.groups.max_in_flight)  # queue-group memberships
+            run.transport.announce(patterns=self._subs.interest(), responders=self._responders, groups=groups)
+            run.groups.members_changed(self.peers)
             self._watch.poke()
 
     async def subscribe(
@@ -492,6 +477,7 @@ class Node:
         concurrency: int = 1,
         replay: Replay | None = None,
         durable: str | None = None,
+        group: str | None = None,
     ) -> Subscription:
         """Subscribe to topic patterns.
 
@@ -513,6 +499,9 @@ class Node:
             durable: a name: checkpoint progress in this node's journal and, after a restart, resume
                 every publisher's streams after the checkpoint (at-least-once; needs
                 ``persistence.enabled``; the backlog uses ``overflow="block"``).
+            group: a queue group name: each matching event goes to one member of the group across the
+                mesh (at-least-once: acknowledged when the handler returns, redelivered otherwise; see
+                docs/API_REFERENCE.md#queue-groups). Not with ``replay`` or ``durable``.
 
         Returns:
             The ``Subscription``; ``await sub.unsubscribe()`` (or ``async with sub``) ends it.
@@ -520,21 +509,24 @@ class Node:
         Raises:
             InvalidTopicError: a pattern is malformed. InvalidFilterError: the filter is malformed.
         """
+        if group is not None and (replay is not None or durable is not None):
+            raise UsageError(
+                "group= cannot be combined with replay= or durable= (the publisher keeps group work)"
+            )
         if (replay is not None or durable is not None) and self._state is not NodeState.RUNNING:
             self._running()  # replaying and durable subscriptions need a running node
         persistence = None if self._run is None else self._run.persistence
         spec = await replay_spec(replay, durable, persistence)  # checked (and checkpoint read) first
         # fmt: off
-        sub = self._subscribe(patterns, handler=handler, filter=filter, max_size=max_size,
+        sub = self._subscribe(patterns, handler=handler, filter=filter, max_size=max_size, group=group,
                               overflow="block" if durable else overflow, concurrency=concurrency)
         # fmt: on
         if spec is not None:  # no await since _subscribe: no live event can slip past the gate
             self._running().gates.attach(sub, spec, durable)
         return sub
 
-    def on(
-        self, *patterns: str, filter: Mapping[str, Any] | None = None, concurrency: int = 1
-    ) -> Callable[[F], F]:
+    def on(self, *patterns: str, filter: Mapping[str, Any] | None = None, concurrency: int = 1,
+           group: str | None = None) -> Callable[[F], F]:  # fmt: skip
         """Decorator: register the function as a handler for ``patterns`` (see ``subscribe``).
 
         Usable before the node starts; the subscription begins when it does.
@@ -543,7 +535,7 @@ class Node:
         compiled = [compile_pattern(p) for p in patterns]
 
         def register(func: F) -> F:
-            self._subscribe(compiled, handler=func, filter=filter, concurrency=concurrency)
+            self._subscribe(compiled, handler=func, filter=filter, concurrency=concurrency, group=group)
             return func
 
         return register
@@ -561,9 +553,8 @@ class Node:
 
         return register
 
-    def stream(
-        self, *patterns: str, batch_size: int = 100, filter: Mapping[str, Any] | None = None
-    ) -> AsyncIterator[Event]:
+    def stream(self, *patterns: str, batch_size: int = 100, filter: Mapping[str, Any] | None = None,
+               group: str | None = None) -> AsyncIterator[Event]:  # fmt: skip
         """Iterate over matching events as they arrive: ``async for event in node.stream("sensor.*")``.
 
         The subscription starts at this call (nothing published after it is missed, even before
@@ -573,7 +564,7 @@ class Node:
             batch_size: events taken from the backlog per wake-up before yielding control back
                 to the loop (a throughput knob; events are still yielded one at a time).
         """
-        sub = self._subscribe(patterns, filter=filter)
+        sub = self._subscribe(patterns, filter=filter, group=group)  # group: one member gets each event
         return events_of(sub, max(1, batch_size))
 
     def window(
@@ -761,8 +752,11 @@ class Node:
         )
         return responders()
 
-    async def wait_for_subscribers(self, topic: str, count: int = 1, *, timeout: float = 10.0) -> int:
-        """Wait until ``count`` other nodes subscribe to something matching ``topic``.
+    async def wait_for_subscribers(
+        self, topic: str, count: int = 1, *, timeout: float = 10.0, group: str | None = None
+    ) -> int:
+        """Wait until ``count`` other nodes subscribe to something matching ``topic`` (with ``group``:
+        are members of that queue group with a pattern matching ``topic``, this node included).
 
         The cure for ZeroMQ's slow-joiner loss: call it before publishing to a subscriber that
         has just started. ``topic`` may also be a pattern (``"order.*"``): then nodes whose
@@ -775,11 +769,10 @@ class Node:
             WaitTimeout: fewer than ``count`` subscribers within ``timeout`` seconds.
         """
         compile_pattern(topic)  # a topic or a pattern; raises InvalidTopicError with the fix
-        transport = self._running().transport
-        await self._watch.wait_until(
-            lambda: transport.subscriber_count(topic) >= count, timeout, f"{count} subscriber(s) of {topic!r}"
-        )
-        return transport.subscriber_count(topic)
+        counted = self._running().groups.subscribers
+        what = f"{count} {'subscriber(s)' if group is None else f'member(s) of group {group!r}'} of {topic!r}"
+        await self._watch.wait_until(lambda: counted(topic, group) >= count, timeout, what)
+        return counted(topic, group)
 
     def _on_peers_changed(self) -> None:
         peers = self.peers
@@ -787,6 +780,7 @@ class Node:
         if self._run is not None:
             self._run.recovery.peers_changed(peers)
             self._run.gates.peers_changed(peers)
+            self._run.groups.members_changed(peers)
 
     # -- introspection -------------------------------------------------------------------------------
     @property
@@ -815,7 +809,7 @@ class Node:
         router, recovery = (None, None) if run is None else (run.router, run.recovery)
         transport_drops = {} if run is None else run.transport.statistics().dropped
         repeats = {} if recovery is None else recovery.counted()
-        router_drops = {} if router is None else router.dropped
+        router_drops = {} if run is None else merge_counts(run.router.dropped, run.groups.dropped)
         stats_heard = 0 if run is None or run.mesh is None else run.mesh.received  # not application events
         return NodeStatistics(
             name=self.name,
@@ -837,6 +831,10 @@ class Node:
             failures={} if run is None else run.transport.statistics().failures,
         )
 
+    def group_statistics(self) -> GroupStatistics:
+        """Queue groups: as publisher, per member in flight, sent, acked, redelivered; as member, totals."""
+        return GroupStatistics() if self._run is None else self._run.groups.statistics()
+
     async def _observe(self, *, journal_stats: bool = True) -> Observation:
         """What /health, /metrics and the dashboard show (journal statistics: not for mesh stats)."""
         run = self._run
@@ -852,9 +850,8 @@ class Node:
             transport=None if run is None else run.transport.statistics(),
             subscriptions=[s.statistics() for s in self._subs.all if s is not self._internal],
             dispatcher=None if run is None else run.dispatcher.statistics(),
-            request_latency=(
-                run.router.requests.request_latency if run is not None else Histogram()
-            ).snapshot(),
+            request_latency=(run.router.requests.request_latency if run else Histogram()).snapshot(),
+            groups=None if run is None else run.groups.statistics(),
             peers=self.peers,
             workers=self.config.performance.worker_threads,
             published=dict(self._seqs),

@@ -9,6 +9,13 @@ Usage: python peer_proc.py ROLE MESH NAME [ARG]
   respond TYPE      answer TYPE requests with {"echo": payload, "by": NAME}
   oneshot TOPIC N S publish N events {"i": k} right after start (no waiting for anyone), print
                     "done", stay S seconds, then close and exit (prints "closed SECONDS")
+  worker PATTERN GROUP DELAY_MS CREDIT
+                    a queue-group member (credit = groups.max_in_flight): print {"i", "k", "t"} for
+                    each event after DELAY_MS of work; the event is acknowledged when it returns
+  tasks TOPIC N GROUP KEYS
+                    wait for a member of GROUP, publish N events {"i": k} (key "k<i % KEYS>" when
+                    KEYS > 0), print "done", stay up (its journal, if ZBUS_PERSISTENCE__ENABLED, keeps
+                    unacknowledged work across a restart)
   idle              just be a peer
 Prints "ready <node id> <epoch>" once started; exits on stdin EOF or SIGTERM.
 """
@@ -20,6 +27,7 @@ import json
 import logging
 import signal
 import sys
+import time
 
 import zbus
 
@@ -32,9 +40,10 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.readline() else None)
-    async with zbus.Node(
-        name, mesh=mesh, config={"discovery": {"heartbeat_interval": 0.2, "peer_timeout": 2}}
-    ) as node:
+    config: dict[str, dict[str, object]] = {"discovery": {"heartbeat_interval": 0.2, "peer_timeout": 2}}
+    if role == "worker":
+        config["groups"] = {"max_in_flight": int(arg[3])}
+    async with zbus.Node(name, mesh=mesh, config=config) as node:
         if role == "sub":
 
             def show(event: zbus.Event) -> None:
@@ -47,6 +56,16 @@ async def main() -> None:
                 print(json.dumps(line), flush=True)
 
             await node.subscribe(arg[0], handler=show)
+        elif role == "worker":
+            delay = int(arg[2]) / 1000
+
+            async def work(event: zbus.Event) -> None:
+                if delay:
+                    await asyncio.sleep(delay)
+                line = {"i": event.payload["i"], "k": event.key, "t": time.time()}
+                print(json.dumps(line), flush=True)  # before the ack: every acked task is printed
+
+            await node.subscribe(arg[0], handler=work, group=arg[1])
         elif role == "respond":
             node.respond(arg[0])(lambda e: {"echo": e.payload, "by": name})
         print(f"ready {node.id} {node.epoch}", flush=True)
@@ -72,6 +91,13 @@ async def main() -> None:
                 await node.publish(arg[0], {"i": i})
                 if (i + 1) % 50 == 0:
                     print(f"sent {i + 1}", flush=True)
+            print("done", flush=True)
+        elif role == "tasks":
+            count, keys = int(arg[1]), int(arg[3])
+            if count:
+                await node.wait_for_subscribers(arg[0], group=arg[2], timeout=20)
+            for i in range(count):
+                await node.publish(arg[0], {"i": i}, key=f"k{i % keys}" if keys else None)
             print("done", flush=True)
         elif role == "history":
             for i in range(int(arg[1])):

@@ -21,6 +21,7 @@ SCENARIOS = {
     "recovery": ["vs_target_1s"],
     "idle": ["rss_vs_target_60mb", "cpu_vs_target_1pct"],
     "join": ["vs_target_1s"],
+    "groups": ["throughput"],
 }
 ZBUS = [sys.executable, "-c", "from zbus.tools.cli import main; main()"]
 
@@ -41,6 +42,7 @@ def test_bench_quick_reports_every_scenario_with_ratios() -> None:
         "journaled",
         "latency_1k",
         "request_reply",
+        "groups",
     ):
         for side in ("zbus", "raw"):
             result = report["scenarios"][name][side]

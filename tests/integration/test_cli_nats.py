@@ -169,11 +169,41 @@ def test_sub_durable_resumes_where_it_stopped(
     assert [e["seq"] for e in events(out.stdout.splitlines())] == [4, 5]  # resumed after the checkpoint
 
 
+def test_sub_group_member_gets_the_tasks_and_shows_in_peers_and_topics(
+    mesh: str, background: type[Cli], spawn: type[Proc]
+) -> None:
+    member = background(
+        "sub", "grp.*", "--group", "w", "--json", "--count", "20", "--duration", "30", "--mesh", mesh
+    )
+    member.expect("subscribed to grp.* in group 'w'", stream="err")
+    peers = run("peers", "--json", "--wait", "1", "--mesh", mesh)
+    assert peers.returncode == 0, peers.stderr
+    assert [json.loads(line)["groups"] for line in peers.stdout.splitlines()] == [["w:grp.*/64"]]
+    topics = run("topics", "--json", "--wait", "1", "--mesh", mesh)
+    rows = [json.loads(line) for line in topics.stdout.splitlines()]
+    assert {
+        "kind": "group",
+        "topic": "grp.* (group w)",
+        "nodes": [peers_name(peers.stdout)],
+        "events": None,
+    } in rows
+    publisher = spawn("tasks", mesh, "grppub", "grp.x", "20", "w", "0")
+    publisher.expect("done")
+    code, lines, err = member.finish()
+    assert code == 0, err
+    assert sorted(e["payload"]["i"] for e in events(lines)) == list(range(20))
+
+
+def peers_name(stdout: str) -> str:
+    return str(json.loads(stdout.splitlines()[0])["name"])
+
+
 def test_sub_option_conflicts_are_usage_errors() -> None:
     for args, message in (
         (["sub", "a.*", "--last", "1", "--replay", "all"], "give one of them"),
         (["sub", "a.*", "--durable", "x", "--last", "1"], "cannot be combined"),
         (["sub", "a.*", "--journal", "/tmp/x"], "--journal is for --durable"),
+        (["sub", "a.*", "--group", "w", "--last", "1"], "--group cannot be combined"),
         (["sub", "a.*", "--replay", "yesterday"], "expected 'all'"),
         (["request", "a.b", "--replies", "0"], "--replies"),
         (["reply", "a.b", "{}", "--command", "cat"], "not both"),

@@ -69,3 +69,20 @@ def test_top_without_sharing_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, m
     monkeypatch.setenv("ZBUS_MONITORING__MESH__INTERVAL", "0")
     out = run("top", "--once", "--mesh", mesh)
     assert out.returncode == 2 and "monitoring.mesh.interval is 0" in out.stderr
+
+
+def test_top_shows_queue_group_members_as_their_publisher_sees_them(mesh: str, spawn: type[Proc]) -> None:
+    worker = spawn("worker", mesh, "w", "task.*", "workers", "5", "4")  # 5 ms a task, credit 4
+    worker.expect("ready")
+    planner = spawn("tasks", mesh, "planner", "task.x", "2000", "workers", "0")  # 10 s of work
+    planner.expect("done", timeout=30)
+    out = run("top", "--once", "--json", "--mesh", mesh)
+    assert out.returncode == 0, out.stderr
+    nodes = {n["name"]: n for n in json.loads(out.stdout)["nodes"]}
+    ((group, member, in_flight, acked, redelivered),) = nodes["planner"]["groups"]
+    assert (group, member, redelivered) == ("workers", "w", 0) and 0 < in_flight <= 4 and acked > 0
+    assert nodes["w"]["groups"] == []  # a member that publishes to no group has no view of one
+    table = run("top", "--once", "--mesh", mesh).stdout.splitlines()
+    header = [line for line in table if line.startswith("GROUP")]
+    assert header and header[0].split()[:3] == ["GROUP", "MEMBER", "PUBLISHER"]
+    assert any(line.split()[:3] == ["workers", "w", "planner"] for line in table)

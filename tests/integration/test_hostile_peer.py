@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 
+import msgpack
 import pytest
 import zmq
 
@@ -131,3 +132,26 @@ async def test_a_request_on_a_system_topic_is_refused_and_counted(
         )
         assert errors == []
         assert node.statistics().state == "running"
+
+
+async def test_malformed_group_messages_are_counted_and_harmless(mesh_name: str, raw: Raw) -> None:
+    async with Node("target", mesh=mesh_name, config=FAST) as node:
+        got: list[int] = []
+        await node.subscribe("job.*", handler=lambda e: got.append(e.payload["n"]), group="g")
+        dealer, _ = await join_as_fake(raw, node, mesh_name, ())
+        frames = wire.encode(Event("job.x", {"n": 1}), node_id="evil-peer", epoch=1)
+        bad = [
+            [Kind.DELIVER.value, b"\xc1"],
+            [Kind.DELIVER.value, msgpack.packb({"v": 1, "group": "g", "events": [[1, 0, b"t", b"h", b"p"]]})],
+            [Kind.ACK.value, msgpack.packb({"v": 1, "ack": ["x"]})],
+            [Kind.ACK.value],
+        ]
+        for message in bad:
+            dealer.send_multipart(message)
+        good = msgpack.packb({"v": 1, "group": "g", "events": [[7, 1, *frames]]})
+        dealer.send_multipart([Kind.DELIVER.value, good])  # a well-formed one still works
+        await eventually(lambda: got == [1])
+        dropped = node.statistics().dropped
+        print(f"\nmalformed DELIVER/ACK from a peer: malformed_group={dropped.get('malformed_group')}")
+        assert dropped["malformed_group"] == 4
+        await eventually(lambda: node.group_statistics().acked == 1)  # its ack went back to the sender

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from zbus.model.peer import PeerInfo
 from zbus.monitoring.meshview import BadSummary, MeshView, baseline, check_summary, summarize
 from zbus.monitoring.snapshot import Observation
 from zbus.observe.latency import Histogram
-from zbus.observe.statistics import NodeStatistics
+from zbus.observe.statistics import GroupMemberStatistics, GroupStatistics, NodeStatistics
 
 
 def observe(
@@ -84,6 +85,9 @@ def test_a_summary_has_rates_flows_and_the_latency_of_its_interval_only() -> Non
         lambda s: s["latency"].update(buckets=[1, 2]),
         lambda s: s["latency"].update(p50="<script>"),
         lambda s: s.update(counters=[]),
+        lambda s: s.update(groups=[["g", "m", -1, 0, 0]]),
+        lambda s: s.update(groups=[["g", "m", 1, 0]]),
+        lambda s: s.update(groups=[["g", "m", 0, 0, 0]] * 51),
     ],
 )
 def test_malformed_summaries_are_refused(damage: Any) -> None:
@@ -126,3 +130,17 @@ def test_the_view_merges_nodes_into_edges_topics_and_series() -> None:
     assert set(doc["series"]["latency"]) == {"p50", "p90", "p99"}
     assert [n["stale"] for n in view.document(106.0)["nodes"]] == [True, True, True]
     assert view.document(113.0)["nodes"] == []  # unheard for a whole window: forgotten
+
+
+def test_a_publishers_view_of_its_queue_group_members_is_in_its_summary() -> None:
+    member = GroupMemberStatistics(
+        group="workers", member="cccc", name="w1", credit=64, in_flight=3, sent=10, acked=7, redelivered=1
+    )
+    o = observe()
+    with_groups = dataclasses.replace(o, groups=GroupStatistics(members=(member,)))
+    summary, _ = summarize(with_groups, 1.0, baseline(o, 0.0), interval=1.0)
+    assert summary["groups"] == [["workers", "w1", 3, 7, 1]]
+    assert "groups" not in summarize(o, 1.0, baseline(o, 0.0), interval=1.0)[0]  # none: left out
+    view = MeshView(window=60, interval=1)
+    assert view.add(check_summary(summary), 1.0)
+    assert view.document(1.0)["nodes"][0]["groups"] == [["workers", "w1", 3, 7, 1]]

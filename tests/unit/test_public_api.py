@@ -15,6 +15,8 @@ EXPECTED = sorted(
         "DiscoveryError",
         "Event",
         "EventValidationError",
+        "GroupMemberStatistics",
+        "GroupStatistics",
         "InvalidFilterError",
         "InvalidTopicError",
         "JournalCorruptError",

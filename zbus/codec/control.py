@@ -18,6 +18,7 @@ from ..errors import WireError
 
 __all__ = [
     "DIRECT_KINDS",
+    "GROUP_KINDS",
     "HANDSHAKE_KINDS",
     "HEARTBEAT_TOPIC",
     "KINDS",
@@ -72,6 +73,10 @@ class Kind(bytes, Enum):
     REPLAY = b"REPLAY"
     #: these streams, these ranges (ReplayPlan)
     REPLAY_PLAN = b"REPLAY_PLAN"
+    #: events of a queue group for you to handle and acknowledge (``codec.groups.Deliver``)
+    DELIVER = b"DELIVER"
+    #: acks, nacks and "still working" for events I was delivered (``codec.groups.Acks``)
+    ACK = b"ACK"
 
 
 #: type frame -> kind, for parsing (a dict lookup: the inbound hot path pays no Enum call)
@@ -82,6 +87,8 @@ HANDSHAKE_KINDS: Final = frozenset({Kind.HELLO, Kind.UPDATE, Kind.BYE, Kind.DRAI
 ROUTED_KINDS: Final = frozenset(set(Kind) - HANDSHAKE_KINDS)
 #: point-to-point event traffic (the router's own); the rest of ROUTED_KINDS is repair and replay
 DIRECT_KINDS: Final = frozenset({Kind.EVENT, Kind.REQUEST, Kind.REPLY})
+#: queue-group traffic (``zbus.inbound.groups``)
+GROUP_KINDS: Final = frozenset({Kind.DELIVER, Kind.ACK})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +122,8 @@ class PeerHello:
     key: bytes = b""
     cred: bytes = b""
     revoked: bytes = b""
+    #: queue groups I am a member of: group -> (patterns, credit); sent only when not empty
+    groups: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         """msgpack map of the fields plus ``v``, the control protocol version."""
@@ -136,6 +145,11 @@ class PeerHello:
                 **({} if self.age is None else {"age": self.age}),
                 **({} if self.base is None else {"base": self.base}),
                 **{k: v for k, v in (("key", self.key), ("cred", self.cred), ("revoked", self.revoked)) if v},
+                **(
+                    {"groups": {g: {"patterns": list(p), "credit": c} for g, (p, c) in self.groups.items()}}
+                    if self.groups
+                    else {}
+                ),
             }
         )
 
@@ -212,6 +226,7 @@ def decode_hello(data: bytes) -> PeerHello:
         key=_bin(body, "key"),
         cred=_bin(body, "cred"),
         revoked=_bin(body, "revoked"),
+        groups=_groups(body.get("groups", {})),
     )
 
 
@@ -220,6 +235,21 @@ def _bin(body: dict[str, Any], key: str) -> bytes:
     if type(value) is not bytes:
         raise WireError(f"HELLO field {key!r} must be bytes")
     return value
+
+
+def _groups(value: Any) -> dict[str, tuple[tuple[str, ...], int]]:
+    """HELLO ``groups``: group name -> ``{"patterns": [str], "credit": int}``, checked."""
+    if type(value) is not dict or len(value) > 1024:
+        raise WireError("HELLO field 'groups' must map a group name to {patterns, credit}")
+    out = {}
+    for name, ad in value.items():
+        if type(name) is not str or not 0 < len(name) <= 255 or type(ad) is not dict:
+            raise WireError("HELLO field 'groups' must map a group name to {patterns, credit}")
+        credit = ad.get("credit")
+        if type(credit) is not int or not 1 <= credit <= 1_000_000:
+            raise WireError(f"HELLO group {name!r:.40}: 'credit' must be an int in 1..1000000")
+        out[name] = (_strs(ad, "patterns", "HELLO group"), credit)
+    return out
 
 
 def _age(value: Any) -> float | None:

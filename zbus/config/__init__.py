@@ -11,6 +11,7 @@ from __future__ import annotations
 from .loading import load_config as load_config
 from .sections import Config as Config
 from .sections import DiscoveryConfig as DiscoveryConfig
+from .sections import GroupsConfig as GroupsConfig
 from .sections import HttpConfig as HttpConfig
 from .sections import LimitsConfig as LimitsConfig
 from .sections import LoggingConfig as LoggingConfig
@@ -32,6 +33,7 @@ from .values import parse_size as parse_size
 __all__ = [
     "Config",
     "DiscoveryConfig",
+    "GroupsConfig",
     "HttpConfig",
     "LimitsConfig",
     "LoggingConfig",

@@ -29,9 +29,10 @@ from .values import (
     default_journal_path,
 )
 
-__all__ = ["Config", "DiscoveryConfig", "HttpConfig", "LimitsConfig", "LoggingConfig", "MeshConfig",
-           "MeshViewConfig", "MetricsConfig", "MonitoringConfig", "PerformanceConfig", "PersistenceConfig",
-           "QueueConfig", "RepairConfig", "RetentionConfig", "SecurityConfig", "TransportConfig"]  # fmt: skip
+__all__ = ["Config", "DiscoveryConfig", "GroupsConfig", "HttpConfig", "LimitsConfig", "LoggingConfig",
+           "MeshConfig", "MeshViewConfig", "MetricsConfig", "MonitoringConfig", "PerformanceConfig",
+           "PersistenceConfig", "QueueConfig", "RepairConfig", "RetentionConfig", "SecurityConfig",
+           "TransportConfig"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,6 +275,26 @@ class QueueConfig(_Section):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GroupsConfig(_Section):
+    """``[groups]``: queue groups (``subscribe(..., group=)``): acks, redelivery and flow control.
+
+    Attributes:
+        ack_wait: seconds a member has to acknowledge an event (or call ``in_progress``) before the
+            publisher delivers it again.
+        max_deliver: deliveries of one event before the publisher dead-letters it.
+        max_in_flight: a member subscription's credit: events one publisher has delivered to it and
+            not had acknowledged.
+        max_waiting: events a publisher holds for its groups' members; beyond it ``publish`` waits.
+    """
+
+    _key: ClassVar[str] = "groups"
+    ack_wait: float = _opt(30.0, _positive_duration)
+    max_deliver: int = _opt(5, _num("integer", 1))
+    max_in_flight: int = _opt(64, _num("integer", 1, 100_000, "in 1..100000"))
+    max_waiting: int = _opt(10_000, _num("integer", 1))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LimitsConfig(_Section):
     """``[limits]``: what one peer may cost this node (docs/ARCHITECTURE.md, "Hostile input").
 
@@ -423,6 +444,7 @@ class Config(_Section):
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     persistence: PersistenceConfig = field(default_factory=PersistenceConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
+    groups: GroupsConfig = field(default_factory=GroupsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     repair: RepairConfig = field(default_factory=RepairConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)

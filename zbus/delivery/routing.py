@@ -31,11 +31,15 @@ class Subscriptions:
     def __init__(self) -> None:
         self._index: TopicIndex[Subscription] = TopicIndex()
         self.all: list[Subscription] = []
+        self.grouped: list[Subscription] = []  # queue-group members: not in the index (see ``members``)
         self._gated = 0  # subscriptions with a replay gate: the slower routing path
 
     def add(self, sub: Subscription) -> None:
-        """Start routing matching events to ``sub``."""
+        """Start routing matching events to ``sub`` (a group member's come from its group instead)."""
         self.all.append(sub)
+        if sub.group is not None:
+            self.grouped.append(sub)
+            return
         for pattern in sub.patterns:
             self._index.add(pattern, sub)
 
@@ -43,8 +47,26 @@ class Subscriptions:
         """Stop routing to ``sub``."""
         if sub in self.all:
             self.all.remove(sub)
+            if sub.group is not None:
+                self.grouped.remove(sub)
+                return
             for pattern in sub.patterns:
                 self._index.remove(pattern, sub)
+
+    def groups(self, credit: int) -> dict[str, tuple[tuple[str, ...], int]]:
+        """This node's queue-group memberships as announced: group -> (patterns, credit), where a
+        group's credit is ``credit`` per subscription of that group."""
+        out: dict[str, tuple[tuple[str, ...], int]] = {}
+        for sub in self.grouped:
+            assert sub.group is not None
+            patterns, total = out.get(sub.group, ((), 0))
+            mine = tuple(announced(p) for p in sub.patterns)
+            out[sub.group] = (tuple(sorted({*patterns, *mine})), total + credit)
+        return out
+
+    def members(self, group: str, topic: str) -> list[Subscription]:
+        """This node's open subscriptions of ``group`` whose patterns match ``topic``."""
+        return [s for s in self.grouped if s.group == group and any(p.matches(topic) for p in s.patterns)]
 
     def gate_changed(self, delta: int) -> None:
         """A replay gate was put in front of a subscription (+1) or removed (-1)."""
@@ -55,7 +77,7 @@ class Subscriptions:
 
     def interest(self) -> set[str]:
         """Every pattern this node subscribes to, in announcement form."""
-        return {announced(p) for sub in self.all for p in sub.patterns}
+        return {announced(p) for sub in self.all if sub.group is None for p in sub.patterns}
 
     def has_interest(self, topic: str) -> bool:
         """True when a subscription of this node matches ``topic``."""

@@ -100,6 +100,7 @@ class Subscription:
         concurrency: int = 1,
         on_close: Callable[[Subscription], Awaitable[None]] | None = None,
         max_bytes: int = 0,
+        group: str | None = None,
     ) -> None:
         if not patterns:
             raise UsageError("subscribe needs at least one pattern, e.g. subscribe('order.*', handler=...)")
@@ -115,7 +116,11 @@ class Subscription:
             raise UsageError(f"overflow={overflow!r}: expected one of {choices}") from None
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
             raise UsageError(f"max_size={max_size!r}: expected an int ≥ 1")
+        if group is not None and (not isinstance(group, str) or not 0 < len(group.encode()) <= 255):
+            raise UsageError(f"group={group!r}: expected a name of 1 to 255 UTF-8 bytes")
         self.patterns = tuple(patterns)
+        #: the queue group: each matching event goes to one member of it (``zbus.inbound.groups``)
+        self.group = group
         self.handler = handler
         #: when it was made (``time.monotonic()``): publishers that start later are followed from
         #: their first event (the join rule, see ``Subscriptions.interest_since``)
@@ -207,6 +212,11 @@ class Subscription:
             return self.offer(event)
         finally:
             self._line = line
+
+    def has_room(self) -> bool:
+        """True when an event offered now would be queued without dropping one (a queue group
+        member gives a delivery back instead of overflowing)."""
+        return not self._closed and not self._line and not self._buffer.is_full()
 
     async def wait_space(self) -> None:
         """Wait until the backlog has room (``overflow="block"``) or the subscription closes."""

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..codec import wire
-from ..codec.control import DIRECT_KINDS, Kind
+from ..codec.control import DIRECT_KINDS, GROUP_KINDS, Kind
 from ..delivery.routing import Subscriptions
 from ..delivery.subscription import Handler
 from ..errors import NoResponders, UnknownTargetError, WireError
@@ -22,6 +22,7 @@ from ..model.event import Event
 from ..observe.drops import Drops
 from ..protocol.requests import RoundRobin
 from ..transport.base import Transport
+from .groups import Groups
 from .peerwatch import PeerWatch
 from .recovery import Recovery
 from .requests import Requests
@@ -47,6 +48,7 @@ class Router:
         recovery: Recovery,
         run_handler: Callable[[Handler, Event], Any],
         on_peers_changed: Callable[[], None],
+        groups: Groups | None = None,
     ) -> None:
         self.node_id = node_id
         self.name = name
@@ -57,6 +59,7 @@ class Router:
         self.transport = transport
         self.recovery = recovery
         self._peers_changed = on_peers_changed
+        self.groups = groups  # queue groups: DELIVER and ACK go there
         self.received = 0
         self.dropped = Drops("router")
         self.requests = Requests(
@@ -127,6 +130,13 @@ class Router:
 
     async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message arrived from peer ``sender``."""
+        if kind in GROUP_KINDS:
+            try:
+                if self.groups is not None:
+                    self.groups.on_direct(kind, sender, frames)
+            except WireError:
+                self.dropped.drop("malformed_group")
+            return
         if kind not in DIRECT_KINDS:
             try:
                 await self.recovery.on_direct(kind, sender, frames)

@@ -16,7 +16,7 @@ from typing import Any
 from ..store import Checkpoints
 from .persistence import Persistence
 
-__all__ = ["CREATED", "Resume", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CREATED", "Resume", "checkpoint_names", "load_checkpoint", "save_checkpoint"]
 
 Stream = tuple[str, str]
 
@@ -55,3 +55,9 @@ async def save_checkpoint(persistence: Persistence, name: str, watermarks: Mappi
     if watermarks:
         changed = dict(watermarks)
         await persistence.run(lambda journal: Checkpoints(journal).commit_many(name, changed))
+
+
+async def checkpoint_names(persistence: Persistence, prefix: str) -> list[str]:
+    """The names of the checkpoints in the journal that start with ``prefix``."""
+    names: list[str] = await persistence.run(lambda journal: Checkpoints(journal).names())
+    return [n for n in names if n.startswith(prefix)]

@@ -27,14 +27,14 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgpack
 
 from ..errors import EventValidationError, WireError
 from .topics import validate_topic
 
-__all__ = ["Event", "IdGenerator", "Priority", "new_event_id"]
+__all__ = ["Event", "IdGenerator", "Priority", "Receipt", "new_event_id"]
 
 
 class Priority(IntEnum):
@@ -51,6 +51,20 @@ MIN_PRIORITY: Final = 1
 MAX_PRIORITY: Final = 10
 DEFAULT_PRIORITY: Final = 5
 DEFAULT_MAX_ATTEMPTS: Final = 3
+
+
+class Receipt(Protocol):
+    """How a group delivery answers its publisher (``zbus.inbound.groups``); each returns False once
+    the delivery was already answered."""
+
+    def ack(self) -> bool:
+        """Done: do not deliver it again."""
+
+    def nack(self, delay: float) -> bool:
+        """Deliver it again after ``delay`` seconds."""
+
+    def in_progress(self) -> bool:
+        """Still working: restart the ack timer."""
 
 
 class IdGenerator:
@@ -208,6 +222,7 @@ class Event:
         "_payload",
         "_payload_raw",
         "_priority",
+        "_receipt",
         "_seq",
         "_source",
         "_tags",
@@ -217,6 +232,7 @@ class Event:
         "_ttl",
         "_type",
     )
+    _receipt: Receipt  # set only on a queue-group delivery (read it with getattr)
 
     def __init__(
         self,
@@ -423,6 +439,32 @@ class Event:
         """Incarnation of the publishing node; changes when that node restarts."""
         return self._epoch
 
+    # -- queue groups -------------------------------------------------------------------------
+    def ack(self) -> bool:
+        """Acknowledge this event now, before the handler returns (a group delivery only: the
+        publisher will not deliver it again). Returns False for an event that came through no group
+        (nothing to acknowledge), or one already answered."""
+        receipt: Receipt | None = getattr(self, "_receipt", None)
+        return receipt is not None and receipt.ack()
+
+    def nack(self, delay: float = 0.0) -> bool:
+        """Give this group delivery back: the publisher delivers it again (perhaps to another member)
+        after ``delay`` seconds. Returns False for an event that came through no group, or one
+        already answered."""
+        receipt: Receipt | None = getattr(self, "_receipt", None)
+        return receipt is not None and receipt.nack(delay)
+
+    def in_progress(self) -> bool:
+        """Still working on this group delivery: its publisher restarts the ``groups.ack_wait``
+        clock (call it periodically during long work). Returns False when there is nothing to extend."""
+        receipt: Receipt | None = getattr(self, "_receipt", None)
+        return receipt is not None and receipt.in_progress()
+
+    @property
+    def key(self) -> str | None:
+        """The ordering key given to ``publish(..., key=)`` (the ``zbus-key`` header), else None."""
+        return self._headers.get("zbus-key")
+
     # -- behaviour ----------------------------------------------------------------------------
     def is_expired(self, now: float | None = None) -> bool:
         """True when ``expires_at`` has passed (``now`` in UNIX seconds, default the clock)."""
@@ -446,8 +488,11 @@ class Event:
     def _clone(self) -> Event:
         """A shallow copy sharing the raw payload, so another subscriber decodes its own payload."""
         clone = Event.__new__(Event)
-        for name in Event.__slots__:
+        for name in _FIELDS:
             setattr(clone, name, getattr(self, name))
+        receipt = getattr(self, "_receipt", None)
+        if receipt is not None:  # a retry of a group delivery still answers for it
+            clone._receipt = receipt
         if self._payload_raw is not None:
             clone._payload = _UNSET
         clone._headers = dict(self._headers)
@@ -507,3 +552,7 @@ class Event:
             f"<zbus.Event {self._type!r} id={self._id!r} source={self._source!r} "
             f"priority={self._priority}{extra}>"
         )
+
+
+#: the slots that are always set (``_receipt`` is set only on group deliveries)
+_FIELDS: Final = tuple(name for name in Event.__slots__ if name != "_receipt")

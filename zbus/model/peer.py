@@ -27,6 +27,8 @@ class PeerInfo:
             peer that started after our subscription is followed from its first event.
         base: its last sequence per topic when this incarnation started (``{}``: every stream starts
             at 1; ``None``: unknown, the join rule does not apply).
+        groups: the queue groups it is a member of, as ``(group, patterns, credit)`` sorted by group:
+            publishers give each event of a group to one member (``subscribe(..., group=)``).
     """
 
     id: str
@@ -41,3 +43,4 @@ class PeerInfo:
     joined_at: float = 0.0
     started: float | None = field(default=None, compare=False)
     base: dict[str, int] | None = field(default=None, compare=False, repr=False)
+    groups: tuple[tuple[str, tuple[str, ...], int], ...] = ()

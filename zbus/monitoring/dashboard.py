@@ -3,9 +3,9 @@
 It polls ``/api/state`` once a second and redraws: health and its checks, counters with their
 rates (computed in the browser from two successive polls, so the node keeps only counters), peers
 (with when they joined and when this node last heard their stats), topics with rates, the backlog by
-priority, the journal, latency and the most recent gaps. Above them the whole mesh: charts and a flow
-graph drawn from ``/api/mesh`` every two seconds (meshpage.py). Every
-value is inserted with ``textContent`` (peer names and topics come from the network: never HTML).
+priority, queue groups, the journal, latency and the most recent gaps. Above them the whole mesh:
+charts and a flow graph drawn from ``/api/mesh`` every two seconds (meshpage.py). Every value
+is inserted with ``textContent`` (peer names and topics come from the network: never HTML).
 Stable ids and ``data-*`` attributes (``#peers tr[data-peer]``, ``#status[data-status]``) let tests
 and scripts read the page.
 """
@@ -49,6 +49,9 @@ th{font-weight:600;color:#567}td.n{text-align:right;font-variant-numeric:tabular
 <section><h2>Topics</h2><table id="topics"><thead><tr><th>topic</th><th>published</th><th>received</th>
 <th>per second</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Queue</h2><p id="queue-summary" class="muted"></p><table id="queue"></table></section>
+<section><h2>Queue groups</h2><p id="groups-summary" class="muted"></p><table id="groups"><thead><tr>
+<th>group</th><th>member</th><th>credit</th><th>in flight</th><th>sent</th><th>acked</th><th>redelivered</th>
+</tr></thead><tbody></tbody></table></section>
 <section><h2>Journal</h2><table id="journal"></table></section>
 <section><h2>Recent gaps</h2><table id="gaps"><thead><tr><th>when</th><th>publisher</th><th>topic</th>
 <th>missing</th></tr></thead><tbody></tbody></table></section>
@@ -102,6 +105,12 @@ function render(s) {
     const td = el("td"); const bar = el("span", undefined, "bar"); bar.style.width = (v / max * 200) + "px";
     td.append(bar, " " + v); tr.appendChild(td); qrows.push(tr); }
   fill($("queue"), qrows);
+  const g = s.groups;
+  $("groups-summary").textContent = "as publisher: " + g.waiting + " waiting, " + g.in_flight +
+    " in flight, " + g.redelivered + " redelivered, " + g.dead_lettered + " dead-lettered" +
+    " \u00b7 as member: " + g.received + " received, " + g.acked + " acked, " + g.nacked + " nacked";
+  fill($("groups").tBodies[0], g.members.length ? g.members.map((m) => row([m.group, m.name || m.member,
+    m.credit, m.in_flight, m.sent, m.acked, m.redelivered], true)) : [row(["none", "", "", "", "", "", ""])]);
   const j = s.journal;
   fill($("journal"), j ? [row(["path", j.path]), row(["events", j.events]), row(["size", bytes(j.bytes)]),
     row(["map used", bytes(j.map_used) + " of " + bytes(j.map_size)]), row(["pending writes", j.pending]),

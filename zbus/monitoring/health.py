@@ -113,7 +113,8 @@ def unresponsive(reason: str) -> dict[str, Any]:
 
 
 def state_json(s: NodeSnapshot, health: dict[str, Any]) -> dict[str, Any]:
-    """What the dashboard polls (``/api/state``): counters, peers, topics, queue, journal, gaps."""
+    """What the dashboard polls (``/api/state``): counters, peers, topics, queue, queue groups, journal,
+    gaps."""
     st = s.stats
     return {
         "taken_at": s.taken_at,
@@ -180,6 +181,8 @@ def state_json(s: NodeSnapshot, health: dict[str, Any]) -> dict[str, Any]:
             for t in s.topics
         ],
         "subscriptions": [dataclasses.asdict(r) for r in s.subscriptions],
+        "groups": dataclasses.asdict(s.groups)
+        | {"members": [dataclasses.asdict(m) for m in s.groups.members[:50]]},
         "journal": s.journal,
         "recent_gaps": [
             {"ts": ts, "publisher": node, "topic": topic, "missing": n}

@@ -33,6 +33,7 @@ SUMMARY_VERSION = 1
 MAX_TOPICS = 32  # busiest topics per summary
 MAX_FLOWS = 100  # publishers per summary
 MAX_PEERS = 100
+MAX_GROUP_ROWS = 50  # (group, member) rows per summary: what this node, as publisher, sees of each
 MAX_NODES = 500  # nodes a view keeps (the rest are dropped, oldest first)
 SERIES_TOPICS = 8  # topics drawn in the events/s chart: the busiest over the window
 COUNTERS = ("published", "received", "delivered", "dropped", "lost", "gaps", "repaired", "queued")
@@ -133,6 +134,11 @@ def summarize(
         "flows": dict(sorted(flows.items(), key=lambda kv: -kv[1])[:MAX_FLOWS]),
         "latency": {"buckets": deltas, "count": cumulative[-1], **_quantiles(cumulative)},
     }
+    if o.groups is not None and o.groups.members:  # queue groups: left out when this node feeds none
+        summary["groups"] = [
+            [m.group, m.name or m.member, m.in_flight, m.acked, m.redelivered]
+            for m in o.groups.members[:MAX_GROUP_ROWS]
+        ]
     return summary, now
 
 
@@ -184,6 +190,19 @@ def check_summary(summary: object) -> dict[str, Any]:
         table = s.get(key)
         if type(table) is not dict or len(table) > 32 or not all(_num(v) for v in table.values()):
             raise BadSummary(f"{key!r} must map names to numbers")
+    groups = s.get("groups", [])
+    if (
+        type(groups) is not list
+        or len(groups) > MAX_GROUP_ROWS
+        or not all(
+            type(g) is list
+            and len(g) == 5
+            and all(type(x) is str and 0 < len(x) <= 255 for x in g[:2])
+            and all(type(x) is int and x >= 0 for x in g[2:])
+            for g in groups
+        )
+    ):
+        raise BadSummary("'groups' must be [[group, member, in flight, acked, redelivered], ...]")
     latency = s.get("latency")
     buckets = latency.get("buckets") if type(latency) is dict else None
     if (
@@ -274,6 +293,7 @@ class MeshView:
                     "latency": {name: latency.get(name) for name, _ in QUANTILES}
                     | {"count": latency["count"]},
                     "topics": s["topics"],
+                    "groups": s.get("groups", []),
                 }
             )
             for topic, (pub, recv) in s["topics"].items():

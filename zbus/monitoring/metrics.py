@@ -120,6 +120,7 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily("zbus_subscriptions", "Open subscriptions.", value=st.subscriptions)
     yield GaugeMetricFamily("zbus_dead_letters", "Events in the dead-letter store.", value=st.dead_letters)
 
+    yield from _group_families(s)
     yield GaugeMetricFamily(
         "zbus_journal_enabled", "1 when this node journals its events.", value=1 if s.persistence else 0
     )
@@ -150,6 +151,41 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
                 "Damaged journal records (failed checksum) that reads skipped since the node started.",
                 j.get("corrupt_records", 0),
             )
+
+
+#: (group, member) series at most: group and member names come from the network
+MAX_GROUP_SERIES = 50
+
+
+def _group_families(s: NodeSnapshot) -> Iterator[Metric]:
+    """Queue groups: per member (as this publisher sees it) and this node's totals as publisher and member."""
+    g = s.groups
+    who = ["group", "member"]
+    per_member: list[GaugeMetricFamily | CounterMetricFamily] = [
+        GaugeMetricFamily("zbus_group_in_flight", "Group events delivered, not yet acked.", labels=who),
+        CounterMetricFamily("zbus_group_sent", "Group events delivered to a member.", labels=who),
+        CounterMetricFamily("zbus_group_acked", "Group events a member acked.", labels=who),
+        CounterMetricFamily("zbus_group_redelivered", "Deliveries of events not acked before.", labels=who),
+    ]
+    for m in g.members[:MAX_GROUP_SERIES]:
+        labels = [m.group, m.name or m.member]
+        for family, value in zip(per_member, (m.in_flight, m.sent, m.acked, m.redelivered), strict=True):
+            family.add_metric(labels, value)
+    yield from per_member
+    yield GaugeMetricFamily(
+        "zbus_group_waiting", "Group events waiting for a member with credit.", value=g.waiting
+    )
+    totals = (
+        (
+            "zbus_group_dead_lettered",
+            "Group events given up on after groups.max_deliver deliveries.",
+            g.dead_lettered,
+        ),
+        ("zbus_group_received", "Group events delivered to this node's member subscriptions.", g.received),
+        ("zbus_group_nacked", "Of those, given back (nack, or refused: backlog full).", g.nacked),
+    )
+    for name, doc, value in totals:
+        yield CounterMetricFamily(name, doc, value=value)
 
 
 class _SnapshotCollector(Collector):

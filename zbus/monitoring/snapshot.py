@@ -18,7 +18,7 @@ from ..delivery.dispatch import DispatcherStatistics
 from ..delivery.subscription import SubscriptionStatistics
 from ..model.peer import PeerInfo
 from ..observe.latency import Histogram, HistogramSnapshot
-from ..observe.statistics import JournalObservation, NodeStatistics, TransportStatistics
+from ..observe.statistics import GroupStatistics, JournalObservation, NodeStatistics, TransportStatistics
 
 __all__ = ["NodeSnapshot", "Observation", "SubscriptionRow", "TopicRow", "take_snapshot"]
 
@@ -82,6 +82,7 @@ class NodeSnapshot:
     journal: dict[str, Any] | None = None  # JournalStatistics fields + committer counters
     journal_full: bool = False
     journal_error: str = ""
+    groups: GroupStatistics = field(default_factory=GroupStatistics)  # queue groups (publisher and member)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +109,7 @@ class Observation:
     received_heads: dict[tuple[str, str], int]  # (publisher, topic) -> last delivered sequence number
     recent_gaps: list[tuple[float, str, str, int]]
     journal: JournalObservation | None
+    groups: GroupStatistics | None = None
 
 
 def _topics(o: Observation) -> list[TopicRow]:
@@ -184,4 +186,5 @@ def take_snapshot(o: Observation, *, http_url: str = "", started_at: float = 0.0
         journal=None if journal is None else journal.numbers,
         journal_full=False if journal is None else journal.full,
         journal_error="" if journal is None else journal.error,
+        groups=o.groups or GroupStatistics(),
     )

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["JournalObservation", "NodeState", "NodeStatistics", "TransportStatistics", "merge_counts"]
+__all__ = [
+    "GroupMemberStatistics",
+    "GroupStatistics",
+    "JournalObservation",
+    "NodeState",
+    "NodeStatistics",
+    "TransportStatistics",
+    "merge_counts",
+]
 
 
 class NodeState(Enum):
@@ -90,3 +98,58 @@ class TransportStatistics:
     closed: bool
     endpoints: dict[str, str]
     failures: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupMemberStatistics:
+    """One member of one queue group, as this node (a publisher) sees it.
+
+    Attributes:
+        group: the group's name.
+        member: the member's node id.
+        name: the member's node name (``""`` when not known).
+        credit: events it takes at once from this publisher.
+        in_flight: events delivered to it and not acknowledged yet.
+        sent: events delivered to it (redeliveries included).
+        acked: events it acknowledged.
+        redelivered: deliveries to it of events another member (or it, earlier) had not acknowledged.
+    """
+
+    group: str
+    member: str
+    name: str = ""
+    credit: int
+    in_flight: int
+    sent: int
+    acked: int
+    redelivered: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupStatistics:
+    """A node's queue groups: as publisher (``members``, ``waiting`` ... ``stale_acks``) and as
+    member (``received`` ... ``refused``).
+
+    Attributes:
+        members: every member of every group this node delivers to.
+        waiting: events waiting for a member with credit.
+        in_flight: events delivered and not acknowledged.
+        redelivered: events taken back (ack timeout, nack, member gone) to deliver again.
+        dead_lettered: events given up on after ``groups.max_deliver`` deliveries.
+        stale_acks: acks from a member that no longer held the event.
+        received: group events delivered to this node's member subscriptions.
+        acked: of those, acknowledged.
+        nacked: of those, given back (``nack``, or not wanted here any more).
+        refused: of those, given back because the member's backlog was full.
+    """
+
+    members: tuple[GroupMemberStatistics, ...] = ()
+    waiting: int = 0
+    in_flight: int = 0
+    redelivered: int = 0
+    dead_lettered: int = 0
+    stale_acks: int = 0
+    received: int = 0
+    acked: int = 0
+    nacked: int = 0
+    refused: int = 0

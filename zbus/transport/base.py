@@ -7,14 +7,17 @@ the transport gets from peers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Protocol
 
 from ..codec.control import Kind
 from ..model.peer import PeerInfo
 from ..observe.statistics import TransportStatistics
 
-__all__ = ["Inbound", "Transport"]
+__all__ = ["GroupAds", "Inbound", "Transport"]
+
+#: queue-group memberships as announced: group -> (patterns, credit)
+GroupAds = Mapping[str, tuple[tuple[str, ...], int]]
 
 
 class Inbound(Protocol):
@@ -89,8 +92,10 @@ class Transport(Protocol):
     def peers(self) -> list[PeerInfo]:
         """The current peer table (excluding this node)."""
 
-    def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
-        """Tell peers what this node subscribes to and responds to (after any change)."""
+    def announce(
+        self, *, patterns: Iterable[str], responders: Iterable[str], groups: GroupAds | None = None
+    ) -> None:
+        """Tell peers what this node subscribes to, responds to and which queue groups it is in."""
 
     def subscriber_count(self, topic: str) -> int:
         """How many other nodes would receive events on ``topic`` (a topic or pattern) right now."""

@@ -22,7 +22,7 @@ from ..errors import ClosedError, LocalProtocolError, PeerLostError
 from ..model.peer import PeerInfo
 from ..model.topics import parse_announced, patterns_overlap
 from ..observe.statistics import TransportStatistics
-from .base import Inbound
+from .base import GroupAds, Inbound
 
 __all__ = ["MemoryTransport"]
 
@@ -142,11 +142,14 @@ class MemoryTransport:
         """The other members of this mesh."""
         return [m.info for m in self._members()]
 
-    def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
-        """Publish this node's subscriptions and responders to the other members."""
+    def announce(
+        self, *, patterns: Iterable[str], responders: Iterable[str], groups: GroupAds | None = None
+    ) -> None:
+        """Publish this node's subscriptions, responders and queue groups to the other members."""
         self._listening = frozenset(patterns)
         announced = frozenset() if self.info.role == "monitor" else self._listening
-        self.info = replace(self.info, patterns=announced, responders=frozenset(responders))
+        ads = tuple(sorted((g, p, c) for g, (p, c) in (groups or {}).items()))
+        self.info = replace(self.info, patterns=announced, responders=frozenset(responders), groups=ads)
         for other in self._members():
             other._notify_changed()
 

@@ -84,7 +84,24 @@ class Admission:
             journaled=hello.journal,
             started=None if hello.age is None else time.monotonic() - hello.age,
             base=hello.base if hello.age is not None else None,
+            groups=self._groups(hello),
         )
+
+    def _groups(self, hello: PeerHello) -> tuple[tuple[str, tuple[str, ...], int], ...]:
+        """Announced queue groups (``PeerInfo.groups``): patterns checked like the others, and the
+        same cap on all of them together."""
+        out, budget = [], self.max_patterns
+        for group, (patterns, credit) in sorted(hello.groups.items()):
+            valid = tuple(p for p in patterns if self._valid_pattern(p))
+            if len(valid) > budget:
+                self.dropped.drop(
+                    "pattern_limit", f"{hello.id[:16]}: group patterns > limits.max_patterns_per_peer"
+                )
+                valid = valid[:budget]
+            budget -= len(valid)
+            if valid:
+                out.append((group, valid, credit))
+        return tuple(out)
 
     def _valid_pattern(self, announced: str) -> bool:
         try:

@@ -54,7 +54,7 @@ from ...protocol.interest import confirmed_subscribers
 from ...protocol.peers import LEFT, PeerChange, PeerTable
 from ...protocol.ratelimit import PeerRateLimits
 from ...tasks import Duties, TaskGroup
-from ..base import Inbound
+from ..base import GroupAds, Inbound
 from .admission import Admission
 from .curve import Curve, make_curve
 from .forwarding import Forwarding
@@ -120,8 +120,7 @@ class MeshTransport:
         )
         #: when a publish started waiting for a full XPUB (slow_subscriber="block"), else None
         self.blocked_since: float | None = None
-        self.pub_endpoint = ""
-        self.router_endpoint = ""
+        self.pub_endpoint = self.router_endpoint = ""
         self._inbound: Inbound | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._links: dict[str, Link] = {}
@@ -151,6 +150,7 @@ class MeshTransport:
         self._xpub_subs: Counter[bytes] = Counter()
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
+        self._groups: GroupAds = {}
         # heads go in only once on the wire: a heartbeat never announces an event still unsent
         self._heads = Heads(memory=t.heads_memory, max_topics=t.heads_max_topics)
         self._pumps: list[Pump] = []
@@ -309,9 +309,7 @@ class MeshTransport:
             self._inbound.on_peers_changed()
 
     def _on_sub(self, frames: list[bytes], link: Link) -> Awaitable[None] | None:
-        # what arrives on a peer's SUB is that peer's own (the inbound side refuses other node ids),
-        # except on a forwarder's link, which relays everyone's
-        source = None if link.role == "forwarder" else link.peer_id
+        source = None if link.role == "forwarder" else link.peer_id  # (whose events this link may carry)
         if frames and frames[0].startswith(SYSTEM_PREFIX) and frames[0] not in ROUTED_SYSTEM_TOPICS:
             if frames[0] != HEARTBEAT_TOPIC:
                 self.dropped.drop("unknown_system_topic")
@@ -525,6 +523,7 @@ class MeshTransport:
             age=self.greeter.running_for(),
             base=self._base,
             **self.curve.hello_fields(),
+            groups=dict(self._groups),
         )
 
     def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:
@@ -579,10 +578,12 @@ class MeshTransport:
         """Live peers (monitors and forwarders included; check ``role``)."""
         return self.table.peers()
 
-    def announce(self, *, patterns: Iterable[str], responders: Iterable[str]) -> None:
+    def announce(
+        self, *, patterns: Iterable[str], responders: Iterable[str], groups: GroupAds | None = None
+    ) -> None:
         """Subscribe the SUB socket to what the node needs and tell peers (UPDATE)."""
-        self._patterns = tuple(sorted(patterns))
-        self._responders = tuple(sorted(responders))
+        self._patterns, self._responders = tuple(sorted(patterns)), tuple(sorted(responders))
+        self._groups = {} if groups is None or self.role == "monitor" else dict(groups)
         self._sub_prefixes = {parse_announced(p).prefix.encode() for p in self._patterns} | {HEARTBEAT_TOPIC}
         self.forwarding.refresh()
         body = self._hello(ack=True).encode()

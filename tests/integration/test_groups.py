@@ -1,0 +1,304 @@
+"""Queue groups as real processes on loopback: workers killed, slow, joining and leaving; a plain
+subscriber beside a group; a journaled publisher restarted with work unacknowledged.
+
+Workers are ``peer_proc.py worker`` processes that print every task they handled (before the ack);
+each test prints published / handled / duplicates, so a failure shows the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import zbus
+from zbus import Node
+from zbus.testing import eventually
+
+from .conftest import FAST, Proc
+
+GROUP_FAST = {
+    **FAST,
+    "groups": {"ack_wait": "10s"},
+}  # no ack timeout under a loaded CI: kills and leaves decide
+
+
+class Lines:
+    """Reads a worker's JSON lines in a thread (its pipe must not fill while the test waits)."""
+
+    def __init__(self, proc: Proc) -> None:
+        self.proc = proc
+        self.items: list[dict[str, object]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            line = self.proc.readline(0.2)
+            if line is None:
+                if self.proc.popen.poll() is not None:
+                    return
+                continue
+            if line.startswith("{"):
+                self.items.append(json.loads(line))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def numbers(self) -> list[int]:
+        return [int(item["i"]) for item in self.items]  # type: ignore[call-overload]
+
+
+def start_worker(spawn: type[Proc], mesh: str, name: str, delay_ms: int = 0, credit: int = 64) -> Lines:
+    proc = spawn("worker", mesh, name, "task.*", "workers", str(delay_ms), str(credit))
+    proc.expect("ready")
+    return Lines(proc)
+
+
+def report(what: str, published: int, workers: dict[str, Lines]) -> tuple[int, int]:
+    handled = Counter(n for w in workers.values() for n in w.numbers())
+    duplicates = sum(handled.values()) - len(handled)
+    shares = ", ".join(f"{name} {len(w.items)}" for name, w in workers.items())
+    print(f"{what}: published {published}, handled {len(handled)} ({shares}), duplicates {duplicates}")
+    return len(handled), duplicates
+
+
+async def test_three_workers_one_killed_mid_run_every_task_handled(spawn: type[Proc], mesh_name: str) -> None:
+    workers = {f"w{i}": start_worker(spawn, mesh_name, f"w{i}") for i in range(3)}
+    total = 10_000
+    async with Node("planner", mesh=mesh_name, config=GROUP_FAST) as planner:
+        await planner.wait_for_subscribers("task.x", 3, group="workers", timeout=15)
+        for i in range(total):
+            await planner.publish("task.x", {"i": i})
+            if i % 500 == 0:
+                await asyncio.sleep(0)  # a planner that yields now and then, as real ones do
+        await eventually(lambda: len(workers["w0"].items) >= 500, timeout=20)
+        await asyncio.to_thread(workers["w0"].proc.kill9)
+        killed_at = len(workers["w0"].items)
+
+        def all_handled() -> bool:
+            return len({n for w in workers.values() for n in w.numbers()}) >= total
+
+        await eventually(all_handled, timeout=30)
+        handled, duplicates = report(f"kill -9 w0 after {killed_at} tasks", total, workers)
+        stats = planner.statistics()
+        groups = planner.group_statistics()
+        assert groups is not None
+        print(f"redelivered {groups.redelivered}, in flight {groups.in_flight}, waiting {groups.waiting}")
+        assert handled == total
+        # duplicates only for tasks w0 handled and had not acknowledged when it died: at most its credit
+        assert duplicates <= 64
+        assert groups.redelivered <= 64 and groups.dead_lettered == 0
+        await eventually(
+            lambda: planner._run is not None and planner._run.groups.book.in_flight == 0, timeout=10
+        )
+        assert stats.published == total
+    for w in workers.values():
+        w.stop()
+
+
+async def test_a_slow_worker_gets_proportionally_fewer(spawn: type[Proc], mesh_name: str) -> None:
+    workers = {
+        "fast": start_worker(spawn, mesh_name, "fast", 0, 4),
+        "slow": start_worker(spawn, mesh_name, "slow", 20, 4),
+    }
+    total = 600
+    async with Node("planner", mesh=mesh_name, config=GROUP_FAST) as planner:
+        await planner.wait_for_subscribers("task.x", 2, group="workers", timeout=15)
+        for i in range(total):
+            await planner.publish("task.x", {"i": i})
+        await eventually(lambda: sum(len(w.items) for w in workers.values()) >= total, timeout=30)
+        handled, duplicates = report("fast (0 ms) and slow (20 ms) workers, credit 4", total, workers)
+        assert handled == total and duplicates == 0
+        assert len(workers["slow"].items) < total // 4  # the slow one got what its pace allowed
+    for w in workers.values():
+        w.stop()
+
+
+async def test_keyed_tasks_stay_in_order_per_key_while_members_join_and_leave(
+    spawn: type[Proc], mesh_name: str
+) -> None:
+    workers = {
+        "a": start_worker(spawn, mesh_name, "a", 1, 16),
+        "b": start_worker(spawn, mesh_name, "b", 1, 16),
+    }
+    total, keys = 1_500, 20
+    async with Node("planner", mesh=mesh_name, config=GROUP_FAST) as planner:
+        await planner.wait_for_subscribers("task.x", 2, group="workers", timeout=15)
+        for i in range(total):
+            await planner.publish("task.x", {"i": i}, key=f"k{i % keys}")
+            if i % 10 == 0:
+                await asyncio.sleep(0.01)  # paced (about 1.5 s in all): the join and leave fall mid-run
+            if i == 300:
+                workers["c"] = start_worker(spawn, mesh_name, "c", 1, 16)  # joins mid-run
+                await planner.wait_for_subscribers("task.x", 3, group="workers", timeout=15)
+            if i == 900:
+                await eventually(lambda: len(workers["a"].items) > 0, timeout=10)
+                await asyncio.to_thread(workers["a"].proc.stop)  # leaves mid-run (SIGTERM: a clean close)
+        await eventually(lambda: len({n for w in workers.values() for n in w.numbers()}) >= total, timeout=30)
+        handled, _ = report("keyed: c joins at 300, a leaves at 900", total, workers)
+        assert handled == total
+        by_key: dict[str, list[tuple[float, int]]] = {}
+        for w in workers.values():
+            for item in w.items:
+                by_key.setdefault(str(item["k"]), []).append((float(item["t"]), int(item["i"])))  # type: ignore[call-overload]
+        for key, seen in by_key.items():
+            order = [n for _, n in sorted(seen)]
+            firsts = list(dict.fromkeys(order))  # a redelivered task may be handled twice: first time counts
+            assert firsts == sorted(firsts), f"key {key} out of order: {firsts}"
+        assert all(len(w.items) > 50 for w in workers.values())  # every member took a real part
+    for w in workers.values():
+        w.stop()
+
+
+async def test_a_group_and_a_plain_subscriber_on_one_topic(spawn: type[Proc], mesh_name: str) -> None:
+    workers = {f"w{i}": start_worker(spawn, mesh_name, f"w{i}") for i in range(2)}
+    total = 500
+    async with (
+        Node("audit", mesh=mesh_name, config=GROUP_FAST) as audit,
+        Node("planner", mesh=mesh_name, config=GROUP_FAST) as planner,
+    ):
+        seen: list[int] = []
+        await audit.subscribe("task.*", handler=lambda e: seen.append(e.payload["i"]))
+        await planner.wait_for_subscribers("task.x", 1, timeout=15)
+        await planner.wait_for_subscribers("task.x", 2, group="workers", timeout=15)
+        for i in range(total):
+            await planner.publish("task.x", {"i": i})
+        await eventually(lambda: len(seen) >= total and sum(len(w.items) for w in workers.values()) >= total)
+        handled, duplicates = report("group of 2 + a plain subscriber", total, workers)
+        assert sorted(seen) == list(range(total))  # the plain subscriber gets every event
+        assert handled == total and duplicates == 0  # the group gets each once
+        assert all(len(w.items) > 0 for w in workers.values())
+    for w in workers.values():
+        w.stop()
+
+
+async def test_a_journaled_publisher_restarted_keeps_unacknowledged_work(
+    spawn: type[Proc], mesh_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = start_worker(spawn, mesh_name, "w", 25, 2)  # slow: most tasks wait at the publisher
+    monkeypatch.setenv("ZBUS_PERSISTENCE__ENABLED", "true")
+    monkeypatch.setenv("ZBUS_PERSISTENCE__PATH", str(tmp_path))
+    monkeypatch.setenv("ZBUS_GROUPS__ACK_WAIT", "10s")
+    total = 120
+    pub = spawn("tasks", mesh_name, "planner", "task.x", str(total), "workers", "0")
+    await asyncio.to_thread(pub.expect, "done", 20)
+    await eventually(lambda: len(worker.items) >= 10, timeout=10)
+    await asyncio.to_thread(pub.kill9)
+    before = len(set(worker.numbers()))
+    again = spawn("tasks", mesh_name, "planner", "task.x", "0", "workers", "0")  # publishes nothing new
+    await asyncio.to_thread(again.expect, "ready", 20)
+    await eventually(lambda: len(set(worker.numbers())) >= total, timeout=30)
+    handled, duplicates = report(f"publisher kill -9 after {before} handled, restarted", total, {"w": worker})
+    assert handled == total
+    # at most its credit in flight, plus what it acked in the last checkpoint interval (0.2 s / 25 ms)
+    assert duplicates <= 2 + 8 + 4
+    worker.stop()
+
+
+async def test_explicit_ack_nack_and_in_progress_in_one_process(mesh_name: str) -> None:
+    cfg = {**GROUP_FAST, "transport": {"kind": "memory"}, "groups": {"ack_wait": "0.5s", "max_deliver": 3}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
+        calls: Counter[int] = Counter()
+
+        async def handle(event: zbus.Event) -> None:
+            n = event.payload["n"]
+            calls[n] += 1
+            if n == 1 and calls[n] == 1:
+                assert event.nack(delay=0.05)  # give it back once
+            elif n == 2:
+                for _ in range(4):  # 1.2 s of work, longer than ack_wait: in_progress keeps it ours
+                    await asyncio.sleep(0.3)
+                    assert event.in_progress()
+            elif n == 3:
+                assert event.ack() and not event.ack()  # acked early; a second answer is refused
+            elif n == 4:
+                await asyncio.sleep(10)  # never answers: delivered max_deliver times, then dead-lettered
+
+        await w.subscribe("job.*", handler=handle, group="g", concurrency=4)
+        await pub.wait_for_subscribers("job.x", group="g", timeout=5)
+        for n in range(5):
+            await pub.publish("job.x", {"n": n})
+        await eventually(lambda: len(pub.dead_letters()) == 1, timeout=10)
+        assert calls[1] == 2 and calls[2] == 1 and calls[3] == 1 and calls[0] == 1
+        assert calls[4] == 3
+        letter = pub.dead_letters()[0]
+        assert letter.event.payload == {"n": 4} and letter.error_type == "MaxDeliver"
+        assert zbus.Event("x").ack() is False  # not a group delivery: nothing to acknowledge
+
+
+async def test_group_subscription_refuses_replay_and_durable(mesh_name: str) -> None:
+    async with Node("n", mesh=mesh_name, config={"transport": {"kind": "memory"}}) as node:
+        with pytest.raises(zbus.UsageError, match="group"):
+            await node.subscribe("a.*", group="g", replay="all")
+        with pytest.raises(zbus.UsageError, match="group"):
+            await node.subscribe("a.*", group="")
+
+
+async def test_a_publisher_that_is_itself_a_member_shares_the_work(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory"}, "groups": {"max_in_flight": 8}}
+    async with Node("a", mesh=mesh_name, config=cfg) as a, Node("b", mesh=mesh_name, config=cfg) as b:
+        got: dict[str, list[int]] = {"a": [], "b": []}
+        await a.subscribe("job.*", handler=lambda e: got["a"].append(e.payload["n"]), group="g")
+        await b.subscribe("job.*", handler=lambda e: got["b"].append(e.payload["n"]), group="g")
+        await a.wait_for_subscribers("job.x", 2, group="g", timeout=5)
+        for n in range(200):
+            await a.publish("job.x", {"n": n})
+        await eventually(lambda: len(got["a"]) + len(got["b"]) >= 200, timeout=10)
+        assert sorted(got["a"] + got["b"]) == list(range(200))
+        assert got["a"] and got["b"]
+        await eventually(lambda: a.group_statistics().in_flight == 0, timeout=5)
+        assert {m.name for m in a.group_statistics().members} == {"a", "b"}
+
+
+async def test_several_groups_on_one_topic_each_get_a_copy(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory"}}
+    async with (
+        Node("pub", mesh=mesh_name, config=cfg) as pub,
+        Node("a1", mesh=mesh_name, config=cfg) as a1,
+        Node("a2", mesh=mesh_name, config=cfg) as a2,
+        Node("b1", mesh=mesh_name, config=cfg) as b1,
+    ):
+        got: dict[str, list[int]] = {"a1": [], "a2": [], "b1": []}
+        for name, node, group in (("a1", a1, "audit"), ("a2", a2, "audit"), ("b1", b1, "billing")):
+            await node.subscribe(
+                "order.*", handler=lambda e, n=name: got[n].append(e.payload["n"]), group=group
+            )
+        await pub.wait_for_subscribers("order.new", 2, group="audit", timeout=5)
+        await pub.wait_for_subscribers("order.new", 1, group="billing", timeout=5)
+        for n in range(100):
+            await pub.publish("order.new", {"n": n})
+        await eventually(lambda: sum(len(v) for v in got.values()) >= 200, timeout=10)
+        assert sorted(got["a1"] + got["a2"]) == list(range(100))  # group audit: each once
+        assert sorted(got["b1"]) == list(range(100))  # group billing: each once too
+
+
+def test_blocking_node_joins_a_group(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory"}}
+    with (
+        zbus.BlockingNode("pub", mesh=mesh_name, config=cfg) as pub,
+        zbus.BlockingNode("w", mesh=mesh_name, config=cfg) as worker,
+    ):
+        sub = worker.subscribe("job.*", group="g")
+        pub.wait_for_subscribers("job.x", group="g", timeout=5)
+        pub.publish("job.x", {"n": 1}, key="k")
+        event = sub.next(timeout=5)
+        assert event.payload == {"n": 1} and event.key == "k"
+
+
+async def test_an_event_too_large_for_a_deliver_is_dead_lettered_not_lost(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory", "max_message_size": "4KiB"}, "groups": {"max_deliver": 2}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
+        got: list[int] = []
+        await w.subscribe("job.*", handler=lambda e: got.append(len(e.payload["pad"])), group="g")
+        await pub.wait_for_subscribers("job.x", group="g", timeout=5)
+        await pub.publish("job.x", {"pad": "x" * 3500})  # fits an event (4 KiB), not a DELIVER
+        await pub.publish("job.x", {"pad": "x" * 10})
+        await eventually(lambda: got == [10] and len(pub.dead_letters()) == 1, timeout=5)
+        assert pub.statistics().dropped["too_large_for_group"] == 2  # once per delivery tried

@@ -1,0 +1,126 @@
+"""Queue-group messages on the ROUTER/DEALER link: DELIVER (publisher → member) and ACK (member →
+publisher). Pure codec; decoders raise only ``WireError``.
+
+``DELIVER`` body, one msgpack map: ``{"v": 1, "group": str, "events": [[id, attempt, topic, header,
+payload], ...]}`` where ``id`` is the publisher's delivery number (u64), ``attempt`` counts
+deliveries of that event (1 = first), and ``topic``/``header``/``payload`` are the three event frames
+(msgpack ``bin``). ``ACK`` body: ``{"v": 1, "ack": [id, ...], "nack": [[id, delay s], ...],
+"wip": [id, ...]}`` (each list optional). See docs/PROTOCOL.md section 8a.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgpack
+
+from ..errors import WireError
+
+__all__ = ["KEY_HEADER", "Acks", "Delivered", "decode_deliver", "encode_deliver"]
+
+#: the header that carries ``publish(..., key=)``: events of one key go to one member, in order
+KEY_HEADER: Final = "zbus-key"
+MAX_DELIVER_EVENTS: Final = 4096
+_U64: Final = 2**64
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One event of a DELIVER: the publisher's delivery ``id``, the ``attempt`` and the frames."""
+
+    id: int
+    attempt: int
+    frames: list[bytes]
+
+
+def encode_deliver(group: str, events: Sequence[tuple[int, int, list[bytes]]]) -> bytes:
+    """The DELIVER body for ``events`` = ``(delivery id, attempt, event frames)``."""
+    return msgpack.packb(  # type: ignore[no-any-return]
+        {"v": 1, "group": group, "events": [[i, a, f[0], f[1], f[2]] for i, a, f in events]}
+    )
+
+
+def decode_deliver(data: bytes, max_bytes: int) -> tuple[str, list[Delivered]]:
+    """Decode a DELIVER body into its group and events. Raises ``WireError``."""
+    if len(data) > max_bytes:
+        raise WireError(f"DELIVER of {len(data)} bytes exceeds {max_bytes}")
+    try:
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as exc:
+        raise WireError(f"undecodable DELIVER ({type(exc).__name__})") from None
+    if type(body) is not dict or body.get("v") != 1:
+        raise WireError("DELIVER must be a msgpack map with v = 1")
+    group, events = body.get("group"), body.get("events")
+    if type(group) is not str or not 0 < len(group) <= 255:
+        raise WireError("DELIVER field 'group' must be a str of 1..255 characters")
+    if type(events) is not list or not 0 < len(events) <= MAX_DELIVER_EVENTS:
+        raise WireError(f"DELIVER field 'events' must be a list of 1..{MAX_DELIVER_EVENTS} events")
+    out = []
+    for item in events:
+        if (
+            type(item) is not list
+            or len(item) != 5
+            or type(item[0]) is not int
+            or not 0 <= item[0] < _U64
+            or type(item[1]) is not int
+            or not 1 <= item[1] < 2**31
+            or not all(type(x) is bytes for x in item[2:])
+        ):
+            raise WireError("DELIVER event must be [id, attempt, topic, header, payload]")
+        out.append(Delivered(item[0], item[1], [item[2], item[3], item[4]]))
+    return group, out
+
+
+@dataclass(slots=True)
+class Acks:
+    """ACK: what a member says about the events one publisher delivered to it."""
+
+    #: done (the handler returned, or the event was dead-lettered, expired or filtered out here)
+    ack: list[int] = field(default_factory=list)
+    #: give it back: deliver it again (perhaps elsewhere) after ``delay`` seconds
+    nack: list[tuple[int, float]] = field(default_factory=list)
+    #: still working on it: restart its ``ack_wait``
+    wip: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.ack or self.nack or self.wip)
+
+    def encode(self) -> bytes:
+        """msgpack map (empty lists left out)."""
+        body: dict[str, Any] = {"v": 1}
+        if self.ack:
+            body["ack"] = self.ack
+        if self.nack:
+            body["nack"] = [list(n) for n in self.nack]
+        if self.wip:
+            body["wip"] = self.wip
+        return msgpack.packb(body)  # type: ignore[no-any-return]
+
+    @classmethod
+    def decode(cls, data: bytes) -> Acks:
+        """Raises ``WireError`` on anything malformed."""
+        if len(data) > 4 * 1024 * 1024:
+            raise WireError("ACK too large")
+        try:
+            body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        except Exception as exc:
+            raise WireError(f"undecodable ACK ({type(exc).__name__})") from None
+        if type(body) is not dict or body.get("v") != 1:
+            raise WireError("ACK must be a msgpack map with v = 1")
+        ack, nack, wip = body.get("ack", []), body.get("nack", []), body.get("wip", [])
+        for ids in (ack, wip):
+            if type(ids) is not list or not all(type(i) is int and 0 <= i < _U64 for i in ids):
+                raise WireError("ACK fields 'ack' and 'wip' must be lists of delivery ids")
+        if type(nack) is not list or not all(
+            type(n) is list
+            and len(n) == 2
+            and type(n[0]) is int
+            and 0 <= n[0] < _U64
+            and type(n[1]) in (int, float)
+            and 0 <= n[1] <= 86_400
+            for n in nack
+        ):
+            raise WireError("ACK field 'nack' must be a list of [id, delay seconds (0..86400)]")
+        return cls(ack=ack, nack=[(n[0], float(n[1])) for n in nack], wip=wip)

@@ -1,0 +1,516 @@
+"""Groups: a node's queue groups, as publisher (``protocol.groups.GroupBook`` carried out) and as member.
+
+As publisher, every event it publishes goes out as before (XPUB, plain subscribers) and then, for
+each queue group whose members match its topic, to one member chosen by the book: a ``DELIVER``
+message on that member's DEALER (events gathered per member and group for one turn of the event
+loop), or straight to a local subscription when this node is the member. ``ACK`` messages free
+credit; a ticker redelivers what was not acknowledged within ``groups.ack_wait``; the peer table
+says who left. With a journal, each group's contiguous acknowledged point per topic is checkpointed
+(name ``$group:<group>``) and what lies beyond it is delivered again after a restart.
+
+As member, a ``DELIVER``'s events go to this node's subscriptions of that group (the least busy
+one), each carrying a receipt: the subscription acknowledges when its consumer is done with the
+event (handler returned, iterator came back), and ``event.ack()``/``nack()``/``in_progress()``
+answer early. Answers are gathered per publisher into one ``ACK`` per turn of the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
+
+import msgpack
+
+from ..codec import wire
+from ..codec.control import Kind
+from ..codec.groups import KEY_HEADER, Acks, decode_deliver, encode_deliver
+from ..config import GroupsConfig
+from ..delivery.deadletters import DeadLetter
+from ..delivery.routing import Subscriptions
+from ..delivery.subscription import Subscription
+from ..errors import PeerLostError, WireError, ZbusError
+from ..journal.checkpoints import checkpoint_names, load_checkpoint, save_checkpoint
+from ..journal.persistence import Persistence
+from ..model.event import Event
+from ..model.peer import PeerInfo
+from ..observe.drops import Drops
+from ..observe.statistics import GroupMemberStatistics, GroupStatistics
+from ..protocol.groups import Actions, GroupBook, Owed
+from ..protocol.watermark import Watermarks
+from ..tasks import TaskGroup
+from ..transport.base import Transport
+
+__all__ = ["ACK_ON_FINISH", "CHECKPOINT_PREFIX", "Groups"]
+
+log = logging.getLogger("zbus")
+
+#: journal checkpoint names of a publisher's groups: ``$group:<group name>``
+CHECKPOINT_PREFIX = "$group:"
+_KEY_MARK = KEY_HEADER.encode()
+#: most events in one DELIVER message
+DELIVER_BATCH = 256
+#: bytes of a DELIVER message besides its events' frames (group name, ids; generous)
+DELIVER_OVERHEAD = 1024
+#: a member sends its acks to a publisher once this many are gathered (else at the end of the loop turn)
+ACK_BATCH = 32
+#: the ticker's longest sleep (s): redeliveries and checkpoints are at most this late
+TICK = 0.1
+
+
+class _Receipt:
+    """The answer owed for one group delivery (``Event.ack``/``nack``/``in_progress``)."""
+
+    __slots__ = ("_groups", "_id", "_publisher", "answered")
+
+    def __init__(self, groups: Groups, publisher: str, delivery: int) -> None:
+        self._groups, self._publisher, self._id = groups, publisher, delivery
+        self.answered = False
+
+    def ack(self) -> bool:
+        if self.answered:
+            return False
+        self.answered = True
+        groups = self._groups
+        acks = groups._answer(self._publisher)
+        acks.ack.append(self._id)
+        groups.acked += 1
+        if len(acks.ack) >= ACK_BATCH:  # long runs of quick handlers: keep the publisher's pipe full
+            groups._send_answers(self._publisher)
+        return True
+
+    def nack(self, delay: float) -> bool:
+        if self.answered:
+            return False
+        self.answered = True
+        self._groups._answer(self._publisher).nack.append((self._id, max(0.0, min(float(delay), 86_400.0))))
+        self._groups.nacked += 1
+        return True
+
+    def in_progress(self) -> bool:
+        if self.answered:
+            return False
+        self._groups._answer(self._publisher).wip.append(self._id)
+        return True
+
+
+class _AckOnFinish:
+    """The ``Admission`` of a group subscription: when the consumer is done with an event, ack it."""
+
+    def admit(self, event: Event) -> bool:
+        return True
+
+    def skip(self, event: Event) -> None:
+        pass
+
+    def finished(self, event: Event) -> None:
+        receipt = getattr(event, "_receipt", None)
+        if receipt is not None:
+            receipt.ack()
+
+
+ACK_ON_FINISH = _AckOnFinish()
+
+
+class Groups:
+    """A node's queue groups (see the module docstring).
+
+    Args:
+        node_id: this node's id.
+        name: this node's name (statistics name it when it is a member of a group it feeds).
+        epoch: this incarnation's epoch (delivery ids start from it).
+        config: the ``[groups]`` settings.
+        transport: to send DELIVER and ACK, and to announce memberships.
+        subscriptions: the node's registry (its group subscriptions are the local members).
+        persistence: the journal, or ``None``: then unacknowledged work lives in memory only.
+        dead_lettered: where events given up on go (the node's dead-letter office).
+        max_message_size: the largest DELIVER accepted.
+    """
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        name: str,
+        epoch: int,
+        config: GroupsConfig,
+        transport: Transport,
+        subscriptions: Subscriptions,
+        persistence: Persistence | None,
+        dead_lettered: Callable[[DeadLetter], None],
+        max_message_size: int,
+    ) -> None:
+        self.node_id = node_id
+        self.config = config
+        self.transport = transport
+        self.subscriptions = subscriptions
+        self.persistence = persistence
+        self._dead_lettered = dead_lettered
+        self.max_message_size = max_message_size
+        # delivery ids start from the epoch (µs) x 1000: a restarted journaled publisher (same node id)
+        # never reuses one that a member may still acknowledge from its last run
+        first = (epoch * 1000) % 2**63 + 1
+        self.book = GroupBook(ack_wait=config.ack_wait, max_deliver=config.max_deliver, first_id=first)
+        self.dropped = Drops("groups")
+        self._out: dict[tuple[str, str], list[Owed]] = {}  # (member, group) -> events to DELIVER
+        self._answers: dict[str, Acks] = {}  # publisher -> what we owe it
+        self._flush_due = False
+        self._room = asyncio.Event()
+        self._room.set()
+        self._marks: dict[str, Watermarks] = {}  # journaled: group -> per-topic acknowledged point
+        self._streams: set[tuple[str, str]] = set()  # journaled: (group, topic) pairs seen this run
+        self._names: dict[str, str] = {node_id: name}  # member id -> name, for statistics
+        self._epochs: dict[str, int] = {}  # peer id -> epoch: a journaled member's restart is noticed
+        self._members: dict[tuple[str, str], list[Subscription]] = {}  # (group, topic) -> ours
+        self._tasks = TaskGroup("groups")
+        self._started = False
+        self._turn = 0
+        self.received = self.acked = self.nacked = self.refused = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self, heads: Mapping[str, int]) -> None:
+        """Start the ticker; with a journal, take back what the last run left unacknowledged."""
+        self._started = True
+        if self.persistence is not None:
+            await self._restore(self.persistence, heads)
+        self._tasks.spawn(self._tick(), "groups-ticker")
+
+    async def close(self) -> None:
+        """Stop the ticker, send what is gathered and write the last checkpoints."""
+        self._flush()
+        await self._tasks.close()
+        await self._save()
+
+    # -- publisher side ----------------------------------------------------------------------------
+    def publish(self, topic: str, seq: int, frames: list[bytes]) -> Awaitable[None]:
+        """Send a published event on to the transport (plain subscribers), then to each group it is
+        for; waits only while ``groups.max_waiting`` events already wait for credit. A topic no group
+        wants costs one dict lookup: the transport's own awaitable comes back."""
+        groups = self.book.groups_for(topic)
+        if groups:
+            return self._publish_grouped(groups, topic, seq, frames)
+        return self.transport.publish(topic, seq, frames)
+
+    async def _publish_grouped(
+        self, groups: tuple[str, ...], topic: str, seq: int, frames: list[bytes]
+    ) -> None:
+        await self.transport.publish(topic, seq, frames)
+        self.offer(groups, topic, seq, frames)
+        if not self._room.is_set():
+            await self._room.wait()
+
+    def offer(self, groups: tuple[str, ...], topic: str, seq: int, frames: list[bytes]) -> None:
+        """Hand one event (number ``seq`` of ``topic``) to each of ``groups``."""
+        key = _key(frames[1]) if _KEY_MARK in frames[1] else None
+        now = time.monotonic()
+        for group in groups:
+            if self.persistence is not None:
+                self._offered(group, topic, seq)
+            self._act(self.book.offer(group, topic, seq, key, frames, now))
+        if self.book.waiting >= self.config.max_waiting:
+            self._room.clear()
+
+    def _offered(self, group: str, topic: str, seq: int) -> None:
+        marks = self._marks.get(group)
+        if marks is None:
+            marks = self._marks[group] = Watermarks()
+        stream = (self.node_id, topic)
+        if (group, topic) not in self._streams:
+            self._streams.add((group, topic))
+            if seq > 1 and marks.watermark(stream) == 0:
+                marks.skipped(stream, seq - 1)  # a new stream for this group: owed from here on
+        marks.offered(stream, seq)
+
+    def _act(self, actions: Actions) -> None:
+        for send in actions.sends:
+            if send.member == self.node_id:
+                for owed in send.events:
+                    self._accept(self.node_id, send.group, owed.id, list(owed.item))  # type: ignore[call-overload]
+                continue
+            out = self._out.setdefault((send.member, send.group), [])
+            out.extend(send.events)
+            if len(out) >= DELIVER_BATCH:
+                self._send_out(send.member, send.group, self._out.pop((send.member, send.group)))
+        for given_up in actions.given_up:
+            self._give_up(given_up.owed, given_up.reason)
+        for owed in actions.finished:
+            marks = self._marks.get(owed.group)
+            if marks is not None:
+                marks.done((self.node_id, owed.topic), owed.seq)
+        if self.book.waiting < self.config.max_waiting and not self._room.is_set():
+            self._room.set()
+        self._schedule()
+
+    def _give_up(self, owed: Owed, reason: str) -> None:
+        try:
+            event = wire.decode(list(owed.item), max_message_size=2**62)  # type: ignore[call-overload]
+        except WireError:
+            return
+        attempts = f"delivered {owed.attempt} time(s) to group {owed.group!r} without an ack ({reason})"
+        log.warning("group event %s dead-lettered: %s", event.id, attempts)
+        letter = DeadLetter(
+            event=event._derive(attempts=owed.attempt, last_error=f"MaxDeliver: {attempts}"),
+            error_type="MaxDeliver",
+            error=attempts,
+            handler="",
+            subscription=f"group {owed.group}",
+            ts=time.time(),
+        )
+        self._dead_lettered(letter)
+
+    def _send_out(self, member: str, group: str, events: list[Owed]) -> None:
+        """DELIVER ``events`` to ``member``, in messages the member's socket accepts
+        (``transport.max_message_size``, less room for the DELIVER's own fields)."""
+        budget = self.max_message_size - DELIVER_OVERHEAD
+        chunk: list[tuple[int, int, list[bytes]]] = []
+        size = 0
+        for owed in events:
+            frames: list[bytes] = owed.item  # type: ignore[assignment]
+            length = sum(len(f) for f in frames) + 32
+            if length > budget:  # fits an event message, not a DELIVER: it cannot reach a member
+                self.dropped.drop("too_large_for_group", f"event {owed.topic}#{owed.seq}")
+                self._act(self.book.nack(member, owed.id, 0.0, time.monotonic()))  # dead-lettered in the end
+                continue
+            if chunk and size + length > budget:
+                self._send(member, Kind.DELIVER, encode_deliver(group, chunk))
+                chunk, size = [], 0
+            chunk.append((owed.id, owed.attempt, frames))
+            size += length
+        if chunk:
+            self._send(member, Kind.DELIVER, encode_deliver(group, chunk))
+
+    def _send(self, peer: str, kind: Kind, body: bytes) -> None:
+        transport = self.transport
+        try:
+            if transport.eager_send:
+                transport.send_now(peer, kind, [body])
+            else:
+                self._tasks.spawn(self._send_later(peer, kind, body), f"groups-{kind.name}")
+        except PeerLostError:
+            self.dropped.drop("peer_lost")  # a DELIVER comes back after ack_wait or when it leaves
+
+    async def _send_later(self, peer: str, kind: Kind, body: bytes) -> None:
+        try:
+            await self.transport.send(peer, kind, [body])
+        except PeerLostError:
+            self.dropped.drop("peer_lost")
+
+    def on_acks(self, sender: str, acks: Acks) -> None:
+        """A member answered: acks free its credit, nacks and ``in_progress`` are applied."""
+        now = time.monotonic()
+        book = self.book
+        if acks.wip:
+            book.in_progress(sender, acks.wip, now)
+        if acks.ack:
+            self._act(book.ack(sender, acks.ack, now))
+        for delivery, delay in acks.nack:
+            self._act(book.nack(sender, delivery, delay, now))
+
+    def members_changed(self, peers: list[PeerInfo]) -> None:
+        """The peer table or this node's own group subscriptions changed."""
+        ads: dict[str, dict[str, tuple[tuple[str, ...], int]]] = {}
+        now = time.monotonic()
+        for peer in peers:
+            if peer.groups:
+                ads[peer.id] = {g: (p, c) for g, p, c in peer.groups}
+                self._names[peer.id] = peer.name
+            if self._epochs.setdefault(peer.id, peer.epoch) != peer.epoch:
+                self._epochs[peer.id] = peer.epoch
+                self._act(self.book.restarted(peer.id, now))
+        if len(self._epochs) > 4 * len(peers) + 1024:  # forget peers long gone (bounded)
+            live = {p.id for p in peers}
+            self._epochs = {k: v for k, v in self._epochs.items() if k in live}
+        self._members.clear()  # this node's own group subscriptions may have changed
+        own = self.subscriptions.groups(self.config.max_in_flight)
+        if own:
+            ads[self.node_id] = own
+        self._act(self.book.set_members(ads, now))
+
+    def subscribers(self, topic: str, group: str | None) -> int:
+        """``Node.wait_for_subscribers``: the transport's count, or with ``group`` its members'."""
+        return self.transport.subscriber_count(topic) if group is None else self.member_count(group, topic)
+
+    def member_count(self, group: str, topic: str) -> int:
+        """Members of ``group`` (nodes, this one included) with a pattern matching ``topic``."""
+        return sum(1 for c in self.book.counts() if c.group == group and self.book.member_matches(c, topic))
+
+    # -- member side -------------------------------------------------------------------------------
+    def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
+        """A DELIVER or ACK from peer ``sender``.
+
+        Raises:
+            WireError: the message is malformed (the router counts it as ``malformed_group``).
+        """
+        if len(frames) != 1:
+            raise WireError(f"{kind.name} has 1 body frame, got {len(frames)}")
+        if kind is Kind.ACK:
+            self.on_acks(sender, Acks.decode(frames[0]))
+            return
+        group, events = decode_deliver(frames[0], self.max_message_size)
+        for item in events:
+            self._accept(sender, group, item.id, item.frames)
+
+    def _accept(self, publisher: str, group: str, delivery: int, frames: list[bytes]) -> None:
+        try:
+            event = wire.decode(frames, max_message_size=self.max_message_size)
+        except WireError:
+            self.dropped.drop("malformed")
+            self._answer(publisher).ack.append(delivery)  # never deliverable: do not send it again
+            return
+        if event._node_id != publisher:  # a DELIVER carries its sender's own events only
+            self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} delivered by {publisher[:16]}")
+            self._answer(publisher).ack.append(delivery)
+            return
+        self.received += 1
+        receipt = _Receipt(self, publisher, delivery)
+        event._receipt = receipt
+        members = self._members.get((group, event._topic))
+        if members is None:
+            members = self.subscriptions.members(group, event._topic)
+            if len(self._members) < 10_000:
+                self._members[(group, event._topic)] = members
+        if len(members) == 1 and members[0].predicate is None and not members[0].closed:
+            candidates = members  # the usual case: one subscription of the group, no filter
+        else:
+            candidates = [s for s in members if not s.closed and (s.predicate is None or s.predicate(event))]
+        if not candidates:
+            if any(not s.closed for s in members):
+                receipt.ack()  # filtered out here: done
+            else:
+                receipt.nack(0.0)  # no longer a member here: for another member
+            return
+        key = event._headers.get(KEY_HEADER) if len(candidates) > 1 else None
+        if key is not None:  # one key, one subscription (in order), as the publisher does per node
+            sub: Subscription | None = candidates[zlib.crc32(key.encode()) % len(candidates)]
+            sub = sub if sub is not None and sub.has_room() else None
+        else:
+            sub = self._least_busy(candidates)
+        if sub is None:
+            self.refused += 1
+            receipt.nack(0.0)  # its backlog is full: deliver it elsewhere
+            return
+        sub.offer(event)
+
+    def _least_busy(self, subs: list[Subscription]) -> Subscription | None:
+        if len(subs) == 1:
+            return subs[0] if subs[0].has_room() else None
+        self._turn += 1
+        ordered = subs[self._turn % len(subs) :] + subs[: self._turn % len(subs)]
+        roomy = [s for s in ordered if s.has_room()]
+        return min(roomy, key=lambda s: s.statistics().queued) if roomy else None
+
+    def _answer(self, publisher: str) -> Acks:
+        acks = self._answers.get(publisher)
+        if acks is None:
+            acks = self._answers[publisher] = Acks()
+        self._schedule()
+        return acks
+
+    # -- sending what was gathered -----------------------------------------------------------------
+    def _schedule(self) -> None:
+        if not self._flush_due and (self._out or self._answers):
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _send_answers(self, publisher: str) -> None:
+        acks = self._answers.pop(publisher, None)
+        if acks:
+            if publisher == self.node_id:
+                self.on_acks(publisher, acks)
+            else:
+                self._send(publisher, Kind.ACK, acks.encode())
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        out, self._out = self._out, {}
+        for (member, group), events in out.items():
+            self._send_out(member, group, events)
+        answers, self._answers = self._answers, {}
+        for publisher, acks in answers.items():
+            if publisher == self.node_id:
+                self.on_acks(publisher, acks)
+            else:
+                self._send(publisher, Kind.ACK, acks.encode())
+
+    # -- time: redelivery and checkpoints ----------------------------------------------------------
+    async def _tick(self) -> None:
+        saved = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK)
+            now = time.monotonic()
+            try:  # redelivery must outlive any one failure: a dead ticker would owe work forever
+                actions = self.book.tick(now)
+                if actions:
+                    self._act(actions)
+                if self._marks and now - saved >= TICK * 2:
+                    saved = now
+                    await self._save()
+            except ZbusError as exc:
+                log.warning("groups: %s (trying again in %.1f s)", exc, TICK)
+            except Exception:
+                log.exception("groups: redelivery tick failed (trying again in %.1f s)", TICK)
+
+    async def _save(self) -> None:
+        if self.persistence is None:
+            return
+        for group, marks in self._marks.items():
+            await save_checkpoint(self.persistence, CHECKPOINT_PREFIX + group, marks.take_changed())
+
+    async def _restore(self, persistence: Persistence, heads: Mapping[str, int]) -> None:
+        names = await checkpoint_names(persistence, CHECKPOINT_PREFIX)
+        now = time.monotonic()
+        restored = 0
+        for name in names:
+            group = name[len(CHECKPOINT_PREFIX) :]
+            resume = await load_checkpoint(persistence, name)
+            marks = self._marks[group] = Watermarks(dict(resume.start))
+            for (node_id, topic), mark in sorted(resume.start.items()):
+                head = min(heads.get(topic, 0), mark + self.config.max_waiting - restored)
+                if node_id != self.node_id or head <= mark:
+                    continue  # the rest stays owed in the journal: the next restart takes it
+                for frames in await persistence.read_range(node_id, topic, mark + 1, head):
+                    seq = _seq_of(frames)
+                    marks.offered((node_id, topic), seq)
+                    self._act(self.book.offer(group, topic, seq, _key_of(frames), frames, now))
+                    restored += 1
+        if restored:
+            log.info("groups: %d unacknowledged event(s) of the last run owed again", restored)
+
+    # -- views -------------------------------------------------------------------------------------
+    def statistics(self) -> GroupStatistics:
+        """Publisher and member counters (see ``GroupStatistics``)."""
+        book = self.book
+        # fmt: off
+        members = tuple(
+            GroupMemberStatistics(group=c.group, member=c.member, name=self._names.get(c.member, ""),
+                                  credit=c.credit, in_flight=c.in_flight, sent=c.sent, acked=c.acked,
+                                  redelivered=c.redelivered)
+            for c in book.counts()
+            if c.member != self.node_id or c.sent  # a member that feeds no group has no view of one
+        )
+        return GroupStatistics(members=members, waiting=book.waiting, in_flight=book.in_flight,
+                               redelivered=book.redelivered, dead_lettered=book.given_up,
+                               stale_acks=book.stale_acks, received=self.received, acked=self.acked,
+                               nacked=self.nacked, refused=self.refused)
+        # fmt: on
+
+
+def _key(header: bytes) -> str | None:
+    """The ``zbus-key`` header of an encoded event header (only read when the bytes mention it)."""
+    try:
+        headers = msgpack.unpackb(header, raw=False)[19]
+    except Exception:
+        return None
+    key = headers.get(KEY_HEADER) if type(headers) is dict else None
+    return key if type(key) is str else None
+
+
+def _key_of(frames: list[bytes]) -> str | None:
+    return _key(frames[1]) if _KEY_MARK in frames[1] else None
+
+
+def _seq_of(frames: list[bytes]) -> int:
+    seq = msgpack.unpackb(frames[1], raw=False)[5]
+    return seq if type(seq) is int else 0
