@@ -200,7 +200,10 @@ class Node:
         transport = make_transport(
             c, node_id=self.id, name=self.name, epoch=self.epoch, role=self.role, base=self._start_seqs
         )
-        history = History(self.id, ring_size=c.transport.repair_buffer, persistence=persistence)
+        t = c.transport
+        history = History(
+            self.id, ring_size=t.repair_buffer, ring_bytes=t.repair_buffer_bytes, persistence=persistence
+        )
         # fmt: off
         recovery = Recovery(node_id=self.id, history=history, transport=transport, config=c.repair,
                             limits=c.limits, route_all=self._subs.route_all,

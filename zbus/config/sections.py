@@ -58,6 +58,8 @@ class TransportConfig(_Section):
         ipc: also bind ``ipc://`` endpoints so same-host peers skip TCP.
         repair_buffer: recent events kept in memory per published topic to repair subscribers' gaps
             (the journal serves older ones when persistence is enabled); 0 = none.
+        repair_buffer_bytes: the payload bytes one topic's repair buffer holds at most (large events
+            are kept fewer).
         forwarder: ``"auto"``: take events through a forwarder (role ``forwarder``) when one is in the
             mesh, falling back to direct links when it leaves; ``"off"`` (default): always direct.
         forwarder_capture: for a forwarder node only: also publish a copy of everything it relays on a
@@ -89,6 +91,7 @@ class TransportConfig(_Section):
     reconnect_interval_max: float = _opt(2.0, _positive_duration)
     ipc: bool = _opt(False, _bool)
     repair_buffer: int = _opt(4096, _num("integer", 0))
+    repair_buffer_bytes: int = _opt(32 * _MIB, _num("size", _KIB))
     forwarder: str = _opt("off", _str("off", "auto"))
     forwarder_capture: str = _opt("", _str(pattern=".*", expected="an endpoint such as tcp://127.0.0.1:7100"))
     block_timeout: float = _opt(30.0, _positive_duration)

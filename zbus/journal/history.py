@@ -32,29 +32,42 @@ class History:
 
     Args:
         ring_size: recent events kept in memory per topic (``transport.repair_buffer``; 0 = none).
+        ring_bytes: the payload bytes a topic's ring holds at most (``transport.repair_buffer_bytes``):
+            large events are kept fewer, so the ring's memory is bounded in bytes too.
         persistence: the node's journal, or ``None``.
     """
 
-    def __init__(self, node_id: str, *, ring_size: int, persistence: Persistence | None) -> None:
+    def __init__(
+        self, node_id: str, *, ring_size: int, persistence: Persistence | None, ring_bytes: int = 1 << 62
+    ) -> None:
         self.node_id = node_id
         self.ring_size = ring_size
+        self.ring_bytes = ring_bytes
         self.persistence = persistence
         self._rings: dict[str, deque[tuple[int, float, list[bytes]]]] = {}
+        self._bytes: dict[str, int] = {}  # payload bytes per ring
         self.served = 0
 
     def record(self, topic: str, seq: int, ts: float, frames: list[bytes]) -> None:
-        """Remember a just-published event (called once per broadcast publish; O(1))."""
+        """Remember a just-published event (called once per broadcast publish; O(1) amortized)."""
         if self.ring_size:
             ring = self._rings.get(topic)
             if ring is None:
                 ring = self._rings[topic] = deque(maxlen=self.ring_size)
+                self._bytes[topic] = 0
+            held = self._bytes[topic] + len(frames[-1])
+            if len(ring) == self.ring_size:
+                held -= len(ring[0][2][-1])  # (the deque lets its oldest go)
             ring.append((seq, ts, frames))
+            while held > self.ring_bytes and len(ring) > 1:
+                held -= len(ring.popleft()[2][-1])
+            self._bytes[topic] = held
 
     def unrecord(self, topic: str, seq: int) -> None:
         """Forget event ``seq`` of ``topic`` again: its publish failed (the journal refused it)."""
         ring = self._rings.get(topic)
         if ring and ring[-1][0] == seq:
-            ring.pop()
+            self._bytes[topic] -= len(ring.pop()[2][-1])
 
     async def serve(
         self, topic: str, first: int, last: int, origin: str = ""

@@ -12,37 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError
 from .credentials import decode_text
 from .keys import NodeKeys, key_dir, load_keys, public_key
+from .mode import effective_mode
 from .trust import Audit, Trust
 
 __all__ = ["Identity", "effective_mode", "load_identity"]
-
-
-def effective_mode(config: Config) -> str:
-    """``off``, ``allow`` or ``mesh``: ``auto`` is ``off`` on ``local`` scope, and on ``static`` scope (which
-    cannot be secured yet; a warning says so on every start).
-
-    Raises:
-        UsageError: ``auto`` on ``lan`` scope (the message says what to choose), or
-            ``allow``/``mesh`` on ``static`` scope (not built).
-    """
-    mode, scope = config.security.mode, config.discovery.scope
-    if mode in ("allow", "mesh") and scope == "static":
-        raise UsageError(
-            "security with discovery.scope = 'static' is not built (a static endpoint carries no CURVE key): "
-            "use scope 'lan' (mDNS announces each node's key) or security.mode = 'off' on a trusted network"
-        )
-    if mode != "auto":
-        return mode
-    if scope == "lan":
-        raise UsageError(
-            f"discovery.scope = {scope!r} reaches other hosts, and security.mode is not set: set "
-            'security.mode = "mesh" (or "allow") to encrypt and authenticate the mesh, or "off" to run '
-            "it open on a trusted network (docs/SECURITY.md has the three-command set-up)"
-        )
-    return "off"
 
 
 @dataclass(frozen=True, slots=True)

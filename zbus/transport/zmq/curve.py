@@ -1,6 +1,6 @@
 """Curve: CURVE on every socket of a node, its ZAP handler, and the per-message checks of ``security.Trust``.
 
-With ``security.mode`` ``allow`` or ``mesh`` (``make_curve`` returns None when off):
+With ``security.mode`` ``allow`` or ``mesh`` (``guard.make_curve`` gives ``guard.Open`` when off):
 
 - every bound socket (XPUB, ROUTER) is a CURVE server with the node's key pair, in a ZAP domain of
   its own (``zbus.pub``, ``zbus.router``); every connecting socket (DEALER, SUB) is a CURVE client that
@@ -40,13 +40,12 @@ from ...config import Config
 from ...errors import ConfigError, PeerError, WireError
 from ...observe.drops import Drops
 from ...security.keys import NodeKeys, public_key, z85_decode, z85_encode
-from ...security.settings import effective_mode, load_identity
+from ...security.settings import load_identity
 from ...security.trust import Admitted, Trust
 from .links import Link
-from .sockets import recv_frames
 from .zap import ZapHandler
 
-__all__ = ["Curve", "make_curve"]
+__all__ = ["Curve", "secure_curve"]
 
 audit_log = logging.getLogger("zbus.audit")
 log = logging.getLogger("zbus")
@@ -56,26 +55,6 @@ _REPLY_SUFFIX = ".reply"
 
 Handler = Callable[[list[bytes]], Awaitable[None] | None]
 LinkHandler = Callable[[list[bytes], Link], Awaitable[None] | None]
-
-
-def make_curve(config: Config, name: str, dropped: Drops) -> Curve | Open:
-    """The node's CURVE set-up from ``[security]``, or :class:`Open` when security is off.
-
-    Raises:
-        UsageError: ``mode = "auto"`` on ``lan`` scope (the message says what to choose).
-        ConfigError: a key, credential or allow-list entry is missing or invalid.
-    """
-    mode, scope = effective_mode(config), config.discovery.scope
-    if mode == "off":
-        if scope != "local":
-            log.warning("security.mode = 'off' on %s scope: anyone who reaches this node's ports can read, "
-                        "publish and answer as anyone (docs/SECURITY.md)", scope)  # fmt: skip
-        return Open()
-    identity = load_identity(config, name)
-    curve = Curve(identity.keys, dropped)
-    curve.trust = identity.trust(config.mesh.name, curve.audit)
-    curve.revocations_path = identity.revocations
-    return curve
 
 
 class Curve:
@@ -347,47 +326,14 @@ def _topic(frame: bytes) -> str:
     return frame.decode("utf-8", "replace")
 
 
-class Open:
-    """Security off: the same calls as :class:`Curve`, each doing nothing, so the mesh has no branches."""
+def secure_curve(config: Config, name: str, dropped: Drops) -> Curve:
+    """The node's CURVE set-up from ``[security]`` (security on: see ``guard.make_curve``).
 
-    secure = False
-    changed = False
-
-    def start(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> None:
-        """Nothing to start."""
-
-    def stop(self) -> None:
-        """Nothing to stop."""
-
-    def learn(self, endpoint: str, key: str | bytes) -> None:
-        """Keys are not needed."""
-
-    def router(self, handle: Handler) -> Handler:
-        """No guard."""
-        return handle
-
-    def xpub(self, sock: zmq.Socket[bytes], handle: Handler) -> Handler:
-        """No guard."""
-        return handle
-
-    def sub(self, handle: LinkHandler) -> LinkHandler:
-        """No guard."""
-        return handle
-
-    @staticmethod
-    def recv(sock: zmq.Socket[bytes]) -> list[bytes]:
-        """Plain receive."""
-        return recv_frames(sock)
-
-    def hello_fields(self) -> dict[str, bytes]:
-        """No key, credential or revocation list."""
-        return {}
-
-    def tick(self, now: float) -> list[str]:
-        """Nobody to cut off."""
-        return []
-
-    @property
-    def public_text(self) -> str:
-        """No key to announce."""
-        return ""
+    Raises:
+        ConfigError: a key, credential or allow-list entry is missing or invalid.
+    """
+    identity = load_identity(config, name)
+    curve = Curve(identity.keys, dropped)
+    curve.trust = identity.trust(config.mesh.name, curve.audit)
+    curve.revocations_path = identity.revocations
+    return curve

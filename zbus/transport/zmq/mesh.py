@@ -56,9 +56,9 @@ from ...protocol.ratelimit import PeerRateLimits
 from ...tasks import Duties, TaskGroup
 from ..base import GroupAds, Inbound
 from .admission import Admission
-from .curve import Curve, make_curve
 from .forwarding import Forwarding
 from .greeter import Greeter
+from .guard import Open, make_curve
 from .leaving import LEAVING_POLL, Departures
 from .links import Link, LinkServices
 from .outbox import Outbox, send_blocking
@@ -173,7 +173,7 @@ class MeshTransport:
         d = self.config.discovery
         self._ctx = sized_context(self.config.limits.max_peers, d.max_pending_greetings)
         self.curve.start(self._ctx)
-        self._factory = SocketFactory(self._ctx, t, self.curve if isinstance(self.curve, Curve) else None)
+        self._factory = SocketFactory(self._ctx, t, None if isinstance(self.curve, Open) else self.curve)
         self._factory.heartbeats(d.heartbeat_interval, d.peer_timeout)
         self.greeter.start(self._factory)
         self._link_services = LinkServices(

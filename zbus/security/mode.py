@@ -1,0 +1,34 @@
+"""Mode: what ``security.mode`` means on a node's discovery scope. No cryptography is loaded here, so a node
+with security off never imports PyNaCl (``transport/zmq/guard.py`` decides before anything else)."""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..errors import UsageError
+
+__all__ = ["effective_mode"]
+
+
+def effective_mode(config: Config) -> str:
+    """``off``, ``allow`` or ``mesh``: ``auto`` is ``off`` on ``local`` scope, and on ``static`` scope (which
+    cannot be secured yet; a warning says so on every start).
+
+    Raises:
+        UsageError: ``auto`` on ``lan`` scope (the message says what to choose), or
+            ``allow``/``mesh`` on ``static`` scope (not built).
+    """
+    mode, scope = config.security.mode, config.discovery.scope
+    if mode in ("allow", "mesh") and scope == "static":
+        raise UsageError(
+            "security with discovery.scope = 'static' is not built (a static endpoint carries no CURVE key): "
+            "use scope 'lan' (mDNS announces each node's key) or security.mode = 'off' on a trusted network"
+        )
+    if mode != "auto":
+        return mode
+    if scope == "lan":
+        raise UsageError(
+            f"discovery.scope = {scope!r} reaches other hosts, and security.mode is not set: set "
+            'security.mode = "mesh" (or "allow") to encrypt and authenticate the mesh, or "off" to run '
+            "it open on a trusted network (docs/SECURITY.md has the three-command set-up)"
+        )
+    return "off"
