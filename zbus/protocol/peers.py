@@ -8,7 +8,8 @@ A restart keeps the id (a journaled node) and only raises the epoch: an update, 
 live nodes with the same name and different ids are two peers, never a restart (the mesh warns).
 Rule 3: a dropped connection does not remove a peer at once (networks blip); it shortens the
 peer's deadline to ``disconnect_grace``, and a heartbeat in that time restores it.
-Rule 4: a handshake completes when the peer is heard on its own XPUB (``confirm``). Until then
+Rule 4: a handshake completes when the peer is heard on the XPUB it announced (``confirm``: a
+heartbeat, or any message read there, since under load heartbeats queue behind events). Until then
 nothing extends its first deadline (HELLO, UPDATE and PING do not), so a peer that only talks to our
 ROUTER (a ghost whose XPUB address is bogus) expires ``peer_timeout`` after its first HELLO.
 Rule 5: at most ``max_peers`` peers; a HELLO from a new node beyond that is refused (``admits``).

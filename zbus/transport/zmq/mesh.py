@@ -179,7 +179,7 @@ class MeshTransport:
         self._link_services = LinkServices(
             factory=self._factory,
             on_frames=self.curve.sub(self._on_sub),
-            on_alive=lambda peer_id: self.table.seen(peer_id, time.monotonic()),
+            on_alive=lambda peer_id: self.table.confirm(peer_id, time.monotonic()),
             on_dropped=self._on_link_dropped,
             tasks=self._tasks,
             safety_poll=t.safety_poll,
