@@ -1,7 +1,8 @@
 """100 KB events flooding a slow handler: both processes' memory stays within the documented bound
-(docs/ARCHITECTURE.md, "What one peer may cost"; docs/TROUBLESHOOTING.md, "Memory with large events"). Before byte bounds the subscriber peaked at 1.6-2.0 GB
-and the publisher at 6.1 GB in 60 s; queue.max_bytes bounds the backlog, transport.repair_buffer_bytes
-the publisher's repair ring, and the ZeroMQ queues are send_hwm/recv_hwm messages of the event's size."""
+(docs/ARCHITECTURE.md, "What one peer may cost"; docs/TROUBLESHOOTING.md, "Memory with large events").
+Before byte bounds the subscriber peaked at 1.6-2.0 GB and the publisher at 6.1 GB in 60 s; queue.max_bytes
+bounds the backlog, transport.repair_buffer_bytes the publisher's repair ring, and the ZeroMQ queues are
+send_hwm/recv_hwm messages of the event's size."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ SIZE = 100_000
 # told to mmap buffers from 64 KiB up, so freed ones go back to the system (otherwise libzmq's I/O
 # thread grows its own malloc arena with the message buffers it decodes: the subscriber then peaked
 # at 0.8-1.1 GB with the same queues; MALLOC_ARENA_MAX=1 gave 260 MB)
-ENV = {"ZBUS_TRANSPORT__SEND_HWM": "1000", "ZBUS_TRANSPORT__RECV_HWM": "1000", "MALLOC_MMAP_THRESHOLD_": "65536"}
+ENV = {
+    "ZBUS_TRANSPORT__SEND_HWM": "1000",
+    "ZBUS_TRANSPORT__RECV_HWM": "1000",
+    "MALLOC_MMAP_THRESHOLD_": "65536",
+}
 SUB_BOUND_MB = 400
 PUB_BOUND_MB = 300
 

@@ -118,6 +118,8 @@ class DiscoveryConfig(_Section):
         peer_timeout: seconds of silence before a peer is dropped; must exceed ``heartbeat_interval``.
         greet_interval: seconds between looks at which discovered endpoints are due a HELLO.
         hello_timeout: seconds an unanswered HELLO's connection is kept before it is closed.
+        handshake_timeout: seconds a peer that has not been heard on its XPUB yet is kept at most (its
+            PINGs and HELLOs do not keep it longer): ghosts that only talk to our ROUTER expire.
         regreet_base: seconds before a discovered node that is not a peer is greeted again, doubling
             per unanswered greeting up to ``regreet_cap``.
         settle: seconds after start before discovery counts as settled (when no greeting is pending
@@ -144,6 +146,7 @@ class DiscoveryConfig(_Section):
     peer_timeout: float = _opt(10.0, _positive_duration)
     greet_interval: float = _opt(1.0, _positive_duration)
     hello_timeout: float = _opt(2.5, _positive_duration)
+    handshake_timeout: float = _opt(30.0, _positive_duration)
     regreet_base: float = _opt(3.0, _positive_duration)
     regreet_cap: float = _opt(30.0, _positive_duration)
     settle: float = _opt(1.5, _num("duration", 0))

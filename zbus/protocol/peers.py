@@ -10,8 +10,9 @@ Rule 3: a dropped connection does not remove a peer at once (networks blip); it 
 peer's deadline to ``disconnect_grace``, and a heartbeat in that time restores it.
 Rule 4: a handshake completes when the peer is heard on the XPUB it announced (``confirm``: a
 heartbeat, or any message read there, since under load heartbeats queue behind events). Until then
-nothing extends its first deadline (HELLO, UPDATE and PING do not), so a peer that only talks to our
-ROUTER (a ghost whose XPUB address is bogus) expires ``peer_timeout`` after its first HELLO.
+HELLO, UPDATE and PING keep it no longer than ``handshake_timeout`` after its first HELLO (a
+publisher whose XPUB is held back by a stuck subscriber PINGs meanwhile), so a peer that only talks to
+our ROUTER (a ghost whose XPUB address is bogus) expires then, however often it pings.
 Rule 5: at most ``max_peers`` peers; a HELLO from a new node beyond that is refused (``admits``).
 
 Theory of operation: every input returns the list of ``PeerChange`` it caused, which the mesh
@@ -52,15 +53,18 @@ class PeerTable:
         peer_timeout: float,
         disconnect_grace: float,
         max_peers: int = 1 << 16,
+        handshake_timeout: float = 30.0,
     ) -> None:
         self.self_id = self_id
         self.mesh = mesh
         self.peer_timeout = peer_timeout
         self.disconnect_grace = min(disconnect_grace, peer_timeout)
         self.max_peers = max_peers
+        self.handshake_timeout = handshake_timeout
         self._peers: dict[str, PeerInfo] = {}
         self._deadline: dict[str, float] = {}
         self._confirmed: set[str] = set()  # heard on their own XPUB (Rule 4)
+        self._first: dict[str, float] = {}  # when an unconfirmed peer's handshake began
         self._twins: set[frozenset[str]] = set()  # pairs of ids sharing a name, already reported
 
     def __contains__(self, peer_id: object) -> bool:
@@ -91,6 +95,7 @@ class PeerTable:
         if peer_id not in self._peers:
             return False
         self._confirmed.add(peer_id)
+        self._first.pop(peer_id, None)
         self._deadline[peer_id] = now + self.peer_timeout
         return True
 
@@ -103,12 +108,13 @@ class PeerTable:
         if old is None:
             # keep the original join time across updates
             self._peers[info.id] = info
-            self._deadline[info.id] = now + self.peer_timeout  # Rule 4: only confirm() extends it
+            self._first[info.id] = now
+            self._deadline[info.id] = now + min(self.peer_timeout, self.handshake_timeout)
             changes.append(PeerChange(JOINED, info))
         else:
             if info.epoch != old.epoch:  # a restart: its new XPUB must be heard again
                 self._confirmed.discard(info.id)
-                self._deadline[info.id] = now + self.peer_timeout
+                self._first[info.id] = now
             if info.joined_at != old.joined_at:
                 from dataclasses import replace
 
@@ -116,9 +122,15 @@ class PeerTable:
             self._peers[info.id] = info
             if info != old:
                 changes.append(PeerChange(UPDATED, info))
-            if info.id in self._confirmed:
-                self._deadline[info.id] = now + self.peer_timeout
+            self._alive(info.id, now)
         return changes
+
+    def _alive(self, peer_id: str, now: float) -> None:
+        if peer_id in self._confirmed:
+            self._deadline[peer_id] = now + self.peer_timeout
+        else:  # Rule 4: not past the handshake's own deadline
+            limit = self._first.get(peer_id, now) + self.handshake_timeout
+            self._deadline[peer_id] = max(self._deadline[peer_id], min(now + self.peer_timeout, limit))
 
     def twins(self, info: PeerInfo, own_name: str) -> list[str]:
         """The live nodes that share ``info``'s name, each reported once per pair: their ids, ``""``
@@ -131,12 +143,11 @@ class PeerTable:
         return fresh
 
     def seen(self, peer_id: str, now: float) -> bool:
-        """A message from ``peer_id`` on our ROUTER; False when it is not a peer (send HELLO). It
-        keeps only a confirmed peer alive (Rule 4)."""
+        """A message from ``peer_id`` on our ROUTER; False when it is not a peer (send HELLO). An
+        unconfirmed peer is kept no longer than its handshake allows (Rule 4)."""
         if peer_id not in self._peers:
             return False
-        if peer_id in self._confirmed:
-            self._deadline[peer_id] = now + self.peer_timeout
+        self._alive(peer_id, now)
         return True
 
     def disconnected(self, peer_id: str, now: float) -> None:
@@ -158,4 +169,5 @@ class PeerTable:
     def _drop(self, peer_id: str) -> PeerInfo:
         self._deadline.pop(peer_id, None)
         self._confirmed.discard(peer_id)
+        self._first.pop(peer_id, None)
         return self._peers.pop(peer_id)

@@ -48,13 +48,15 @@ def test_expiry_and_heartbeats() -> None:
 
 
 def test_a_handshake_never_completed_expires_whatever_the_peer_says_on_our_router() -> None:
-    t = table()
+    t = PeerTable(self_id="me", mesh="m", peer_timeout=10.0, disconnect_grace=2.0, handshake_timeout=25.0)
     t.hello(info("ghost"), 0)
-    for now in (2, 4, 6, 8):  # PINGs and HELLOs again: none of them is its own XPUB speaking
+    for now in range(2, 30, 2):  # PINGs and HELLOs again: none of them is its own XPUB speaking
         assert t.seen("ghost", now)
         t.hello(info("ghost"), now)
+        if now < 25:
+            assert t.expire(now) == []
     assert not t.confirmed("ghost")
-    assert [(c.peer.id, c.reason) for c in t.expire(10.0)] == [("ghost", "timeout")]
+    assert [(c.peer.id, c.reason) for c in t.expire(25.0)] == [("ghost", "timeout")]
 
 
 def test_a_restart_must_be_heard_on_its_new_xpub() -> None:
@@ -63,8 +65,9 @@ def test_a_restart_must_be_heard_on_its_new_xpub() -> None:
     t.confirm("a", 1)
     t.hello(info("a", epoch=2), 5)  # restarted: its old XPUB's confirmation no longer counts
     assert not t.confirmed("a")
-    t.seen("a", 9)
-    assert [c.reason for c in t.expire(15.0)] == ["timeout"]
+    for now in range(6, 36):
+        t.seen("a", now)  # its PINGs keep it only until the handshake's deadline (30 s by default)
+    assert [c.reason for c in t.expire(35.0)] == ["timeout"]
 
 
 def test_max_peers_refuses_new_nodes_but_keeps_updating_known_ones() -> None:

@@ -69,8 +69,7 @@ __all__ = ["MeshTransport"]
 
 log = logging.getLogger("zbus")
 SYSTEM_PREFIX = b"$zbus."
-#: system topics that are events for the node's subscriptions (mesh stats, monitoring/sharing.py); every
-#: other ``$zbus.`` topic but the heartbeat is dropped
+#: system topics that are events (mesh stats, monitoring/sharing.py); other ``$zbus.`` ones but hb are dropped
 ROUTED_SYSTEM_TOPICS = frozenset({b"$zbus.stats"})
 # Not settings: a dropped SUB connection is trusted this long (s) before the peer expires, even with a
 # very short heartbeat_interval (a healthy peer's reconnect takes a few reconnect_interval steps)
@@ -106,6 +105,7 @@ class MeshTransport:
             peer_timeout=d.peer_timeout,
             disconnect_grace=max(2 * d.heartbeat_interval, MIN_DISCONNECT_GRACE),
             max_peers=config.limits.max_peers,
+            handshake_timeout=d.handshake_timeout,
         )
         t = config.transport
         self.dropped = Drops("mesh")
