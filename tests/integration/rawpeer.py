@@ -43,6 +43,7 @@ class FakePeer:
         self.mesh = mesh
         self.epoch = 1
         self.pub = raw.socket(zmq.PUB)
+        self.pub.setsockopt(zmq.SNDHWM, 0)  # a burst is sent whole (libzmq's 1,000 would drop the rest)
         self.pub_endpoint = f"tcp://127.0.0.1:{self.pub.bind_to_random_port('tcp://127.0.0.1')}"
         self.router = raw.socket(zmq.ROUTER)
         self.router_endpoint = f"tcp://127.0.0.1:{self.router.bind_to_random_port('tcp://127.0.0.1')}"

@@ -1,5 +1,6 @@
-"""A hostile peer on loopback, no cryptography: it cannot speak as another node, poison a stream, settle
-someone else's request, or hold a node's peer slots (docs/ARCHITECTURE.md, "Hostile input"). Each test
+"""A hostile peer on loopback, no cryptography: it cannot publish as another node, poison a stream,
+settle someone else's request, or hold a node's peer slots (taking over a peer's ROUTER identity needs
+keys: tests/integration/test_security.py) (docs/ARCHITECTURE.md, "Hostile input"). Each test
 prints what was tried and what was refused and counted."""
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import zmq
 
 from zbus import Event, Node
 from zbus.codec import wire
-from zbus.codec.control import Kind, PeerHello
+from zbus.codec.control import Kind
 from zbus.testing import eventually
 
 from .conftest import FAST
@@ -67,46 +67,6 @@ async def test_events_naming_another_node_are_refused_on_a_foreign_link(mesh_nam
         )
         assert got == [(a.id, seq) for seq in range(1, 101)]
         assert refused == len(forged) + 2 and stats.lost == 0
-
-
-async def test_a_second_connection_cannot_take_over_a_peer_s_identity(mesh_name: str, raw: Raw) -> None:
-    async with (
-        Node("b", mesh=mesh_name, config=FAST) as b,
-        Node("a", mesh=mesh_name, config=FAST) as a,
-    ):
-        await b.wait_for_peers(1, timeout=10)
-        (known,) = [p for p in b.peers if p.id == a.id]
-        forger = raw.socket(zmq.DEALER)
-        forger.setsockopt(zmq.IDENTITY, a.id.encode())
-        forger.connect(b.endpoints["router"])
-        takeover = PeerHello(
-            id=a.id,
-            name="a",
-            mesh=mesh_name,
-            epoch=known.epoch + 1,
-            router="tcp://127.0.0.1:9",
-            pub="tcp://127.0.0.1:9",
-        )
-        forger.send_multipart([Kind.HELLO.value, takeover.encode()])
-        forger.send_multipart([Kind.BYE.value, b""])
-        # with ROUTER_HANDOVER the BYE removed a within milliseconds; now libzmq leaves the second
-        # connection with an identity in use unread. Watched for five heartbeat intervals:
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            current = [p for p in b.peers if p.id == a.id]
-            assert [p.epoch for p in current] == [known.epoch], current
-            await asyncio.sleep(0.05)
-        got: list[Event] = []
-        await b.subscribe("still.a", handler=got.append)
-        await a.wait_for_subscribers("still.a", timeout=10)
-        await a.publish("still.a", {})
-        await eventually(lambda: len(got) == 1)
-        (after,) = [p for p in b.peers if p.id == a.id]
-        print(
-            "\na second DEALER with a's id sent HELLO(epoch+1, other endpoints) and BYE to b: b's ROUTER "
-            f"never read them; a stayed b's peer at epoch {after.epoch} with its own address, events flow"
-        )
-        assert after.epoch == known.epoch and after.address == known.address
 
 
 async def test_a_reply_from_a_node_not_asked_never_settles_the_request(mesh_name: str, raw: Raw) -> None:

@@ -71,8 +71,7 @@ log = logging.getLogger("zbus")
 SYSTEM_PREFIX = b"$zbus."
 #: system topics that are events (mesh stats, monitoring/sharing.py); other ``$zbus.`` ones but hb are dropped
 ROUTED_SYSTEM_TOPICS = frozenset({b"$zbus.stats"})
-# Not settings: a dropped SUB connection is trusted this long (s) before the peer expires, even with a
-# very short heartbeat_interval (a healthy peer's reconnect takes a few reconnect_interval steps)
+# Not settings: a dropped SUB connection is trusted this long (s) before its peer expires (reconnects)
 MIN_DISCONNECT_GRACE = 0.5
 # a closing node waits at most this long (s) for unsent messages, whatever transport.linger says
 CLOSE_LINGER_CAP = 1.0
@@ -411,11 +410,10 @@ class MeshTransport:
             if dealer is None:
                 try:  # (a HELLO's endpoints are the peer's words: a bad one refuses the peer, no leak)
                     dealer = self._factory.dealer_to(self.node_id.encode(), hello.router)
-                except PeerError as exc:
-                    self.dropped.drop("bad_endpoint", f"{hello.id[:16]}: {exc}")
-                    return
-                except zmq.ZMQError as exc:  # EMFILE: out of sockets or file descriptors
-                    self.dropped.drop("no_sockets", f"{hello.id[:16]}: {exc} (see limits.max_peers)")
+                except (PeerError, zmq.ZMQError) as exc:  # (ZMQError: EMFILE, see limits.max_peers)
+                    self.dropped.drop(
+                        "bad_endpoint" if isinstance(exc, PeerError) else "no_sockets", str(exc)
+                    )
                     return
             link = Link(hello.id, dealer, hello.router, self._link_services, pub=hello.pub, role=hello.role)
             self._links[hello.id] = link
@@ -426,8 +424,8 @@ class MeshTransport:
                 del self._links[hello.id]
                 self._tasks.spawn(link.close(), f"unlink-{hello.name}")
                 return
-        if reply:
-            self._send_hello(link.dealer, ack=True, via=hello.via)
+        if reply or hello.ack:  # (an ack answers our earlier HELLO: an UPDATE gives what changed since)
+            self._send_hello(link.dealer, ack=True, via=hello.via, kind=Kind.HELLO if reply else Kind.UPDATE)
         self._apply(self.table.hello(info, time.monotonic()))
         self.admission.warn_twins(info)
 
@@ -526,9 +524,11 @@ class MeshTransport:
             groups=dict(self._groups),
         )
 
-    def _send_hello(self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "") -> None:
+    def _send_hello(
+        self, dealer: zmq.Socket[bytes], *, ack: bool, via: str = "", kind: Kind = Kind.HELLO
+    ) -> None:
         with contextlib.suppress(zmq.ZMQError):
-            send_frames(dealer, [Kind.HELLO.value, self._hello(ack=ack, via=via).encode()])
+            send_frames(dealer, [kind.value, self._hello(ack=ack, via=via).encode()])
 
     async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
         """Send an event on the XPUB (ZeroMQ filters by subscriber prefix), batched while the

@@ -16,12 +16,15 @@ Why each option:
   oversized frames (and drops that connection) before Python sees them.
 - DEALER ``RCVHWM`` = 1: DEALERs only send (answers come to our ROUTER), so nothing a peer
   pushes back may pile up.
-- No ``ROUTER_HANDOVER`` (security on or off): the first connection holding an identity keeps it,
-  so another socket claiming a known peer's id is refused by libzmq (it could otherwise take over the
-  peer's routing entry and speak as it: BYE, HELLO with a higher epoch, REPLY). A dead connection frees its id
-  through ZMTP heartbeats (``HEARTBEAT_IVL`` = ``discovery.heartbeat_interval``, ``HEARTBEAT_TIMEOUT``
-  = ``discovery.peer_timeout``) on ROUTER and DEALER, so a peer restarted with its journal's id (or
-  reconnecting after a partition) gets in once its old connection has timed out.
+- ``ROUTER_HANDOVER`` with security off: a new connection presenting a connected identity takes
+  over its routing entry, so a node's own reconnects always win (a greeting racing the peer's HELLO,
+  a reconnect while the old connection is half-open). Without it a second connection is left unread
+  by libzmq for good. The price: without keys, anyone who can reach the port can present a known id
+  (docs/ARCHITECTURE.md, "Identity bound to the connection"). With security on it is off: the first
+  connection authenticated for an id keeps it, and another key's connection claiming that id can
+  neither take it over nor speak (``curve.py``). ZMTP heartbeats (``HEARTBEAT_IVL`` =
+  ``discovery.heartbeat_interval``, ``HEARTBEAT_TIMEOUT`` = ``discovery.peer_timeout``) on ROUTER and
+  DEALER close dead connections, which frees their ids.
 - DEALER ``IDENTITY`` = the node id, so a ROUTER knows who sent each message.
 - No ``ROUTER_MANDATORY``: a node's ROUTER only receives (every answer travels on the answerer's
   own DEALER to the asker's ROUTER), so there is no ROUTER send whose silent drop it would guard.
@@ -174,6 +177,7 @@ class SocketFactory:
     def router(self) -> zmq.Socket[bytes]:
         """The inbox: directed events, requests, replies and HELLO/UPDATE/BYE arrive here."""
         sock = self._beat(self._common(self.ctx.socket(zmq.ROUTER)))
+        sock.setsockopt(zmq.ROUTER_HANDOVER, int(self.curve is None))  # (see the module docstring)
         if self.curve is not None:
             self.curve.server(sock, "zbus.router")
         return sock
