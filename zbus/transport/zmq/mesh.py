@@ -405,7 +405,7 @@ class MeshTransport:
             self._drop_links(known)  # restarted with its journal's id: its endpoints are new
             self.forwarding.left(known.id)
             link = None
-        if link is None:
+        if new := link is None:
             dealer = self.greeter.take(hello.via if hello.ack else "", hello.router)
             if dealer is None:
                 try:  # (a HELLO's endpoints are the peer's words: a bad one refuses the peer, no leak)
@@ -424,7 +424,7 @@ class MeshTransport:
                 del self._links[hello.id]
                 self._tasks.spawn(link.close(), f"unlink-{hello.name}")
                 return
-        if reply or hello.ack:  # (an ack answers our earlier HELLO: an UPDATE gives what changed since)
+        if reply or (new and hello.ack):  # (the ack of our HELLO: an UPDATE gives what changed since)
             self._send_hello(link.dealer, ack=True, via=hello.via, kind=Kind.HELLO if reply else Kind.UPDATE)
         self._apply(self.table.hello(info, time.monotonic()))
         self.admission.warn_twins(info)
