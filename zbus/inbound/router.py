@@ -100,8 +100,8 @@ class Router:
         return self.recovery.observe(event)  # in stream order, gaps repaired, duplicates dropped
 
     def _from_sender(self, event: Event, sender: str) -> bool:
-        """A directed message names the node that sent it: the connection's identity (which libzmq
-        keeps for the first connection holding it) and the event's node id must agree."""
+        """A directed message names the node that sent it: the connection's identity (the DEALER's; with
+        security on, bound to its key) and the event's node id must agree."""
         if event._node_id == sender:
             return True
         self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} from {sender[:16]}")

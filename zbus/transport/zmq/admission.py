@@ -1,8 +1,8 @@
 """Admission: whether a HELLO or UPDATE is taken, and what of it (docs/ARCHITECTURE.md, "Hostile input").
 
 A HELLO is the peer's own words about itself, so everything in it is checked before use: its frames and
-body decode, it names the connection it came on (the ROUTER's routing id, which libzmq keeps for the
-first connection holding it: no ``ROUTER_HANDOVER``), it is of our mesh and not us, a new peer fits in
+body decode, it names the connection it came on (the ROUTER's routing id: the DEALER's identity, bound
+to a CURVE key with security on), it is of our mesh and not us, a new peer fits in
 ``limits.max_peers``, and only topic patterns (never a regex) up to ``limits.max_patterns_per_peer`` are
 kept. Whatever is refused is counted by reason in the mesh's ``Drops``. No sockets here: the mesh makes
 the links for what this admits.
