@@ -790,6 +790,11 @@ class Node:
         return None if http is None else http.url
 
     @property
+    def dashboard_url(self) -> str | None:
+        """``http_url/?token=...``: the dashboard with the token /api/* need (``monitoring.http.token``)."""
+        return None if self._run is None or self._run.http is None else self._run.http.dashboard_url
+
+    @property
     def endpoints(self) -> dict[str, str]:
         """This node's ZeroMQ endpoints (``pub``, ``router``, a forwarder's ``capture``); empty in memory."""
         return {} if self._run is None else self._run.transport.statistics().endpoints

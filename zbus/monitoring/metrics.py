@@ -110,7 +110,7 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
     )
     refused = CounterMetricFamily(
         "zbus_http_refused",
-        "HTTP connections closed unanswered: evicted, timeout, too_large, busy (monitoring.http limits).",
+        "HTTP requests refused: evicted, timeout, too_large, busy (monitoring.http limits), unauthorized.",
         labels=["reason"],
     )
     for reason, n in sorted(s.extra.get("http_refused", {}).items()):
