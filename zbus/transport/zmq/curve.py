@@ -17,9 +17,10 @@ With ``security.mode`` ``allow`` or ``mesh`` (``make_curve`` returns None when o
 - events on a peer's SUB link (authenticated by the server key it connected to) pass only within that
   peer's publish permissions.
 
-Refusals are counted in the mesh's drops (``security_<reason>``: ``zbus_events_dropped{reason}`` in
-/metrics) and written to the ``zbus.audit`` logger as structured records (``audit``, ``reason``,
-``peer_key`` attributes; one line per decision and key, then DEBUG).
+Every decision is counted by decision and reason in ``decisions`` (``zbus_security_decisions_total``
+in /metrics) and written to the ``zbus.audit`` logger as a structured record (``audit``, ``reason``,
+``peer_key`` attributes; one line per decision and key, then DEBUG); refusals are also counted in the
+mesh's drops (``security_<reason>``: ``zbus_events_dropped{reason}`` in /metrics).
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class Curve:
         self._key: bytes | None = None  # the User-Id of the message being handled
         self._z85: dict[str, bytes] = {}
         self._said: set[tuple[str, str, bytes]] = set()
+        #: every security decision by (decision, reason), refusals and admissions alike (``/metrics``)
+        self.decisions: Counter[tuple[str, str]] = Counter()
         self._applied: Counter[bytes] = Counter()  # XPUB subscriptions applied, by prefix
         self._refused: Counter[bytes] = Counter()  # and refused (their pipes' unsubscribes are ignored)
         self._revocations_mtime: float = 0.0
@@ -128,6 +131,7 @@ class Curve:
     def audit(self, decision: str, reason: str, key: bytes, detail: str) -> None:
         """Record a security decision: counted (refusals) and logged once per decision, reason and key."""
         refusal = decision.startswith(("refused", "denied", "cut_off"))
+        self.decisions[decision, reason] += 1
         if refusal:
             self.dropped[f"security_{reason}"] += 1
         first = (decision, reason, key) not in self._said
@@ -166,7 +170,7 @@ class Curve:
             try:
                 key = public_key(key)
             except ConfigError:
-                self.dropped.drop("security_bad_record_key", endpoint)
+                self.audit("refused_record", "bad_record_key", b"", f"endpoint {endpoint[:80]}")
                 return
         if endpoint and len(key) == 32:
             self.book[endpoint] = key
@@ -352,6 +356,7 @@ class Open:
 
     secure = False
     changed = False
+    decisions: Counter[tuple[str, str]] = Counter()  # none are made (never written)
 
     def start(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> None:
         """Nothing to start."""
