@@ -38,8 +38,10 @@ import zmq
 
 from ...codec.control import KINDS, Kind, decode_hello
 from ...config import Config
-from ...errors import ConfigError, PeerError, WireError
+from ...errors import ConfigError, PeerError, WireError, ZbusError
+from ...model.topics import parse_announced
 from ...observe.drops import Drops
+from ...protocol.permissions import Permissions
 from ...security.keys import NodeKeys, public_key, z85_decode, z85_encode
 from ...security.settings import effective_mode, load_identity
 from ...security.trust import Admitted, Trust
@@ -247,12 +249,27 @@ class Curve:
             return None
         self.learn(hello.router, key)
         self.learn(hello.pub, key)
-        offered = tuple(r for r in hello.responders if admitted.permissions.may_respond(r))
+        may = admitted.permissions
+        offered = tuple(r for r in hello.responders if may.may_respond(r))
         if offered != hello.responders:
             self.audit(
                 "denied_respond", "respond_denied", key, ", ".join(set(hello.responders) - set(offered))
             )
-            frames = [frames[0], frames[1], replace(hello, responders=offered).encode()]
+        # a pattern it may not subscribe to is never applied on our XPUB: announced, it would count as a
+        # subscriber still missing and hold up every wait_for_subscribers on that prefix; a queue group's
+        # would get DELIVERs, which bypass the XPUB. Both are trimmed (a group keeps its other patterns)
+        wanted = tuple(p for p in hello.patterns if _may_follow(may, p))
+        groups = {g: (kept, credit) for g, (ps, credit) in hello.groups.items()
+                  if (kept := tuple(p for p in ps if _may_follow(may, p)))}  # fmt: skip
+        refused = set(hello.patterns) - set(wanted)
+        refused |= {
+            p for g, (ps, _) in hello.groups.items() for p in ps if p not in groups.get(g, ((), 0))[0]
+        }
+        if refused:
+            self.audit("denied_subscribe", "subscribe_denied", key, ", ".join(sorted(refused)))
+        if offered != hello.responders or refused:
+            trimmed = replace(hello, responders=offered, patterns=wanted, groups=groups)
+            frames = [frames[0], frames[1], trimmed.encode()]
         return frames
 
     def _refuse(self, reason: str, key: bytes = b"", detail: str = "") -> Awaitable[None] | None:
@@ -349,6 +366,14 @@ class Curve:
 
 def _topic(frame: bytes) -> str:
     return frame.decode("utf-8", "replace")
+
+
+def _may_follow(may: Permissions, pattern: str) -> bool:
+    """Whether an announced ``pattern`` is one the peer may subscribe to (its literal prefix is granted)."""
+    try:
+        return may.may_subscribe(parse_announced(pattern).prefix.encode())
+    except ZbusError:  # not a pattern at all: the mesh judges it as it does without security
+        return True
 
 
 class Open:
