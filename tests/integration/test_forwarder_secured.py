@@ -35,7 +35,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     for name, flags in grants.items():
         zbus_cli("keygen", name, "--key-dir", str(kd))
-        zbus_cli("enroll", name, "--key", str(kd / f"{name}.key"), "--mesh", MESH, "--key-dir", str(kd), *flags)
+        key = str(kd / f"{name}.key")
+        zbus_cli("enroll", name, "--key", key, "--mesh", MESH, "--key-dir", str(kd), *flags)
     return kd
 
 
