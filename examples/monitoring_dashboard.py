@@ -15,7 +15,7 @@ import zbus
 async def main(seconds: int) -> None:
     http = {"monitoring": {"http": {"enabled": True}}}
     async with zbus.Node("dash-sensor") as sensor, zbus.Node("dash", config=http) as dash:
-        print(f"web dashboard: {dash.http_url}/", flush=True)
+        print(f"web dashboard: {dash.dashboard_url}", flush=True)
         readings = await dash.subscribe("sensor.*", max_size=1000)
         await sensor.wait_for_subscribers("sensor.temp", timeout=10)
         for tick in range(seconds):

@@ -8,12 +8,15 @@ journal schema 2 every value is sealed::
 ``0xC1`` is the one byte msgpack never uses, so a sealed value can never be mistaken for a bare body
 written by an older zbus: both kinds are read (the older without a check). The CRC-32 (``zlib.crc32``)
 covers the record's LMDB key, the version and ext_len bytes, ``ext`` and the body, so a flipped bit
-anywhere, a torn value or a value under the wrong key fails :func:`unseal`. ``ext`` is empty in
-version 1; it is where a per-stream hash chain (the previous record's digest) goes without changing
-the layout: a reader that does not know an ext field still checks the CRC over it.
+anywhere, a torn value or a value under the wrong key fails :func:`unseal`.
+
+Versions: in version 1 ``ext`` is empty (dead letters, and events written before journal schema 3).
+In version 2 (events since schema 3) ``ext`` is the 16-byte link of the stream's hash chain: the
+digest of the stream's previous record (:mod:`.chain`). A version-1 reader refuses a version-2
+value with "unknown envelope version", never misreads it.
 
 CRC-32 detects damage (disk, copies, truncation), not tampering: anyone who can write the file can
-recompute it. Tamper evidence is the hash chain's job, not this module's.
+recompute it. Tamper evidence is the hash chain's job (:mod:`.chain`), not this module's.
 """
 
 from __future__ import annotations
@@ -24,24 +27,36 @@ from typing import Final
 
 from zbus.errors import JournalCorruptError
 
-__all__ = ["ENVELOPE_VERSION", "MARK", "is_sealed", "seal", "unseal"]
+__all__ = ["ENVELOPE_VERSION", "LINK_SIZE", "MARK", "chain_parts", "is_sealed", "seal", "unseal"]
 
 MARK: Final = 0xC1
-ENVELOPE_VERSION: Final = 1
+ENVELOPE_VERSION: Final = 2  # the newest written; 1 is still written for records without a chain link
+LINK_SIZE: Final = 16  # bytes of a chain link (BLAKE2b-128) in a version-2 ext
 _HEAD: Final = struct.Struct(">BBBI")  # mark, version, ext_len, crc32
 
 
-def seal(key: bytes, body: bytes, ext: bytes = b"") -> bytes:
+def seal(key: bytes, body: bytes, link: bytes | None = None) -> bytes:
     """Return the stored value for ``body`` under ``key``: the envelope with its checksum.
 
     Args:
         key: the record's LMDB key (covered by the checksum).
         body: the msgpack body.
-        ext: extension bytes (at most 255; empty in version 1).
+        link: the stream's previous record's digest (version 2), or None (version 1, no chain).
     """
-    prefix = bytes((ENVELOPE_VERSION, len(ext)))
+    version, ext = (1, b"") if link is None else (2, link)
+    if len(ext) not in (0, LINK_SIZE):
+        raise ValueError(f"a chain link is {LINK_SIZE} bytes, not {len(ext)}")
+    prefix = bytes((version, len(ext)))
     crc = zlib.crc32(body, zlib.crc32(ext, zlib.crc32(prefix, zlib.crc32(key))))
-    return _HEAD.pack(MARK, ENVELOPE_VERSION, len(ext), crc) + ext + body
+    return _HEAD.pack(MARK, version, len(ext), crc) + ext + body
+
+
+def chain_parts(value: bytes) -> tuple[bytes, bytes] | None:
+    """``(link, body)`` of a stored version-2 ``value``, unchecked; None for version 1, bare or cut short."""
+    end = _HEAD.size + LINK_SIZE
+    if len(value) < end or value[0] != MARK or value[1] != 2 or value[2] != LINK_SIZE:
+        return None
+    return value[_HEAD.size : end], value[end:]
 
 
 def is_sealed(value: bytes) -> bool:
@@ -61,8 +76,10 @@ def unseal(key: bytes, value: bytes) -> bytes:
     if len(value) < _HEAD.size:
         raise JournalCorruptError(f"the envelope is cut short ({len(value)} bytes)")
     _, version, ext_len, stored = _HEAD.unpack_from(value)
-    if version != ENVELOPE_VERSION:
+    if version not in (1, 2):
         raise JournalCorruptError(f"unknown envelope version {version} (written by a newer zbus?)")
+    if version == 2 and ext_len != LINK_SIZE:
+        raise JournalCorruptError(f"a version-2 envelope with an ext of {ext_len} bytes, not {LINK_SIZE}")
     start = _HEAD.size + ext_len
     if len(value) < start:
         raise JournalCorruptError(f"the envelope is cut short ({len(value)} bytes, ext of {ext_len})")

@@ -11,10 +11,13 @@ deletes. ``meta`` holds the schema version, the node epoch counter and the node 
 
 Every stored event (and dead letter) is sealed in an envelope with a CRC-32 over its key and bytes
 (:mod:`.envelope`); reads check it and skip a damaged record, counting it (``corrupt_records``) and
-logging its stream and sequence, so a flipped byte is never replayed as data. Journals of schema 1 (bare
-values, no checksum) stay readable; opening one writable upgrades it to schema 2, whose new records are
-sealed. Before LMDB maps ``data.mdb``, :func:`.datafile.check_data_file` compares its size with its header:
-a truncated file raises :class:`~zbus.errors.JournalCorruptError` instead of crashing with SIGBUS.
+logging its stream and sequence, so a flipped byte is never replayed as data. Since schema 3 each event
+also carries the digest of its stream's previous record (a BLAKE2b hash chain, :mod:`.chain`; the newest
+digest is in the stream's state), which ``zbus journal verify`` follows to detect a changed, removed or
+reordered record. Journals of schema 1 (bare values, no checksum) and 2 (no chain) stay readable;
+opening one writable upgrades it to schema 3, whose new records are chained. Before LMDB maps
+``data.mdb``, :func:`.datafile.check_data_file` compares its size with its header: a truncated file
+raises :class:`~zbus.errors.JournalCorruptError` instead of crashing with SIGBUS.
 
 Every batch is one write transaction, so a crash (kill -9 included) leaves either all of a batch or none of
 it, and ``streams`` always agrees with ``events``. Appends are idempotent: a ``(stream, seq)`` already
@@ -41,7 +44,7 @@ import msgpack
 
 from zbus.errors import JournalError, UsageError
 
-from . import keys
+from . import chain, keys
 from .datafile import check_data_file
 from .envelope import seal
 from .reads import JournalReads
@@ -65,8 +68,9 @@ __all__ = [
     "StreamState",
 ]
 
-#: 2: values are sealed (envelope.py); 1: bare values, still read (and upgraded when opened writable)
-SCHEMA_VERSION: Final = 2
+#: 3: events carry their stream's hash chain (chain.py); 2: values are sealed (envelope.py); 1: bare
+#: values. 1 and 2 are still read, and upgraded when opened writable (their old records stay as they are)
+SCHEMA_VERSION: Final = 3
 DURABILITIES: Final = ("none", "async", "sync")
 _DB_NAMES: Final = ("events", "by_time", "streams", "checkpoints", "deadletters", "meta")
 _EPOCH_KEY: Final = b"epoch"
@@ -103,7 +107,7 @@ class Journal(JournalReads):
         self.readonly = readonly
         self._names: dict[bytes, tuple[str, str]] = {}
         self._damaged: set[bytes] = set()
-        #: the journal's schema as found on disk (1: no checksums; 2: sealed records)
+        #: the journal's schema as found on disk (1: no checksums; 2: sealed records; 3: hash-chained)
         self.schema = SCHEMA_VERSION
         check_data_file(self.path / "data.mdb")  # before mapping: a truncated file would SIGBUS
         try:
@@ -176,7 +180,7 @@ class Journal(JournalReads):
                 )
             self.schema = found
             if not self.readonly and (raw is None or found < SCHEMA_VERSION):
-                # schema 1 records stay as they are (read without a check); new ones are sealed
+                # older records stay as they are (schema 1: no check; 2: no chain); new ones are chained
                 txn.put(_SCHEMA_KEY, SCHEMA_VERSION.to_bytes(4, "big"), db=self._dbs["meta"])
                 self.schema = SCHEMA_VERSION
 
@@ -267,26 +271,34 @@ class Journal(JournalReads):
                 if head is None:
                     head = heads[stream] = self._head(txn, stream, node_id, topic)
                 key = keys.event_key(stream, seq)
-                if not txn.put(key, seal(key, pack_frames(frames)), overwrite=False, db=events):
+                body = pack_frames(frames)
+                if not txn.put(key, seal(key, body, head[4]), overwrite=False, db=events):
                     continue  # already stored: the first write wins, the head already counts it
+                head[4] = chain.digest(head[4], key, body)  # the next record of the stream links to this one
                 txn.put(keys.time_key(ts, stream, seq), b"", db=by_time)
                 if head[2] is None or seq >= head[2]:
                     head[2], head[3] = seq, epoch
-            for stream, (node_id, topic, last_seq, epoch) in heads.items():
-                state = {"node_id": node_id, "topic": topic, "last_seq": last_seq, "epoch": epoch}
+            for stream, (node_id, topic, last_seq, epoch, digest) in heads.items():
+                state = {
+                    "node_id": node_id,
+                    "topic": topic,
+                    "last_seq": last_seq,
+                    "epoch": epoch,
+                    "hash": digest,
+                }
                 txn.put(stream, msgpack.packb(state), db=streams)
 
     def _head(self, txn: lmdb.Transaction[bytes], stream: bytes, node_id: str, topic: str) -> list[Any]:
         raw = txn.get(stream, db=self._dbs["streams"])
         if raw is None:
-            return [node_id, topic, None, 0]
+            return [node_id, topic, None, 0, chain.ZERO]
         state = msgpack.unpackb(raw, raw=False)
         if (state["node_id"], state["topic"]) != (node_id, topic):
             raise JournalError(
                 f"stream ({node_id!r}, {topic!r}) has the same key as ({state['node_id']!r}, "
                 f"{state['topic']!r}) in journal {self.path}; rename the topic (a 64-bit hash collision)"
             )
-        return [node_id, topic, state["last_seq"], state["epoch"]]
+        return [node_id, topic, state["last_seq"], state["epoch"], state.get("hash", chain.ZERO)]
 
     def next_epoch(self, *, at_least: int = 0) -> int:
         """Advance and return this node's persisted epoch: call once per start of the node.

@@ -10,6 +10,9 @@ reports what it finds damaged instead of stopping at the first problem:
 - ``by_time``: each entry's event exists.
 - ``streams``: each state decodes and its key is the digest of its names; each event's sequence is at
   most its stream's ``last_seq``.
+- the hash chain of each stream (:mod:`.chain`): every chained event links to a present one except the
+  oldest left, and the stream's newest digest is a present event's; a break is reported as damage of
+  ``events`` at the stream and sequence where it shows.
 - ``deadletters`` and ``checkpoints``: each value decodes (dead letters: checksum too).
 
 The data file's header was already checked when the journal was opened (:mod:`.datafile`).
@@ -25,9 +28,9 @@ import msgpack
 
 from zbus.errors import JournalCorruptError
 
-from . import keys
+from . import chain, keys
 from .deadletters import decode_letter
-from .envelope import is_sealed
+from .envelope import chain_parts, is_sealed
 from .journal import Journal
 from .records import unpack_event
 
@@ -57,6 +60,7 @@ class VerifyReport:
     events: int = 0
     sealed: int = 0
     bare: int = 0
+    chained: int = 0
     index_entries: int = 0
     streams: int = 0
     dead_letters: int = 0
@@ -88,28 +92,49 @@ def verify(journal: Journal, read_event: Callable[[list[bytes]], EventFacts] | N
     report = VerifyReport(schema=journal.schema)
     with journal.transaction() as txn:
         heads: dict[bytes, int] = {}
+        newest: dict[bytes, bytes | None] = {}
         for key, raw in txn.cursor(db=journal.db("streams")):
             report.streams += 1
             try:
                 state: Any = msgpack.unpackb(raw, raw=False)
                 names = (state["node_id"], state["topic"])
                 heads[key] = int(state["last_seq"])
+                newest[key] = state.get("hash")
                 if keys.stream_key(*names) != key:
                     report.add("streams", key.hex(), f"its key is not the digest of {names!r}")
             except (ValueError, TypeError, KeyError) as exc:
                 report.add("streams", key.hex(), f"the state does not decode ({type(exc).__name__})")
         by_time = journal.db("by_time")
+        links: list[tuple[int, bytes, bytes]] = []  # the current stream's chained events, by sequence
+        corrupt: set[int] = set()  # ... and those already reported damaged (no second report after them)
+        current = b""
+
+        def check_chain() -> None:
+            for seq, before, reason in chain.breaks(links, newest.get(current)):
+                if before not in corrupt:
+                    report.add("events", journal.describe(txn, keys.event_key(current, seq)), reason)
+            links.clear()
+            corrupt.clear()
+
         for key, value in txn.cursor(db=journal.db("events")):
             report.events += 1
             if len(key) != keys.EVENT_KEY_SIZE:
                 report.add("events", key.hex(), f"a key of {len(key)} bytes, not {keys.EVENT_KEY_SIZE}")
                 continue
             stream, seq = keys.parse_event_key(key)
+            if stream != current:
+                check_chain()
+                current = stream
+            parts = chain_parts(value)
+            if parts is not None:
+                links.append((seq, parts[0], chain.digest(parts[0], key, parts[1])))
+                report.chained += 1
             what = journal.describe(txn, key)
             try:
                 frames = unpack_event(key, value)
             except JournalCorruptError as exc:
                 report.add("events", what, str(exc))
+                corrupt.add(seq)
                 continue
             report.sealed += is_sealed(value)
             report.bare += not is_sealed(value)
@@ -119,6 +144,7 @@ def verify(journal: Journal, read_event: Callable[[list[bytes]], EventFacts] | N
                 report.add("events", what, f"beyond its stream's last_seq {heads[stream]}")
             if read_event is not None:
                 _check_event(report, txn, by_time, key, what, frames, read_event)
+        check_chain()
         events = journal.db("events")
         for key in txn.cursor(db=by_time).iternext(values=False):
             report.index_entries += 1

@@ -43,7 +43,7 @@ async def run_demo(duration: float, mesh: str, http: str = "127.0.0.1:0") -> int
         host, _, port = http.rpartition(":")
         monitoring = {"monitoring": {"http": {"enabled": True, "host": host, "port": int(port)}}}
         async with zbus.Node("observer", mesh=mesh, config=monitoring) as observer:
-            click.echo(f"dashboard: {observer.http_url}/  (health: {observer.http_url}/health)")
+            click.echo(f"dashboard: {observer.dashboard_url}  (health: {observer.http_url}/health)")
             observer.on_peer(
                 lambda ev: click.echo(f"{time.monotonic() - t0:6.2f}s  -- peer {ev.peer.name} {ev.kind}")
             )

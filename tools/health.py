@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import click
 
@@ -36,13 +38,33 @@ def health_url(url: str | None, config_file: str | None) -> str:
     return url if url.endswith("/health") else url + "/health"
 
 
-def fetch(url: str, timeout: float) -> tuple[int, dict[str, Any]]:
-    """GET ``url``: the status code and the JSON body (a 503 still has one)."""
+def config_token(config_file: str | None) -> str:
+    """The token of the configuration's ``monitoring.http`` (``token``, or ``token_file``'s first
+    line), or "" (the node checks the file's format and mode; here it is only read)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        http = zbus.load_config(config_file).monitoring.http
+    except zbus.ConfigError as exc:
+        output.fail(str(exc))
+    if http.token or not http.token_file:
+        return http.token
+    try:
+        return (Path(http.token_file).expanduser().read_text().split() or [""])[0]
+    except OSError as exc:
+        output.fail(f"monitoring.http.token_file {http.token_file} cannot be read: {exc.strerror or exc}")
+
+
+def fetch(url: str, timeout: float, token: str = "") -> tuple[int, dict[str, Any]]:
+    """GET ``url`` (with ``Authorization: Bearer token`` if given): the status code and the JSON body
+    (a 503 still has one)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:  # 503 unhealthy: the body is the health document
         body = exc.read()
+        if exc.code == 401:
+            output.fail(f"{url} needs the node's token: pass --token (monitoring.http.token) or --config")
         try:
             return exc.code, json.loads(body)
         except ValueError:
@@ -63,21 +85,34 @@ def fetch(url: str, timeout: float) -> tuple[int, dict[str, Any]]:
     "config_file",
     type=click.Path(exists=True, dir_okay=False),
     metavar="FILE",
-    help="TOML config whose monitoring.http host/port is used when URL is omitted.",
+    help="TOML config whose monitoring.http host/port is used when URL is omitted, and whose token is sent.",
 )
-def health(url: str | None, timeout: float, as_json: bool, config_file: str | None) -> None:
+@click.option(
+    "--token",
+    envvar="ZBUS_HTTP_TOKEN",
+    metavar="TOKEN",
+    help="The node's HTTP token, needed when /health is closed (monitoring.http.open) [env ZBUS_HTTP_TOKEN].",
+)
+def health(
+    url: str | None, timeout: float, as_json: bool, config_file: str | None, token: str | None
+) -> None:
     """Print a node's /health document; exit 0 if healthy, 1 if unhealthy or unreachable.
 
     URL is the node's HTTP address (as printed by `zbus node start --http`), with or without
-    /health; without it, monitoring.http.host and port of the configuration are used.
+    /health; without it, monitoring.http.host and port of the configuration are used. /health is
+    open by default; when monitoring.http.open leaves it out, pass --token (or --config with the
+    node's monitoring.http.token / token_file).
 
     \b
     Example:
       zbus node start --http 127.0.0.1:8081 &
       zbus health http://127.0.0.1:8081
     """
+    if url is not None and "?" in url:  # the dashboard URL `zbus node start` printed: its token is ours
+        url, _, query = url.partition("?")
+        token = token or next(iter(parse_qs(query).get("token", [])), None)
     target = health_url(url, config_file)
-    status, doc = fetch(target, timeout)
+    status, doc = fetch(target, timeout, token if token is not None else config_token(config_file))
     click.echo(json.dumps(doc) if as_json else json.dumps(doc, indent=2))
     if status != 200 or doc.get("status") != "healthy":
         problems = "; ".join(doc.get("problems") or []) or f"HTTP {status}"

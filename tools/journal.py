@@ -204,7 +204,7 @@ def _remove(directory: Path) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: a summary, then one per damaged item.")
 def verify(directory: str | None, journal_opt: str | None, as_json: bool) -> None:
-    """Check every record of a journal: checksums, frames, indexes, streams, dead letters.
+    """Check every record of a journal: checksums, hash chains, frames, indexes, streams, dead letters.
 
     DIRECTORY is a node's persistence.path (default: --journal, else persistence.path from
     config/env). The data file's size is checked against its header before it is opened. Exits 0
@@ -238,6 +238,7 @@ def verify(directory: str | None, journal_opt: str | None, as_json: bool) -> Non
         "events": report.events,
         "checksummed": report.sealed,
         "without_checksum": report.bare,
+        "hash_chained": report.chained,
         "index_entries": report.index_entries,
         "streams": report.streams,
         "dead_letters": report.dead_letters,

@@ -54,8 +54,8 @@ async def run_node(node: zbus.Node, record: tuple[str, ...] = ()) -> int:
         click.echo(f"ready {node.name} {node.id} pub={ends.get('pub', '-')} router={ends.get('router', '-')}")
         if recording is not None:
             click.echo(f"recording {' '.join(record)}")
-        if node.http_url is not None:
-            click.echo(f"http {node.http_url}/")
+        if node.dashboard_url is not None:
+            click.echo(f"http {node.dashboard_url}")
         notify(f"READY=1\nSTATUS=node {node.name} ({node.id}) running, router {ends.get('router', '-')}")
         await stop.wait()
         recorded = 0 if recording is None else recording.statistics().delivered
@@ -110,8 +110,9 @@ def start(
     Under systemd (Type=notify) it also sends READY=1 then, and STOPPING=1 when it stops.
 
     Peer joins and leaves are printed as they happen. With --http (or monitoring.http.enabled)
-    it also prints `http URL/`: the dashboard, with /health and /metrics beside it. With --record
-    it keeps the mesh's events matching the patterns in its journal and serves their replays.
+    it also prints `http URL/?token=TOKEN`: the dashboard (its token opens /api/* too), with /health
+    and /metrics beside it. With --record it keeps the mesh's events matching the patterns in its
+    journal and serves their replays.
 
     \b
     Example:

@@ -197,14 +197,11 @@ class Node:
     def _build(self, persistence: Persistence | None) -> _Running:
         """The running components, each given what it needs in its constructor."""
         c = self.config
-        transport = make_transport(
-            c, node_id=self.id, name=self.name, epoch=self.epoch, role=self.role, base=self._start_seqs
-        )
-        t = c.transport
-        history = History(
-            self.id, ring_size=t.repair_buffer, ring_bytes=t.repair_buffer_bytes, persistence=persistence
-        )
         # fmt: off
+        transport = make_transport(c, node_id=self.id, name=self.name, epoch=self.epoch, role=self.role,
+                                   base=self._start_seqs)
+        history = History(self.id, ring_size=c.transport.repair_buffer,
+                          ring_bytes=c.transport.repair_buffer_bytes, persistence=persistence)
         recovery = Recovery(node_id=self.id, history=history, transport=transport, config=c.repair,
                             limits=c.limits, route_all=self._subs.route_all,
                             route_one=self._subs.route_eager, has_interest=self._subs.has_interest,
@@ -248,8 +245,7 @@ class Node:
         await run.dead.close()
         if run.persistence is not None:  # what it committed last goes out before the goodbye
             await run.persistence.flush()
-        # leaving drains: BYE carries our final heads, and until our followers have the tail (or the
-        # drain_timeout is spent) their repairs are still answered, from the ring and the journal
+        # leaving drains: BYE has our final heads; followers' repairs are answered until they have the tail
         tail = {topic: seq for topic, seq in self._seqs.items() if seq != self._start_seqs.get(topic)}
         await run.transport.leave(tail, self.config.transport.drain_timeout)
         await run.router.close()
@@ -789,8 +785,12 @@ class Node:
     @property
     def http_url(self) -> str | None:
         """``http://host:port`` of /health, /metrics and the dashboard (``monitoring.http``), else None."""
-        http = None if self._run is None else self._run.http
-        return None if http is None else http.url
+        return None if self._run is None or self._run.http is None else self._run.http.url
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """``http_url/?token=...``: the dashboard with the token /api/* need (``monitoring.http.token``)."""
+        return None if self._run is None or self._run.http is None else self._run.http.dashboard_url
 
     @property
     def endpoints(self) -> dict[str, str]:

@@ -44,7 +44,7 @@ async def main() -> None:
         browser = Browser(home)
         try:
             async with zbus.Node("alpha", mesh=mesh, config=http) as alpha:
-                await asyncio.to_thread(browser.open, alpha.http_url + "/")
+                await asyncio.to_thread(browser.open, alpha.dashboard_url)
                 await until(browser, f"{POLLS} >= 1", "a first poll")
                 before = await asyncio.to_thread(browser.evaluate, PEERS)
                 polls_before = await asyncio.to_thread(browser.evaluate, POLLS)

@@ -92,7 +92,7 @@ async def main(screenshot: Path) -> None:
                         "Emulation.setDeviceMetricsOverride",
                         {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False},
                     )
-                    await asyncio.to_thread(browser.call, "Page.navigate", {"url": alpha.http_url + "/"})
+                    await asyncio.to_thread(browser.call, "Page.navigate", {"url": alpha.dashboard_url})
                     await until(browser, f"{NODES}.length === 3", "three nodes in the graph")
                     await until(browser, f"{RATES}.length >= 3", "a line per topic")
                     await until(browser, f"{LATENCY}.length === 3", "latency p50/p90/p99 lines")

@@ -36,8 +36,11 @@ def test_node_start_serves_http_and_zbus_health_reports_it(mesh_name: str) -> No
         ready = node.stdout.readline()
         assert ready.startswith("ready web "), ready
         http = node.stdout.readline().strip()
-        assert re.fullmatch(r"http http://127\.0\.0\.1:\d+/", http), http
-        url = http.split()[1]
+        assert re.fullmatch(r"http http://127\.0\.0\.1:\d+/\?token=[\w-]{32}", http), http
+        dashboard = http.split()[1]
+        url = dashboard.partition("?")[0]
+        with urllib.request.urlopen(dashboard.replace("/?", "/api/state?"), timeout=10) as response:
+            assert json.loads(response.read())["node"]["name"] == "web"  # the printed token opens /api/*
 
         out = run("health", url, timeout=30)
         assert out.returncode == 0, out.stderr
@@ -78,11 +81,11 @@ def test_demo_serves_the_dashboard_it_prints() -> None:
     try:
         assert demo.stdout is not None
         lines = [demo.stdout.readline() for _ in range(2)]
-        match = re.search(r"^dashboard: (http://127\.0\.0\.1:\d+)/", "".join(lines), re.M)
+        match = re.search(r"^dashboard: (http://127\.0\.0\.1:\d+)/(\?token=\S+)", "".join(lines), re.M)
         assert match, lines
         with urllib.request.urlopen(match.group(1) + "/health", timeout=10) as response:
             assert response.status == 200 and json.loads(response.read())["node"]["name"] == "observer"
-        with urllib.request.urlopen(match.group(1) + "/", timeout=10) as response:
+        with urllib.request.urlopen(match.group(1) + "/" + match.group(2), timeout=10) as response:
             assert b"api/state" in response.read()
         out, err = demo.communicate(timeout=60)
     finally:

@@ -35,8 +35,10 @@ def _get(url: str) -> tuple[int, str, str]:
 
 
 async def get(node: Node, path: str) -> tuple[int, str, str]:
-    assert node.http_url is not None
-    return await asyncio.to_thread(_get, node.http_url + path)
+    """GET ``path`` with the node's token (what the dashboard sends)."""
+    assert node.http_url is not None and node.dashboard_url is not None
+    token = node.dashboard_url.partition("?")[2]
+    return await asyncio.to_thread(_get, node.http_url + path + ("&" if "?" in path else "?") + token)
 
 
 async def health(node: Node) -> tuple[int, dict[str, Any]]:

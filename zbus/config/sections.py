@@ -351,6 +351,10 @@ class HttpConfig(_Section):
             connection still sending its request.
         read_timeout: seconds a connection may take to send its whole request before it is closed.
         max_request_bytes: longest request (request line and headers) accepted; longer ones get 431.
+        token: the secret the dashboard and ``/api/*`` need (``?token=`` or ``Authorization: Bearer``);
+            empty = ``token_file``, else one generated at start and logged once (loopback only).
+        token_file: a 0600 file whose first line is the token; empty = none.
+        open: endpoints served without the token: ``"health"``, ``"metrics"`` (both by default).
     """
 
     _key: ClassVar[str] = "monitoring.http"
@@ -362,6 +366,9 @@ class HttpConfig(_Section):
     max_connections: int = _opt(64, _num("integer", 1, 4096))
     read_timeout: float = _opt(5.0, _positive_duration)
     max_request_bytes: int = _opt(8 * _KIB, _num("size", 256, _MIB, "in 256..1MiB"))
+    token: str = _opt("", _str(pattern=r"|[A-Za-z0-9_.~-]{16,256}", expected="16-256 of [A-Za-z0-9_.~-]"))
+    token_file: str = _opt("", _str(pattern=".*", expected="a file path, or empty"))
+    open: tuple[str, ...] = _opt(("health", "metrics"), _strs("health|metrics", "a list of health, metrics"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

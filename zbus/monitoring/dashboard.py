@@ -3,7 +3,8 @@
 It polls ``/api/state`` once a second and redraws: health and its checks, counters with their
 rates (computed in the browser from two successive polls, so the node keeps only counters), peers
 (with when they joined and when this node last heard their stats), topics with rates, the backlog by
-priority, queue groups, the journal, latency and the most recent gaps. Above them the whole mesh:
+priority, queue groups, the journal, latency and the most recent gaps. Both fetches send the token the page
+was opened with (``/?token=...``) as ``Authorization: Bearer``. Above them the whole mesh:
 charts and a flow graph drawn from ``/api/mesh`` every two seconds (meshpage.py). Every value
 is inserted with ``textContent`` (peer names and topics come from the network: never HTML).
 Stable ids and ``data-*`` attributes (``#peers tr[data-peer]``, ``#status[data-status]``) let tests
@@ -60,6 +61,9 @@ th{font-weight:600;color:#567}td.n{text-align:right;font-variant-numeric:tabular
 "use strict";
 let prev = null, polls = 0;
 const $ = (id) => document.getElementById(id);
+const TOKEN = new URLSearchParams(location.search).get("token");
+function api(path) {  // the node's token from this page's URL, passed on as a header
+  return fetch(path, {cache: "no-store", headers: TOKEN ? {Authorization: "Bearer " + TOKEN} : {}}); }
 function el(tag, text, cls) { const e = document.createElement(tag);
   if (text !== undefined) e.textContent = String(text);
   if (cls) e.className = cls; return e; }
@@ -123,7 +127,7 @@ function render(s) {
 }
 async function poll() {
   try {
-    const r = await fetch("api/state", {cache: "no-store"});
+    const r = await api("api/state");
     if (!r.ok) throw new Error("HTTP " + r.status);
     render(await r.json());
   } catch (e) {

@@ -15,6 +15,10 @@ most ``SNAPSHOT_TIMEOUT`` seconds for the result, so every number comes from one
 and nothing races with the loop. A loop that does not answer in time is itself a finding: /health
 says 503 "event loop unresponsive".
 
+Access (:class:`~zbus.monitoring.access.HttpAccess`): the dashboard and ``/api/*`` need the node's token,
+``/health`` and ``/metrics`` too unless ``monitoring.http.open`` names them; a refused request gets 401,
+is counted (``zbus_http_refused{reason="unauthorized"}``) and audited on ``zbus.audit``.
+
 Health (:func:`evaluate`) is unhealthy, HTTP 503, when any of these holds:
 
 - the node is not running (created, closing or closed), or its transport is closed;
@@ -43,6 +47,7 @@ from typing import Any
 
 from ..config import MonitoringConfig
 from ..errors import ConfigError
+from .access import HttpAccess
 from .dashboard import DASHBOARD_HTML
 from .httpserver import BoundedHTTPServer, HeadHandler
 from .snapshot import NodeSnapshot, Observation, take_snapshot
@@ -50,6 +55,7 @@ from .snapshot import NodeSnapshot, Observation, take_snapshot
 __all__ = ["HealthServer", "evaluate", "start_http", "state_json"]
 
 log = logging.getLogger("zbus")
+audit_log = logging.getLogger("zbus.audit")
 SNAPSHOT_TIMEOUT = 2.0  # seconds a request waits for the node's loop
 
 
@@ -210,6 +216,7 @@ class HealthServer:
         self.metrics_enabled = cfg.metrics.enabled
         self.started_at = time.time()
         self.url = ""
+        self.access: HttpAccess | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: BoundedHTTPServer | None = None
         self._metrics: Any = None
@@ -221,8 +228,10 @@ class HealthServer:
         """Bind and start serving.
 
         Raises:
-            ConfigError: the address cannot be bound (in use, or not an address of this host).
+            ConfigError: the address cannot be bound (in use, or not an address of this host), or the
+                token settings are wrong (see :meth:`HttpAccess.from_config`).
         """
+        self.access = HttpAccess.from_config(self.http)
         self._loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         h = self.http
@@ -250,7 +259,26 @@ class HealthServer:
 
             self._metrics = NodeMetrics(self.snapshot)
         self._server.start()
-        log.info("node %s serves /health, /metrics and the dashboard at %s/", self.name, self.url)
+        generated = self.access.generated
+        shown, note = (self.access.token, " (token generated at start)") if generated else ("<token>", "")
+        log.info("node %s serves /health, /metrics and the dashboard at %s/?token=%s%s", self.name,
+                 self.url, shown, note)  # fmt: skip
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's URL with the token (``URL/?token=...``), what a browser opens."""
+        return f"{self.url}/?token={self.access.token}" if self.access else ""
+
+    def refuse(self, path: str, client: str) -> None:
+        """Count and audit a request refused for want of the token (called on an HTTP thread)."""
+        if self._server is None:
+            return
+        first = self._server.count_quietly("unauthorized")
+        level = logging.WARNING if first else logging.DEBUG
+        if audit_log.isEnabledFor(level):
+            audit_log.log(level, "security refused_http (unauthorized) %s %s", client, path,
+                          extra={"audit": "refused_http", "reason": "unauthorized", "peer_key": "",
+                                 "client": client, "path": path})  # fmt: skip
 
     def snapshot(self) -> NodeSnapshot:
         """A snapshot taken on the node's loop (call from the HTTP threads only, never from the loop).
@@ -310,9 +338,11 @@ def _handler_for(owner: HealthServer) -> type[HeadHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("http %s %s", self.address_string(), format % args)
 
-        def _send(self, code: int, body: bytes, content_type: str) -> None:
+        def _send(self, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None) -> None:
             self.send_response(code)
-            self.send_header("Content-Type", content_type)
+            for header, text in (extra or {}).items():
+                self.send_header(header, text)
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
@@ -326,7 +356,7 @@ def _handler_for(owner: HealthServer) -> type[HeadHandler]:
             self.do_GET()
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             route: dict[str, Callable[[], None]] = {
                 "/": self._dashboard,
                 "/health": self._health,
@@ -334,9 +364,20 @@ def _handler_for(owner: HealthServer) -> type[HeadHandler]:
                 "/api/state": self._state,
                 "/api/mesh": self._mesh,
             }
-            action = route.get(path.rstrip("/") or "/")
+            key = path.rstrip("/") or "/"
+            action = route.get(key)
             if action is None:
                 self._json(404, {"error": f"no such endpoint {path!r}", "endpoints": sorted(route)})
+                return
+            assert owner.access is not None
+            if not owner.access.allows(key, query, self.headers.get("Authorization")):
+                owner.refuse(key, self.client_address[0])
+                error = (
+                    f"{key} needs the node's token: add ?token=... to the URL or send "
+                    "Authorization: Bearer ... (monitoring.http.token, or the one logged at start)"
+                )
+                body = json.dumps({"error": error}).encode()
+                self._send(401, body, "application/json", {"WWW-Authenticate": 'Bearer realm="zbus"'})
                 return
             with owner._lock:
                 owner.served[path] = owner.served.get(path, 0) + 1

@@ -18,7 +18,8 @@ A complete head goes to a queue read by ``workers`` threads, started once with t
 the request handler (a ``BaseHTTPRequestHandler``) on it with a socket timeout of ``read_timeout`` for
 the response, and close the connection after one response (``Connection: close``). Request bodies are
 never read: the endpoints are GET/HEAD only. Every refusal is counted by reason in ``refused``
-(``evicted``, ``timeout``, ``too_large``, ``busy``) and logged once per reason.
+(``evicted``, ``timeout``, ``too_large``, ``busy``; ``unauthorized`` for those the handler refuses)
+and logged once per reason.
 """
 
 from __future__ import annotations
@@ -281,6 +282,13 @@ class BoundedHTTPServer:
         except (KeyError, ValueError):
             pass
         conn.close()
+
+    def count_quietly(self, reason: str) -> bool:
+        """Count a refusal the handler made (``unauthorized``), logged by the caller; True the first time."""
+        with self._lock:
+            first = reason not in self.refused
+            self.refused[reason] += 1
+        return first
 
     def _count(self, reason: str, detail: str) -> None:
         with self._lock:

@@ -154,7 +154,7 @@ function renderMesh(m) {
 }
 async function pollMesh() {
   try {
-    const r = await fetch("api/mesh", {cache: "no-store"});
+    const r = await api("api/mesh");  // api(): the dashboard's fetch with the token
     if (r.ok) renderMesh(await r.json());
   } catch (e) { $("mesh-note").textContent = "\u00b7 " + String(e); }
   setTimeout(pollMesh, 2000);

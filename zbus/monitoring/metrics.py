@@ -110,12 +110,25 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
     )
     refused = CounterMetricFamily(
         "zbus_http_refused",
-        "HTTP connections closed unanswered: evicted, timeout, too_large, busy (monitoring.http limits).",
+        "HTTP requests refused: evicted, timeout, too_large, busy (monitoring.http limits), unauthorized.",
         labels=["reason"],
     )
     for reason, n in sorted(s.extra.get("http_refused", {}).items()):
         refused.add_metric([reason], n)
     yield refused
+    decisions = CounterMetricFamily(
+        "zbus_security_decisions",
+        "Security decisions (docs/SECURITY.md, Audit): admitted, refused_connection, refused_peer, "
+        "refused_message, refused_event, denied_subscribe, denied_respond, revocations_applied, cut_off, "
+        "refused_http, ... by reason; each is also a record on the zbus.audit logger.",
+        labels=["decision", "reason"],
+    )
+    made = dict(s.extra.get("security", {}))
+    if s.extra.get("http_refused", {}).get("unauthorized"):
+        made["refused_http", "unauthorized"] = s.extra["http_refused"]["unauthorized"]
+    for (decision, reason), n in sorted(made.items()):
+        decisions.add_metric([decision, reason], n)
+    yield decisions
     yield GaugeMetricFamily("zbus_peers", "Other nodes this node knows.", value=len(s.peers))
     yield GaugeMetricFamily("zbus_subscriptions", "Open subscriptions.", value=st.subscriptions)
     yield GaugeMetricFamily("zbus_dead_letters", "Events in the dead-letter store.", value=st.dead_letters)

@@ -187,4 +187,5 @@ def take_snapshot(o: Observation, *, http_url: str = "", started_at: float = 0.0
         journal_full=False if journal is None else journal.full,
         journal_error="" if journal is None else journal.error,
         groups=o.groups or GroupStatistics(),
+        extra={"security": {} if o.transport is None else dict(o.transport.security)},
     )

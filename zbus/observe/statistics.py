@@ -91,13 +91,14 @@ class JournalObservation:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransportStatistics:
     """A transport's counters: what it dropped (by reason), whether it is closed, where it listens
-    (``pub``, ``router``, a forwarder's ``capture``; empty in memory), and its background duties'
-    failures by duty."""
+    (``pub``, ``router``, a forwarder's ``capture``; empty in memory), its background duties'
+    failures by duty, and its security decisions by (decision, reason) (docs/SECURITY.md, "Audit")."""
 
     dropped: dict[str, int]
     closed: bool
     endpoints: dict[str, str]
     failures: dict[str, int] = field(default_factory=dict)
+    security: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import lmdb
+import msgpack
 import pytest
 from conftest import MiB, RecordFactory
 
@@ -16,6 +17,7 @@ from zbus.errors import JournalCorruptError
 from zbus.store import DeadLetters, Journal, keys, verify
 from zbus.store.datafile import check_data_file
 from zbus.store.envelope import is_sealed, seal, unseal
+from zbus.store.journal import SCHEMA_VERSION
 
 KEY = keys.event_key(keys.stream_key("n1", "a"), 7)
 
@@ -40,9 +42,9 @@ def test_every_flipped_bit_and_a_wrong_key_fail_the_checksum() -> None:
 
 
 def test_an_extension_is_covered_by_the_checksum() -> None:
-    value = seal(KEY, b"body", ext=b"chain-hash")
+    value = seal(KEY, b"body", link=b"chain-hash-16-by")
     assert unseal(KEY, value) == b"body"
-    damaged = value.replace(b"chain-hash", b"chain-hasH")
+    damaged = value.replace(b"chain-hash-16-by", b"chain-hasH-16-by")
     with pytest.raises(JournalCorruptError):
         unseal(KEY, damaged)
 
@@ -95,11 +97,41 @@ def test_a_schema_1_journal_is_still_read_and_upgraded_when_written(
         report = verify(j)
         assert report.ok and (report.bare, report.sealed) == (3, 0)
     with Journal(path, map_size=16 * MiB, durability="none") as j:
-        assert j.schema == 2
+        assert j.schema == SCHEMA_VERSION
         j.append_batch([rec("n1", "a", 4)])
         assert len(j.read_range("n1", "a", 1)) == 4
         report = verify(j)
         assert report.ok and (report.bare, report.sealed) == (3, 1)
+        assert report.chained == 1  # the new record starts the stream's chain
+
+
+def test_a_schema_2_journal_without_chains_opens_and_its_new_records_are_chained(
+    tmp_path: Path, rec: RecordFactory
+) -> None:
+    path = tmp_path / "j"
+    with Journal(path, map_size=16 * MiB, durability="none") as j:
+        j.append_batch([rec("n1", "a", s) for s in range(1, 4)])
+    env = lmdb.open(str(path), max_dbs=8, map_size=16 * MiB)  # what zbus wrote before hash chains
+    with env.begin(write=True) as txn:
+        events, streams = env.open_db(b"events", txn=txn), env.open_db(b"streams", txn=txn)
+        for key, value in list(txn.cursor(db=events)):
+            txn.put(key, seal(key, unseal(key, value)), db=events)  # envelope version 1: no link
+        for key, value in list(txn.cursor(db=streams)):
+            state = msgpack.unpackb(value, raw=False)
+            del state["hash"]
+            txn.put(key, msgpack.packb(state), db=streams)
+        txn.put(b"schema", (2).to_bytes(4, "big"), db=env.open_db(b"meta", txn=txn))
+    env.close()
+    with Journal(path, map_size=16 * MiB, durability="none", readonly=True) as j:
+        assert j.schema == 2 and len(j.read_range("n1", "a", 1)) == 3
+        report = verify(j)
+        assert report.ok and (report.sealed, report.chained) == (3, 0)
+    with Journal(path, map_size=16 * MiB, durability="none") as j:
+        assert j.schema == SCHEMA_VERSION == 3
+        j.append_batch([rec("n1", "a", s) for s in (4, 5)])
+        assert len(j.read_range("n1", "a", 1)) == 5
+        report = verify(j)
+        assert report.ok and (report.sealed, report.chained) == (5, 2)
 
 
 def test_verify_finds_each_kind_of_damage(tmp_path: Path, rec: RecordFactory) -> None:

@@ -17,9 +17,10 @@ With ``security.mode`` ``allow`` or ``mesh`` (``guard.make_curve`` gives ``guard
 - events on a peer's SUB link (authenticated by the server key it connected to) pass only within that
   peer's publish permissions.
 
-Refusals are counted in the mesh's drops (``security_<reason>``: ``zbus_events_dropped{reason}`` in
-/metrics) and written to the ``zbus.audit`` logger as structured records (``audit``, ``reason``,
-``peer_key`` attributes; one line per decision and key, then DEBUG).
+Every decision is counted by decision and reason in ``decisions`` (``zbus_security_decisions_total``
+in /metrics) and written to the ``zbus.audit`` logger as a structured record (``audit``, ``reason``,
+``peer_key`` attributes; one line per decision and key, then DEBUG); refusals are also counted in the
+mesh's drops (``security_<reason>``: ``zbus_events_dropped{reason}`` in /metrics).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ import zmq
 
 from ...codec.control import KINDS, Kind, decode_hello
 from ...config import Config
-from ...errors import ConfigError, PeerError, WireError
+from ...errors import ConfigError, PeerError, WireError, ZbusError
+from ...model.topics import parse_announced
 from ...observe.drops import Drops
+from ...protocol.permissions import Permissions
 from ...security.keys import NodeKeys, public_key, z85_decode, z85_encode
 from ...security.settings import load_identity
 from ...security.trust import Admitted, Trust
@@ -73,6 +76,8 @@ class Curve:
         self._key: bytes | None = None  # the User-Id of the message being handled
         self._z85: dict[str, bytes] = {}
         self._said: set[tuple[str, str, bytes]] = set()
+        #: every security decision by (decision, reason), refusals and admissions alike (``/metrics``)
+        self.decisions: Counter[tuple[str, str]] = Counter()
         self._applied: Counter[bytes] = Counter()  # XPUB subscriptions applied, by prefix
         self._refused: Counter[bytes] = Counter()  # and refused (their pipes' unsubscribes are ignored)
         self._revocations_mtime: float = 0.0
@@ -107,6 +112,7 @@ class Curve:
     def audit(self, decision: str, reason: str, key: bytes, detail: str) -> None:
         """Record a security decision: counted (refusals) and logged once per decision, reason and key."""
         refusal = decision.startswith(("refused", "denied", "cut_off"))
+        self.decisions[decision, reason] += 1
         if refusal:
             self.dropped[f"security_{reason}"] += 1
         first = (decision, reason, key) not in self._said
@@ -145,7 +151,7 @@ class Curve:
             try:
                 key = public_key(key)
             except ConfigError:
-                self.dropped.drop("security_bad_record_key", endpoint)
+                self.audit("refused_record", "bad_record_key", b"", f"endpoint {endpoint[:80]}")
                 return
         if endpoint and len(key) == 32:
             self.book[endpoint] = key
@@ -222,12 +228,27 @@ class Curve:
             return None
         self.learn(hello.router, key)
         self.learn(hello.pub, key)
-        offered = tuple(r for r in hello.responders if admitted.permissions.may_respond(r))
+        may = admitted.permissions
+        offered = tuple(r for r in hello.responders if may.may_respond(r))
         if offered != hello.responders:
             self.audit(
                 "denied_respond", "respond_denied", key, ", ".join(set(hello.responders) - set(offered))
             )
-            frames = [frames[0], frames[1], replace(hello, responders=offered).encode()]
+        # a pattern it may not subscribe to is never applied on our XPUB: announced, it would count as a
+        # subscriber still missing and hold up every wait_for_subscribers on that prefix; a queue group's
+        # would get DELIVERs, which bypass the XPUB. Both are trimmed (a group keeps its other patterns)
+        wanted = tuple(p for p in hello.patterns if _may_follow(may, p))
+        groups = {g: (kept, credit) for g, (ps, credit) in hello.groups.items()
+                  if (kept := tuple(p for p in ps if _may_follow(may, p)))}  # fmt: skip
+        refused = set(hello.patterns) - set(wanted)
+        refused |= {
+            p for g, (ps, _) in hello.groups.items() for p in ps if p not in groups.get(g, ((), 0))[0]
+        }
+        if refused:
+            self.audit("denied_subscribe", "subscribe_denied", key, ", ".join(sorted(refused)))
+        if offered != hello.responders or refused:
+            trimmed = replace(hello, responders=offered, patterns=wanted, groups=groups)
+            frames = [frames[0], frames[1], trimmed.encode()]
         return frames
 
     def _refuse(self, reason: str, key: bytes = b"", detail: str = "") -> Awaitable[None] | None:
@@ -324,6 +345,14 @@ class Curve:
 
 def _topic(frame: bytes) -> str:
     return frame.decode("utf-8", "replace")
+
+
+def _may_follow(may: Permissions, pattern: str) -> bool:
+    """Whether an announced ``pattern`` is one the peer may subscribe to (its literal prefix is granted)."""
+    try:
+        return may.may_subscribe(parse_announced(pattern).prefix.encode())
+    except ZbusError:  # not a pattern at all: the mesh judges it as it does without security
+        return True
 
 
 def secure_curve(config: Config, name: str, dropped: Drops) -> Curve:

@@ -6,6 +6,7 @@ is :class:`Open` (every call a no-op), and ``curve.py`` with PyNaCl is never imp
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,7 @@ class Open:
 
     secure = False
     changed = False
+    decisions: Counter[tuple[str, str]] = Counter()  # none are made (never written)
 
     def start(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> None:
         """Nothing to start."""

@@ -569,10 +569,9 @@ class MeshTransport:
         endpoints = {"pub": self.pub_endpoint, "router": self.router_endpoint} if self.pub_endpoint else {}
         if self.forwarding.capture_endpoint:
             endpoints["capture"] = self.forwarding.capture_endpoint
-        failures = dict(self._duties.failures)
-        return TransportStatistics(
-            dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints, failures=failures
-        )
+        failures, security = dict(self._duties.failures), dict(self.curve.decisions)
+        return TransportStatistics(dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints,
+                                   failures=failures, security=security)  # fmt: skip
 
     def peers(self) -> list[PeerInfo]:
         """Live peers (monitors and forwarders included; check ``role``)."""
