@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .rawpeer import Raw
+
 if TYPE_CHECKING:
     from .test_cli_commands import Cli
 
@@ -126,3 +128,11 @@ def background() -> Iterator[type[Cli]]:
     yield Tracked
     for cli in started:
         cli.stop()
+
+
+@pytest.fixture
+def raw() -> Iterator[Raw]:
+    """Raw ZeroMQ sockets for a hostile or foreign peer (rawpeer.py), all closed at the test's end."""
+    sockets = Raw()
+    yield sockets
+    sockets.close()

@@ -11,6 +11,7 @@ import zmq
 from zbus import Event, Node
 from zbus.codec import wire
 from zbus.codec.control import Heartbeat, Kind, PeerHello
+from zbus.security.keys import NodeKeys
 
 
 class Raw:
@@ -20,9 +21,14 @@ class Raw:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.sockets: list[zmq.Socket[bytes]] = []
 
-    def socket(self, kind: int) -> zmq.Socket[bytes]:
+    def socket(self, kind: int, *, keys: NodeKeys | None = None, server: bytes = b"") -> zmq.Socket[bytes]:
+        """A socket closed at the end; with ``keys``, a CURVE client of the server key ``server``."""
         sock = self.ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
+        if keys is not None:
+            sock.setsockopt(zmq.CURVE_SERVERKEY, server)
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
+            sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
         self.sockets.append(sock)
         return sock
 

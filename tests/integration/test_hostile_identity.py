@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from zbus import Event, Node
 from zbus.codec import wire
@@ -18,13 +15,6 @@ from zbus.testing import eventually
 
 from .conftest import FAST
 from .rawpeer import FakePeer, Raw
-
-
-@pytest.fixture
-def raw() -> Iterator[Raw]:
-    sockets = Raw()
-    yield sockets
-    sockets.close()
 
 
 def drops(node: Node) -> dict[str, int]:

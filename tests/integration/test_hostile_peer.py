@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
 
 import msgpack
 import pytest
@@ -20,31 +19,9 @@ from zbus.codec.control import Kind, PeerHello
 from zbus.testing import eventually
 
 from .conftest import FAST
+from .rawpeer import Raw
 
 EVIL = "re:(.*.*.*)*X"  # backtracks exponentially on a topic without an X
-
-
-class Raw:
-    """Raw sockets of one test, all closed at its end (before they could be garbage-collected)."""
-
-    def __init__(self) -> None:
-        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.sockets: list[zmq.Socket[bytes]] = []
-
-    def socket(self, kind: int) -> zmq.Socket[bytes]:
-        sock = self.ctx.socket(kind)
-        sock.setsockopt(zmq.LINGER, 0)
-        self.sockets.append(sock)
-        return sock
-
-
-@pytest.fixture
-def raw() -> Iterator[Raw]:
-    sockets = Raw()
-    yield sockets
-    for sock in sockets.sockets:
-        sock.close()
-    sockets.ctx.term()
 
 
 async def join_as_fake(

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,8 @@ from zbus.protocol.permissions import Permissions
 from zbus.security.credentials import issue
 from zbus.security.keys import NodeKeys, generate_keys, load_keys, load_signing_key, public_key
 from zbus.testing import eventually
+
+from .rawpeer import Raw
 
 FAST = {"heartbeat_interval": 0.2, "peer_timeout": 2.0}
 
@@ -81,31 +83,6 @@ async def pair(keys: Path) -> AsyncIterator[tuple[Node, Node]]:
         await boss.wait_for_peers(1, timeout=10)
         await worker.wait_for_peers(1, timeout=10)
         yield boss, worker
-
-
-class Raw:
-    def __init__(self) -> None:
-        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.sockets: list[zmq.Socket[bytes]] = []
-
-    def socket(self, kind: int, *, keys: NodeKeys | None = None, server: bytes = b"") -> zmq.Socket[bytes]:
-        sock = self.ctx.socket(kind)
-        sock.setsockopt(zmq.LINGER, 0)
-        if keys is not None:
-            sock.setsockopt(zmq.CURVE_SERVERKEY, server)
-            sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
-            sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
-        self.sockets.append(sock)
-        return sock
-
-
-@pytest.fixture
-def raw() -> Iterator[Raw]:
-    r = Raw()
-    yield r
-    for sock in r.sockets:
-        sock.close()
-    r.ctx.term()
 
 
 def dropped(n: Node) -> dict[str, int]:
