@@ -25,6 +25,7 @@ import zmq
 import zbus
 from zbus.discovery import Found, make_discovery
 from zbus.errors import ZbusError
+from zbus.monitoring.access import HttpAccess
 from zbus.security.settings import effective_mode, load_identity
 
 from . import output, session
@@ -233,12 +234,31 @@ def check_security(cfg: zbus.Config, name: str) -> Check:
     return Check("security", "ok", detail)
 
 
+def check_http(cfg: zbus.Config) -> Check:
+    """What ``monitoring.http`` exposes and how it is guarded (the rules a starting node applies:
+    ``zbus.monitoring.access``): off, or its address, token source and open endpoints."""
+    http = cfg.monitoring.http
+    if not http.enabled:
+        return Check("http", "ok", "off (monitoring.http.enabled = false)")
+    fix = "docs/SECURITY.md, HTTP endpoints: set monitoring.http.token or token_file, or host = 127.0.0.1"
+    try:
+        access = HttpAccess.from_config(http)
+    except ZbusError as exc:
+        return Check("http", "fail", str(exc), fix)
+    source = "generated at each start (logged once)" if access.generated else (
+        "monitoring.http.token" if http.token else f"token_file {http.token_file}")  # fmt: skip
+    opened = ", ".join(sorted(access.open)) or "none"
+    return Check("http", "ok", f"{http.host}:{http.port}: the dashboard and /api/* need the token "
+                 f"({source}); open without it: {opened}")  # fmt: skip
+
+
 async def run_doctor(opts: NodeOptions, journal: str | None, wait: float, as_json: bool) -> int:
     cfg = opts.config()
     checks = check_versions()
     checks += [check_interfaces(cfg), check_bind(cfg)]
     checks.append(await check_mdns(cfg, timeout=max(wait, 3.0)))
     checks.append(check_security(cfg, opts.name or "zbus-node"))
+    checks.append(check_http(cfg))
     if checks[-1].verdict != "fail":  # a node that cannot start finds no peers: say why once
         checks.append(await check_peers(opts, wait))
     checks.append(check_journal(cfg, journal, opts.name or "zbus-node"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import click
 
 import zbus
+from zbus.monitoring.access import HttpAccess
 
 from . import output
 
@@ -39,18 +39,15 @@ def health_url(url: str | None, config_file: str | None) -> str:
 
 
 def config_token(config_file: str | None) -> str:
-    """The token of the configuration's ``monitoring.http`` (``token``, or ``token_file``'s first
-    line), or "" (the node checks the file's format and mode; here it is only read)."""
+    """The configured token of ``monitoring.http`` (``token``, or ``token_file``'s, read and checked
+    as the node does), or "" when none is configured."""
     try:
         http = zbus.load_config(config_file).monitoring.http
+        if not (http.token or http.token_file):
+            return ""
+        return HttpAccess.from_config(http).token
     except zbus.ConfigError as exc:
         output.fail(str(exc))
-    if http.token or not http.token_file:
-        return http.token
-    try:
-        return (Path(http.token_file).expanduser().read_text().split() or [""])[0]
-    except OSError as exc:
-        output.fail(f"monitoring.http.token_file {http.token_file} cannot be read: {exc.strerror or exc}")
 
 
 def fetch(url: str, timeout: float, token: str = "") -> tuple[int, dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -156,3 +157,37 @@ async def test_zbus_health_sends_the_token_when_health_is_closed(mesh_name: str)
         printed = f"{url}/?token={TOKEN}"  # the line `zbus node start` prints works as it is
         by_url = await asyncio.to_thread(run, "health", printed, "--json", timeout=30)
         assert by_url.returncode == 0, by_url.stderr
+
+
+def test_doctor_reports_the_http_guard(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ZBUS_")}
+    wide = {**base, "ZBUS_MONITORING__HTTP__ENABLED": "true", "ZBUS_MONITORING__HTTP__HOST": "0.0.0.0"}
+    checks = _doctor(wide)
+    assert checks["http"]["verdict"] == "fail" and "monitoring.http.token" in checks["http"]["detail"]
+    token_file = tmp_path / "http.token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    checks = _doctor({**wide, "ZBUS_MONITORING__HTTP__TOKEN_FILE": str(token_file)})
+    assert checks["http"]["verdict"] == "ok", checks["http"]
+    assert (
+        f"token_file {token_file}" in checks["http"]["detail"]
+        and "/health, /metrics" in checks["http"]["detail"]
+    )
+    assert _doctor(base)["http"]["detail"].startswith("off")
+
+
+def _doctor(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    out = run("doctor", "--json", "--wait", "0", "--mesh", f"doc-{os.getpid()}", env=env, timeout=60)
+    return {c["check"]: c for c in map(json.loads, out.stdout.splitlines())}
+
+
+async def test_zbus_health_reads_the_token_file_of_its_config(tmp_path: Path, mesh_name: str) -> None:
+    token_file = tmp_path / "http.token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    async with Node("filed", config=config(mesh_name, token_file=str(token_file), open=[])) as node:
+        assert node.http_url is not None
+        conf = tmp_path / "node.toml"
+        conf.write_text(f'[monitoring.http]\ntoken_file = "{token_file}"\n')
+        out = await asyncio.to_thread(run, "health", node.http_url, "--config", str(conf), timeout=30)
+        assert out.returncode == 0, out.stderr

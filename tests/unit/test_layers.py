@@ -102,6 +102,7 @@ TOOLS_MAY_USE = {
     "zbus.security.credentials": "zbus enroll / mesh revoke sign credentials and revocation lists",
     "zbus.protocol.permissions": "zbus enroll checks the permission patterns it signs",
     "zbus.security.settings": "zbus doctor reports what [security] makes of a node",
+    "zbus.monitoring.access": "zbus doctor and zbus health read monitoring.http's token as the node does",
 }
 
 PURE = ["model", "codec", "protocol"]
