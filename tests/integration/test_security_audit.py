@@ -24,9 +24,9 @@ from zbus.security.credentials import issue
 from zbus.security.keys import generate_keys, load_keys, load_signing_key
 from zbus.testing import eventually
 
-from .test_security import FAST, Raw, dropped, hello_as, zbus_cli
+from .rawpeer import Raw
+from .test_security import FAST, dropped, hello_as, zbus_cli
 from .test_security import keys as keys  # the module-wide three-command set-up (a fixture)
-from .test_security import raw as raw
 
 
 def decisions(url: str) -> dict[tuple[str, str], float]:
