@@ -10,6 +10,7 @@ waits for a commit, an fsync or a read (DESIGN §7, STYLE rule 14).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -125,10 +126,9 @@ class Persistence:
         """Apply retention every ``retention.sweep_interval`` s, and at once when the map is full."""
         retention = self.config.retention
         while True:
-            try:
-                await asyncio.wait_for(self._sweep_now.wait(), retention.sweep_interval)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):  # (asyncio.timeout: see observe() on wait_for)
+                async with asyncio.timeout(retention.sweep_interval):
+                    await self._sweep_now.wait()
             self._sweep_now.clear()
             try:
                 result = await self.sweep()
