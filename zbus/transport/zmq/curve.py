@@ -45,6 +45,7 @@ from ...protocol.permissions import Permissions
 from ...security.keys import NodeKeys, public_key, z85_decode, z85_encode
 from ...security.settings import load_identity
 from ...security.trust import Admitted, Trust
+from ..base import Inbound
 from .links import Link
 from .zap import ZapHandler
 
@@ -91,10 +92,12 @@ class Curve:
         return self.keys.public_text
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def start(self, ctx: zmq.Context[zmq.Socket[bytes]], patience: float = 2.5) -> None:
-        """Start the ZAP handler on ``ctx`` (before any socket binds); a subscriber whose HELLO has not
-        arrived yet is waited for up to ``patience`` seconds."""
+    def start(self, ctx: zmq.Context[zmq.Socket[bytes]], inbound: Inbound, patience: float = 2.5) -> None:
+        """Start the ZAP handler on ``ctx`` (before any socket binds) and have ``inbound`` check every
+        event's source (:meth:`source_ok`); a subscriber whose HELLO has not arrived yet is waited for
+        up to ``patience`` seconds."""
         loop = asyncio.get_running_loop()
+        inbound.authenticate(self.source_ok)
 
         def refused(domain: str, key: bytes) -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
@@ -300,6 +303,17 @@ class Curve:
             return handle(frames, link)
 
         return guarded
+
+    def source_ok(self, node_id: str, source: str) -> bool:
+        """Whether an event of ``node_id`` may name ``source`` as its sender: the name its admitted key
+        was authenticated with (the credential's in ``mesh`` mode, the HELLO's in ``allow`` mode). An
+        event of a node that is not our peer (relayed by a forwarder) is judged by the relay's rights.
+        A mismatch is refused and counted (``source_mismatch``)."""
+        peer = self.trust.by_node(node_id)
+        if peer is None or peer.name == source:
+            return True
+        self.audit("refused_event", "source_mismatch", peer.key, f"source {source[:40]!r} from {peer.name!r}")
+        return False
 
     # -- rotation and revocation ----------------------------------------------------------------------
     def hello_fields(self) -> dict[str, bytes]:
