@@ -44,8 +44,9 @@ from ...observe.drops import Drops
 from ...protocol.permissions import Permissions
 from ...security.keys import NodeKeys, public_key, z85_decode, z85_encode
 from ...security.settings import load_identity
-from ...security.trust import Admitted, Trust
+from ...security.trust import PUB_DOMAIN, Admitted, Trust
 from ..base import Inbound
+from .evict import Accepted
 from .links import Link
 from .zap import ZapHandler
 
@@ -56,6 +57,8 @@ log = logging.getLogger("zbus")
 _RCVMORE, _NOBLOCK = int(zmq.RCVMORE), int(zmq.NOBLOCK)
 _HANDSHAKE = {Kind.HELLO.value, Kind.UPDATE.value}
 _REPLY_SUFFIX = ".reply"
+#: keys whose XPUB addresses are remembered for eviction (beyond: an eviction shuts down every connection)
+MAX_ADDRESSES = 65_536
 
 Handler = Callable[[list[bytes]], Awaitable[None] | None]
 LinkHandler = Callable[[list[bytes], Link], Awaitable[None] | None]
@@ -85,6 +88,12 @@ class Curve:
         #: a newer revocation list was applied: peers should hear of it (the mesh sends UPDATE)
         self.changed = False
         self.cut_off: list[str] = []  # node ids to disconnect at the next tick
+        #: keys whose XPUB connections are shut down at the next tick: (key, who, reason)
+        self._evict: list[tuple[bytes, str, str]] = []
+        #: the connections accepted on our XPUB and ROUTER, by ZAP domain (``evict.Accepted``)
+        self.accepted: dict[str, Accepted] = {}
+        #: the peer IP addresses each key passed ZAP from on our XPUB (ZAP thread writes, loop reads)
+        self._addresses: dict[bytes, set[str]] = {}
 
     @property
     def public_text(self) -> str:
@@ -103,11 +112,18 @@ class Curve:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(self.audit, "refused_connection", domain.rsplit(".")[-1], key, "")
 
-        self._zap = ZapHandler(ctx, self.trust.may_connect, refused, patience=patience)
+        self._zap = ZapHandler(ctx, self.trust.may_connect, refused, patience=patience, admitted=self._passed)
         self.check_revocations()
 
+    def _passed(self, domain: str, key: bytes, address: str) -> None:
+        """(ZAP thread) ``key`` passed ZAP on our XPUB from ``address``: where to evict it from later."""
+        if domain == PUB_DOMAIN and (key in self._addresses or len(self._addresses) < MAX_ADDRESSES):
+            self._addresses.setdefault(key, set()).add(address)
+
     def stop(self) -> None:
-        """Stop the ZAP handler (before the context is destroyed)."""
+        """Stop the ZAP handler and the socket monitors (before the context is destroyed)."""
+        for accepted in self.accepted.values():
+            accepted.close()
         if self._zap is not None:
             self._zap.close()
             self._zap = None
@@ -134,6 +150,14 @@ class Curve:
         sock.setsockopt(zmq.CURVE_SERVER, 1)
         sock.setsockopt(zmq.CURVE_SECRETKEY, self.keys.secret)
         sock.setsockopt(zmq.CURVE_PUBLICKEY, self.keys.public)
+        kind = domain.rsplit(".")[-1]
+
+        def failed(endpoint: str, code: int) -> None:
+            self.audit(
+                "refused_connection", "bad_handshake", b"", f"{kind} {endpoint} (ZMTP error {code:#x})"
+            )
+
+        self.accepted[domain] = Accepted(sock, failed)
 
     def client(self, sock: zmq.Socket[bytes], endpoint: str) -> None:
         """Make ``sock`` a CURVE client of the server known at ``endpoint``.
@@ -330,6 +354,11 @@ class Curve:
         self.changed = True
         for peer in gone:
             self.cut_off.append(peer.node_id)
+        # every revoked key that passed ZAP on our XPUB, admitted now or not: its connections end
+        names = {p.key: f"node {p.node_id!r} ({p.name})" for p in gone}
+        assert self.trust.revocations is not None  # (just applied)
+        for key in {*names, *(k for k in list(self._addresses) if k in self.trust.revocations.keys)}:
+            self._queue(key, names.get(key, "a former peer"), "revoked")
         return gone
 
     def check_revocations(self) -> None:
@@ -353,8 +382,41 @@ class Curve:
         self.check_revocations()
         for peer in self.trust.expire(now):
             self.cut_off.append(peer.node_id)
+            self._queue(peer.key, f"node {peer.node_id!r} ({peer.name})", "expired")
+        for accepted in self.accepted.values():
+            accepted.drain()
+        if self._evict:
+            self._disconnect()
         out, self.cut_off = self.cut_off, []
         return out
+
+    def _queue(self, key: bytes, who: str, reason: str) -> None:
+        """Evict ``key``'s XPUB connections at this tick: if it has any (it passed ZAP there), or if the
+        record of who did is full (then every connection is shut down: the safe side)."""
+        if key in self._addresses or len(self._addresses) >= MAX_ADDRESSES:
+            self._evict.append((key, who, reason))
+
+    def _disconnect(self) -> None:
+        """Shut down the XPUB connections of the peers cut off, so their subscriptions end now: those
+        from the IP addresses their keys passed ZAP from (every connection when none is known; other
+        peers behind those addresses reconnect at once and gap repair covers the blip)."""
+        evict, self._evict = self._evict, []
+        accepted = self.accepted.get(PUB_DOMAIN)
+        if accepted is None:
+            return
+        addresses: set[str] | None = set()
+        for key, _, _ in evict:
+            known = self._addresses.pop(key, None)
+            if not known or addresses is None:
+                addresses = None
+            else:
+                addresses |= known
+        count = accepted.evict(addresses)
+        shown = "every address" if addresses is None else ", ".join(sorted(addresses))
+        for key, who, reason in evict:
+            self.audit(
+                "disconnected", reason, key, f"{who}: {count} XPUB connection(s) from {shown} shut down"
+            )
 
 
 def _topic(frame: bytes) -> str:
