@@ -25,8 +25,10 @@ async def test_a_peer_that_forges_another_name_as_source_is_refused(keys: Path) 
         await evil.publish_batch([Event("result.x", {"forged": "directed"}, source="boss", target="boss")])
         await evil.publish("result.x", {"fine": True})
         await eventually(
-            lambda: any(e.payload.get("fine") for e in got)
-            and dropped(boss).get("security_source_mismatch", 0) >= 2,
+            lambda: (
+                any(e.payload.get("fine") for e in got)
+                and dropped(boss).get("security_source_mismatch", 0) >= 2
+            ),
             timeout=10,
             what="both forgeries refused, the honest event delivered",
         )
