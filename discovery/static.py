@@ -94,7 +94,7 @@ def check_entry(entry: str, where: str, *, need_key: bool = False) -> None:
         raise DiscoveryError(
             f"{where}: {endpoint!r} has no key, and security is on: a node dials only a peer whose CURVE "
             f"key it knows; write {endpoint}#key=KEY, KEY the 40 characters of that peer's .key file "
-            "(docs/SECURITY.md, \"Static scope\")"
+            '(docs/SECURITY.md, "Static scope")'
         )
 
 
