@@ -4,8 +4,8 @@ With ``security.mode`` ``allow`` or ``mesh`` (``guard.make_curve`` gives ``guard
 
 - every bound socket (XPUB, ROUTER) is a CURVE server with the node's key pair, in a ZAP domain of
   its own (``zbus.pub``, ``zbus.router``); every connecting socket (DEALER, SUB) is a CURVE client that
-  expects the server key the peer announced (mDNS ``ck``, or its authenticated HELLO), so a spoofed
-  record pointing elsewhere fails the handshake;
+  expects the server key the peer announced (mDNS ``ck``, a static entry's ``#key=``, or its
+  authenticated HELLO), so a spoofed record or a wrong key fails the handshake;
 - a ZAP handler (``zap.ZapHandler``, a thread on the node's context) asks ``Trust.may_connect`` for
   each handshake, and can wait for a HELLO still on its way; refusals are audited on the event loop;
 - ROUTER and XPUB messages are received with their first frame's ``User-Id`` (the authenticated key
@@ -15,7 +15,12 @@ With ``security.mode`` ``allow`` or ``mesh`` (``guard.make_curve`` gives ``guard
 - the XPUB runs in ``XPUB_MANUAL`` mode: a subscription is applied only if the subscriber's key may
   subscribe to that prefix (``protocol.permissions``);
 - events on a peer's SUB link (authenticated by the server key it connected to) pass only within that
-  peer's publish permissions.
+  peer's publish permissions;
+- every event's ``source`` (broadcast, directed, request, reply, repaired) must be the name its node's
+  key was admitted under (``source_ok``, which the inbound side calls: ``Inbound.authenticate``);
+- a peer cut off (revoked, expired) loses its XPUB connections at once: ``evict.Accepted`` follows the
+  XPUB's monitor, the ZAP handler records the address each key connected from, and the connections
+  from the cut-off key's address are shut down (both monitors report failed handshakes).
 
 Every decision is counted by decision and reason in ``decisions`` (``zbus_security_decisions_total``
 in /metrics) and written to the ``zbus.audit`` logger as a structured record (``audit``, ``reason``,
