@@ -34,3 +34,22 @@ async def test_a_peer_that_forges_another_name_as_source_is_refused(keys: Path) 
         )
         assert [e.source for e in got] == ["evil"]
         assert not any("forged" in e.payload for e in got)
+
+
+async def test_a_forged_source_in_a_queue_group_delivery_is_refused(keys: Path) -> None:
+    async with node(keys, "boss") as boss, node(keys, "evil") as evil:
+        await boss.wait_for_peers(1, timeout=10)
+        got: list[Event] = []
+        await boss.subscribe("result.*", handler=got.append, group="g")
+        await evil.wait_for_subscribers("result.x", group="g", timeout=5)
+        await evil.publish_batch([Event("result.x", {"forged": "group"}, source="boss")])  # a DELIVER
+        await evil.publish("result.x", {"fine": True})
+        await eventually(
+            lambda: (
+                any(e.payload.get("fine") for e in got)
+                and dropped(boss).get("security_source_mismatch", 0) >= 1
+            ),
+            timeout=10,
+            what="the forged delivery refused, the honest one delivered",
+        )
+        assert [e.source for e in got] == ["evil"]

@@ -168,8 +168,11 @@ class Router:
 
     def authenticate(self, check: SourceCheck) -> None:
         """With security on, the transport checks each event's source against the authenticated name
-        of its node (broadcast, directed, requests, replies and repairs); refused ones are dropped."""
+        of its node (broadcast, directed, requests, replies, repairs and queue-group deliveries); refused
+        ones are dropped."""
         self._authentic = self.recovery.authentic = check
+        if self.groups is not None:
+            self.groups.authentic = check
 
     async def send_directed(self, event: Event, *, mesh: str) -> None:
         """Send ``event`` to ``event.target`` only (a node name or id; this node included).
