@@ -46,6 +46,7 @@ def make_discovery(
             host=config.transport.host,
             resolve_interval=d.resolve_interval,
             duties=duties,
+            need_keys=bool(key),  # security on: every static peer entry names its key
         )
     from .mdns import MdnsDiscovery
     from .txt import NodeRecord

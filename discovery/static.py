@@ -2,7 +2,10 @@
 
 Containers, Kubernetes, routed networks and VPNs. The list is ``discovery.peers`` plus the lines of
 ``discovery.peers_file``; an endpoint names its host by address (``tcp://10.0.0.5:7001``) or by
-name (``tcp://zbus-1.zbus:7001``, ``tcp://node2:7001``).
+name (``tcp://zbus-1.zbus:7001``, ``tcp://node2:7001``). With security on, each entry also carries the
+peer's CURVE public key (Z85, as ``zbus keygen`` prints it): ``tcp://10.0.0.5:7001#key=<40 characters>``;
+the node dials it as a CURVE client expecting that key (what mDNS's ``ck`` gives on ``lan`` scope), so
+an entry without one is refused at start, and a wrong one fails the handshake (counted by the peer).
 
 Theory of operation
 -------------------
@@ -34,35 +37,65 @@ from zbus.tasks import Duties, TaskGroup
 from .addresses import reachable_addresses
 from .base import Found
 
-__all__ = ["Resolver", "StaticDiscovery", "parse_peers", "system_resolver"]
+__all__ = ["Resolver", "StaticDiscovery", "check_entry", "parse_peers", "split_entry", "system_resolver"]
 
 log = logging.getLogger("zbus")
 
 #: ``tcp://host:port`` (host: a name, an IPv4 address or a bracketed IPv6 address) or ``ipc://path``
 _TCP = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})")
 _IPC = re.compile(r"ipc://\S+")
+#: what follows an entry's endpoint when it names the peer's key: ``#key=`` and 40 Z85 characters
+KEY_MARK = "#key="
+_Z85 = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}")
+#: a ``#`` comment in a peers file: at the start of a line or after white space (a key may hold ``#``)
+_COMMENT = re.compile(r"(^|\s)#.*")
 
 #: ``resolve(host, port)`` -> the IPv4 addresses ``host`` has now; raises OSError when it has none
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 def parse_peers(text: str, origin: str) -> tuple[str, ...]:
-    """The endpoints listed in ``text``: one or more per line (comma or space separated); ``#`` starts
-    a comment. ``origin`` names the source in errors (a file path).
+    """The entries listed in ``text``: one or more per line (comma or space separated); ``#`` at the
+    start of a line or after a space starts a comment. ``origin`` names the source in errors (a file path).
 
     Raises:
-        DiscoveryError: an entry is not ``tcp://HOST:PORT`` or ``ipc://PATH``; names the line.
+        DiscoveryError: an entry is not ``tcp://HOST:PORT`` or ``ipc://PATH``, optionally followed by
+            ``#key=`` and a 40-character Z85 key; names the line.
     """
     found: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
-        for entry in line.split("#", 1)[0].replace(",", " ").split():
-            if not (_TCP.fullmatch(entry) or _IPC.fullmatch(entry)):
-                raise DiscoveryError(
-                    f"{origin}:{number}: {entry!r} is not an endpoint; write one per line like "
-                    "tcp://10.0.0.5:7001, tcp://zbus-1.zbus:7001 or ipc:///run/zbus/a.sock"
-                )
+        for entry in _COMMENT.sub("", line).replace(",", " ").split():
+            check_entry(entry, f"{origin}:{number}")
             found.append(entry)
     return tuple(dict.fromkeys(found))
+
+
+def split_entry(entry: str) -> tuple[str, str]:
+    """(endpoint, Z85 key or "") of a static peer entry."""
+    endpoint, _, key = entry.partition(KEY_MARK)
+    return endpoint, key
+
+
+def check_entry(entry: str, where: str, *, need_key: bool = False) -> None:
+    """Raise ``DiscoveryError`` (naming ``where``) unless ``entry`` is a peer entry (with a key if
+    ``need_key``: security is on)."""
+    endpoint, key = split_entry(entry)
+    if not (_TCP.fullmatch(endpoint) or _IPC.fullmatch(endpoint)):
+        raise DiscoveryError(
+            f"{where}: {entry!r} is not an endpoint; write one per line like "
+            "tcp://10.0.0.5:7001, tcp://zbus-1.zbus:7001 or ipc:///run/zbus/a.sock"
+        )
+    if (key or KEY_MARK in entry) and not _Z85.fullmatch(key):
+        raise DiscoveryError(
+            f"{where}: the key of {endpoint!r} is not a CURVE public key: after #key= write the 40 "
+            "characters of the peer's .key file (`zbus keygen NAME` prints them)"
+        )
+    if need_key and not key:
+        raise DiscoveryError(
+            f"{where}: {endpoint!r} has no key, and security is on: a node dials only a peer whose CURVE "
+            f"key it knows; write {endpoint}#key=KEY, KEY the 40 characters of that peer's .key file "
+            '(docs/SECURITY.md, "Static scope")'
+        )
 
 
 def _is_address(host: str) -> bool:
@@ -103,6 +136,7 @@ class StaticDiscovery:
         retry_interval: seconds between suggestions of every current endpoint.
         resolve_interval: ``discovery.resolve_interval``: seconds between re-reads and re-resolutions.
         resolve: the resolver (default :func:`system_resolver`).
+        need_keys: security is on: every entry must carry its peer's key (``#key=``).
     """
 
     def __init__(
@@ -116,8 +150,10 @@ class StaticDiscovery:
         resolve_interval: float = 10.0,
         resolve: Resolver = system_resolver,
         duties: Duties | None = None,
+        need_keys: bool = False,
     ) -> None:
         self.configured = tuple(endpoints)
+        self.need_keys = need_keys
         self.peers_file = Path(peers_file).expanduser() if peers_file else None
         self.retry_interval = retry_interval
         self.resolve_interval = resolve_interval
@@ -134,10 +170,20 @@ class StaticDiscovery:
     @property
     def endpoints(self) -> list[str]:
         """The endpoints suggested now: listed addresses as they are, names as their last addresses."""
-        out: list[str] = []
+        return list(self._found())
+
+    def _found(self) -> dict[str, str]:
+        """The endpoints suggested now, each with the key its entry names ("" for none)."""
+        out: dict[str, str] = {}
         for listed in self._listed:
-            out.extend(self._resolved.get(listed, [listed]) if _name_of(listed) else [listed])
-        return list(dict.fromkeys(out))
+            endpoint, key = split_entry(listed)
+            for each in self._resolved.get(listed, [endpoint]) if _name_of(endpoint) else [endpoint]:
+                out.setdefault(each, key)
+        return out
+
+    def _check(self, entries: tuple[str, ...], origin: str) -> None:
+        for entry in entries:
+            check_entry(entry, origin, need_key=self.need_keys)
 
     def _read_file(self) -> None:
         if self.peers_file is None:
@@ -151,7 +197,9 @@ class StaticDiscovery:
             ) from None
         except UnicodeDecodeError as exc:
             raise DiscoveryError(f"discovery.peers_file {self.peers_file} is not UTF-8 text: {exc}") from None
-        listed = tuple(dict.fromkeys((*self.configured, *parse_peers(text, str(self.peers_file)))))
+        from_file = parse_peers(text, str(self.peers_file))
+        self._check(from_file, str(self.peers_file))
+        listed = tuple(dict.fromkeys((*self.configured, *from_file)))
         if listed != self._listed:
             log.info(
                 "static discovery: %s lists %d endpoint(s)",
@@ -166,7 +214,7 @@ class StaticDiscovery:
             self._read_file()
         except DiscoveryError as exc:
             log.warning("static discovery: %s; keeping the last list", exc)
-        names = {listed: name for listed in self._listed if (name := _name_of(listed))}
+        names = {listed: name for listed in self._listed if (name := _name_of(split_entry(listed)[0]))}
         results = await asyncio.gather(
             *(self._resolve(host, port) for host, port in names.values()), return_exceptions=True
         )
@@ -193,17 +241,19 @@ class StaticDiscovery:
         """Read the file and resolve the names once, suggest every endpoint, and keep doing both.
 
         Raises:
-            DiscoveryError: ``peers_file`` cannot be read, or lists something that is not an endpoint.
+            DiscoveryError: ``peers_file`` cannot be read, or lists something that is not an endpoint,
+                or (security on) an entry has no key.
         """
+        self._check(self.configured, "discovery.peers")
         self._read_file()  # a missing or broken file at start is a configuration error: say so now
         await self.refresh()
 
         async def loop() -> None:
             next_refresh = time.monotonic() + self.resolve_interval
             while True:
-                for endpoint in self.endpoints:
+                for endpoint, key in self._found().items():
                     with self.duties.guard("discover"):  # one failing endpoint never stops the others
-                        on_found(Found(router=endpoint))
+                        on_found(Found(router=endpoint, key=key))
                 await asyncio.sleep(min(self.retry_interval, self.resolve_interval))
                 if time.monotonic() >= next_refresh:
                     next_refresh = time.monotonic() + self.resolve_interval

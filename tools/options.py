@@ -112,7 +112,8 @@ def network_options(func: F) -> F:
             "--peer",
             multiple=True,
             metavar="ENDPOINT",
-            help="A peer's ROUTER endpoint, e.g. tcp://10.0.0.5:7001 (repeatable; implies --scope static).",
+            help="A peer's ROUTER endpoint, e.g. tcp://10.0.0.5:7001, with security on followed by "
+            "#key=<its public key> (repeatable; implies --scope static).",
         ),
         click.option(
             "--scope",

@@ -13,10 +13,10 @@ from typing import ClassVar
 
 from .values import (
     _DAY,
-    _ENDPOINT,
     _GIB,
     _KIB,
     _MIB,
+    _PEER,
     _bool,
     _num,
     _opt,
@@ -110,7 +110,8 @@ class DiscoveryConfig(_Section):
     Attributes:
         scope: ``"local"`` (this host), ``"lan"`` (mDNS on ``interfaces``: names or IPv4s; empty = all)
             or ``"static"`` (connect to ``peers``: endpoints like ``"tcp://10.0.0.5:7001"``,
-            ``"tcp://zbus-1.zbus:7001"`` or ``"ipc://..."``).
+            ``"tcp://zbus-1.zbus:7001"`` or ``"ipc://..."``; with security on, each followed by
+            ``#key=`` and the peer's CURVE public key, Z85: ``"tcp://10.0.0.5:7001#key=rq:rM>}U?..."``).
         peers_file: static only: a file listing more endpoints, one per line (``#`` comments), re-read
             every ``resolve_interval``; empty = none.
         resolve_interval: static only: seconds between re-reads of ``peers_file`` and re-resolutions of
@@ -139,7 +140,9 @@ class DiscoveryConfig(_Section):
     )
     scope: str = _opt("local", _str("local", "lan", "static"))
     interfaces: tuple[str, ...] = _opt((), _strs(r"\S+", "a list of interface names or IPv4 addresses"))
-    peers: tuple[str, ...] = _opt((), _strs(_ENDPOINT, 'a list of endpoints like "tcp://10.0.0.5:7001"'))
+    peers: tuple[str, ...] = _opt(
+        (), _strs(_PEER, 'a list of endpoints like "tcp://10.0.0.5:7001" (secured: "...:7001#key=KEY")')
+    )
     peers_file: str = _opt("", _str(pattern=".*", expected="a file path, or empty for none"))
     resolve_interval: float = _opt(10.0, _positive_duration)
     heartbeat_interval: float = _opt(1.0, _positive_duration)

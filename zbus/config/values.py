@@ -31,6 +31,8 @@ _NUMBER_UNIT = re.compile(r"\s*(\d[\d_]*(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
 _DURATION_HINT = "seconds, or a string like 250ms, 1.5s, 5m, 2h, 7d"
 _SIZE_HINT = "bytes, or a string like 512KiB, 100MB, 1GiB"
 _ENDPOINT = r"tcp://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}|ipc://\S+"
+#: a static peer: an endpoint, with the peer's CURVE public key (Z85) when security is on
+_PEER = rf"(?:{_ENDPOINT})(?:#key=\S{{40}})?"
 
 
 def parse_duration(value: object) -> float:

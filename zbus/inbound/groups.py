@@ -146,6 +146,8 @@ class Groups:
         self.config = config
         self.transport = transport
         self.subscriptions = subscriptions
+        #: security on: the transport's check of (node id, source), see ``Router.authenticate``
+        self.authentic: Callable[[str, str], bool] | None = None
         self.persistence = persistence
         self._dead_lettered = dead_lettered
         self.max_message_size = max_message_size
@@ -362,6 +364,11 @@ class Groups:
         if event._node_id != publisher:  # a DELIVER carries its sender's own events only
             self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} delivered by {publisher[:16]}")
             self._answer(publisher).ack.append(delivery)
+            return
+        if self.authentic is not None and not self.authentic(publisher, event._source):
+            self._answer(publisher).ack.append(
+                delivery
+            )  # security: a forged source (counted), never delivered
             return
         self.received += 1
         receipt = _Receipt(self, publisher, delivery)

@@ -102,6 +102,8 @@ class Recovery:
         self._listeners: list[Callable[[LostEvents], Any]] = [] if listeners is None else listeners
         #: replay pulls and heads queries by request id: where REPAIR_DATA / REPAIR_DONE / REPLAY_PLAN go
         self.pulls: dict[int, Puller] = {}
+        #: with security on, the transport's check of an event's (node id, source): see ``Router``
+        self.authentic: Callable[[str, str], bool] | None = None
         self._next_id = 1
         self.gaps = 0  # holes detected (each one asked for)
         self.repaired = 0  # events recovered by repair
@@ -296,6 +298,9 @@ class Recovery:
                 owner = self._owner(rid, sender)
                 if any(event._node_id != owner for event in events):
                     raise WireError("REPAIR_DATA carries another node's event")
+                check = self.authentic
+                if check is not None and not all(check(e._node_id, e._source) for e in events):
+                    return  # security: a source that is not its node's authenticated name (counted)
                 for event in events:
                     await self._on_repaired(rid, event)
             elif kind is Kind.REPAIR_DONE:

@@ -21,7 +21,7 @@ from ..errors import NoResponders, UnknownTargetError, WireError
 from ..model.event import Event
 from ..observe.drops import Drops
 from ..protocol.requests import RoundRobin
-from ..transport.base import Transport
+from ..transport.base import SourceCheck, Transport
 from .groups import Groups
 from .peerwatch import PeerWatch
 from .recovery import Recovery
@@ -62,6 +62,7 @@ class Router:
         self.groups = groups  # queue groups: DELIVER and ACK go there
         self.received = 0
         self.dropped = Drops("router")
+        self._authentic: SourceCheck | None = None  # security on: see ``authenticate``
         self.requests = Requests(
             node_id=node_id,
             name=name,
@@ -96,6 +97,8 @@ class Router:
         if source is not None and event._node_id != source:  # another node's stream: never trusted
             self.dropped.drop("spoofed_source", f"{event._node_id[:16]} on {source[:16]}'s link")
             return None
+        if self._authentic is not None and not self._authentic(event._node_id, event._source):
+            return None  # security: not the authenticated name of its node (counted by the check)
         self.received += 1
         return self.recovery.observe(event)  # in stream order, gaps repaired, duplicates dropped
 
@@ -103,7 +106,7 @@ class Router:
         """A directed message names the node that sent it: the connection's identity (the DEALER's; with
         security on, bound to its key) and the event's node id must agree."""
         if event._node_id == sender:
-            return True
+            return self._authentic is None or self._authentic(sender, event._source)
         self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} from {sender[:16]}")
         return False
 
@@ -162,6 +165,14 @@ class Router:
     def on_peers_changed(self) -> None:
         """The transport's peer table changed."""
         self._peers_changed()
+
+    def authenticate(self, check: SourceCheck) -> None:
+        """With security on, the transport checks each event's source against the authenticated name
+        of its node (broadcast, directed, requests, replies, repairs and queue-group deliveries); refused
+        ones are dropped."""
+        self._authentic = self.recovery.authentic = check
+        if self.groups is not None:
+            self.groups.authentic = check
 
     async def send_directed(self, event: Event, *, mesh: str) -> None:
         """Send ``event`` to ``event.target`` only (a node name or id; this node included).

@@ -10,19 +10,14 @@ __all__ = ["effective_mode"]
 
 
 def effective_mode(config: Config) -> str:
-    """``off``, ``allow`` or ``mesh``: ``auto`` is ``off`` on ``local`` scope, and on ``static`` scope (which
-    cannot be secured yet; a warning says so on every start).
+    """``off``, ``allow`` or ``mesh``: ``auto`` is ``off`` on ``local`` scope, and on ``static`` scope (a
+    warning says so on every start; a static mesh is secured by choosing ``mesh`` or ``allow`` and
+    naming each peer's key in its entry, docs/SECURITY.md).
 
     Raises:
-        UsageError: ``auto`` on ``lan`` scope (the message says what to choose), or
-            ``allow``/``mesh`` on ``static`` scope (not built).
+        UsageError: ``auto`` on ``lan`` scope (the message says what to choose).
     """
     mode, scope = config.security.mode, config.discovery.scope
-    if mode in ("allow", "mesh") and scope == "static":
-        raise UsageError(
-            "security with discovery.scope = 'static' is not built (a static endpoint carries no CURVE key): "
-            "use scope 'lan' (mDNS announces each node's key) or security.mode = 'off' on a trusted network"
-        )
     if mode != "auto":
         return mode
     if scope == "lan":

@@ -7,17 +7,19 @@ the transport gets from peers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol
 
 from ..codec.control import Kind
 from ..model.peer import PeerInfo
 from ..observe.statistics import TransportStatistics
 
-__all__ = ["GroupAds", "Inbound", "Transport"]
+__all__ = ["GroupAds", "Inbound", "SourceCheck", "Transport"]
 
 #: queue-group memberships as announced: group -> (patterns, credit)
 GroupAds = Mapping[str, tuple[tuple[str, ...], int]]
+#: ``check(node_id, source)``: whether an event of node ``node_id`` may name ``source`` as its sender
+SourceCheck = Callable[[str, str], bool]
 
 
 class Inbound(Protocol):
@@ -39,6 +41,10 @@ class Inbound(Protocol):
 
     def on_peers_changed(self) -> None:
         """The peer table changed (join, leave, update)."""
+
+    def authenticate(self, check: SourceCheck) -> None:
+        """With security on, the transport's check of every event's (node id, source) before it is
+        delivered: False refuses it (the source is not the authenticated name of that node)."""
 
     def on_heartbeat(self, node_id: str, epoch: int, heads: dict[str, int]) -> None:
         """A peer is alive; ``heads`` maps its recently published topics to their last seq."""

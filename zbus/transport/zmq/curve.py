@@ -4,8 +4,8 @@ With ``security.mode`` ``allow`` or ``mesh`` (``guard.make_curve`` gives ``guard
 
 - every bound socket (XPUB, ROUTER) is a CURVE server with the node's key pair, in a ZAP domain of
   its own (``zbus.pub``, ``zbus.router``); every connecting socket (DEALER, SUB) is a CURVE client that
-  expects the server key the peer announced (mDNS ``ck``, or its authenticated HELLO), so a spoofed
-  record pointing elsewhere fails the handshake;
+  expects the server key the peer announced (mDNS ``ck``, a static entry's ``#key=``, or its
+  authenticated HELLO), so a spoofed record or a wrong key fails the handshake;
 - a ZAP handler (``zap.ZapHandler``, a thread on the node's context) asks ``Trust.may_connect`` for
   each handshake, and can wait for a HELLO still on its way; refusals are audited on the event loop;
 - ROUTER and XPUB messages are received with their first frame's ``User-Id`` (the authenticated key
@@ -15,7 +15,12 @@ With ``security.mode`` ``allow`` or ``mesh`` (``guard.make_curve`` gives ``guard
 - the XPUB runs in ``XPUB_MANUAL`` mode: a subscription is applied only if the subscriber's key may
   subscribe to that prefix (``protocol.permissions``);
 - events on a peer's SUB link (authenticated by the server key it connected to) pass only within that
-  peer's publish permissions.
+  peer's publish permissions;
+- every event's ``source`` (broadcast, directed, request, reply, repaired) must be the name its node's
+  key was admitted under (``source_ok``, which the inbound side calls: ``Inbound.authenticate``);
+- a peer cut off (revoked, expired) loses its XPUB connections at once: ``evict.Accepted`` follows the
+  XPUB's monitor, the ZAP handler records the address each key connected from, and the connections
+  from the cut-off key's address are shut down (both monitors report failed handshakes).
 
 Every decision is counted by decision and reason in ``decisions`` (``zbus_security_decisions_total``
 in /metrics) and written to the ``zbus.audit`` logger as a structured record (``audit``, ``reason``,
@@ -44,7 +49,9 @@ from ...observe.drops import Drops
 from ...protocol.permissions import Permissions
 from ...security.keys import NodeKeys, public_key, z85_decode, z85_encode
 from ...security.settings import load_identity
-from ...security.trust import Admitted, Trust
+from ...security.trust import PUB_DOMAIN, Admitted, Trust
+from ..base import Inbound
+from .evict import Accepted
 from .links import Link
 from .zap import ZapHandler
 
@@ -55,6 +62,8 @@ log = logging.getLogger("zbus")
 _RCVMORE, _NOBLOCK = int(zmq.RCVMORE), int(zmq.NOBLOCK)
 _HANDSHAKE = {Kind.HELLO.value, Kind.UPDATE.value}
 _REPLY_SUFFIX = ".reply"
+#: keys whose XPUB addresses are remembered for eviction (beyond: an eviction shuts down every connection)
+MAX_ADDRESSES = 65_536
 
 Handler = Callable[[list[bytes]], Awaitable[None] | None]
 LinkHandler = Callable[[list[bytes], Link], Awaitable[None] | None]
@@ -84,6 +93,12 @@ class Curve:
         #: a newer revocation list was applied: peers should hear of it (the mesh sends UPDATE)
         self.changed = False
         self.cut_off: list[str] = []  # node ids to disconnect at the next tick
+        #: keys whose XPUB connections are shut down at the next tick: (key, who, reason)
+        self._evict: list[tuple[bytes, str, str]] = []
+        #: the connections accepted on our XPUB and ROUTER, by ZAP domain (``evict.Accepted``)
+        self.accepted: dict[str, Accepted] = {}
+        #: the peer IP addresses each key passed ZAP from on our XPUB (ZAP thread writes, loop reads)
+        self._addresses: dict[bytes, set[str]] = {}
 
     @property
     def public_text(self) -> str:
@@ -91,20 +106,29 @@ class Curve:
         return self.keys.public_text
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def start(self, ctx: zmq.Context[zmq.Socket[bytes]], patience: float = 2.5) -> None:
-        """Start the ZAP handler on ``ctx`` (before any socket binds); a subscriber whose HELLO has not
-        arrived yet is waited for up to ``patience`` seconds."""
+    def start(self, ctx: zmq.Context[zmq.Socket[bytes]], inbound: Inbound, patience: float = 2.5) -> None:
+        """Start the ZAP handler on ``ctx`` (before any socket binds) and have ``inbound`` check every
+        event's source (:meth:`source_ok`); a subscriber whose HELLO has not arrived yet is waited for
+        up to ``patience`` seconds."""
         loop = asyncio.get_running_loop()
+        inbound.authenticate(self.source_ok)
 
         def refused(domain: str, key: bytes) -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(self.audit, "refused_connection", domain.rsplit(".")[-1], key, "")
 
-        self._zap = ZapHandler(ctx, self.trust.may_connect, refused, patience=patience)
+        self._zap = ZapHandler(ctx, self.trust.may_connect, refused, patience=patience, admitted=self._passed)
         self.check_revocations()
 
+    def _passed(self, domain: str, key: bytes, address: str) -> None:
+        """(ZAP thread) ``key`` passed ZAP on our XPUB from ``address``: where to evict it from later."""
+        if domain == PUB_DOMAIN and (key in self._addresses or len(self._addresses) < MAX_ADDRESSES):
+            self._addresses.setdefault(key, set()).add(address)
+
     def stop(self) -> None:
-        """Stop the ZAP handler (before the context is destroyed)."""
+        """Stop the ZAP handler and the socket monitors (before the context is destroyed)."""
+        for accepted in self.accepted.values():
+            accepted.close()
         if self._zap is not None:
             self._zap.close()
             self._zap = None
@@ -131,6 +155,14 @@ class Curve:
         sock.setsockopt(zmq.CURVE_SERVER, 1)
         sock.setsockopt(zmq.CURVE_SECRETKEY, self.keys.secret)
         sock.setsockopt(zmq.CURVE_PUBLICKEY, self.keys.public)
+        kind = domain.rsplit(".")[-1]
+
+        def failed(endpoint: str, code: int) -> None:
+            self.audit(
+                "refused_connection", "bad_handshake", b"", f"{kind} {endpoint} (ZMTP error {code:#x})"
+            )
+
+        self.accepted[domain] = Accepted(sock, failed)
 
     def client(self, sock: zmq.Socket[bytes], endpoint: str) -> None:
         """Make ``sock`` a CURVE client of the server known at ``endpoint``.
@@ -301,6 +333,17 @@ class Curve:
 
         return guarded
 
+    def source_ok(self, node_id: str, source: str) -> bool:
+        """Whether an event of ``node_id`` may name ``source`` as its sender: the name its admitted key
+        was authenticated with (the credential's in ``mesh`` mode, the HELLO's in ``allow`` mode). An
+        event of a node that is not our peer (relayed by a forwarder) is judged by the relay's rights.
+        A mismatch is refused and counted (``source_mismatch``)."""
+        peer = self.trust.by_node(node_id)
+        if peer is None or peer.name == source:
+            return True
+        self.audit("refused_event", "source_mismatch", peer.key, f"source {source[:40]!r} from {peer.name!r}")
+        return False
+
     # -- rotation and revocation ----------------------------------------------------------------------
     def hello_fields(self) -> dict[str, bytes]:
         """What this node's HELLO carries: its key, credential and newest revocation list."""
@@ -316,6 +359,11 @@ class Curve:
         self.changed = True
         for peer in gone:
             self.cut_off.append(peer.node_id)
+        # every revoked key that passed ZAP on our XPUB, admitted now or not: its connections end
+        names = {p.key: f"node {p.node_id!r} ({p.name})" for p in gone}
+        assert self.trust.revocations is not None  # (just applied)
+        for key in {*names, *(k for k in list(self._addresses) if k in self.trust.revocations.keys)}:
+            self._queue(key, names.get(key, "a former peer"), "revoked")
         return gone
 
     def check_revocations(self) -> None:
@@ -339,8 +387,41 @@ class Curve:
         self.check_revocations()
         for peer in self.trust.expire(now):
             self.cut_off.append(peer.node_id)
+            self._queue(peer.key, f"node {peer.node_id!r} ({peer.name})", "expired")
+        for accepted in self.accepted.values():
+            accepted.drain()
+        if self._evict:
+            self._disconnect()
         out, self.cut_off = self.cut_off, []
         return out
+
+    def _queue(self, key: bytes, who: str, reason: str) -> None:
+        """Evict ``key``'s XPUB connections at this tick: if it has any (it passed ZAP there), or if the
+        record of who did is full (then every connection is shut down: the safe side)."""
+        if key in self._addresses or len(self._addresses) >= MAX_ADDRESSES:
+            self._evict.append((key, who, reason))
+
+    def _disconnect(self) -> None:
+        """Shut down the XPUB connections of the peers cut off, so their subscriptions end now: those
+        from the IP addresses their keys passed ZAP from (every connection when none is known; other
+        peers behind those addresses reconnect at once and gap repair covers the blip)."""
+        evict, self._evict = self._evict, []
+        accepted = self.accepted.get(PUB_DOMAIN)
+        if accepted is None:
+            return
+        addresses: set[str] | None = set()
+        for key, _, _ in evict:
+            known = self._addresses.pop(key, None)
+            if not known or addresses is None:
+                addresses = None
+            else:
+                addresses |= known
+        count = accepted.evict(addresses)
+        shown = "every address" if addresses is None else ", ".join(sorted(addresses))
+        for key, who, reason in evict:
+            self.audit(
+                "disconnected", reason, key, f"{who}: {count} XPUB connection(s) from {shown} shut down"
+            )
 
 
 def _topic(frame: bytes) -> str:

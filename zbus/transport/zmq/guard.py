@@ -15,6 +15,7 @@ import zmq
 from ...config import Config
 from ...observe.drops import Drops
 from ...security.mode import effective_mode
+from ..base import Inbound
 from .links import Link
 from .sockets import recv_frames
 
@@ -54,8 +55,8 @@ class Open:
     changed = False
     decisions: Counter[tuple[str, str]] = Counter()  # none are made (never written)
 
-    def start(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> None:
-        """Nothing to start."""
+    def start(self, ctx: zmq.Context[zmq.Socket[bytes]], inbound: Inbound) -> None:
+        """Nothing to start; sources are not checked (names are unauthenticated)."""
 
     def stop(self) -> None:
         """Nothing to stop."""

@@ -171,7 +171,7 @@ class MeshTransport:
         t = self.config.transport
         d = self.config.discovery
         self._ctx = sized_context(self.config.limits.max_peers, d.max_pending_greetings)
-        self.curve.start(self._ctx)
+        self.curve.start(self._ctx, inbound)  # (with security on it checks every event's source)
         self._factory = SocketFactory(self._ctx, t, None if isinstance(self.curve, Open) else self.curve)
         self._factory.heartbeats(d.heartbeat_interval, d.peer_timeout)
         self.greeter.start(self._factory)

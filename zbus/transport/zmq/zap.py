@@ -28,6 +28,10 @@ ZAP_VERSION = b"1.0"
 POLL = 0.02
 
 Decide = Callable[[str, bytes], bool | None]
+#: ``admitted(domain, key, address)``: a handshake passed, from the peer IP ``address`` (ZAP's)
+Admitted = Callable[[str, bytes, str], None]
+#: a request waiting for a decision: (deadline, reply envelope, domain, key, peer address)
+Waiting = tuple[float, list[bytes], str, bytes, str]
 
 
 class ZapHandler:
@@ -40,9 +44,11 @@ class ZapHandler:
         refused: Callable[[str, bytes], None],
         *,
         patience: float,
+        admitted: Admitted | None = None,
     ) -> None:
         self._decide = decide
         self._refused = refused
+        self._admitted = admitted
         self._patience = patience
         self._stop = threading.Event()
         # bound here, before any CURVE server binds, and from now on used by the thread alone
@@ -59,7 +65,7 @@ class ZapHandler:
 
     def _run(self) -> None:
         sock = self._sock
-        waiting: list[tuple[float, list[bytes], str, bytes]] = []
+        waiting: list[Waiting] = []
         try:
             while not self._stop.is_set():
                 if sock.poll(int(POLL * 1000)):
@@ -72,34 +78,37 @@ class ZapHandler:
                 now = time.monotonic()
                 still = []
                 for item in waiting:
-                    deadline, envelope, domain, key = item
+                    deadline, envelope, domain, key, address = item
                     verdict = self._decide(domain, key)
                     if verdict is None and now < deadline:
                         still.append(item)
                     else:
-                        self._answer(envelope, domain, key, bool(verdict))
+                        self._answer(envelope, domain, key, address, bool(verdict))
                 waiting[:] = still
         finally:
             sock.close(linger=0)
 
-    def _request(self, frames: list[bytes], waiting: list[tuple[float, list[bytes], str, bytes]]) -> None:
+    def _request(self, frames: list[bytes], waiting: list[Waiting]) -> None:
         # [routing id, b"", version, request id, domain, address, identity, mechanism, credentials...]
         if len(frames) < 8 or frames[1] != b"" or frames[2] != ZAP_VERSION:
             return  # not a ZAP request from libzmq: nothing to answer
         envelope = [frames[0], b"", ZAP_VERSION, frames[3]]
         domain = frames[4].decode("utf-8", "replace")
+        address = frames[5].decode("utf-8", "replace")
         if frames[7] != b"CURVE" or len(frames) != 9 or len(frames[8]) != 32:
             self._reply(envelope, b"400", b"CURVE only", b"")
             return
         key = frames[8]
         verdict = self._decide(domain, key)
         if verdict is None:
-            waiting.append((time.monotonic() + self._patience, envelope, domain, key))
+            waiting.append((time.monotonic() + self._patience, envelope, domain, key, address))
         else:
-            self._answer(envelope, domain, key, verdict)
+            self._answer(envelope, domain, key, address, verdict)
 
-    def _answer(self, envelope: list[bytes], domain: str, key: bytes, ok: bool) -> None:
+    def _answer(self, envelope: list[bytes], domain: str, key: bytes, address: str, ok: bool) -> None:
         if ok:
+            if self._admitted is not None:
+                self._admitted(domain, key, address)
             self._reply(envelope, b"200", b"OK", _z85(key))
         else:
             self._reply(envelope, b"400", b"refused", b"")
