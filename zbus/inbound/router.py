@@ -94,7 +94,7 @@ class Router:
         if event is None or event._node_id == self.node_id:  # ours, relayed back by a forwarder
             return None
         if source is not None and event._node_id != source:  # another node's stream: never trusted
-            self.dropped.drop("spoofed_source", f"{event._node_id[:16]} on {source[:16]}'s link")
+            self.dropped.drop("spoofed_source", f"{event._node_id[:16]} on {source[:16]}'s link", peer=source)
             return None
         self.received += 1
         return self.recovery.observe(event)  # in stream order, gaps repaired, duplicates dropped
@@ -104,7 +104,7 @@ class Router:
         security on, bound to its key) and the event's node id must agree."""
         if event._node_id == sender:
             return True
-        self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} from {sender[:16]}")
+        self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} from {sender[:16]}", peer=sender)
         return False
 
     def forget_uninterested_streams(self) -> None:

@@ -107,7 +107,7 @@ class MeshTransport:
             handshake_timeout=d.handshake_timeout,
         )
         t = config.transport
-        self.dropped = Drops("mesh")
+        self.dropped = Drops("mesh", known=self.table.__contains__)  # (by_peer: pruned as peers go)
         self.curve = make_curve(config, name, self.dropped)  # security: CURVE, ZAP and guards (curve.py)
         self.admission = Admission(
             node_id=node_id,
@@ -328,17 +328,16 @@ class MeshTransport:
         return self._inbound.on_event_eager(frames, source)
 
     def _within_rate(self, peer_id: str, count: int, size: int) -> bool:
-        if self._limits.take(peer_id, count, size, time.monotonic()):
-            return True
-        self.dropped.drop("rate_limited", f"{count} event(s) of {peer_id[:16]} (limits.peer_*_per_second)")
-        return False
+        if not (taken := self._limits.take(peer_id, count, size, time.monotonic())):
+            self.dropped.drop("rate_limited", f"{peer_id[:16]}: limits.peer_*_per_second", count, peer_id)
+        return taken
 
     def _on_batch(self, frames: list[bytes], source: str | None, peer_id: str) -> Awaitable[None] | None:
         """Several events of one topic in one message (see ``outbox``): route each in order."""
         try:
             events = wire.split_batch(frames)
         except WireError:
-            self.dropped.drop("malformed_batch")
+            self.dropped.drop("malformed_batch", peer=peer_id)
             return None
         if self._limits.enabled and not self._within_rate(peer_id, len(events), len(frames[1])):
             return None
@@ -353,7 +352,7 @@ class MeshTransport:
             self.dropped.drop("malformed_heartbeat")
             return
         if source is not None and hb.id != source:
-            self.dropped.drop("spoofed_heartbeat", f"{hb.id[:16]} on {source[:16]}'s link")
+            self.dropped.drop("spoofed_heartbeat", f"{hb.id[:16]} on {source[:16]}'s link", peer=source)
             return
         if link.sub is not None:  # (not a retired SUB being drained)
             self.forwarding.heartbeat(link, hb.id)
@@ -569,9 +568,9 @@ class MeshTransport:
         endpoints = {"pub": self.pub_endpoint, "router": self.router_endpoint} if self.pub_endpoint else {}
         if self.forwarding.capture_endpoint:
             endpoints["capture"] = self.forwarding.capture_endpoint
-        failures, security = dict(self._duties.failures), dict(self.curve.decisions)
+        failures, security, by_peer = dict(self._duties.failures), dict(self.curve.decisions), self.dropped
         return TransportStatistics(dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints,
-                                   failures=failures, security=security)  # fmt: skip
+                                   failures=failures, security=security, by_peer=by_peer.peers())  # fmt: skip
 
     def peers(self) -> list[PeerInfo]:
         """Live peers (monitors and forwarders included; check ``role``)."""
