@@ -96,7 +96,8 @@ async def test_a_flooders_refusals_are_shown_per_peer_in_zbus_peers_and_metrics(
         text = await metrics(url)
         series = [line for line in text.splitlines() if line.startswith("zbus_peer_events_dropped_total{")]
         print("\n".join(series))
-        expected = f'zbus_peer_events_dropped_total{{name="flooder",peer="flooder",reason="rate_limited"}} {counts["rate_limited"]}.0'
+        labels = '{name="flooder",peer="flooder",reason="rate_limited"}'
+        expected = f"zbus_peer_events_dropped_total{labels} {counts['rate_limited']}.0"
         assert expected in series and len(series) == len(counts)
 
         dealer.send_multipart([Kind.BYE.value, b""])  # the flooder leaves: its series go with it

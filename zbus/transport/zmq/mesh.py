@@ -130,7 +130,7 @@ class MeshTransport:
             capture=t.forwarder_capture,
             links=lambda: self._links,
             interest=lambda: self._sub_prefixes,
-            send=lambda frames: send_frames(self.xpub, frames),
+            send=lambda frames: self._factory.send(self.xpub, frames),
             dropped=self.dropped,
         )
         lim = config.limits
@@ -190,7 +190,7 @@ class MeshTransport:
         self.xpub = self._factory.xpub()
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
         self._outbox = Outbox(
-            lambda frames: send_frames(self.xpub, frames),
+            lambda frames: self._factory.send(self.xpub, frames),
             zmq.Again,
             self._send_blocking,
             self._heads.sent,
@@ -555,7 +555,7 @@ class MeshTransport:
         if link is None:
             raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")
         try:
-            send_frames(link.dealer, [kind.value, *frames])
+            self._factory.send(link.dealer, [kind.value, *frames])
         except zmq.Again as exc:
             raise PeerLostError(
                 f"peer {peer_id!r} is not reading (its queue of {self.config.transport.send_hwm} is full)"
