@@ -61,6 +61,10 @@ class Admission:
         if not self.table.admits(hello.id):
             self.dropped.drop("max_peers", f"limits.max_peers={self.table.max_peers}")
             return None
+        if not self.table.vouches(hello.id, hello.epoch):  # (PeerTable Rule 6: no takeover by HELLO)
+            detail = f"{hello.id[:16]}: epoch {hello.epoch} while its link still hears the old one"
+            self.dropped.drop("takeover", detail, peer=hello.id)
+            return None
         return hello
 
     def info(self, hello: PeerHello) -> PeerInfo:

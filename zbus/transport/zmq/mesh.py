@@ -357,7 +357,7 @@ class MeshTransport:
         if link.sub is not None:  # (not a retired SUB being drained)
             self.forwarding.heartbeat(link, hb.id)
         # heard on its own XPUB (or relayed by a forwarder): the handshake is complete, it is alive
-        if self.table.confirm(hb.id, time.monotonic()) and self._inbound is not None and hb.heads:
+        if self.table.confirm(hb.id, time.monotonic(), hb.epoch) and self._inbound is not None and hb.heads:
             self._inbound.on_heartbeat(hb.id, hb.epoch, hb.heads)
 
     def _on_router(self, frames: list[bytes]) -> Awaitable[None] | None:
@@ -430,6 +430,7 @@ class MeshTransport:
 
     def _on_link_dropped(self, peer_id: str) -> None:
         self.table.disconnected(peer_id, time.monotonic())
+        self.departures.link_dropped(peer_id)  # (a peer that said BYE and has our DRAINED goes now)
         self.forwarding.link_dropped(peer_id)
 
     def _apply(self, changes: list[PeerChange]) -> None:

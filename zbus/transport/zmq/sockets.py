@@ -22,10 +22,11 @@ Why each option:
 - ``ROUTER_HANDOVER`` with security off: a new connection presenting a connected identity takes
   over its routing entry, so a node's own reconnects always win (a greeting racing the peer's HELLO,
   a reconnect while the old connection is half-open). Without it a second connection is left unread
-  by libzmq for good. The price: without keys, anyone who can reach the port can present a known id
-  (docs/ARCHITECTURE.md, "Identity bound to the connection"). With security on it is off: the first
-  connection authenticated for an id keeps it, and another key's connection claiming that id can
-  neither take it over nor speak (``curve.py``). ZMTP heartbeats (``HEARTBEAT_IVL`` =
+  by libzmq for good. The price: without keys, anyone who can reach the port can present a known
+  id; it cannot remove that peer or replace its incarnation (``protocol/peers.py`` Rule 6), but it
+  can speak as it (docs/ARCHITECTURE.md, "Identity bound to the connection"). With security on it
+  is off: the first connection authenticated for an id keeps it, and another key's connection
+  claiming that id can neither take it over nor speak (``curve.py``). ZMTP heartbeats (``HEARTBEAT_IVL`` =
   ``discovery.heartbeat_interval``, ``HEARTBEAT_TIMEOUT`` = ``discovery.peer_timeout``) on ROUTER and
   DEALER close dead connections, which frees their ids.
 - DEALER ``IDENTITY`` = the node id, so a ROUTER knows who sent each message.
