@@ -12,6 +12,7 @@ Binds its sockets and sends its mDNS records on ADDRESS (the host's lan0 address
   forge ID TOPIC CLAIMED N    N events on TOPIC from ID's PUB claiming node CLAIMED (seq 2^63-1, 1..N-1)
   flood ID TOPIC N            N events of ID's own on TOPIC, as fast as the PUB takes them
   reply ID REQUEST CLAIMED    two REPLYs to REQUEST through ID's DEALER: claiming CLAIMED, then as ID
+  impostor ID EPOCH ROUTER    a DEALER presenting node ID: BYE, then HELLO with EPOCH (its PUB here)
   ghosts ROUTER N             N peers that HELLO (with an XPUB nobody serves) and PING every 0.1 s
   mdns BAD N                  forged records: BAD malformed ones (rtr="-5", ...) and N well-formed ones
                               of distinct nodes at this host's address, ports nobody serves
@@ -95,6 +96,14 @@ class Hostile:
             answer = Event("sum.reply", 999, source="forged", causation_id=request)
             dealer.send_multipart([Kind.REPLY.value, *wire.encode(answer, node_id=node_id)])
         return f"2 REPLYs to {request} (claiming {claimed}, then as {peer_id})"
+
+    async def impostor(self, peer_id: str, epoch: str, router: str) -> str:
+        fake = FakePeer(self.raw, peer_id, self.mesh, name="impostor", host=self.address)
+        dealer = fake.dealer_to(router)
+        dealer.send_multipart([Kind.BYE.value, b""])
+        fake.epoch = int(epoch)
+        fake.hello(router)
+        return f"BYE, then HELLO with epoch {epoch}, from a DEALER presenting {peer_id} to {router}"
 
     async def ghosts(self, router: str, count: str) -> str:
         n = int(count)

@@ -180,3 +180,17 @@ def test_a_reply_from_a_third_host_never_settles_a_request(lab: Lab) -> None:
     )
     assert answer == "reply n2 6"
     still_exchanging(n1, n2, "after-replies")
+
+
+def test_another_host_presenting_a_nodes_id_cannot_remove_or_replace_it(lab: Lab) -> None:
+    n1, n2, hostile = start(lab)
+    exchange(n2, [n1], "lab.before")  # n1 has heard n2 on its own XPUB
+    n2_id = n2.expect("ready").split()[1]
+    assert stats(n1)["peers"] == ["n2"]
+    _, router = endpoints(n1)
+    attack(hostile, f"impostor {n2_id} {2**62} {router}")
+    doc = counted(n1, lambda d: d["by_peer"].get(n2_id, {}).get("takeover", 0) >= 1, "takeover")
+    print(f"n1 refused takeover={doc['dropped']['takeover']} (counted for n2: {doc['by_peer'][n2_id]})")
+    assert n1.stays_false(lambda: n1.peers() != {"n2"}, PEER_TIMEOUT + 0.5), "n1 dropped n2"
+    print(f"n1 kept n2 for {PEER_TIMEOUT + 0.5} s (past peer_timeout) after the forged BYE and HELLO")
+    still_exchanging(n1, n2, "after-impostor")
