@@ -103,9 +103,10 @@ class PeerTable:
         if peer_id not in self._peers:
             return False
         self._confirmed.add(peer_id)
-        self._down.discard(peer_id)
-        if epoch is not None and epoch > self._heard_epoch.get(peer_id, -1):
-            self._heard_epoch[peer_id] = epoch
+        if epoch is not None:  # a heartbeat: the link is up, and says which incarnation is behind it
+            self._down.discard(peer_id)  # (only a heartbeat: events of a restarted node on the same
+            if epoch > self._heard_epoch.get(peer_id, -1):  # endpoint must not vouch for the old one)
+                self._heard_epoch[peer_id] = epoch
         self._first.pop(peer_id, None)
         self._deadline[peer_id] = now + self.peer_timeout
         return True

@@ -122,6 +122,8 @@ def test_rule_6_only_the_peers_own_link_vouches_for_a_new_incarnation() -> None:
     t.hello(info("a", epoch=2), 2)
     t.disconnected("a", 3)  # its link dropped (a crash): the next incarnation may introduce itself
     assert not t.heard_live("a") and t.vouches("a", 3)
-    t.confirm("a", 3, epoch=2)  # heard again: protected again
+    t.confirm("a", 3)  # events read on the link (a restart on the same endpoint) are not a heartbeat
+    assert t.vouches("a", 3)
+    t.confirm("a", 3, epoch=2)  # its heartbeat heard again: protected again
     assert t.heard_live("a") and not t.vouches("a", 3)
     assert t.vouches("b", 7)  # a new node
