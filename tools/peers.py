@@ -1,13 +1,22 @@
-"""``zbus peers``: join the mesh for a moment and list the nodes in it."""
+"""``zbus peers``: join the mesh for a moment and list the nodes in it, or, with ``--from URL``, list
+the peers one running node knows and what it refused from each (its ``/api/state``)."""
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
 
 import click
 
 from . import output, session
+from .health import fetch
 from .options import NodeOptions, network_options
 
 COLUMNS = ["name", "id", "role", "address", "epoch", "responders", "patterns", "groups"]
+#: ``--from``: what the node refused from each peer (``dropped``: the total; ``refused``: the reasons)
+FROM_COLUMNS = ["name", "id", "role", "address", "dropped", "refused"]
+#: the ``refused`` cell's width: the table stays within 100 columns (``--json`` has every reason)
+REFUSED_WIDTH = 32
 
 
 async def run_peers(opts: NodeOptions, wait: float, as_json: bool) -> int:
@@ -25,6 +34,45 @@ async def run_peers(opts: NodeOptions, wait: float, as_json: bool) -> int:
     return 0
 
 
+def refused_cell(dropped: dict[str, int], width: int = REFUSED_WIDTH) -> str:
+    """``reason=count`` pairs, the largest first, cut to ``width`` characters (``...`` when cut)."""
+    text = ",".join(f"{r}={n}" for r, n in sorted(dropped.items(), key=lambda rn: (-rn[1], rn[0])))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def state_url(url: str) -> tuple[str, str]:
+    """``URL/api/state`` from ``host:port`` or ``http://host:port[/...][?token=...]``, and the
+    token the URL carried (the dashboard URL ``zbus node start`` prints has one)."""
+    url, _, query = url.partition("?")
+    token = next(iter(parse_qs(query).get("token", [])), "")
+    if "://" not in url:
+        url = "http://" + url
+    base = url.rstrip("/")
+    for suffix in ("/api/state", "/health", "/metrics"):
+        base = base.removesuffix(suffix)
+    return base + "/api/state", token
+
+
+def peers_of(url: str, token: str, timeout: float, as_json: bool) -> None:
+    """Print the peers the node at ``url`` knows, with what it dropped from each."""
+    target, url_token = state_url(url)
+    status, doc = fetch(target, timeout, token or url_token)
+    if status != 200 or "peers" not in doc:
+        output.fail(f"{target} answered HTTP {status} without a peer list; is it a zbus node's HTTP address?")
+    rows: list[dict[str, Any]] = []
+    for p in doc["peers"]:
+        dropped = {str(k): int(v) for k, v in (p.get("dropped") or {}).items()}
+        row = {k: p.get(k) for k in ("name", "id", "role", "address", "epoch", "patterns", "responders")}
+        row["address"] = str(row["address"] or "").removeprefix("tcp://")  # (the table stays narrow)
+        rows.append(row | {"dropped": sum(dropped.values()), "by_reason": dropped})
+    if as_json:
+        output.rows_out(rows, FROM_COLUMNS, as_json=True, empty="")
+        return
+    node = doc.get("node", {}).get("name", "?")
+    table = [r | {"refused": refused_cell(r["by_reason"]) if r["dropped"] else "-"} for r in rows]
+    output.rows_out(table, FROM_COLUMNS, as_json=False, empty=f"node {node} knows no peers")
+
+
 @click.command("peers")
 @click.option(
     "--wait",
@@ -34,14 +82,41 @@ async def run_peers(opts: NodeOptions, wait: float, as_json: bool) -> int:
     help="Seconds to listen for peers before printing.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per peer.")
+@click.option(
+    "--from",
+    "from_url",
+    metavar="URL",
+    help="Ask the node serving HTTP at URL for its peers and what it refused from each, instead of joining.",
+)
+@click.option(
+    "--token",
+    envvar="ZBUS_HTTP_TOKEN",
+    default="",
+    metavar="TOKEN",
+    help="With --from: the node's HTTP token (monitoring.http.token) [env ZBUS_HTTP_TOKEN].",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="With --from: seconds."
+)
 @network_options
-def peers(node_options: NodeOptions, wait: float, as_json: bool) -> None:
+def peers(
+    node_options: NodeOptions, wait: float, as_json: bool, from_url: str | None, token: str, timeout: float
+) -> None:
     """List the nodes of the mesh: name, id, role, address, epoch, responders, patterns, and queue
     groups (group:patterns/credit).
+
+    With --from URL (a node's --http address, or the dashboard URL it printed, token included), list
+    the peers that node knows and what it refused or dropped from each, by reason (rate_limited,
+    spoofed_source, seq_jump, ...; docs/ARCHITECTURE.md, "Hostile input"), as its /metrics does in
+    zbus_peer_events_dropped_total.
 
     \b
     Examples:
       zbus peers
       zbus peers --mesh billing --wait 5 --json
+      zbus peers --from http://127.0.0.1:8081 --token "$TOKEN"
     """
+    if from_url is not None:
+        peers_of(from_url, token, timeout, as_json)
+        return
     session.run(run_peers(node_options, wait, as_json))

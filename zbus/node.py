@@ -44,7 +44,7 @@ from .monitoring.meshview import STATS_TOPIC
 from .monitoring.sharing import MeshSharing, stats_event
 from .monitoring.snapshot import JOURNAL_STATS_TIMEOUT, Observation
 from .observe.latency import Histogram
-from .observe.statistics import GroupStatistics, NodeState, NodeStatistics, merge_counts
+from .observe.statistics import GroupStatistics, NodeState, NodeStatistics, merge_counts, per_peer
 from .observe.tracing import stamp
 from .protocol.repair import LostEvents
 from .protocol.requests import RoundRobin
@@ -810,9 +810,10 @@ class Node:
         subs = open_subs + self._closed_subs
         run = self._run
         router, recovery = (None, None) if run is None else (run.router, run.recovery)
-        transport_drops = {} if run is None else run.transport.statistics().dropped
+        ts = None if run is None else run.transport.statistics()
         repeats = {} if recovery is None else recovery.counted()
-        router_drops = {} if run is None else merge_counts(run.router.dropped, run.groups.dropped)
+        mine = [] if run is None else [run.router.dropped, run.groups.dropped]
+        by_peer = [] if recovery is None else [*mine, recovery.refused]
         stats_heard = 0 if run is None or run.mesh is None else run.mesh.received  # not application events
         return NodeStatistics(
             name=self.name,
@@ -821,7 +822,7 @@ class Node:
             published=self._published,
             received=0 if router is None else router.received - stats_heard,
             delivered=sum(s.delivered for s in subs),
-            dropped=merge_counts(router_drops, transport_drops, repeats, *(s.dropped for s in subs)),
+            dropped=merge_counts(*mine, ts.dropped if ts else {}, repeats, *(s.dropped for s in subs)),
             expired=sum(s.expired for s in subs),
             gaps=0 if recovery is None else recovery.gaps,
             lost=0 if recovery is None else recovery.lost,
@@ -831,7 +832,8 @@ class Node:
             subscriptions=len(open_subs),
             peers=len(self.peers),
             handlers_busy=0 if run is None else run.dispatcher.busy,
-            failures={} if run is None else run.transport.statistics().failures,
+            failures={} if ts is None else ts.failures,
+            dropped_by_peer=per_peer({p.id for p in self.peers}, ts.by_peer if ts else {}, *by_peer),
         )
 
     def group_statistics(self) -> GroupStatistics:
@@ -864,7 +866,5 @@ class Node:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"<zbus.Node {self.name!r} mesh={self.config.mesh.name!r} {self._state.name} "
-            f"peers={len(self.peers)} subs={len(self._subs)}>"
-        )
+        mesh, peers, subs = self.config.mesh.name, len(self.peers), len(self._subs)
+        return f"<zbus.Node {self.name!r} mesh={mesh!r} {self._state.name} peers={peers} subs={subs}>"

@@ -57,8 +57,9 @@ def node_record(mesh: str, **overrides: str | bytes | None) -> Forged:
 class FakeAnnouncer:
     """Sends forged records; ``async with`` withdraws them and closes zeroconf at the end."""
 
-    def __init__(self) -> None:
-        self._azc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+    def __init__(self, interface: str = "127.0.0.1") -> None:
+        # (tests/lab/hostile_host.py: a lab host's LAN address, inside its own network namespace)
+        self._azc = AsyncZeroconf(interfaces=[interface], ip_version=IPVersion.V4Only)
         self._sent: list[ServiceInfo] = []
 
     async def __aenter__(self) -> FakeAnnouncer:

@@ -1,5 +1,6 @@
 """A fake peer made of raw ZeroMQ sockets that speaks the wire format (PROTOCOL.md) for hostile-input
-tests: it introduces itself with HELLO, beats, publishes on its own PUB, and sends anything it likes."""
+tests: it introduces itself with HELLO, beats, publishes on its own PUB, and sends anything it likes.
+Shared by tests/integration (on loopback) and tests/lab/hostile_host.py (on a lab host's address)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ class FakePeer:
     """A peer with a PUB (its events and heartbeats), a ROUTER (so the node's DEALER has somewhere to
     connect) and a DEALER to the node's ROUTER, identified as ``node_id``."""
 
-    def __init__(self, raw: Raw, node_id: str, mesh: str, *, name: str = "fake") -> None:
+    def __init__(
+        self, raw: Raw, node_id: str, mesh: str, *, name: str = "fake", host: str = "127.0.0.1"
+    ) -> None:
         self.raw = raw
         self.id = node_id
         self.name = name
@@ -50,20 +53,21 @@ class FakePeer:
         self.epoch = 1
         self.pub = raw.socket(zmq.PUB)
         self.pub.setsockopt(zmq.SNDHWM, 0)  # a burst is sent whole (libzmq's 1,000 would drop the rest)
-        self.pub_endpoint = f"tcp://127.0.0.1:{self.pub.bind_to_random_port('tcp://127.0.0.1')}"
+        self.pub_endpoint = f"tcp://{host}:{self.pub.bind_to_random_port(f'tcp://{host}')}"
         self.router = raw.socket(zmq.ROUTER)
-        self.router_endpoint = f"tcp://127.0.0.1:{self.router.bind_to_random_port('tcp://127.0.0.1')}"
+        self.router_endpoint = f"tcp://{host}:{self.router.bind_to_random_port(f'tcp://{host}')}"
         self.dealers: list[zmq.Socket[bytes]] = []
 
-    def dealer_to(self, node: Node) -> zmq.Socket[bytes]:
+    def dealer_to(self, node: Node | str) -> zmq.Socket[bytes]:
+        """A DEALER identified as us, connected to ``node``'s ROUTER (a Node, or its endpoint)."""
         dealer = self.raw.socket(zmq.DEALER)
         dealer.setsockopt(zmq.IDENTITY, self.id.encode())
-        dealer.connect(node.endpoints["router"])
+        dealer.connect(node if isinstance(node, str) else node.endpoints["router"])
         self.dealers.append(dealer)
         return dealer
 
     def hello(
-        self, node: Node, *, patterns: tuple[str, ...] = (), pub: str | None = None
+        self, node: Node | str, *, patterns: tuple[str, ...] = (), pub: str | None = None
     ) -> zmq.Socket[bytes]:
         """Introduce ourselves to ``node``; returns the DEALER used."""
         dealer = self.dealer_to(node)

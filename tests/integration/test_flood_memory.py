@@ -1,8 +1,13 @@
-"""100 KB events flooding a slow handler: both processes' memory stays within the documented bound
-(docs/ARCHITECTURE.md, "What one peer may cost"; docs/TROUBLESHOOTING.md, "Memory with large events").
-Before byte bounds the subscriber peaked at 1.6-2.0 GB and the publisher at 6.1 GB in 60 s; queue.max_bytes
-bounds the backlog, transport.repair_buffer_bytes the publisher's repair ring, and the ZeroMQ queues are
-send_hwm/recv_hwm messages of the event's size."""
+"""100 KB events flooding a slow handler, default settings: both processes' memory stays within the
+documented bound (docs/ARCHITECTURE.md, "What one peer may cost"; docs/TROUBLESHOOTING.md, "Memory
+with large events"). Before byte bounds the subscriber peaked at 1.6-2.0 GB and the publisher at
+6.1 GB in 60 s. The bound, above what the process held once its node had started:
+
+- publisher: ``transport.send_max_bytes`` (its XPUB's queue to the one subscriber) +
+  ``transport.repair_buffer_bytes`` (the one topic's repair ring);
+- subscriber: ``transport.recv_max_bytes`` (its SUB's queue) + ``queue.max_bytes`` (the backlog);
+
+plus ``SLACK_MB`` for what the allocator keeps, with glibc's mmap threshold fixed (``ENV``)."""
 
 from __future__ import annotations
 
@@ -10,34 +15,43 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import zmq
+
+from zbus.config import Config
 
 FLOOD = Path(__file__).with_name("flood_proc.py")
 SECONDS = 6
 SIZE = 100_000
-# the documented settings for 100 KB events: ZeroMQ queues of 1,000 messages (≈ 100 MB), and glibc
-# told to mmap buffers from 64 KiB up, so freed ones go back to the system (otherwise libzmq's I/O
-# thread grows its own malloc arena with the message buffers it decodes: the subscriber then peaked
-# at 0.8-1.1 GB with the same queues; MALLOC_ARENA_MAX=1 gave 260 MB)
-ENV = {
-    "ZBUS_TRANSPORT__SEND_HWM": "1000",
-    "ZBUS_TRANSPORT__RECV_HWM": "1000",
-    "MALLOC_MMAP_THRESHOLD_": "65536",
-}
-SUB_BOUND_MB = 400
-PUB_BOUND_MB = 300
+MB = 1024 * 1024
+DEFAULTS = Config()
+SLACK_MB = 64
+# glibc told to mmap buffers from 64 KiB up, so freed ones go back to the system: libzmq's I/O thread
+# allocates each message it decodes in its own malloc arena and Python frees it, and glibc's sliding
+# mmap threshold then keeps them (without this the subscriber peaked at 140-820 MB over runs, with the
+# same bounded queues); docs/TROUBLESHOOTING.md, "Memory with large events"
+ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+PUB_BOUND_MB = (DEFAULTS.transport.send_max_bytes + DEFAULTS.transport.repair_buffer_bytes) / MB + SLACK_MB
+SUB_BOUND_MB = (DEFAULTS.transport.recv_max_bytes + DEFAULTS.queue.max_bytes) / MB + SLACK_MB
 
 
-def start(*args: str) -> subprocess.Popen[str]:
+def start(*args: str, ready: str = "ready") -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZBUS_", "MALLOC_"))}  # the defaults
+    env.update(ENV)
     proc = subprocess.Popen(
         [sys.executable, str(FLOOD), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, **ENV},
+        env=env,
     )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    assert line.startswith(ready), line
+    proc.ready = line  # type: ignore[attr-defined]
     return proc
 
 
@@ -57,11 +71,55 @@ def test_a_large_event_flood_stays_within_the_memory_bound(mesh_name: str) -> No
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     pipe.close()
+    pub_grew = published["rss_peak_mb"] - published["rss_start_mb"]
+    sub_grew = received["rss_peak_mb"] - received["rss_start_mb"]
     print(
-        f"\n{SIZE // 1000} KB events for {SECONDS} s to a 10 ms handler ({ENV}): published "
-        f"{published['sent']}, handled {received['handled']}, dropped {received['dropped']} (counted); "
-        f"peak RSS publisher {published['rss_peak_mb']:.0f} MB, subscriber {received['rss_peak_mb']:.0f} MB "
-        f"(bounds {PUB_BOUND_MB} / {SUB_BOUND_MB} MB)"
+        f"\n{SIZE // 1000} KB events for {SECONDS} s to a 10 ms handler, default settings and {ENV}: "
+        f"published {published['sent']}, handled {received['handled']}, "
+        f"dropped {received['dropped']} (counted), backlog {received['queued']}; "
+        f"peak RSS publisher {published['rss_peak_mb']:.0f} MB "
+        f"(+{pub_grew:.0f} over its start, bound {PUB_BOUND_MB:.0f}), subscriber "
+        f"{received['rss_peak_mb']:.0f} MB (+{sub_grew:.0f}, bound {SUB_BOUND_MB:.0f})"
     )
     assert published["sent"] > 10 * received["handled"]  # a flood indeed
-    assert received["rss_peak_mb"] < SUB_BOUND_MB and published["rss_peak_mb"] < PUB_BOUND_MB
+    assert pub_grew < PUB_BOUND_MB and sub_grew < SUB_BOUND_MB
+    assert published["rss_peak_mb"] < 300 and received["rss_peak_mb"] < 400  # the issue's figures
+
+
+def test_a_stuck_subscriber_costs_the_publisher_at_most_send_max_bytes() -> None:
+    """A raw SUB that subscribes, takes one event and never reads again: the publisher's XPUB queue
+    to it fills. Bounded in messages only (send_hwm = 100,000) that queue would grow to 10 GB of
+    100 KB events; bounded in bytes it holds about ``transport.send_max_bytes``."""
+    pub = start("stuck", "unused", str(SIZE), str(SECONDS), ready="ready tcp://")
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    stuck = ctx.socket(zmq.SUB)
+    try:
+        stuck.setsockopt(zmq.RCVHWM, 1)
+        stuck.setsockopt(zmq.RCVBUF, 65536)  # (what the kernel buffers on our side stays small too)
+        stuck.setsockopt(zmq.LINGER, 0)
+        stuck.connect(pub.ready.split()[1])  # type: ignore[attr-defined]
+        stuck.subscribe(b"flood.")
+        assert stuck.poll(20_000), "no event reached the raw SUB"
+        stuck.recv_multipart()
+        taken_at = time.monotonic()  # from here on it reads nothing
+        assert pub.stdout is not None
+        published = json.loads(pub.stdout.readline())
+    finally:
+        stuck.close(linger=0)
+        ctx.destroy(linger=0)
+        pub.kill()  # (ours, by PID)
+        pub.wait(timeout=10)
+        for pipe in (pub.stdin, pub.stdout):
+            if pipe is not None:
+                pipe.close()
+    grew = published["rss_peak_mb"] - published["rss_start_mb"]
+    queue_mb = DEFAULTS.transport.send_max_bytes / MB
+    bound = PUB_BOUND_MB
+    print(
+        f"\na raw SUB read 1 event and then nothing for {time.monotonic() - taken_at:.1f} s; the "
+        f"publisher sent {published['sent']} events of {SIZE // 1000} KB "
+        f"({published['sent'] * SIZE / MB:.0f} MB): peak RSS {published['rss_peak_mb']:.0f} MB, "
+        f"+{grew:.0f} over its start (send_max_bytes {queue_mb:.0f} MB, bound {bound:.0f} MB)"
+    )
+    assert published["sent"] * SIZE > 4 * DEFAULTS.transport.send_max_bytes  # far more than the bound
+    assert grew < bound

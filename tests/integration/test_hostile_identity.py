@@ -1,7 +1,8 @@
 """A hostile peer on loopback, no cryptography: it cannot publish as another node, poison a stream,
-settle someone else's request, or hold a node's peer slots (taking over a peer's ROUTER identity needs
-keys: tests/integration/test_security.py) (docs/ARCHITECTURE.md, "Hostile input"). Each test
-prints what was tried and what was refused and counted."""
+settle someone else's request, hold a node's peer slots, or remove a live peer or replace its
+incarnation by presenting its id on the ROUTER (speaking as it there still needs keys:
+tests/integration/test_security.py) (docs/ARCHITECTURE.md, "Hostile input"). Each test prints what
+was tried and what was refused and counted."""
 
 from __future__ import annotations
 
@@ -207,3 +208,50 @@ async def test_a_flooding_peer_is_rate_limited_and_the_node_keeps_serving(mesh_n
             await real.wait_for_subscribers("real.t", timeout=10)
             await real.publish("real.t", {})
             await eventually(lambda: len(ok) == 1)
+
+
+async def test_a_forged_bye_or_a_new_incarnation_from_another_socket_never_removes_a_live_peer(
+    mesh_name: str, raw: Raw
+) -> None:
+    """No takeover without keys (PeerTable Rule 6): a DEALER presenting a's id to b's ROUTER (which
+    ROUTER_HANDOVER lets it do) says BYE, then HELLO with a higher epoch; a is still heard on its own
+    XPUB, so b keeps it (the HELLO refused as ``takeover``) and a's events still arrive. a's real
+    leaving still removes it at once."""
+    async with Node("b", mesh=mesh_name, config=FAST) as b:
+        a = Node("a", mesh=mesh_name, config=FAST)
+        await a.start()
+        try:
+            got: list[int] = []
+            left: list[float] = []
+            await b.subscribe("orders.*", handler=lambda e: got.append(e.seq))
+            await a.wait_for_subscribers("orders.x", timeout=10)
+            await a.publish("orders.x", {"i": -1})  # heard on a's own XPUB: b's handshake with a is done
+            await eventually(lambda: got == [1])
+            impostor = FakePeer(raw, a.id, mesh_name, name="a")
+            dealer = impostor.dealer_to(b)
+            dealer.send_multipart([Kind.BYE.value, b""])
+            impostor.epoch = a.epoch + 1
+            impostor.hello(b)
+            await eventually(lambda: drops(b).get("takeover", 0) >= 1, timeout=10)
+            # a bounded look: a stays for longer than peer_timeout (2 s) after the forged BYE
+            deadline = time.monotonic() + 2.5
+            while time.monotonic() < deadline:
+                assert [(p.id, p.epoch) for p in b.peers] == [(a.id, a.epoch)]
+                await asyncio.sleep(0.1)
+            for i in range(20):
+                await a.publish("orders.x", {"i": i})
+            await eventually(lambda: len(got) == 21)
+            stats = b.statistics()
+            print(
+                f"\nanother socket presenting a's id said BYE and HELLO with epoch+1 to b: "
+                f"takeover={stats.dropped['takeover']} (per peer {stats.dropped_by_peer[a.id]}); b kept "
+                f"a (epoch unchanged) for 2.5 s and got its next 20 events, lost={stats.lost}"
+            )
+            assert stats.lost == 0 and stats.dropped_by_peer[a.id].get("takeover", 0) >= 1
+            b.on_peer(lambda change: left.append(time.monotonic()) if change.kind == "left" else None)
+            closing = time.monotonic()
+        finally:
+            await a.close()
+        await eventually(lambda: bool(left), timeout=5)
+        print(f"a's real BYE and close: b saw it leave {left[0] - closing:.2f} s after a began closing")
+        assert b.peers == []

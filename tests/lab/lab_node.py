@@ -11,10 +11,16 @@ Prints one line per fact, flushed at once:
   event {"type", "payload", "source"}   for each event received
   subs <topic> <count>        answer to "subs"
   published <topic> <count>   answer to "pub"
+  stats {"dropped", "by_peer", "failures", "lost", "peers"}   answer to "stats" (Node.statistics())
+  asked <request id>          LAB_RESPOND=TYPE: a request of TYPE arrived (answered, the payload's
+                              sum, after LAB_RESPOND_DELAY seconds)
+  reply <source> <payload>    answer to "req"
   error <message>             a command failed (the node keeps running)
 Commands, one per stdin line:
   subs TOPIC COUNT TIMEOUT    wait until COUNT peers subscribe to TOPIC
   pub TOPIC COUNT             publish COUNT events {"i": k, "from": NAME}
+  stats                       print the node's drop counters, per reason and per peer
+  req TYPE TIMEOUT            request TYPE with payload [1, 2, 3] (waits for a responder first)
 Exits on SIGTERM, SIGINT or stdin EOF (closing the node: BYE and mDNS goodbye).
 
 Long faults are compressed in time through configuration alone, e.g. ``ZBUS_DISCOVERY__HELLO_TIMEOUT=0.5``
@@ -62,6 +68,19 @@ async def command(node: zbus.Node, name: str, words: list[str]) -> None:
             for i in range(int(words[2])):
                 await node.publish(words[1], {"i": i, "from": name})
             say(f"published {words[1]} {words[2]}")
+        elif words[0] == "stats" and len(words) == 1:
+            st = node.statistics()
+            doc = {
+                "dropped": st.dropped,
+                "by_peer": st.dropped_by_peer,
+                "failures": st.failures,
+                "lost": st.lost,
+            }
+            say("stats " + json.dumps(doc | {"peers": sorted(p.name for p in node.peers)}))
+        elif words[0] == "req" and len(words) == 3:
+            await node.wait_for_responders(words[1], timeout=float(words[2]))
+            answer = await node.request(words[1], [1, 2, 3], timeout=float(words[2]))
+            say(f"reply {answer.source} {json.dumps(answer.payload)}")
         else:
             say(f"error unknown command {' '.join(words)!r}")
     except Exception as exc:  # report, keep running: the test decides
@@ -102,6 +121,15 @@ async def main() -> None:
     async with zbus.Node(name) as node:
         for pattern in patterns:
             await node.subscribe(pattern, handler=show)
+        if respond := os.environ.get("LAB_RESPOND"):
+            delay = float(os.environ.get("LAB_RESPOND_DELAY", "0"))
+
+            async def answer(event: zbus.Event) -> int:
+                say(f"asked {event.id}")
+                await asyncio.sleep(delay)  # (the lab's REPLY-forgery row answers late on purpose)
+                return sum(event.payload)
+
+            node.respond(respond)(answer)
         ends = node.endpoints
         ends = ends() if callable(ends) else ends  # a method in older zbus, a property now
         say(f"ready {node.id} {ends.get('pub', '-')} {ends.get('router', '-')}")

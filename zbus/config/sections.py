@@ -51,6 +51,10 @@ class TransportConfig(_Section):
         kind: ``"zmq"``, or ``"memory"`` for in-process tests.
         host: bind address of the PUB and ROUTER sockets, on ``pub_port`` and ``router_port`` (0 = ephemeral).
         send_hwm: send high-water mark in messages, ``recv_hwm`` the receive one (0 = unlimited).
+        send_max_bytes: about the most bytes one connection's send queue holds (the XPUB's queue to each
+            subscriber, each DEALER's); ``recv_max_bytes`` the same for each SUB's receive queue. Once a
+            message larger than ``max_bytes / hwm`` passes, the mark becomes ``max_bytes // its size``
+            (at least 16 messages); 0 = bounded in messages only.
         linger: seconds unsent messages are kept when a socket closes.
         max_message_size: largest event frame in bytes; larger frames are dropped.
         slow_subscriber: past the HWM, ``"drop"`` events for that subscriber or ``"block"`` the publisher.
@@ -84,6 +88,8 @@ class TransportConfig(_Section):
     router_port: int = _opt(0, _num("integer", 0, 65535))
     send_hwm: int = _opt(100_000, _num("integer", 0))
     recv_hwm: int = _opt(100_000, _num("integer", 0))
+    send_max_bytes: int = _opt(64 * _MIB, _num("size", 0))
+    recv_max_bytes: int = _opt(64 * _MIB, _num("size", 0))
     linger: float = _opt(1.0, _num("duration", 0))
     max_message_size: int = _opt(_MIB, _num("size", _KIB, 256 * _MIB, "in 1KiB..256MiB"))
     slow_subscriber: str = _opt("drop", _str("drop", "block"))

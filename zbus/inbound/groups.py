@@ -362,7 +362,8 @@ class Groups:
             self._answer(publisher).ack.append(delivery)  # never deliverable: do not send it again
             return
         if event._node_id != publisher:  # a DELIVER carries its sender's own events only
-            self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} delivered by {publisher[:16]}")
+            detail = f"{event._node_id[:16]} delivered by {publisher[:16]}"
+            self.dropped.drop("spoofed_sender", detail, peer=publisher)
             self._answer(publisher).ack.append(delivery)
             return
         if self.authentic is not None and not self.authentic(publisher, event._source):

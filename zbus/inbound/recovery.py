@@ -124,18 +124,19 @@ class Recovery:
         if actions is None:
             pending = self._route_one(event)
             return None if pending is None else self._stall(pending)
-        return self.apply(actions)
+        return self.apply(actions, peer=event._node_id)
 
     def counted(self) -> dict[str, int]:
         """Events not taken, by reason: duplicates, and what Rule 7 of protocol/repair.py refused."""
         return {**({"duplicate": self.duplicates} if self.duplicates else {}), **self.refused}
 
-    def apply(self, actions: Actions[Event]) -> Awaitable[None] | None:
-        """Carry out what StreamSync decided: ask, report, then release."""
+    def apply(self, actions: Actions[Event], peer: str = "") -> Awaitable[None] | None:
+        """Carry out what StreamSync decided: ask, report, then release (a refusal is counted for
+        ``peer``, the live event's publisher, when given)."""
         if actions.duplicate:
             self.duplicates += 1
         if actions.refused:
-            self.refused.drop(actions.refused)
+            self.refused.drop(actions.refused, peer=peer)
         if actions.repairs:
             self.gaps += len(actions.repairs)
             for req in actions.repairs:

@@ -125,7 +125,8 @@ class Requests:
         request_id = event._causation_id or ""
         asked = self._asked.get(request_id)
         if asked is not None and asked != sender:
-            self.dropped.drop("foreign_reply", f"{request_id[:16]}: asked {asked[:16]}, not {sender[:16]}")
+            detail = f"{request_id[:16]}: asked {asked[:16]}, not {sender[:16]}"
+            self.dropped.drop("foreign_reply", detail, peer=sender)
             return
         future = self.pending.get(request_id)
         if future is not None and not future.done():

@@ -95,7 +95,7 @@ class Router:
         if event is None or event._node_id == self.node_id:  # ours, relayed back by a forwarder
             return None
         if source is not None and event._node_id != source:  # another node's stream: never trusted
-            self.dropped.drop("spoofed_source", f"{event._node_id[:16]} on {source[:16]}'s link")
+            self.dropped.drop("spoofed_source", f"{event._node_id[:16]} on {source[:16]}'s link", peer=source)
             return None
         if self._authentic is not None and not self._authentic(event._node_id, event._source):
             return None  # security: not the authenticated name of its node (counted by the check)
@@ -107,7 +107,7 @@ class Router:
         security on, bound to its key) and the event's node id must agree."""
         if event._node_id == sender:
             return self._authentic is None or self._authentic(sender, event._source)
-        self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} from {sender[:16]}")
+        self.dropped.drop("spoofed_sender", f"{event._node_id[:16]} from {sender[:16]}", peer=sender)
         return False
 
     def forget_uninterested_streams(self) -> None:

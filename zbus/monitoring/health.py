@@ -174,6 +174,9 @@ def state_json(s: NodeSnapshot, health: dict[str, Any]) -> dict[str, Any]:
                 "joined_at": p.joined_at,
                 "patterns": sorted(p.patterns),
                 "responders": sorted(p.responders),
+                "epoch": p.epoch,
+                "groups": [f"{g}:{','.join(ps)}/{c}" for g, ps, c in p.groups],
+                "dropped": s.stats.dropped_by_peer.get(p.id, {}),
             }
             for p in sorted(s.peers, key=lambda p: p.name)
         ],

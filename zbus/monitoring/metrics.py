@@ -41,6 +41,21 @@ def _histogram(name: str, doc: str, snap: HistogramSnapshot) -> HistogramMetricF
     return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=snap.sum)
 
 
+def _peer_drops(s: NodeSnapshot) -> CounterMetricFamily:
+    """Drops per known peer and reason: series only for peers this node knows now (at most
+    ``limits.max_peers``); a peer's series go when it leaves (its counts start again if it returns)."""
+    family = CounterMetricFamily(
+        "zbus_peer_events_dropped",
+        "What each known peer sent that this node refused or dropped, by reason (rate_limited, ...).",
+        labels=["peer", "name", "reason"],
+    )
+    names = {p.id: p.name for p in s.peers}
+    for peer, counts in sorted(s.stats.dropped_by_peer.items()):
+        for reason, n in sorted(counts.items()):
+            family.add_metric([peer, names.get(peer, ""), reason], n)
+    return family
+
+
 def _families(s: NodeSnapshot) -> Iterator[Metric]:
     st = s.stats
     info = InfoMetricFamily("zbus_node", "This node: name, id, mesh, role and zbus version.")
@@ -130,6 +145,7 @@ def _families(s: NodeSnapshot) -> Iterator[Metric]:
         decisions.add_metric([decision, reason], n)
     yield decisions
     yield GaugeMetricFamily("zbus_peers", "Other nodes this node knows.", value=len(s.peers))
+    yield _peer_drops(s)
     yield GaugeMetricFamily("zbus_subscriptions", "Open subscriptions.", value=st.subscriptions)
     yield GaugeMetricFamily("zbus_dead_letters", "Events in the dead-letter store.", value=st.dead_letters)
 

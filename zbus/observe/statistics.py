@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from .drops import Drops
 
 __all__ = [
     "GroupMemberStatistics",
@@ -16,6 +18,7 @@ __all__ = [
     "NodeStatistics",
     "TransportStatistics",
     "merge_counts",
+    "per_peer",
 ]
 
 
@@ -57,6 +60,9 @@ class NodeStatistics:
         peers: known peers. handlers_busy: handlers running right now.
         failures: failed attempts of background duties by duty (``greet``, ``expire``, ``heartbeat``,
             ``discover``, ...): each was logged (once per kind) and skipped; the others went on.
+        dropped_by_peer: what each known peer had refused or dropped, by reason (``rate_limited``,
+            ``spoofed_source``, ``seq_jump``, ...), summed over components; a peer that leaves is
+            forgotten (``observe.drops``).
     """
 
     name: str
@@ -76,6 +82,7 @@ class NodeStatistics:
     peers: int
     handlers_busy: int
     failures: dict[str, int] = field(default_factory=dict)
+    dropped_by_peer: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +106,8 @@ class TransportStatistics:
     endpoints: dict[str, str]
     failures: dict[str, int] = field(default_factory=dict)
     security: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: drops by known peer and reason (``observe.drops.Drops.by_peer``)
+    by_peer: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,3 +163,19 @@ class GroupStatistics:
     acked: int = 0
     nacked: int = 0
     refused: int = 0
+
+
+def per_peer(
+    known: Collection[str], *sources: Drops | Mapping[str, Mapping[str, int]]
+) -> dict[str, dict[str, int]]:
+    """Drops by peer and reason, summed over components, for the peers in ``known`` only (the others
+    are pruned from each ``Drops``: a departed peer's counts and series go with it)."""
+    total: dict[str, Counter[str]] = {}
+    for source in sources:
+        if isinstance(source, Drops):
+            source.prune(known.__contains__)
+            source = source.peers()
+        for peer, counts in source.items():
+            if peer in known:
+                total.setdefault(peer, Counter()).update(counts)
+    return {peer: dict(counts) for peer, counts in total.items()}

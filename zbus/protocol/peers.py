@@ -14,6 +14,12 @@ HELLO, UPDATE and PING keep it no longer than ``handshake_timeout`` after its fi
 publisher whose XPUB is held back by a stuck subscriber PINGs meanwhile), so a peer that only talks to
 our ROUTER (a ghost whose XPUB address is bogus) expires then, however often it pings.
 Rule 5: at most ``max_peers`` peers; a HELLO from a new node beyond that is refused (``admits``).
+Rule 6: without keys, a ROUTER message's sender id is anyone's word (``ROUTER_HANDOVER``), the peer's
+own XPUB is not: the SUB link we connected to the XPUB it announced first. So an incarnation change
+(a HELLO with another epoch) is taken only when that link vouches for it (``vouches``): the old
+incarnation is no longer heard there (its connection dropped: a restart or a crash) or the new epoch
+is heard there (a restart on the same endpoint). And a BYE removes a peer only once its link is no
+longer heard (``heard_live``: a leaving node closes its XPUB; a forged BYE leaves it beating).
 
 Theory of operation: every input returns the list of ``PeerChange`` it caused, which the mesh
 turns into socket connects/disconnects and notifications.
@@ -65,6 +71,8 @@ class PeerTable:
         self._deadline: dict[str, float] = {}
         self._confirmed: set[str] = set()  # heard on their own XPUB (Rule 4)
         self._first: dict[str, float] = {}  # when an unconfirmed peer's handshake began
+        self._down: set[str] = set()  # their link dropped since they were last heard (Rule 6)
+        self._heard_epoch: dict[str, int] = {}  # the newest epoch heard in their heartbeats (Rule 6)
         self._twins: set[frozenset[str]] = set()  # pairs of ids sharing a name, already reported
 
     def __contains__(self, peer_id: object) -> bool:
@@ -89,15 +97,32 @@ class PeerTable:
         """Whether ``peer_id`` has been heard on its own XPUB (its handshake is complete)."""
         return peer_id in self._confirmed
 
-    def confirm(self, peer_id: str, now: float) -> bool:
-        """``peer_id`` was heard on its own XPUB: its handshake is complete and it is alive. False
-        when it is not a peer."""
+    def confirm(self, peer_id: str, now: float, epoch: int | None = None) -> bool:
+        """``peer_id`` was heard on its own XPUB (a heartbeat names its ``epoch``): its handshake is
+        complete and it is alive. False when it is not a peer."""
         if peer_id not in self._peers:
             return False
         self._confirmed.add(peer_id)
+        if epoch is not None:  # a heartbeat: the link is up, and says which incarnation is behind it
+            self._down.discard(peer_id)  # (only a heartbeat: events of a restarted node on the same
+            if epoch > self._heard_epoch.get(peer_id, -1):  # endpoint must not vouch for the old one)
+                self._heard_epoch[peer_id] = epoch
         self._first.pop(peer_id, None)
         self._deadline[peer_id] = now + self.peer_timeout
         return True
+
+    def heard_live(self, peer_id: str) -> bool:
+        """Whether ``peer_id``'s own XPUB was heard and its link has not dropped since (Rule 6)."""
+        return peer_id in self._confirmed and peer_id not in self._down
+
+    def vouches(self, peer_id: str, epoch: int) -> bool:
+        """Whether a HELLO claiming incarnation ``epoch`` of ``peer_id`` may be taken (Rule 6): a new
+        or unconfirmed peer, the same epoch, an old incarnation no longer heard, or the new epoch heard
+        on its link."""
+        known = self._peers.get(peer_id)
+        if known is None or known.epoch == epoch or not self.heard_live(peer_id):
+            return True
+        return self._heard_epoch.get(peer_id, -1) == epoch
 
     def hello(self, info: PeerInfo, now: float) -> list[PeerChange]:
         """A HELLO or UPDATE arrived: add or update the peer (a restart only raises its epoch)."""
@@ -154,6 +179,7 @@ class PeerTable:
         """The connection to ``peer_id`` dropped: expire it soon unless it proves alive."""
         if peer_id in self._peers:
             self._deadline[peer_id] = min(self._deadline[peer_id], now + self.disconnect_grace)
+            self._down.add(peer_id)
 
     def bye(self, peer_id: str) -> list[PeerChange]:
         """The peer said goodbye."""
@@ -170,4 +196,6 @@ class PeerTable:
         self._deadline.pop(peer_id, None)
         self._confirmed.discard(peer_id)
         self._first.pop(peer_id, None)
+        self._down.discard(peer_id)
+        self._heard_epoch.pop(peer_id, None)
         return self._peers.pop(peer_id)

@@ -107,3 +107,23 @@ def test_round_robin_is_fair_and_stable() -> None:
     picks = [rr.pick("calc", ["b", "a", "c"]) for _ in range(6)]
     assert picks == ["a", "b", "c", "a", "b", "c"]
     assert rr.pick("other", ["z", "y"]) == "y"  # each type has its own turn
+
+
+def test_rule_6_only_the_peers_own_link_vouches_for_a_new_incarnation() -> None:
+    t = table()
+    t.hello(info("a", epoch=1), 0)
+    assert t.vouches("a", 2) and not t.heard_live("a")  # not heard yet: nothing to protect
+    t.confirm("a", 1, epoch=1)
+    assert t.heard_live("a")
+    assert t.vouches("a", 1)  # the same incarnation (an UPDATE)
+    assert not t.vouches("a", 2) and not t.vouches("a", 0)  # another socket's claim
+    t.confirm("a", 2, epoch=2)  # the new epoch heard on its link: a restart on the same endpoint
+    assert t.vouches("a", 2)
+    t.hello(info("a", epoch=2), 2)
+    t.disconnected("a", 3)  # its link dropped (a crash): the next incarnation may introduce itself
+    assert not t.heard_live("a") and t.vouches("a", 3)
+    t.confirm("a", 3)  # events read on the link (a restart on the same endpoint) are not a heartbeat
+    assert t.vouches("a", 3)
+    t.confirm("a", 3, epoch=2)  # its heartbeat heard again: protected again
+    assert t.heard_live("a") and not t.vouches("a", 3)
+    assert t.vouches("b", 7)  # a new node

@@ -61,15 +61,18 @@ class Admission:
         if not self.table.admits(hello.id):
             self.dropped.drop("max_peers", f"limits.max_peers={self.table.max_peers}")
             return None
+        if not self.table.vouches(hello.id, hello.epoch):  # (PeerTable Rule 6: no takeover by HELLO)
+            detail = f"{hello.id[:16]}: epoch {hello.epoch} while its link still hears the old one"
+            self.dropped.drop("takeover", detail, peer=hello.id)
+            return None
         return hello
 
     def info(self, hello: PeerHello) -> PeerInfo:
         """The peer as the table keeps it: announced patterns checked and capped."""
-        patterns = [p for p in hello.patterns if self._valid_pattern(p)]
+        patterns = [p for p in hello.patterns if self._valid_pattern(p, hello.id)]
         if len(patterns) > self.max_patterns:
-            self.dropped.drop(
-                "pattern_limit", f"{hello.id[:16]}: {len(patterns)} > limits.max_patterns_per_peer"
-            )
+            detail = f"{hello.id[:16]}: {len(patterns)} > limits.max_patterns_per_peer"
+            self.dropped.drop("pattern_limit", detail, peer=hello.id)
             patterns = patterns[: self.max_patterns]
         return PeerInfo(
             id=hello.id,
@@ -92,22 +95,22 @@ class Admission:
         same cap on all of them together."""
         out, budget = [], self.max_patterns
         for group, (patterns, credit) in sorted(hello.groups.items()):
-            valid = tuple(p for p in patterns if self._valid_pattern(p))
+            valid = tuple(p for p in patterns if self._valid_pattern(p, hello.id))
             if len(valid) > budget:
-                self.dropped.drop(
-                    "pattern_limit", f"{hello.id[:16]}: group patterns > limits.max_patterns_per_peer"
-                )
+                detail = f"{hello.id[:16]}: group patterns > limits.max_patterns_per_peer"
+                self.dropped.drop("pattern_limit", detail, peer=hello.id)
                 valid = valid[:budget]
             budget -= len(valid)
             if valid:
                 out.append((group, valid, credit))
         return tuple(out)
 
-    def _valid_pattern(self, announced: str) -> bool:
+    def _valid_pattern(self, announced: str, peer: str) -> bool:
         try:
             parse_announced(announced)
         except ZbusError:  # a peer's regex ("re:...") is refused too: see ARCHITECTURE.md, hostile input
-            self.dropped.drop("remote_regex" if announced[:3] == "re:" else "bad_pattern", announced[:80])
+            reason = "remote_regex" if announced[:3] == "re:" else "bad_pattern"
+            self.dropped.drop(reason, announced[:80], peer=peer)
             return False
         return True
 

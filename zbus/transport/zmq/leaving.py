@@ -62,6 +62,8 @@ class Departures:
         #: peers that said BYE with heads, and those heads: let go once we have their tail
         self.leaving: dict[str, dict[str, int]] = {}
         self._draining: set[str] = set()  # while we leave: peers that still have to say DRAINED
+        #: peers that said BYE, have our DRAINED and are still heard: they go when their link drops
+        self._released: set[str] = set()
         self._drained = asyncio.Event()
 
     # -- our side -----------------------------------------------------------------------------------
@@ -110,12 +112,27 @@ class Departures:
             heads = {}
         if sender not in self.table:
             return
-        if not heads or inbound is None:
+        if inbound is None or not (heads or self._live(sender)):
             self._apply(self.table.bye(sender))
             return
         self.leaving[sender] = heads
-        inbound.on_bye(sender, heads)
+        self._released.discard(sender)  # (said again, after a forged BYE: answered again)
+        if heads:
+            inbound.on_bye(sender, heads)
         self.check(inbound)
+
+    def _live(self, peer_id: str) -> bool:
+        """Whether ``peer_id`` is still heard on its own XPUB through our SUB (PeerTable Rule 6): a
+        BYE then removes it only when that link drops (a forged BYE leaves the real peer beating)."""
+        link = self._links().get(peer_id)
+        return self.table.heard_live(peer_id) and link is not None and link.sub is not None
+
+    def link_dropped(self, peer_id: str) -> None:
+        """``peer_id``'s link dropped: if it said BYE and we have its tail, it is gone now."""
+        if peer_id in self._released:
+            self._released.discard(peer_id)
+            self.leaving.pop(peer_id, None)
+            self._apply(self.table.bye(peer_id))
 
     def check(self, inbound: Inbound | None) -> None:
         """Let go of each leaving peer whose tail we have: DRAINED to it, then it leaves the table."""
@@ -124,14 +141,18 @@ class Departures:
         for peer_id, heads in list(self.leaving.items()):
             if peer_id not in self.table:
                 del self.leaving[peer_id]
-            elif inbound.has_tail(peer_id, heads):
-                del self.leaving[peer_id]
+            elif peer_id not in self._released and inbound.has_tail(peer_id, heads):
                 link = self._links().get(peer_id)
-                if link is not None:
+                if link is not None and heads:
                     with contextlib.suppress(zmq.ZMQError):
                         send_frames(link.dealer, [Kind.DRAINED.value, b""])
+                if self._live(peer_id):  # (Rule 6: it goes when its link drops, link_dropped)
+                    self._released.add(peer_id)
+                    continue
+                del self.leaving[peer_id]
                 self._apply(self.table.bye(peer_id))
 
     def left(self, peer_id: str) -> bool:
         """``peer_id`` left the table: was it leaving (it said BYE, so it is gone for good)?"""
+        self._released.discard(peer_id)
         return self.leaving.pop(peer_id, None) is not None

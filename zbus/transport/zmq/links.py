@@ -77,6 +77,12 @@ class Link:
         self.pumps: list[Pump] = []
         self.counts: Counter[bytes] = Counter()
 
+    def _on_frames(self, frames: list[bytes]) -> Awaitable[None] | None:
+        """One message from the SUB: its size may lower the SUBs' receive mark (``bounds.ByteBound``)."""
+        if frames:
+            self.services.factory.received.seen(len(frames[-1]))
+        return self.services.on_frames(frames, self)
+
     def open_sub(self, pub: str, prefixes: Iterable[bytes]) -> None:
         """Subscribe to the peer's XPUB (prefixes first, so none of them races the connect)."""
         s = self.services
@@ -93,7 +99,7 @@ class Link:
             # any traffic from the peer proves it alive, even when its heartbeats queue behind events
             Pump(
                 sub,
-                lambda frames: s.on_frames(frames, self),
+                self._on_frames,
                 f"sub-{short}",
                 safety_poll=s.safety_poll,
                 on_batch=lambda: s.on_alive(peer_id),

@@ -107,7 +107,7 @@ class MeshTransport:
             handshake_timeout=d.handshake_timeout,
         )
         t = config.transport
-        self.dropped = Drops("mesh")
+        self.dropped = Drops("mesh", known=self.table.__contains__)  # (by_peer: pruned as peers go)
         self.curve = make_curve(config, name, self.dropped)  # security: CURVE, ZAP and guards (curve.py)
         self.admission = Admission(
             node_id=node_id,
@@ -130,7 +130,7 @@ class MeshTransport:
             capture=t.forwarder_capture,
             links=lambda: self._links,
             interest=lambda: self._sub_prefixes,
-            send=lambda frames: send_frames(self.xpub, frames),
+            send=lambda frames: self._factory.send(self.xpub, frames),
             dropped=self.dropped,
         )
         lim = config.limits
@@ -190,7 +190,7 @@ class MeshTransport:
         self.xpub = self._factory.xpub()
         self.pub_endpoint = self._factory.bind(self.xpub, host, t.pub_port)
         self._outbox = Outbox(
-            lambda frames: send_frames(self.xpub, frames),
+            lambda frames: self._factory.send(self.xpub, frames),
             zmq.Again,
             self._send_blocking,
             self._heads.sent,
@@ -328,17 +328,16 @@ class MeshTransport:
         return self._inbound.on_event_eager(frames, source)
 
     def _within_rate(self, peer_id: str, count: int, size: int) -> bool:
-        if self._limits.take(peer_id, count, size, time.monotonic()):
-            return True
-        self.dropped.drop("rate_limited", f"{count} event(s) of {peer_id[:16]} (limits.peer_*_per_second)")
-        return False
+        if not (taken := self._limits.take(peer_id, count, size, time.monotonic())):
+            self.dropped.drop("rate_limited", f"{peer_id[:16]}: limits.peer_*_per_second", count, peer_id)
+        return taken
 
     def _on_batch(self, frames: list[bytes], source: str | None, peer_id: str) -> Awaitable[None] | None:
         """Several events of one topic in one message (see ``outbox``): route each in order."""
         try:
             events = wire.split_batch(frames)
         except WireError:
-            self.dropped.drop("malformed_batch")
+            self.dropped.drop("malformed_batch", peer=peer_id)
             return None
         if self._limits.enabled and not self._within_rate(peer_id, len(events), len(frames[1])):
             return None
@@ -353,12 +352,12 @@ class MeshTransport:
             self.dropped.drop("malformed_heartbeat")
             return
         if source is not None and hb.id != source:
-            self.dropped.drop("spoofed_heartbeat", f"{hb.id[:16]} on {source[:16]}'s link")
+            self.dropped.drop("spoofed_heartbeat", f"{hb.id[:16]} on {source[:16]}'s link", peer=source)
             return
         if link.sub is not None:  # (not a retired SUB being drained)
             self.forwarding.heartbeat(link, hb.id)
         # heard on its own XPUB (or relayed by a forwarder): the handshake is complete, it is alive
-        if self.table.confirm(hb.id, time.monotonic()) and self._inbound is not None and hb.heads:
+        if self.table.confirm(hb.id, time.monotonic(), hb.epoch) and self._inbound is not None and hb.heads:
             self._inbound.on_heartbeat(hb.id, hb.epoch, hb.heads)
 
     def _on_router(self, frames: list[bytes]) -> Awaitable[None] | None:
@@ -431,6 +430,7 @@ class MeshTransport:
 
     def _on_link_dropped(self, peer_id: str) -> None:
         self.table.disconnected(peer_id, time.monotonic())
+        self.departures.link_dropped(peer_id)  # (a peer that said BYE and has our DRAINED goes now)
         self.forwarding.link_dropped(peer_id)
 
     def _apply(self, changes: list[PeerChange]) -> None:
@@ -556,7 +556,7 @@ class MeshTransport:
         if link is None:
             raise PeerLostError(f"peer {peer_id!r} is not connected (it left or has not joined yet)")
         try:
-            send_frames(link.dealer, [kind.value, *frames])
+            self._factory.send(link.dealer, [kind.value, *frames])
         except zmq.Again as exc:
             raise PeerLostError(
                 f"peer {peer_id!r} is not reading (its queue of {self.config.transport.send_hwm} is full)"
@@ -569,9 +569,9 @@ class MeshTransport:
         endpoints = {"pub": self.pub_endpoint, "router": self.router_endpoint} if self.pub_endpoint else {}
         if self.forwarding.capture_endpoint:
             endpoints["capture"] = self.forwarding.capture_endpoint
-        failures, security = dict(self._duties.failures), dict(self.curve.decisions)
+        failures, security, by_peer = dict(self._duties.failures), dict(self.curve.decisions), self.dropped
         return TransportStatistics(dropped=dict(self.dropped), closed=self._closed, endpoints=endpoints,
-                                   failures=failures, security=security)  # fmt: skip
+                                   failures=failures, security=security, by_peer=by_peer.peers())  # fmt: skip
 
     def peers(self) -> list[PeerInfo]:
         """Live peers (monitors and forwarders included; check ``role``)."""

@@ -5,7 +5,10 @@ Why each option:
 - ``LINGER`` = ``transport.linger`` (1 s): close never hangs forever on unsent messages, yet a
   clean shutdown still flushes what is queued (libzmq's default of -1 can hang ``term()``).
 - ``SNDHWM``/``RCVHWM`` = ``transport.send_hwm``/``recv_hwm`` (100,000): libzmq's default of 1,000
-  drops bursts on PUB silently; ours absorbs about a second of full-rate traffic per peer.
+  drops bursts on PUB silently; ours absorbs about a second of full-rate traffic per peer. Lowered for
+  large messages by ``bounds.ByteBound`` so that a queue holds about ``transport.send_max_bytes``
+  (XPUB, DEALER, PUB) or ``recv_max_bytes`` (SUB) per connection: :meth:`SocketFactory.send` and
+  ``Link`` show it each event's size.
 - XPUB ``XPUB_VERBOSER``: every subscribe *and* unsubscribe of every peer reaches the node, so
   ``wait_for_subscribers`` can count them (the slow-joiner cure).
 - XPUB ``XPUB_NODROP`` only for ``transport.slow_subscriber = "block"``: a full subscriber pipe
@@ -19,10 +22,11 @@ Why each option:
 - ``ROUTER_HANDOVER`` with security off: a new connection presenting a connected identity takes
   over its routing entry, so a node's own reconnects always win (a greeting racing the peer's HELLO,
   a reconnect while the old connection is half-open). Without it a second connection is left unread
-  by libzmq for good. The price: without keys, anyone who can reach the port can present a known id
-  (docs/ARCHITECTURE.md, "Identity bound to the connection"). With security on it is off: the first
-  connection authenticated for an id keeps it, and another key's connection claiming that id can
-  neither take it over nor speak (``curve.py``). ZMTP heartbeats (``HEARTBEAT_IVL`` =
+  by libzmq for good. The price: without keys, anyone who can reach the port can present a known
+  id; it cannot remove that peer or replace its incarnation (``protocol/peers.py`` Rule 6), but it
+  can speak as it (docs/ARCHITECTURE.md, "Identity bound to the connection"). With security on it
+  is off: the first connection authenticated for an id keeps it, and another key's connection
+  claiming that id can neither take it over nor speak (``curve.py``). ZMTP heartbeats (``HEARTBEAT_IVL`` =
   ``discovery.heartbeat_interval``, ``HEARTBEAT_TIMEOUT`` = ``discovery.peer_timeout``) on ROUTER and
   DEALER close dead connections, which frees their ids.
 - DEALER ``IDENTITY`` = the node id, so a ROUTER knows who sent each message.
@@ -45,6 +49,7 @@ import zmq
 
 from ...config import TransportConfig
 from ...errors import PeerError, UsageError
+from .bounds import ByteBound
 
 __all__ = ["CurveOptions", "SocketFactory", "recv_frames", "send_frames"]
 
@@ -132,6 +137,14 @@ class SocketFactory:
         self.config = config
         self.curve = curve
         self._heartbeat: tuple[int, int] | None = None
+        #: the send queues (XPUB, DEALERs, PUB) and the SUBs' receive queues, bounded in bytes
+        self.sent = ByteBound(zmq.SNDHWM, config.send_hwm, config.send_max_bytes)
+        self.received = ByteBound(zmq.RCVHWM, config.recv_hwm, config.recv_max_bytes)
+
+    def send(self, sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+        """:func:`send_frames` of an event-sized message: its size may lower the send queues' mark."""
+        self.sent.seen(len(frames[-1]))
+        send_frames(sock, frames)
 
     def _common(self, sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
         c = self.config
@@ -145,7 +158,7 @@ class SocketFactory:
 
     def xpub(self) -> zmq.Socket[bytes]:
         """The event publisher: every subscriber's SUB connects here."""
-        sock = self._common(self.ctx.socket(zmq.XPUB))
+        sock = self.sent.watch(self._common(self.ctx.socket(zmq.XPUB)))
         sock.setsockopt(zmq.XPUB_VERBOSER, 1)
         if self.config.slow_subscriber == "block":
             sock.setsockopt(zmq.XPUB_NODROP, 1)
@@ -156,11 +169,11 @@ class SocketFactory:
 
     def sub(self) -> zmq.Socket[bytes]:
         """The event subscriber, connected to every peer's XPUB."""
-        return self._common(self.ctx.socket(zmq.SUB))
+        return self.received.watch(self._common(self.ctx.socket(zmq.SUB)))
 
     def pub(self) -> zmq.Socket[bytes]:
         """A plain PUB (a forwarder's capture socket): drops for slow readers, never blocks."""
-        return self._common(self.ctx.socket(zmq.PUB))
+        return self.sent.watch(self._common(self.ctx.socket(zmq.PUB)))
 
     def heartbeats(self, interval: float, timeout: float) -> None:
         """ZMTP heartbeats for ROUTER and DEALER sockets made from now on (see the module docstring)."""
@@ -184,7 +197,7 @@ class SocketFactory:
 
     def dealer(self, identity: bytes) -> zmq.Socket[bytes]:
         """An outbox to one peer's ROUTER, identified by this node's id."""
-        sock = self._beat(self._common(self.ctx.socket(zmq.DEALER)))
+        sock = self.sent.watch(self._beat(self._common(self.ctx.socket(zmq.DEALER))))
         sock.setsockopt(zmq.IDENTITY, identity)
         sock.setsockopt(zmq.RCVHWM, 1)  # never read: a hostile ROUTER must not fill our memory
         return sock
