@@ -177,6 +177,12 @@ class GroupCommitter:
         return f"<zbus.store.GroupCommitter {str(self.journal.path)!r} {state} pending={self.pending}>"
 
     @property
+    def committed(self) -> int:
+        """Records committed since start (updated by the writer thread as each batch commits, before
+        ``on_committed`` is called for it on the loop)."""
+        return self._committed
+
+    @property
     def pending(self) -> int:
         """Records submitted and not yet committed or failed."""
         return len(self._records) + self._in_flight

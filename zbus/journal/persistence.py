@@ -67,6 +67,7 @@ class Persistence:
         self.path = path
         self._journal = journal
         self._ready: deque[_Record] = deque()  # committed, to send
+        self._sent = 0  # events the sender has handed to the transport
         self._queued: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queued.set_result(None)  # what append returns when it did not have to wait
         self._wake = asyncio.Event()
@@ -166,14 +167,24 @@ class Persistence:
         if not durable:
             try:
                 # the frames were just encoded and checked by the node: no shape check again
-                self._committer.submit(record, trusted=True)
-                return self._queued
+                committer = self._committer
+                committer.submit(record, trusted=True)
+                # a publisher that never has to wait would never let the sender run: committed events
+                # would pile up unsent until max_pending; so once some are committed, it waits for them
+                return self._queued if committer.committed == self._sent else self._let_sender_run()
             except WouldBlockError:
                 pass  # the writer is backlogged: _wait_and_append waits for room
             except JournalFullError:
                 self._sweep_now.set()  # retention may make room; the publisher gets the error meanwhile
                 raise
         return self._wait_and_append(record, durable)
+
+    async def _let_sender_run(self) -> None:
+        """Wait until the events committed so far are sent (the writer thread has moved on meanwhile)."""
+        target = self._committer.committed
+        while self._sent < target and not self._closed:
+            self._idle.clear()
+            await self._idle.wait()
 
     async def _wait_and_append(self, record: RecordLike, durable: bool) -> None:
         try:
@@ -205,6 +216,7 @@ class Persistence:
             while ready:
                 _, topic, seq, _, _, frames = ready.popleft()
                 await send(topic, seq, frames)
+                self._sent += 1
             self._idle.set()
 
     async def drain(self) -> None:
@@ -320,6 +332,7 @@ class Persistence:
         self._closed = True
         await self.flush()
         await self._tasks.close()
+        self._idle.set()  # a publisher waiting for the sender gives up (what is left stays journaled)
         await self._committer.close()
         self._journal.close()
 
