@@ -27,7 +27,16 @@ from typing import Final
 
 from zbus.errors import JournalCorruptError
 
-__all__ = ["ENVELOPE_VERSION", "LINK_SIZE", "MARK", "chain_parts", "is_sealed", "seal", "seal_linked", "unseal"]
+__all__ = [
+    "ENVELOPE_VERSION",
+    "LINK_SIZE",
+    "MARK",
+    "chain_parts",
+    "is_sealed",
+    "seal",
+    "seal_linked",
+    "unseal",
+]
 
 MARK: Final = 0xC1
 ENVELOPE_VERSION: Final = 2  # the newest written; 1 is still written for records without a chain link
@@ -81,12 +90,16 @@ def unseal(key: bytes, value: bytes) -> bytes:
     """
     if not is_sealed(value):
         return value
-    if value[1] == 2 and value[2] == LINK_SIZE and len(value) >= _V2_START:  # every event since schema 3
-        # the checksum covers key, version and ext_len, then ext and body, which are contiguous here
-        if zlib.crc32(value[_HEAD.size :], zlib.crc32(value[1:3], zlib.crc32(key))) == _CRC.unpack_from(
-            value, 3
-        )[0]:
-            return value[_V2_START:]
+    # every event since schema 3; its checksum covers key, version and ext_len, then ext and body,
+    # which are contiguous here (a mismatch falls through to the checks below, which name it)
+    if (
+        len(value) >= _V2_START
+        and value[1] == 2
+        and value[2] == LINK_SIZE
+        and zlib.crc32(value[_HEAD.size :], zlib.crc32(value[1:3], zlib.crc32(key)))
+        == _CRC.unpack_from(value, 3)[0]
+    ):
+        return value[_V2_START:]
     if len(value) < _HEAD.size:
         raise JournalCorruptError(f"the envelope is cut short ({len(value)} bytes)")
     _, version, ext_len, stored = _HEAD.unpack_from(value)
