@@ -118,9 +118,7 @@ async def test_an_awaitable_result_an_async_handler_and_a_group_go_through_the_r
     await dispatcher.close()
 
 
-async def test_expired_events_are_counted_and_a_stopped_subscription_gets_no_direct_calls() -> (
-    None
-):
+async def test_expired_events_are_counted_and_a_stopped_subscription_gets_no_direct_calls() -> None:
     seen: list[Event] = []
     dispatcher = _dispatcher([])
     sub = _sub(seen.append)
