@@ -122,8 +122,8 @@ class GroupCommitter:
         async_sync_interval: see :class:`FlushPolicy`; default 1 s.
         full_retry_interval: seconds ``submit`` keeps refusing after a full map before trying again; 1 s.
         on_error: called on the loop with ``(error, records_lost)`` when a batch fails; default logs.
-        on_committed: called on the loop with the number of records of each committed batch, in
-            submission order and before the batch's futures complete (write-ahead senders use it).
+        on_committed: called on the loop with the records of each committed batch, in submission
+            order and before the batch's futures complete (write-ahead senders use it).
         clock: monotonic seconds; injectable for tests.
 
     Raises:
@@ -140,7 +140,7 @@ class GroupCommitter:
         async_sync_interval: float = 1.0,
         full_retry_interval: float = 1.0,
         on_error: Callable[[JournalError, int], None] | None = None,
-        on_committed: Callable[[int], None] | None = None,
+        on_committed: Callable[[list[RecordLike]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -156,7 +156,8 @@ class GroupCommitter:
         self._on_error = on_error or self._log_error
         self._on_committed = on_committed
         self._clock = clock
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # taken directly on the hot path (Condition's own __enter__ is Python)
+        self._cond = threading.Condition(self._lock)
         self._records: list[RecordLike] = []
         self._waiters: list[asyncio.Future[Any]] = []  # of the records in _records
         self._calls: list[tuple[Callable[[Journal], Any], asyncio.Future[Any]]] = []
@@ -174,6 +175,12 @@ class GroupCommitter:
     def __repr__(self) -> str:
         state = "closing" if self._closing else "running"
         return f"<zbus.store.GroupCommitter {str(self.journal.path)!r} {state} pending={self.pending}>"
+
+    @property
+    def committed(self) -> int:
+        """Records committed since start (updated by the writer thread as each batch commits, before
+        ``on_committed`` is called for it on the loop)."""
+        return self._committed
 
     @property
     def pending(self) -> int:
@@ -219,7 +226,7 @@ class GroupCommitter:
             WouldBlockError: ``max_pending`` records are waiting; use :meth:`put` to wait for room.
             ClosedError: :meth:`close` was called.
         """
-        with self._cond:
+        with self._lock:
             self._admit(record, trusted)
             self._enqueue(record)
 
@@ -363,7 +370,7 @@ class GroupCommitter:
     def _commit(self, records: list[RecordLike], waiters: list[asyncio.Future[Any]]) -> None:
         error: Exception | None = None
         try:
-            self.journal.append_batch(records)
+            self.journal.append_batch(records, checked=True)  # each was checked (or trusted) at submit
         except Exception as exc:  # JournalError, or UsageError for a malformed record: fail the batch
             error = exc
         with self._cond:
@@ -379,7 +386,7 @@ class GroupCommitter:
             journal_error = error if isinstance(error, JournalError) else JournalError(str(error))
             self._post(self._on_error, journal_error, len(records))
         elif self._on_committed is not None:
-            self._post(self._on_committed, len(records))
+            self._post(self._on_committed, records)
         settle: list[_Settle] = [(fut, None, error) for fut in waiters]
         self._post(_settle_all, settle)
         self._post(self._room.set)

@@ -32,9 +32,11 @@ from zbus.errors import UsageError
 
 __all__ = [
     "DEADLETTER_KEY_SIZE",
+    "EVENT_KEY",
     "EVENT_KEY_SIZE",
     "MAX_NAME_BYTES",
     "STREAM_KEY_SIZE",
+    "TIME_KEY",
     "TIME_KEY_SIZE",
     "U64_MAX",
     "checkpoint_key",
@@ -62,6 +64,9 @@ U64_MAX: Final = 2**64 - 1
 _U64: Final = struct.Struct(">Q")
 _EVENT: Final = struct.Struct(f">{STREAM_KEY_SIZE}sQ")
 _TIME: Final = struct.Struct(f">Q{STREAM_KEY_SIZE}sQ")
+#: the packers of event and time keys, unchecked: for callers that validated ``seq`` already
+EVENT_KEY: Final = _EVENT
+TIME_KEY: Final = _TIME
 _DEADLETTER: Final = struct.Struct(">QQ")
 
 

@@ -70,6 +70,10 @@ class JournalReads:
         where = f"({names[0]!r}, {names[1]!r})" if names else f"{stream.hex()} (names unknown)"
         return f"seq {seq} of stream {where}"
 
+    def _in_prefix(self, txn: lmdb.Transaction[bytes], event_key: bytes, prefix: str) -> bool:
+        names = self.stream_names(txn, event_key[: keys.STREAM_KEY_SIZE])
+        return names is not None and topic_matches(names[1], prefix)
+
     def _frames(self, txn: lmdb.Transaction[bytes], key: bytes, value: bytes) -> list[bytes] | None:
         """The checked frames of one stored event, or None (counted and logged) when it is damaged."""
         try:
@@ -181,27 +185,31 @@ class JournalReads:
         start = keys.time_floor(ts)
         inclusive = True
         left = limit
+        events, by_time = self._dbs["events"], self._dbs["by_time"]
+        cut = keys.TIME_KEY_SIZE - keys.EVENT_KEY_SIZE  # a time key ends with its event's key
         while left is None or left > 0:
             chunk: list[list[bytes]] = []
             with self.transaction() as txn:
-                events = self._dbs["events"]
-                cursor = txn.cursor(db=self._dbs["by_time"])
+                cursor = txn.cursor(db=by_time)
                 ok = cursor.set_range(start)
                 if ok and not inclusive and cursor.key() == start:
                     ok = cursor.next()
-                scanned = 0
-                while ok and scanned < _READ_CHUNK * 8 and len(chunk) < _READ_CHUNK:
-                    start = cursor.key()
-                    scanned += 1
-                    _, stream, seq = keys.parse_time_key(start)
-                    names = self.stream_names(txn, stream) if topic_prefix is not None else None
-                    if topic_prefix is None or (names is not None and topic_matches(names[1], topic_prefix)):
-                        key = keys.event_key(stream, seq)
-                        value = txn.get(key, db=events)
-                        frames = None if value is None else self._frames(txn, key, value)
-                        if frames is not None:
-                            chunk.append(frames)
-                    ok = cursor.next()
+                wanted: list[bytes] = []
+                if ok:
+                    ok = False  # unless the loop stops before the end of the index
+                    for scanned, time_key in enumerate(cursor.iternext(keys=True, values=False), 1):
+                        start = time_key
+                        event_key = time_key[cut:]
+                        if topic_prefix is None or self._in_prefix(txn, event_key, topic_prefix):
+                            wanted.append(event_key)
+                        if scanned >= _READ_CHUNK * 8 or len(wanted) >= _READ_CHUNK:
+                            ok = True
+                            break
+                # one C call fetches the chunk's values (an index entry without its event is skipped)
+                for key, value in txn.cursor(db=events).getmulti(wanted):
+                    frames = self._frames(txn, key, value)
+                    if frames is not None:
+                        chunk.append(frames)
             inclusive = False
             if left is not None:
                 chunk = chunk[:left]

@@ -147,7 +147,13 @@ def unpack_event(key: bytes, value: bytes) -> list[bytes]:
         TypeError,
     ) as exc:  # msgpack raises ValueError subclasses (and TypeError for odd keys)
         raise JournalCorruptError(f"the body is not msgpack ({type(exc).__name__})") from None
-    if not (type(frames) is list and len(frames) == 3 and all(type(f) is bytes for f in frames)):
+    if not (
+        type(frames) is list
+        and len(frames) == 3
+        and type(frames[0]) is bytes
+        and type(frames[1]) is bytes
+        and type(frames[2]) is bytes
+    ):
         raise JournalCorruptError("the body is not three wire frames")
     return frames
 

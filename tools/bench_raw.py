@@ -60,14 +60,14 @@ def raw_pub(endpoint: str, n: int, rate: float | None = None, deadline: float = 
     topic = EVENT_TOPIC.encode()
     if wait_order(deadline, poll=lambda: pub.send_multipart([WARMUP, b""])) != "go":
         return
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    cpu0, t0, started_at = time.process_time(), time.perf_counter(), time.time()
     delay = paced(n, rate)
     now = time.time
     for i in range(n):
         if rate and (d := delay(i)) > PACE_SLACK:
             time.sleep(d)
         pub.send_multipart([topic, _event(i, now())])
-    emit(sent=n, seconds=time.perf_counter() - t0)
+    emit(sent=n, seconds=time.perf_counter() - t0, started_at=started_at)
     wait_order(deadline)  # "quit": the subscribers have everything
     emit(result=usage(cpu0))
     ctx.destroy(linger=0)
@@ -109,7 +109,7 @@ def raw_sub(endpoint: str, n: int, latency: bool = False, deadline: float = 60) 
                 first = now
             last = now
             got += 1
-    result: dict[str, Any] = {"got": got, "seconds": last - first, **usage(cpu0)}
+    result: dict[str, Any] = {"got": got, "seconds": last - first, "last_at": last, **usage(cpu0)}
     if latency:
         result["latency_ms"] = latency_summary(lat)
     emit(result=result)

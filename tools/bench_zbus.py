@@ -66,7 +66,7 @@ def zbus_pub(
             emit(ready=True)
             if await _order(deadline) != "go":
                 return
-            cpu0, t0 = time.process_time(), time.perf_counter()
+            cpu0, t0, started_at = time.process_time(), time.perf_counter(), time.time()
             if batch:
                 for start in range(0, n, batch):
                     await node.publish_batch([(EVENT_TOPIC, PAYLOAD)] * min(batch, n - start))
@@ -77,7 +77,7 @@ def zbus_pub(
                     if rate and (d := delay(i)) > PACE_SLACK:
                         await asyncio.sleep(d)
                     await publish(EVENT_TOPIC, PAYLOAD)
-            sent: dict[str, Any] = {"sent": n, "seconds": time.perf_counter() - t0}
+            sent: dict[str, Any] = {"sent": n, "seconds": time.perf_counter() - t0, "started_at": started_at}
             if durable_acks:
                 acks = []
                 for _ in range(durable_acks):
@@ -127,6 +127,7 @@ def zbus_sub(
             result: dict[str, Any] = {
                 "got": state["got"],
                 "seconds": state["last"] - state["first"],
+                "last_at": time.time() - (mono() - state["last"]),  # wall clock: comparable across processes
                 **usage(cpu0),
             }
             if latency:

@@ -9,11 +9,12 @@ inbound handler. Every public method delegates to one component and holds no pro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -390,11 +391,10 @@ class Node:
         run.history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps
         persistence = run.persistence if journal else None
         if persistence is not None:  # write-ahead: sent by _wire_out once committed
-            try:
+            try:  # (a done future unless the writer is backlogged or the event is durable)
                 await persistence.append(self.id, topic, seq, self.epoch, event._ts, frames, durable=durable)
             except JournalError:
-                # not journaled, not sent: the number goes back, so subscribers see no gap (a later publish
-                # of this topic that overtook it while we waited keeps its own; the gap is then reported)
+                # not journaled, not sent: the number goes back, so subscribers see no gap (unless overtaken)
                 if self._seqs.get(topic) == seq:
                     self._seqs[topic] = seq - 1
                     run.history.unrecord(topic, seq)
@@ -408,9 +408,8 @@ class Node:
     async def _share(self, summary: dict[str, Any]) -> None:
         await self._send(stats_event(self.name, summary), journal=False)
 
-    async def _wire_out(self, topic: str, seq: int, frames: list[bytes]) -> None:
-        if self._run is not None:
-            await self._run.groups.publish(topic, seq, frames)
+    def _wire_out(self, topic: str, seq: int, frames: list[bytes]) -> Awaitable[None]:  # (no _run: closing)
+        return asyncio.sleep(0) if self._run is None else self._run.groups.publish(topic, seq, frames)
 
     # -- subscribing ---------------------------------------------------------------------------------
     def _subscribe(

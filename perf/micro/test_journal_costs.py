@@ -8,9 +8,12 @@ cheapest read the journal offers, against ``read_since`` (time order, what ``Nod
 from __future__ import annotations
 
 import itertools
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import lmdb
+import msgpack
 import pytest
 
 from zbus import Event
@@ -45,6 +48,36 @@ def test_journal_append_batch_of_1000(benchmark: pytest.FixtureRequest, journal:
     """One write transaction of 1,000 ~270-byte events (divide the time by 1,000 per event)."""
     seqs = itertools.count(1)
     benchmark.pedantic(journal.append_batch, setup=lambda: ((_records(seqs, BATCH),), {}), rounds=20)
+
+
+def test_journal_append_batch_of_1000_checked(benchmark: pytest.FixtureRequest, journal: Journal) -> None:
+    """The same batch as the group committer writes it: its records were checked at submit."""
+    seqs = itertools.count(1)
+    benchmark.pedantic(
+        lambda records: journal.append_batch(records, checked=True),
+        setup=lambda: ((_records(seqs, BATCH),), {}),
+        rounds=20,
+    )
+
+
+def test_baseline_lmdb_putmulti_of_1000(benchmark: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The floor: plain ``lmdb`` storing 1,000 msgpack'd frame arrays under 16-byte keys in one
+    transaction (no time index, checksum, chain or stream state)."""
+    env = lmdb.open(str(tmp_path / "raw"), map_size=1024**3, sync=False)
+    body = msgpack.packb(list(FRAMES), use_bin_type=True)
+    seqs = itertools.count(1)
+
+    def put(items: list[tuple[bytes, bytes]]) -> None:
+        with env.begin(write=True) as txn:
+            txn.cursor().putmulti(items)
+
+    def batch() -> tuple[tuple[list[tuple[bytes, bytes]]], dict[str, object]]:
+        return ([(struct.pack(">8sQ", b"stream01", next(seqs)), body) for _ in range(BATCH)],), {}
+
+    try:
+        benchmark.pedantic(put, setup=batch, rounds=20)
+    finally:
+        env.close()
 
 
 def test_journal_replay_scan_by_time(benchmark: pytest.FixtureRequest, journal: Journal) -> None:

@@ -14,6 +14,13 @@ bounds how many handlers run at once. For each event the runner:
 
 Events are delivered in priority order per subscription and, for ``concurrency=1`` (the default),
 one at a time: a retrying event holds back the ones behind it, as a Kafka consumer does.
+
+Rule 1 (direct delivery): a sync handler of a plain subscription with ``concurrency=1`` is called
+by ``Subscription.offer`` itself when an event arrives while nothing is queued and the runner waits
+(usually inside the socket's reader callback), saving the task wake-up per event that dominates
+latency at low rates. If that call raises or returns an awaitable, the event is handed back to the
+runner, which retries it as above while later events queue behind it: the order and the retry
+rules are the same either way.
 """
 
 from __future__ import annotations
@@ -96,12 +103,15 @@ class Dispatcher:
         """Start the runner task(s) for a subscription that has a handler."""
         if sub.handler is None or sub in self._runners:
             return
+        if sub.concurrency == 1 and sub.group is None and not is_async(sub.handler):
+            sub.direct = self._direct(sub)  # Rule 1
         runners = self._runners[sub] = TaskGroup(f"handler {sub.describe()}")
         for _ in range(sub.concurrency):
             runners.spawn(self._run(sub), f"handler-{sub.describe()}")
 
     async def stop(self, sub: Subscription) -> None:
         """Cancel a subscription's runners and wait for them to finish."""
+        sub.direct = None
         runners = self._runners.pop(sub, None)
         if runners is not None:
             await runners.close()
@@ -159,6 +169,12 @@ class Dispatcher:
             if event is None:
                 event = await sub.take()
             set_cause(event)
+            first = sub.first_outcome  # (error, awaitable) of a direct call that handed it back
+            if first is not None:
+                sub.first_outcome = None
+                outcome = await self._invoke(sub, handler, event, first_error=first[0], first_result=first[1])
+                sub.done(event, outcome)
+                continue
             if not inline:
                 sub.done(event, await self._invoke(sub, handler, event))
                 continue
@@ -179,6 +195,31 @@ class Dispatcher:
                     latency.observe(time.time() - event._ts)
                 if delivered % INLINE_YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a long backlog must not starve heartbeats and sockets
+
+    def _direct(self, sub: Subscription) -> Callable[[Event], None]:
+        """The direct call of Rule 1 for ``sub``'s sync handler."""
+        assert sub.handler is not None
+        handler = traced_handler(sub.handler)
+        set_cause, reset_cause, latency = current_event.set, current_event.reset, self.latency
+
+        def deliver(event: Event) -> None:
+            if event._expires_at is not None and time.time() >= event._expires_at:
+                sub.drop_expired(event)
+                return
+            token = set_cause(event)  # in the caller's context: reset below, so nothing leaks
+            try:
+                result = handler(event)
+            except Exception as exc:
+                sub.hand_back(event, (exc, None))
+                return
+            finally:
+                reset_cause(token)
+            if isinstance(result, Awaitable):
+                sub.hand_back(event, (None, result))
+            elif sub.done(event, Outcome.DELIVERED) & LATENCY_SAMPLE_MASK == 1:
+                latency.observe(time.time() - event._ts)
+
+        return deliver
 
     async def _invoke(
         self,

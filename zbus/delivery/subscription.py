@@ -135,6 +135,14 @@ class Subscription:
         self._space = asyncio.Event()
         self._space.set()
         self._line: deque[object] = deque()  # puts waiting for room, in arrival order
+        #: set by the dispatcher for a sync handler run one event at a time: ``offer`` calls it with an
+        #: event that arrives while nothing is queued and the runner waits, so the handler runs at once,
+        #: without a task wake-up (Rule 1 of ``zbus.delivery.dispatch``)
+        self.direct: Callable[[Event], None] | None = None
+        self._waiting = False  # the runner waits in take() with nothing queued
+        self._handed_back: tuple[Event, Any] | None = None  # a direct call that needs the runner
+        #: the first attempt's outcome of the event ``take`` just returned, if it was handed back
+        self.first_outcome: Any = None
         self._closed = False
         self._on_close = on_close
         self._stats_received = 0
@@ -154,6 +162,10 @@ class Subscription:
             return True
         if self._line:  # first come, first queued: an event never overtakes one waiting for room
             return False
+        if self._waiting and self.direct is not None and not self._buffer:
+            self._stats_received += 1
+            self.direct(event)
+            return True
         try:
             dropped = self._buffer.push(event, event._priority)
         except PriorityBuffer.Full:
@@ -229,6 +241,8 @@ class Subscription:
         """The next deliverable event if one is queued (expired ones are dropped and counted).
 
         The caller owns it until it calls :meth:`done`."""
+        if self._handed_back is not None:
+            return self._take_handed_back()
         buffer = self._buffer
         while buffer:
             event = buffer.pop()
@@ -248,6 +262,8 @@ class Subscription:
             ClosedError: the subscription was closed and its backlog is empty.
         """
         while True:
+            if self._handed_back is not None:
+                return self._take_handed_back()
             if self._buffer:
                 event = self._buffer.pop()
                 if not self._space.is_set():
@@ -260,7 +276,28 @@ class Subscription:
             if self._closed:
                 raise ClosedError(f"subscription {self.describe()} is closed")
             self._ready.clear()
-            await self._ready.wait()
+            self._waiting = True
+            try:
+                await self._ready.wait()
+            finally:
+                self._waiting = False
+
+    def drop_expired(self, event: Event) -> None:
+        """``event``'s TTL ran out before it was delivered: count it; it is never delivered."""
+        self._stats_expired += 1
+        self._finished(event)
+
+    def hand_back(self, event: Event, first_outcome: Any) -> None:
+        """A direct call could not finish ``event`` (it raised, or returned an awaitable): the runner
+        takes it next with :attr:`first_outcome` set, and events arriving meanwhile queue behind it."""
+        self._handed_back = (event, first_outcome)
+        self._waiting = False
+        self._ready.set()
+
+    def _take_handed_back(self) -> Event:
+        assert self._handed_back is not None
+        (event, self.first_outcome), self._handed_back = self._handed_back, None
+        return event
 
     def next_nowait(self) -> Event:
         """Return the next queued event without waiting.

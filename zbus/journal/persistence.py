@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..codec import wire
 from ..config import PersistenceConfig
@@ -26,7 +26,8 @@ from ..errors import JournalFullError, WouldBlockError
 from ..model.event import Event
 from ..model.topics import compile_pattern
 from ..observe.statistics import JournalObservation
-from ..store import GroupCommitter, Journal, JournalRecord, sweep
+from ..store import GroupCommitter, Journal, sweep
+from ..store.journal import RecordLike
 from ..tasks import TaskGroup
 
 __all__ = ["Identity", "Persistence", "replay_events"]
@@ -39,6 +40,7 @@ READ_CHUNK = 2000
 CLOSE_DRAIN_TIMEOUT = 5.0
 log = logging.getLogger("zbus")
 T = TypeVar("T")
+_Record = tuple[str, str, int, int, float, list[bytes]]  # (node_id, topic, seq, epoch, ts, frames)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,8 +66,10 @@ class Persistence:
         self.config = config
         self.path = path
         self._journal = journal
-        self._unsent: deque[tuple[str, int, list[bytes]]] = deque()  # appended, not yet committed
-        self._ready: deque[tuple[str, int, list[bytes]]] = deque()  # committed, to send
+        self._ready: deque[_Record] = deque()  # committed, to send
+        self._sent = 0  # events the sender has handed to the transport
+        self._queued: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.set_result(None)  # what append returns when it did not have to wait
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._sweep_now = asyncio.Event()
@@ -148,46 +152,58 @@ class Persistence:
             log.info("journal retention deleted %d event(s)", result.deleted)
         return result
 
-    async def append(
+    def append(
         self, node_id: str, topic: str, seq: int, epoch: int, ts: float, frames: list[bytes], *, durable: bool
-    ) -> None:
-        """Journal one published event; waits only when the writer is backlogged, or, with
+    ) -> Awaitable[None]:
+        """Journal one published event and return what to await: an already completed future when
+        the writer had room (the common case: no coroutine, no wait); else a wait for room, or, with
         ``durable``, until the event's batch is committed (fsynced under ``durability = "sync"``).
+        The event is sent once committed (write-ahead).
 
-        Raises:
+        Raises (from the call or the await):
             JournalFullError: the map is full (raise persistence.map_size or shorten retention).
         """
-        record = JournalRecord(node_id, topic, seq, epoch, ts, frames)
+        record = (node_id, topic, seq, epoch, ts, frames)
+        if not durable:
+            try:
+                # the frames were just encoded and checked by the node: no shape check again
+                committer = self._committer
+                committer.submit(record, trusted=True)
+                # a publisher that never has to wait would never let the sender run: committed events
+                # would pile up unsent until max_pending; so once some are committed, it waits for them
+                return self._queued if committer.committed == self._sent else self._let_sender_run()
+            except WouldBlockError:
+                pass  # the writer is backlogged: _wait_and_append waits for room
+            except JournalFullError:
+                self._sweep_now.set()  # retention may make room; the publisher gets the error meanwhile
+                raise
+        return self._wait_and_append(record, durable)
+
+    async def _let_sender_run(self) -> None:
+        """Wait until the events committed so far are sent (the writer thread has moved on meanwhile)."""
+        target = self._committer.committed
+        while self._sent < target and not self._closed:
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def _wait_and_append(self, record: RecordLike, durable: bool) -> None:
         try:
-            if not durable:
-                try:
-                    # the common case: no coroutine, no wait; the frames were just encoded and checked
-                    self._committer.submit(record, trusted=True)
-                    self._unsent.append((topic, seq, frames))  # sent once committed (write-ahead)
-                    return
-                except WouldBlockError:
-                    pass  # the writer is backlogged: put() below waits for room
             waiter = await self._committer.put(record, durable=durable)
         except JournalFullError:
-            self._sweep_now.set()  # retention may make room; the publisher gets the error meanwhile
+            self._sweep_now.set()
             raise
-        self._unsent.append((topic, seq, frames))  # sent once its batch is committed (write-ahead)
         if waiter is not None:
             await waiter
 
     # -- write-ahead sending: an event leaves the node only once it is in the journal ----------------------
-    def _committed(self, count: int) -> None:
-        """A batch of ``count`` records committed (called on the loop, in order): send them."""
-        unsent, ready = self._unsent, self._ready
-        for _ in range(count):
-            ready.append(unsent.popleft())
+    def _committed(self, records: list[RecordLike]) -> None:
+        """A batch committed (called on the loop, in order): send its events."""
+        self._ready.extend(cast("list[_Record]", records))  # the tuples append() made
         self._idle.clear()
         self._wake.set()
 
     def _failed(self, error: Exception, count: int) -> None:
         """A batch failed (full map): its events are not sent; counted and logged, never silent."""
-        for _ in range(count):
-            self._unsent.popleft()
         self.unsent_failed += count
         self._sweep_now.set()
         log.error("%d published event(s) were not journaled and not sent: %s", count, error)
@@ -198,8 +214,9 @@ class Persistence:
             await self._wake.wait()
             self._wake.clear()
             while ready:
-                topic, seq, frames = ready.popleft()
+                _, topic, seq, _, _, frames = ready.popleft()
                 await send(topic, seq, frames)
+                self._sent += 1
             self._idle.set()
 
     async def drain(self) -> None:
@@ -304,7 +321,9 @@ class Persistence:
             async with asyncio.timeout(CLOSE_DRAIN_TIMEOUT):
                 await self.drain()
         except TimeoutError:
-            log.warning("closing the journal with %d event(s) unsent", len(self._ready) + len(self._unsent))
+            log.warning(
+                "closing the journal with %d event(s) unsent", len(self._ready) + self._committer.pending
+            )
 
     async def close(self) -> None:
         """Commit and send what is pending, then close the journal. Idempotent."""
@@ -313,6 +332,7 @@ class Persistence:
         self._closed = True
         await self.flush()
         await self._tasks.close()
+        self._idle.set()  # a publisher waiting for the sender gives up (what is left stays journaled)
         await self._committer.close()
         self._journal.close()
 
