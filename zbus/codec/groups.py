@@ -59,7 +59,7 @@ def decode_deliver(data: bytes, max_bytes: int) -> tuple[str, list[Delivered]]:
         raise WireError("DELIVER field 'group' must be a str of 1..255 characters")
     if type(events) is not list or not 0 < len(events) <= MAX_DELIVER_EVENTS:
         raise WireError(f"DELIVER field 'events' must be a list of 1..{MAX_DELIVER_EVENTS} events")
-    out = []
+    out: list[Delivered] = []
     append, b, i, lst = out.append, bytes, int, list
     for item in events:
         if not (
