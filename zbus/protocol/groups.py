@@ -433,9 +433,9 @@ class GroupBook:
         start = self._turn % count
         for i in range(start, start + count):
             m = ordered[i - count if i >= count else i]
-            if m.in_flight < m.credit and (best_member is None or m.in_flight < best_member.in_flight):
-                if m.matches(topic):
-                    best_member = m
+            free = m.in_flight < m.credit and (best_member is None or m.in_flight < best_member.in_flight)
+            if free and m.matches(topic):  # the topic is looked at only for a better candidate
+                best_member = m
         return best_member
 
     def _has_credit(self, group: str) -> bool:

@@ -261,12 +261,10 @@ def test_a_member_restarted_under_its_id_has_its_events_delivered_again_at_once(
     assert sent(again) == [("a", 1), ("a", 2)] and b.redelivered == 2
 
 
-@given(
-    st.lists(
-        st.tuples(st.sampled_from(["offer", "ack", "nack", "tick", "leave", "join", "credit"]), st.integers(0, 5)),
-        max_size=120,
-    )
-)
+OPS = ["offer", "ack", "nack", "tick", "leave", "join", "credit"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 5)), max_size=120))
 @settings(max_examples=200)
 def test_nothing_waits_while_a_member_has_credit(steps: list[tuple[str, int]]) -> None:
     # the book keeps a count of members with free credit instead of scanning them per event; whatever
@@ -300,4 +298,5 @@ def test_nothing_waits_while_a_member_has_credit(steps: list[tuple[str, int]]) -
         counts = b.counts()
         if b.waiting:
             assert all(c.in_flight >= c.credit for c in counts), (op, counts)
-        assert b._has_credit("w") == any(c.in_flight < c.credit for c in counts)  # the kept count is right
+        # the kept count is right
+        assert b._has_credit("w") == any(c.in_flight < c.credit for c in counts)
