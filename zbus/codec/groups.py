@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgpack
 
@@ -24,11 +24,13 @@ __all__ = ["KEY_HEADER", "Acks", "Delivered", "decode_deliver", "encode_deliver"
 KEY_HEADER: Final = "zbus-key"
 MAX_DELIVER_EVENTS: Final = 4096
 _U64: Final = 2**64
+_I31: Final = 2**31
 
 
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """One event of a DELIVER: the publisher's delivery ``id``, the ``attempt`` and the frames."""
+class Delivered(NamedTuple):
+    """One event of a DELIVER: the publisher's delivery ``id``, the ``attempt`` and the frames.
+
+    A named tuple, not a dataclass: a member builds one per event it receives (hot path)."""
 
     id: int
     attempt: int
@@ -57,19 +59,22 @@ def decode_deliver(data: bytes, max_bytes: int) -> tuple[str, list[Delivered]]:
         raise WireError("DELIVER field 'group' must be a str of 1..255 characters")
     if type(events) is not list or not 0 < len(events) <= MAX_DELIVER_EVENTS:
         raise WireError(f"DELIVER field 'events' must be a list of 1..{MAX_DELIVER_EVENTS} events")
-    out = []
+    out: list[Delivered] = []
+    append, b, i, lst = out.append, bytes, int, list
     for item in events:
-        if (
-            type(item) is not list
-            or len(item) != 5
-            or type(item[0]) is not int
-            or not 0 <= item[0] < _U64
-            or type(item[1]) is not int
-            or not 1 <= item[1] < 2**31
-            or not all(type(x) is bytes for x in item[2:])
+        if not (
+            type(item) is lst
+            and len(item) == 5
+            and type(item[0]) is i
+            and 0 <= item[0] < _U64
+            and type(item[1]) is i
+            and 1 <= item[1] < _I31
+            and type(item[2]) is b
+            and type(item[3]) is b
+            and type(item[4]) is b
         ):
             raise WireError("DELIVER event must be [id, attempt, topic, header, payload]")
-        out.append(Delivered(item[0], item[1], [item[2], item[3], item[4]]))
+        append(Delivered(item[0], item[1], item[2:]))
     return group, out
 
 

@@ -46,6 +46,8 @@ from ..transport.base import Transport
 __all__ = ["ACK_ON_FINISH", "CHECKPOINT_PREFIX", "Groups"]
 
 log = logging.getLogger("zbus")
+_decode = wire.decode
+_monotonic = time.monotonic
 
 #: journal checkpoint names of a publisher's groups: ``$group:<group name>``
 CHECKPOINT_PREFIX = "$group:"
@@ -206,12 +208,15 @@ class Groups:
     def offer(self, groups: tuple[str, ...], topic: str, seq: int, frames: list[bytes]) -> None:
         """Hand one event (number ``seq`` of ``topic``) to each of ``groups``."""
         key = _key(frames[1]) if _KEY_MARK in frames[1] else None
-        now = time.monotonic()
+        now = _monotonic()
+        book = self.book
         for group in groups:
             if self.persistence is not None:
                 self._offered(group, topic, seq)
-            self._act(self.book.offer(group, topic, seq, key, frames, now))
-        if self.book.waiting >= self.config.max_waiting:
+            actions = book.offer(group, topic, seq, key, frames, now)
+            if actions.sends or actions.given_up or actions.finished:
+                self._act(actions)
+        if book.waiting >= self.config.max_waiting:
             self._room.clear()
 
     def _offered(self, group: str, topic: str, seq: int) -> None:
@@ -226,24 +231,31 @@ class Groups:
         marks.offered(stream, seq)
 
     def _act(self, actions: Actions) -> None:
+        node_id, pending = self.node_id, self._out
         for send in actions.sends:
-            if send.member == self.node_id:
+            if send.member == node_id:
                 for owed in send.events:
-                    self._accept(self.node_id, send.group, owed.id, list(owed.item))  # type: ignore[call-overload]
+                    self._accept(node_id, send.group, owed.id, list(owed.item))  # type: ignore[call-overload]
                 continue
-            out = self._out.setdefault((send.member, send.group), [])
-            out.extend(send.events)
+            where = (send.member, send.group)
+            out = pending.get(where)
+            if out is None:
+                pending[where] = out = []
+            out += send.events
             if len(out) >= DELIVER_BATCH:
-                self._send_out(send.member, send.group, self._out.pop((send.member, send.group)))
-        for given_up in actions.given_up:
-            self._give_up(given_up.owed, given_up.reason)
-        for owed in actions.finished:
-            marks = self._marks.get(owed.group)
-            if marks is not None:
-                marks.done((self.node_id, owed.topic), owed.seq)
-        if self.book.waiting < self.config.max_waiting and not self._room.is_set():
+                self._send_out(send.member, send.group, pending.pop(where))
+        if actions.given_up:
+            for given_up in actions.given_up:
+                self._give_up(given_up.owed, given_up.reason)
+        if actions.finished and self._marks:
+            for owed in actions.finished:
+                marks = self._marks.get(owed.group)
+                if marks is not None:
+                    marks.done((node_id, owed.topic), owed.seq)
+        if not self._room.is_set() and self.book.waiting < self.config.max_waiting:
             self._room.set()
-        self._schedule()
+        if not self._flush_due:
+            self._schedule()
 
     def _give_up(self, owed: Owed, reason: str) -> None:
         try:
@@ -270,7 +282,7 @@ class Groups:
         size = 0
         for owed in events:
             frames: list[bytes] = owed.item  # type: ignore[assignment]
-            length = sum(len(f) for f in frames) + 32
+            length = len(frames[0]) + len(frames[1]) + len(frames[2]) + 32
             if length > budget:  # fits an event message, not a DELIVER: it cannot reach a member
                 self.dropped.drop("too_large_for_group", f"event {owed.topic}#{owed.seq}")
                 self._act(self.book.nack(member, owed.id, 0.0, time.monotonic()))  # dead-lettered in the end
@@ -351,12 +363,13 @@ class Groups:
             self.on_acks(sender, Acks.decode(frames[0]))
             return
         group, events = decode_deliver(frames[0], self.max_message_size)
+        accept = self._accept
         for item in events:
-            self._accept(sender, group, item.id, item.frames)
+            accept(sender, group, item.id, item.frames)
 
     def _accept(self, publisher: str, group: str, delivery: int, frames: list[bytes]) -> None:
         try:
-            event = wire.decode(frames, max_message_size=self.max_message_size)
+            event = _decode(frames, max_message_size=self.max_message_size)
         except WireError:
             self.dropped.drop("malformed")
             self._answer(publisher).ack.append(delivery)  # never deliverable: do not send it again
@@ -380,9 +393,14 @@ class Groups:
             if len(self._members) < 10_000:
                 self._members[(group, event._topic)] = members
         if len(members) == 1 and members[0].predicate is None and not members[0].closed:
-            candidates = members  # the usual case: one subscription of the group, no filter
-        else:
-            candidates = [s for s in members if not s.closed and (s.predicate is None or s.predicate(event))]
+            only = members[0]  # the usual case: one subscription of the group, no filter
+            if only.has_room():
+                only.offer(event)
+            else:
+                self.refused += 1
+                receipt.nack(0.0)  # its backlog is full: deliver it elsewhere
+            return
+        candidates = [s for s in members if not s.closed and (s.predicate is None or s.predicate(event))]
         if not candidates:
             if any(not s.closed for s in members):
                 receipt.ack()  # filtered out here: done

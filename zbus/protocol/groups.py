@@ -138,6 +138,8 @@ class GroupBook:
         self.ack_wait = ack_wait
         self.max_deliver = max_deliver
         self._groups: dict[str, dict[str, _Member]] = {}
+        self._order: dict[str, list[_Member]] = {}  # group -> its members (the rotation of rule 1)
+        self._free: dict[str, int] = {}  # group -> members with free credit (kept by _place/_release)
         self._by_topic: dict[str, tuple[str, ...]] = {}  # topic -> groups with a matching member
         self._in_flight: dict[int, Owed] = {}
         self._timers: deque[tuple[float, int]] = deque()  # (deadline, id), in send order
@@ -177,6 +179,8 @@ class GroupBook:
                 if member_id not in new.get(group, {}):
                     self._take_back(group, member_id, "member left", actions)
         self._groups = new
+        self._order = {group: list(members.values()) for group, members in new.items()}
+        self._free = {g: sum(m.in_flight < m.credit for m in ms.values()) for g, ms in new.items()}
         self._by_topic.clear()
         self._assign_all(now, actions)
         return actions
@@ -347,6 +351,8 @@ class GroupBook:
         holder = self._groups.get(owed.group, {}).get(member)
         if holder is not None:
             holder.in_flight -= 1
+            if holder.in_flight == holder.credit - 1:  # it has credit again
+                self._free[owed.group] = self._free.get(owed.group, 0) + 1
         if owed.key is not None:
             sticky = self._keys.get((owed.group, owed.key))
             if sticky is not None and sticky[0] == member:
@@ -392,6 +398,8 @@ class GroupBook:
         if owed.attempt > 1:
             member.redelivered += 1
         member.in_flight += 1
+        if member.in_flight == member.credit:  # its credit is used up
+            self._free[owed.group] -= 1
         member.sent += 1
         self._in_flight[owed.id] = owed
         self._timers.append((owed.deadline, owed.id))
@@ -419,23 +427,19 @@ class GroupBook:
             best = max(eligible, key=lambda m: rendezvous(owed.key or "", m.id))
             return best if best.in_flight < best.credit else None
         best_member: _Member | None = None
-        ordered = list(members.values())
+        ordered = self._order.get(owed.group) or list(members.values())
+        count = len(ordered)
         self._turn += 1
-        start = self._turn % len(ordered)
-        for i in range(len(ordered)):
-            m = ordered[(start + i) % len(ordered)]
-            free = m.in_flight < m.credit and m.matches(topic)
-            if free and (best_member is None or m.in_flight < best_member.in_flight):
+        start = self._turn % count
+        for i in range(start, start + count):
+            m = ordered[i - count if i >= count else i]
+            free = m.in_flight < m.credit and (best_member is None or m.in_flight < best_member.in_flight)
+            if free and m.matches(topic):  # the topic is looked at only for a better candidate
                 best_member = m
         return best_member
 
     def _has_credit(self, group: str) -> bool:
-        members = self._groups.get(group)
-        if members:
-            for m in members.values():
-                if m.in_flight < m.credit:
-                    return True
-        return False
+        return self._free.get(group, 0) > 0
 
     def _assign(self, group: str, now: float, actions: Actions) -> None:
         """Send what waits for ``group`` (taken-back events first), keeping each key's order."""
@@ -444,7 +448,8 @@ class GroupBook:
             if not queue:
                 continue
             skipped: list[Owed] = []
-            while queue and self._has_credit(group):
+            # credit is looked at only when an event found no member (not before each event)
+            while queue:
                 owed = queue.popleft()
                 self._queued -= 1
                 if owed.key is not None and owed.key in blocked:
@@ -453,6 +458,8 @@ class GroupBook:
                     skipped.append(owed)  # no member of its topic has credit: later ones may fit
                     if owed.key is not None:
                         blocked.add(owed.key)  # the key's later events wait behind it
+                    if not self._has_credit(group):
+                        break
             queue.extendleft(reversed(skipped))
             self._queued += len(skipped)
 
