@@ -16,28 +16,29 @@ from . import output
 from .bench_harness import APPLIES, SCENARIOS, BenchError, Workload, chosen_scenarios, run
 from .bench_io import MAX_SIZE, MIN_SIZE
 
+TIMES = "\u00d7"  # the multiplication sign of the ratios (as an escape: it looks like an x)
 #: the targets of docs/PERFORMANCE.md ("Targets"), per (scenario, metric) of the table;
 #: tests/unit/test_bench_targets.py checks that the two agree
 TARGETS: dict[tuple[str, str], str] = {
-    ("throughput_1to1", "ev/s"): "≥ 1.2×",
-    ("fanout_1to4", "ev/s per sub"): "≥ 0.9×",
-    ("publish_batch", "ev/s"): "≥ 1.5×",
-    ("request_reply", "p50 ms"): "≤ 1.2×",
-    ("request_reply", "p99 ms"): "≤ 1.3×",
-    ("latency_1k", "p50 ms"): "≤ 1.3×",
-    ("latency_1k", "p99 ms"): "≤ 1.5×",
-    ("latency_10k", "p50 ms"): "≤ 1.3×",
-    ("latency_10k", "p99 ms"): "≤ 1.5×",
-    ("journaled", "ev/s vs plain"): "≥ 0.8×",
+    ("throughput_1to1", "ev/s"): f"≥ 1.2{TIMES}",
+    ("fanout_1to4", "ev/s per sub"): f"≥ 0.9{TIMES}",
+    ("publish_batch", "ev/s"): f"≥ 1.5{TIMES}",
+    ("request_reply", "p50 ms"): f"≤ 1.2{TIMES}",
+    ("request_reply", "p99 ms"): f"≤ 1.3{TIMES}",
+    ("latency_1k", "p50 ms"): f"≤ 1.3{TIMES}",
+    ("latency_1k", "p99 ms"): f"≤ 1.5{TIMES}",
+    ("latency_10k", "p50 ms"): f"≤ 1.3{TIMES}",
+    ("latency_10k", "p99 ms"): f"≤ 1.5{TIMES}",
+    ("journaled", "ev/s vs plain"): f"≥ 0.8{TIMES}",
     ("journaled", "ack p99.9 ms"): "< 10 ms",
-    ("replay", "ev/s"): "≥ 0.6×",
+    ("replay", "ev/s"): f"≥ 0.6{TIMES}",
     ("recovery", "open s"): "< 1 s",
     ("idle", "RSS MB"): "< 60 MB",
     ("idle", "CPU %"): "< 1 %",
     ("join", "median s"): "< 1 s",
-    ("groups", "ev/s"): "≥ 0.7×",
-    ("secured_1to1", "ev/s"): "≥ 0.8× open",
-    ("secured_request_reply", "p50 ms"): "≤ 1.2× open",
+    ("groups", "ev/s"): f"≥ 0.7{TIMES}",
+    ("secured_1to1", "ev/s"): f"≥ 0.8{TIMES} open",
+    ("secured_request_reply", "p50 ms"): f"≤ 1.2{TIMES} open",
     ("scale", "idle CPU %"): "≤ 0.5 % at n=30",
     ("scale", "join med s"): "≤ 0.5 s at n=30",
 }
@@ -66,7 +67,8 @@ def _rows(name: str, result: dict[str, Any]) -> Iterator[Row]:
     if name in ("request_reply", "secured_request_reply", "latency_1k", "latency_10k"):
         yield from _latency_rows(z, r, ratios)
     elif name == "journaled":
-        yield "ev/s vs plain", z["per_s"], result["zbus_unjournaled"]["per_s"], ratios["journaled_vs_unjournaled"]
+        plain = result["zbus_unjournaled"]["per_s"]
+        yield "ev/s vs plain", z["per_s"], plain, ratios["journaled_vs_unjournaled"]
         yield "ev/s vs raw", z["per_s"], r["per_s"], ratios["journaled_vs_raw"]
         yield "ack p99.9 ms", result["durable_ack_ms"].get("p99.9"), None, None
     elif "per_s" in z:
@@ -87,9 +89,9 @@ def _scale_rows(name: str, result: dict[str, Any]) -> Iterator[dict[str, str]]:
     target_of = "scale"
     for row in result["runs"]:
         z, r = row["zbus"], row["raw"]
-        label = f"{name} n={row['nodes']}"
+        label, ratios = f"{name} n={row['nodes']}", row["ratios"]
         cells: list[tuple[str, str, str, str]] = [
-            ("idle CPU %", f"{z['cpu_percent']:.2f}", f"{r['cpu_percent']:.2f}", _ratio(row["ratios"]["idle_cpu"])),
+            ("idle CPU %", f"{z['cpu_percent']:.2f}", f"{r['cpu_percent']:.2f}", _ratio(ratios["idle_cpu"])),
             ("RSS MB", f"{z['rss_mb']:.1f}", f"{r['rss_mb']:.1f}", ""),
             ("fds", f"{z['fds']:.0f}", f"{r['fds']:.0f}", ""),
             ("join med s", f"{z['join_median_s']:.3f}", f"{r['join_median_s']:.3f}", ""),
@@ -111,7 +113,7 @@ def _scale_rows(name: str, result: dict[str, Any]) -> Iterator[dict[str, str]]:
 
 
 def _ratio(value: float | None) -> str:
-    return "" if value is None or math.isnan(value) else f"{value:.2f}×"
+    return "" if value is None or math.isnan(value) else f"{value:.2f}{TIMES}"
 
 
 _SPEC = {"ev/s": ",.0f", "ms": ".3f", "MB": ".1f", "%": ".2f", " s": ".3f"}
@@ -163,7 +165,7 @@ def _topic(ctx: click.Context, param: click.Parameter, value: str | None) -> str
         topic = validate_topic(value)
     except zbus.ZbusError as exc:
         raise click.BadParameter(str(exc)) from None
-    if topic.startswith("bench.") or topic.startswith("$"):
+    if topic.startswith(("bench.", "$")):
         raise click.BadParameter(f"{value!r}: 'bench.' and '$' topics are the benchmark's own; pick another")
     return topic
 
@@ -180,7 +182,7 @@ def _nodes(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
 
 
 def _check_applies(scenarios: list[str], workload: Workload) -> None:
-    for option, value in workload.given().items():
+    for option in workload.given():
         used = APPLIES[option] & set(scenarios)
         if not used:
             choices = ", ".join(sorted(APPLIES[option]))

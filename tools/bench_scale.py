@@ -106,10 +106,19 @@ def zbus_mesh_node(mesh: str, name: str, peers: int, deadline: float, forwarder:
 
     async def main() -> None:
         async with zbus.Node(name, config=config) as node:
+            started = time.monotonic() - t0  # (of the join time: the node's own start)
             await node.subscribe("order.*", handler=lambda e: None)
             await node.wait_for_peers(peers, timeout=deadline)
-            _emit(joined=time.monotonic() - t0)
-            await _until_quit(deadline)
+            _emit(joined=time.monotonic() - t0, started=started)
+            profile_dir = os.environ.get("ZBUS_BENCH_PROFILE")  # cProfile of the idle time only
+            if not profile_dir:
+                await _until_quit(deadline)
+                return
+            import cProfile
+
+            with cProfile.Profile() as profile:
+                await _until_quit(deadline)
+            profile.dump_stats(os.path.join(profile_dir, f"scale-{name}-{os.getpid()}.prof"))
 
     asyncio.run(main())
 
@@ -145,20 +154,23 @@ async def _until_quit(deadline: float) -> None:
         loop.remove_reader(fd)
 
 
-def raw_mesh_node(name: str, port: int, connect: list[int], interval: float, deadline: float) -> None:
-    """Raw pyzmq: a PUB bound on ``port`` sending a heartbeat every ``interval`` s, a SUB connected
-    to every port in ``connect``; ``joined`` once a heartbeat of each arrived; idle until ``quit``."""
+def raw_mesh_node(name: str, interval: float, deadline: float) -> None:
+    """Raw pyzmq: a PUB bound on an ephemeral port (reported with ``loaded``) sending a heartbeat every
+    ``interval`` s, and on ``go PORTS`` a SUB connected to each of those ports; ``joined`` once a
+    heartbeat of each arrived; idle until ``quit``."""
     import msgpack
     import zmq
 
     ctx = zmq.Context()
     pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
-    pub.bind(f"tcp://127.0.0.1:{port}")
+    pub.bind("tcp://127.0.0.1:*")
     sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
-    _emit(loaded=True)
-    if _order(deadline) != "go":
+    _emit(loaded=True, port=int(pub.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]))
+    order, _, ports = _order(deadline).partition(" ")
+    if order != "go":
         return
     t0 = time.monotonic()
+    connect: list[int] = json.loads(ports)
     for other in connect:
         sub.connect(f"tcp://127.0.0.1:{other}")
     beat = msgpack.packb({"id": name, "epoch": 1, "heads": {}})
@@ -227,31 +239,30 @@ def _mesh(run: Run, kind: str, n: int, forwarder: bool = False) -> dict[str, Any
             fwd.read("ready", deadline)
         else:
             mesh = run.mesh()
-        ports = [free_port() for _ in range(n + 1)]
         children = []
         for i in range(n + 1):
             peers = n - 1 if i < n else n  # the late joiner sees all n
             if kind == "raw":
-                connect = [p for j, p in enumerate(ports[:n]) if j != i]
-                args: dict[str, Any] = {"port": ports[i], "connect": connect, "interval": interval}
+                args: dict[str, Any] = {"interval": interval}
                 role = "raw_mesh_node"
             else:
                 args, role = {"mesh": mesh, "peers": peers + extra, "forwarder": forwarder}, "zbus_mesh_node"
             children.append(run.start(role, command=cmd, name=f"scale-{i}", deadline=deadline * 3, **args))
-        for child in children:
-            child.read("loaded", deadline)
+        ports = [child.read("loaded", deadline).get("port", 0) for child in children]
         mesh_nodes, late = children[:n], children[n]
-        for child in mesh_nodes:
-            child.tell("go")
-        joins = sorted(child.read("joined", deadline)["joined"] for child in mesh_nodes)
+        for i, child in enumerate(mesh_nodes):
+            child.tell("go" if kind == "zbus" else f"go {json.dumps(ports[:i] + ports[i + 1 : n])}")
+        joined = [child.read("joined", deadline) for child in mesh_nodes]
+        joins = sorted(message["joined"] for message in joined)
         time.sleep(SETTLE)  # a settling window before measuring, not synchronisation
         result: dict[str, Any] = {"nodes": n, **_idle(mesh_nodes, run.sizes.scale_window)}
         if fwd is not None:
             result["forwarder"] = _idle([fwd], 1.0)
-        late.tell("go")
+        late.tell("go" if kind == "zbus" else f"go {json.dumps(ports[:n])}")
         result.update(
             join_median_s=statistics.median(joins),
             join_max_s=joins[-1],
+            start_median_s=statistics.median(message.get("started", 0.0) for message in joined),
             late_join_s=late.read("joined", deadline)["joined"],
         )
         return result
