@@ -76,7 +76,12 @@ class Workload:
 
     def given(self) -> dict[str, Any]:
         """The options given (for the report)."""
-        chosen = {"count": self.count, "size": self.size, "topic": self.topic, "rate": self.rate}
+        chosen: dict[str, Any] = {
+            "count": self.count,
+            "size": self.size,
+            "topic": self.topic,
+            "rate": self.rate,
+        }
         out = {k: v for k, v in chosen.items() if v is not None}
         if self.nodes:
             out["nodes"] = list(self.nodes)

@@ -30,6 +30,7 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +145,12 @@ async def _until_quit(deadline: float) -> None:
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     fd = sys.stdin.fileno()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+
+    def on_stdin() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, on_stdin)
     try:
         async with asyncio.timeout(deadline):
             await done
@@ -199,7 +205,11 @@ def raw_mesh_node(name: str, interval: float, deadline: float) -> None:
     ctx.destroy(linger=0)
 
 
-ROLES = {"zbus_mesh_node": zbus_mesh_node, "zbus_forwarder": zbus_forwarder, "raw_mesh_node": raw_mesh_node}
+ROLES: dict[str, Callable[..., None]] = {
+    "zbus_mesh_node": zbus_mesh_node,
+    "zbus_forwarder": zbus_forwarder,
+    "raw_mesh_node": raw_mesh_node,
+}
 
 
 # -- harness side -------------------------------------------------------------------------------------
