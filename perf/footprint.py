@@ -19,34 +19,17 @@ import os
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+# the /proc probes and the port picker are the ones `zbus bench --scenario scale` uses
+from zbus.tools.bench_scale import cpu_ns, free_port, proc_status
+
 JOIN_TIMEOUT = 30.0
 SETTLE = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-
-def status(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def measure(n: int, seconds: float, workdir: Path) -> dict[str, float]:
@@ -95,14 +78,14 @@ def measure(n: int, seconds: float, workdir: Path) -> dict[str, float]:
                 *lines, buffers[i] = buffers[i].split(b"\n")
                 joined[i] += sum(line.startswith(b"peer joined") for line in lines)
         time.sleep(SETTLE)  # a settling window before measuring, not synchronisation
-        start_cpu = [cpu_seconds(p.pid) for p in procs]
+        start_cpu = [cpu_ns(p.pid) / 1e9 for p in procs]
         t0 = time.monotonic()
         time.sleep(seconds)  # the idle window being measured
         wall = time.monotonic() - t0
-        cpu = [(cpu_seconds(p.pid) - c) / wall * 100 for p, c in zip(procs, start_cpu, strict=True)]
-        rss = [status(p.pid, "VmRSS") / 1024 for p in procs]
+        cpu = [(cpu_ns(p.pid) / 1e9 - c) / wall * 100 for p, c in zip(procs, start_cpu, strict=True)]
+        rss = [proc_status(p.pid, "VmRSS") / 1024 for p in procs]
         fds = [len(os.listdir(f"/proc/{p.pid}/fd")) for p in procs]
-        threads = [status(p.pid, "Threads") for p in procs]
+        threads = [proc_status(p.pid, "Threads") for p in procs]
         return {
             "nodes": n,
             "peers_per_node": n - 1,

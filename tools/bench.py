@@ -4,92 +4,192 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
+import zbus
+from zbus.model.topics import validate_topic
+
 from . import output
-from .bench_harness import SCENARIOS, BenchError, run
+from .bench_harness import APPLIES, SCENARIOS, BenchError, Workload, chosen_scenarios, run
+from .bench_io import MAX_SIZE, MIN_SIZE
 
-#: issue 6's target for each scenario's headline ratio (shown beside the measured value)
-TARGETS = {
-    "throughput_1to1": ("throughput", "≥ 0.75"),
-    "fanout_1to4": ("per_subscriber", "≥ 0.8"),
-    "publish_batch": ("throughput", "≥ 1.5"),
-    "request_reply": ("p50", "≤ 1.2 (p99 ≤ 1.3)"),
-    "latency_1k": ("p50", "—"),
-    "latency_10k": ("p50", "—"),
-    "journaled": ("journaled_vs_unjournaled", "≥ 0.8, ack p99 < 5 ms"),
-    "throughput_1to1_ipc": ("throughput", "—"),
-    "replay": ("replay", "≥ 0.6"),
-    "recovery": ("vs_target_1s", "< 1 s"),
-    "idle": ("rss_vs_target_60mb", "< 60 MB, < 1 % CPU"),
-    "join": ("vs_target_1s", "< 1 s"),
-    "secured_1to1": ("throughput", "≥ 0.8 (secured/open)"),
-    "secured_request_reply": ("p50", "≤ 1.2 (secured/open)"),
-    "groups": ("throughput", "≥ 0.7"),
+TIMES = "\u00d7"  # the multiplication sign of the ratios (as an escape: it looks like an x)
+#: the targets of docs/PERFORMANCE.md ("Targets"), per (scenario, metric) of the table;
+#: tests/unit/test_bench_targets.py checks that the two agree
+TARGETS: dict[tuple[str, str], str] = {
+    ("throughput_1to1", "ev/s"): f"≥ 1.2{TIMES}",
+    ("fanout_1to4", "ev/s per sub"): f"≥ 0.9{TIMES}",
+    ("publish_batch", "ev/s"): f"≥ 1.5{TIMES}",
+    ("request_reply", "p50 ms"): f"≤ 1.2{TIMES}",
+    ("request_reply", "p99 ms"): f"≤ 1.3{TIMES}",
+    ("latency_1k", "p50 ms"): f"≤ 1.3{TIMES}",
+    ("latency_1k", "p99 ms"): f"≤ 1.5{TIMES}",
+    ("latency_10k", "p50 ms"): f"≤ 1.3{TIMES}",
+    ("latency_10k", "p99 ms"): f"≤ 1.5{TIMES}",
+    ("journaled", "ev/s vs plain"): f"≥ 0.8{TIMES}",
+    ("journaled", "ack p99.9 ms"): "< 10 ms",
+    ("replay", "ev/s"): f"≥ 0.6{TIMES}",
+    ("recovery", "open s"): "< 1 s",
+    ("idle", "RSS MB"): "< 60 MB",
+    ("idle", "CPU %"): "< 1 %",
+    ("join", "median s"): "< 1 s",
+    ("groups", "ev/s"): f"≥ 0.7{TIMES}",
+    ("secured_1to1", "ev/s"): f"≥ 0.8{TIMES} open",
+    ("secured_request_reply", "p50 ms"): f"≤ 1.2{TIMES} open",
+    ("scale", "idle CPU %"): "≤ 0.5 % at n=30",
+    ("scale", "join med s"): "≤ 0.5 s at n=30",
 }
+COLUMNS = ["scenario", "metric", "zbus", "raw", "ratio", "target"]
+Row = tuple[str, Any, Any, float | None]  # metric, zbus value, raw value, ratio
 
 
-def _fmt(value: Any, spec: str = ".2f") -> str:
-    if isinstance(value, float) and math.isnan(value):
+def _num(value: Any, spec: str) -> str:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
-def _detail(name: str, result: dict[str, Any]) -> str:
+def _latency_rows(z: dict[str, Any], r: dict[str, Any], ratios: dict[str, float]) -> Iterator[Row]:
+    for q in ("p50", "p99"):
+        ratio = ratios.get(q, z["latency_ms"][q] / r["latency_ms"][q] if r["latency_ms"][q] else None)
+        yield f"{q} ms", z["latency_ms"][q], r["latency_ms"][q], ratio
+
+
+def _rows(name: str, result: dict[str, Any]) -> Iterator[Row]:
+    """The table rows of one scenario's result (everything else is in ``--json``)."""
+    ratios = result["ratios"]
     if "secured" in result:  # secured/open instead of zbus/raw
         result = {**result, "zbus": result["secured"], "raw": result["open"]}
     z, r = result.get("zbus", {}), result.get("raw", {})
-    if "latency_ms" in z:
-        zl, rl = z["latency_ms"], r["latency_ms"]
-        return "  ".join(
-            f"{q} {_fmt(zl[q], '.3f')}/{_fmt(rl[q], '.3f')} ms" for q in ("p50", "p99", "p99.9", "max")
-        ) + (
-            f"; cpu µs/ev {_fmt(z['cpu_us_per_event'], '.1f')}/{_fmt(r['cpu_us_per_event'], '.1f')}; "
-            f"lost {z['lost']}/{r['lost']}; rss {z['rss_peak_mb']:.0f}/{r['rss_peak_mb']:.0f} MB"
-        )
-    if "per_s" in z and "delivered" in z:
-        text = (
-            f"zbus {z['per_s']:,.0f}/s raw {r['per_s']:,.0f}/s; "
-            f"cpu µs/ev {_fmt(z['cpu_us_per_event'], '.1f')}/{_fmt(r['cpu_us_per_event'], '.1f')}; "
-            f"lost {z['lost']}/{r['lost']}; rss {z['rss_peak_mb']:.0f}"
-            f"/{r['rss_peak_mb']:.0f} MB"
-        )
-        if "durable_ack_ms" in z:
-            text += f"; durable ack p99 {z['durable_ack_ms']['p99']:.2f} ms"
-        return text
-    if name == "replay":
-        return f"zbus {z['per_s']:,.0f}/s raw scan {r['per_s']:,.0f}/s ({z['events']:,} events)"
-    if name == "recovery":
-        return f"{z['seconds'] * 1000:.1f} ms to open + stream heads, {z['events']:,} events"
-    if name == "idle":
-        return f"RSS {z['rss_mb']:.1f} MB, CPU {z['cpu_percent']:.2f} % over {z['seconds']:.0f} s"
-    if name == "join":
-        return f"median {z['median_s'] * 1000:.0f} ms, max {z['max_s'] * 1000:.0f} ms over {z['rounds']}"
-    return ""
+    if name in ("request_reply", "secured_request_reply", "latency_1k", "latency_10k"):
+        yield from _latency_rows(z, r, ratios)
+    elif name == "journaled":
+        plain = result["zbus_unjournaled"]["per_s"]
+        yield "ev/s vs plain", z["per_s"], plain, ratios["journaled_vs_unjournaled"]
+        yield "ev/s vs raw", z["per_s"], r["per_s"], ratios["journaled_vs_raw"]
+        yield "ack p99.9 ms", result["durable_ack_ms"].get("p99.9"), None, None
+    elif "per_s" in z:
+        metric = "ev/s per sub" if name == "fanout_1to4" else "ev/s"
+        yield metric, z["per_s"], r["per_s"], next(iter(ratios.values()))
+        if "latency_ms" in z and "latency_ms" in r:  # paced by --rate
+            yield from _latency_rows(z, r, {})
+    elif name == "recovery":
+        yield "open s", z["seconds"], None, None
+    elif name == "idle":
+        yield "RSS MB", z["rss_mb"], None, None
+        yield "CPU %", z["cpu_percent"], None, None
+    elif name == "join":
+        yield "median s", z["median_s"], None, None
+
+
+def _scale_rows(name: str, result: dict[str, Any]) -> Iterator[dict[str, str]]:
+    target_of = "scale"
+    for row in result["runs"]:
+        z, r = row["zbus"], row["raw"]
+        label, ratios = f"{name} n={row['nodes']}", row["ratios"]
+        cells: list[tuple[str, str, str, str]] = [
+            ("idle CPU %", f"{z['cpu_percent']:.2f}", f"{r['cpu_percent']:.2f}", _ratio(ratios["idle_cpu"])),
+            ("RSS MB", f"{z['rss_mb']:.1f}", f"{r['rss_mb']:.1f}", ""),
+            ("fds", f"{z['fds']:.0f}", f"{r['fds']:.0f}", ""),
+            ("join med s", f"{z['join_median_s']:.3f}", f"{r['join_median_s']:.3f}", ""),
+            ("join max s", f"{z['join_max_s']:.3f}", f"{r['join_max_s']:.3f}", ""),
+            ("late join s", f"{z['late_join_s']:.3f}", f"{r['late_join_s']:.3f}", ""),
+        ]
+        if "forwarder" in z:
+            f = z["forwarder"]
+            cells.append(("forwarder CPU %", f"{f['cpu_percent']:.2f}", "", ""))
+        for i, (metric, zv, rv, ratio) in enumerate(cells):
+            yield {
+                "scenario": label if i == 0 else "",
+                "metric": metric,
+                "zbus": zv,
+                "raw": rv,
+                "ratio": ratio,
+                "target": TARGETS.get((target_of, metric), ""),
+            }
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:.2f}{TIMES}"
+
+
+_SPEC = {"ev/s": ",.0f", "ms": ".3f", "MB": ".1f", "%": ".2f", " s": ".3f"}
+
+
+def _cell(metric: str, value: Any) -> str:
+    spec = next((s for unit, s in _SPEC.items() if unit in metric), ".2f")
+    return "" if value is None else _num(value, spec)
+
+
+def table_rows(report: dict[str, Any]) -> list[dict[str, str]]:
+    """The rows of the human table (each cell short: the table fits 100 columns)."""
+    rows: list[dict[str, str]] = []
+    for name, result in report["scenarios"].items():
+        if name.startswith("scale"):
+            rows.extend(_scale_rows(name, result))
+            continue
+        for i, (metric, zv, rv, ratio) in enumerate(_rows(name, result)):
+            rows.append(
+                {
+                    "scenario": name if i == 0 else "",
+                    "metric": metric,
+                    "zbus": _cell(metric, zv),
+                    "raw": _cell(metric, rv),
+                    "ratio": _ratio(ratio),
+                    "target": TARGETS.get((name, metric), ""),
+                }
+            )
+    return rows
 
 
 def render_table(report: dict[str, Any]) -> None:
-    """Print one line per scenario: headline ratio, target, and the numbers behind it."""
-    rows = []
-    for name, result in report["scenarios"].items():
-        key, target = TARGETS.get(name, ("", "—"))
-        ratios = result["ratios"]
-        rows.append(
-            {
-                "scenario": name,
-                "ratio": ", ".join(f"{k} {_fmt(v)}" for k, v in ratios.items()),
-                "target": f"{key} {target}" if key else target,
-                "numbers (zbus/raw)": _detail(name, result),
-            }
-        )
-    output.table(rows, ["scenario", "ratio", "target", "numbers (zbus/raw)"])
+    """Print the table (rows per scenario: metric, zbus, raw, ratio, target) and the run's context."""
+    output.table(table_rows(report), COLUMNS)
     m = report["machine"]
     click.echo(
         f"\n{report['mode']} run: {m['cpus']} cpus, python {m['python']}, zbus {m['zbus']}, "
-        f"load {m['load_1min']:.2f} at start; ratios are zbus / raw of the same run"
+        f"load {m['load_1min']:.2f} at start\nratio = zbus / raw of this run (secured: secured / open); "
+        "targets: docs/PERFORMANCE.md, Targets"
     )
+    if report.get("options"):
+        click.echo("options: " + ", ".join(f"{k}={v}" for k, v in report["options"].items()))
+
+
+def _topic(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        topic = validate_topic(value)
+    except zbus.ZbusError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if topic.startswith(("bench.", "$")):
+        raise click.BadParameter(f"{value!r}: 'bench.' and '$' topics are the benchmark's own; pick another")
+    return topic
+
+
+def _nodes(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[int, ...]:
+    sizes: list[int] = []
+    for text in value:
+        for part in text.split(","):
+            part = part.strip()
+            if not part.isdigit() or not 2 <= int(part) <= 200:
+                raise click.BadParameter(f"{part!r}: each mesh size must be a whole number from 2 to 200")
+            sizes.append(int(part))
+    return tuple(sorted(set(sizes)))
+
+
+def _check_applies(scenarios: list[str], workload: Workload) -> None:
+    for option in workload.given():
+        used = APPLIES[option] & set(scenarios)
+        if not used:
+            choices = ", ".join(sorted(APPLIES[option]))
+            raise click.UsageError(
+                f"--{option} changes none of the scenarios chosen ({', '.join(scenarios)}); "
+                f"it applies to: {choices}. Add one with --scenario."
+            )
 
 
 @click.command("bench")
@@ -100,23 +200,64 @@ def render_table(report: dict[str, Any]) -> None:
     "scenarios",
     multiple=True,
     type=click.Choice(list(SCENARIOS)),
-    help="Run only this scenario (repeatable). Default: all.",
+    help="Run only this scenario (repeatable). Default: all but secured_* and scale*.",
 )
-def bench(quick: bool, as_json: bool, scenarios: tuple[str, ...]) -> None:
+@click.option(
+    "--count",
+    "--msgs",
+    type=click.IntRange(1, 10_000_000),
+    help="Events per publish/subscribe scenario (round trips for request_reply).",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(MIN_SIZE, MAX_SIZE),
+    metavar="BYTES",
+    help=f"Payload size in bytes of msgpack ({MIN_SIZE}..{MAX_SIZE:,}; default an order of ~150).",
+)
+@click.option("--topic", callback=_topic, help="Topic the events are published on (default order.placed).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(1, 1_000_000),
+    metavar="EV/S",
+    help="Pace the publishers of throughput/fan-out/ipc/journaled runs (their latency is then reported).",
+)
+@click.option(
+    "--nodes",
+    multiple=True,
+    callback=_nodes,
+    metavar="N[,N...]",
+    help="Mesh sizes for the scale scenarios (repeatable or a list; default 10,30,50, quick 3).",
+)
+def bench(
+    quick: bool,
+    as_json: bool,
+    scenarios: tuple[str, ...],
+    count: int | None,
+    size: int | None,
+    topic: str | None,
+    rate: float | None,
+    nodes: tuple[int, ...],
+) -> None:
     """Measure zbus end to end against raw pyzmq + msgpack in the same run.
 
     Publishers, subscribers, clients and responders run as separate processes on loopback (or
     ipc:// in a temporary directory); every scenario is bounded in count and time. Progress goes
-    to stderr, the table (or --json) to stdout. Full runs take a few minutes.
+    to stderr, the table (or --json) to stdout. Full runs take a few minutes. --count, --size,
+    --topic and --rate change the scenarios they make sense for (an option that changes none of
+    the chosen scenarios is refused); the scale scenarios start --nodes node processes each.
 
     \b
     Examples:
       zbus bench --quick
-      zbus bench --scenario throughput_1to1 --scenario request_reply
+      zbus bench --scenario throughput_1to1 --count 200000 --size 1024
+      zbus bench --scenario fanout_1to4 --rate 5000 --topic sensors.temp
+      zbus bench --scenario scale --nodes 10,30,50
       zbus bench --json > perf/results/$(date +%F).json
     """
+    workload = Workload(count=count, size=size, topic=topic, rate=rate, nodes=nodes)
+    _check_applies(chosen_scenarios(list(scenarios)), workload)
     try:
-        report = run(list(scenarios), quick=quick, progress=output.note)
+        report = run(list(scenarios), quick=quick, progress=output.note, workload=workload)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

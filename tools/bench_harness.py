@@ -20,145 +20,21 @@ the run's temporary directory.
 
 from __future__ import annotations
 
-import json
 import os
-import select
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import zbus
 
-__all__ = ["SCENARIOS", "BenchError", "Sizes", "run"]
+from .bench_procs import FULL, QUICK, BenchError, Run, Sizes, Workload
+from .bench_scale import scale, scale_forwarder
 
-
-class BenchError(zbus.ZbusError):
-    """A benchmark process failed or did not answer in time (the message has its stderr tail)."""
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """Event counts and durations of one mode (``--quick`` or full)."""
-
-    throughput: int
-    fanout: int
-    rtt: int
-    latency_seconds: float
-    journaled: int
-    durable_acks: int
-    replay: int
-    recovery: int
-    idle_seconds: float
-    join_rounds: int
-    deadline: float
-
-
-QUICK = Sizes(3_000, 1_500, 200, 0.3, 2_000, 20, 3_000, 20_000, 1.0, 2, 30.0)
-FULL = Sizes(100_000, 40_000, 5_000, 3.0, 50_000, 500, 100_000, 1_000_000, 5.0, 10, 120.0)
-
-
-class Child:
-    """One worker process; messages are JSON lines on its stdout, orders lines on its stdin."""
-
-    def __init__(self, role: str, args: dict[str, Any], tmp: Path) -> None:
-        self.role = role
-        self.log_path = tmp / f"{role}-{os.urandom(3).hex()}.log"
-        self._log: IO[bytes] = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zbus.tools.bench_worker", role, json.dumps(args)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env={
-                **os.environ,
-                "PYTHONUNBUFFERED": "1",
-                "TMPDIR": str(tmp),
-            },  # ipc files stay in the run's dir
-        )
-        self._buffer = b""
-
-    def read(self, key: str, timeout: float) -> dict[str, Any]:
-        """The next message that has ``key``. Raises BenchError on a worker error, exit or timeout."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\n" in self._buffer:
-                line, self._buffer = self._buffer.split(b"\n", 1)
-                message: dict[str, Any] = json.loads(line)
-                if "error" in message:
-                    raise self._failure(message["error"])
-                if key in message:
-                    return message
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._failure(f"no {key!r} within {timeout:.0f} s")
-            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    self.proc.wait(5)
-                    raise self._failure(f"exited with code {self.proc.returncode} before sending {key!r}")
-                self._buffer += chunk
-
-    def tell(self, order: str) -> None:
-        """Send an order line (``go``, ``quit``); a worker that already exited is ignored."""
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(order.encode() + b"\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
-
-    def _failure(self, what: str) -> BenchError:
-        self._log.flush()
-        tail = self.log_path.read_text(errors="replace")[-1500:]
-        return BenchError(f"bench process {self.role} (pid {self.proc.pid}): {what}\n{tail}")
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask it to quit, wait up to ``timeout`` s, then kill it by PID."""
-        if self.proc.poll() is None:
-            self.tell("quit")
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
-        self._log.close()
-
-
-class Run:
-    """The temporary directory and the children of one benchmark run."""
-
-    def __init__(self, sizes: Sizes, tmp: Path, progress: Callable[[str], None]) -> None:
-        self.sizes = sizes
-        self.tmp = tmp
-        self.progress = progress
-        self.children: list[Child] = []
-
-    def start(self, role: str, **args: Any) -> Child:
-        """Start a worker process for ``role``."""
-        child = Child(role, args, self.tmp)
-        self.children.append(child)
-        return child
-
-    def stop_all(self) -> None:
-        """Stop every child still running (each by its own PID)."""
-        for child in self.children:
-            child.stop()
-        self.children = []
-
-    def mesh(self) -> str:
-        """A fresh mesh name, so runs never see each other's nodes."""
-        return f"bench-{os.getpid()}-{os.urandom(3).hex()}"
+__all__ = ["APPLIES", "SCENARIOS", "BenchError", "Sizes", "Workload", "chosen_scenarios", "run"]
 
 
 def _side_result(
@@ -201,6 +77,8 @@ def pubsub(
     """One publisher, ``subs`` subscribers, ``n`` events; ``kind`` is ``"raw"`` or ``"zbus"``; ``secure``:
     zbus with ``security.mode = "mesh"`` (keys and credentials made for the run)."""
     d = run.sizes.deadline
+    if run.workload.rate and run.scenario in APPLIES["rate"] and "rate" not in pub_args:
+        pub_args["rate"] = run.workload.rate  # --rate: paced, so the subscribers measure latency too
     latency = bool(pub_args.get("rate"))
     try:
         if kind == "raw":
@@ -354,7 +232,7 @@ def publish_batch(run: Run) -> dict[str, Any]:
 
 
 def _latency(run: Run, rate: int) -> dict[str, Any]:
-    n = max(10, int(rate * run.sizes.latency_seconds))
+    n = run.workload.count or max(10, int(rate * run.sizes.latency_seconds))
     raw, ours = pubsub(run, "raw", n, rate=rate), pubsub(run, "zbus", n, rate=rate)
     rl, zl = raw["latency_ms"], ours["latency_ms"]
     return {
@@ -563,18 +441,47 @@ SCENARIOS: dict[str, Callable[[Run], dict[str, Any]]] = {
         idle,
         join,
         groups,
+        scale,
+        scale_forwarder,
     )
 }
 
 
-#: run only when named with ``--scenario`` (they compare zbus with itself, not with raw pyzmq)
-ON_REQUEST = frozenset({"secured_1to1", "secured_request_reply"})
+#: run only when named with ``--scenario`` (secured: zbus against itself; scale: many processes)
+ON_REQUEST = frozenset({"secured_1to1", "secured_request_reply", "scale", "scale_forwarder"})
+
+_PUBSUB = ("throughput_1to1", "fanout_1to4", "throughput_1to1_ipc", "journaled", "secured_1to1")
+_PAYLOAD = (*_PUBSUB, "publish_batch", "latency_1k", "latency_10k", "replay", "groups")
+#: the scenarios each workload option changes (``zbus bench`` refuses an option none of the chosen use)
+APPLIES: dict[str, frozenset[str]] = {
+    "count": frozenset({*_PAYLOAD, "request_reply", "secured_request_reply"}),
+    "size": frozenset(_PAYLOAD),
+    "topic": frozenset(_PAYLOAD),
+    "rate": frozenset(_PUBSUB),
+    "nodes": frozenset({"scale", "scale_forwarder"}),
+}
 
 
-def run(names: list[str], *, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
-    """Run the named scenarios (all when empty) and return the JSON-able report."""
+def chosen_scenarios(names: list[str]) -> list[str]:
+    """The scenarios a run with ``--scenario names`` runs (all but the on-request ones when empty)."""
+    return names or [name for name in SCENARIOS if name not in ON_REQUEST]
+
+
+def sizes_for(quick: bool, workload: Workload) -> Sizes:
+    """The counts of a run: the mode's, with ``--count`` and ``--nodes`` applied."""
     sizes = QUICK if quick else FULL
-    chosen = names or [name for name in SCENARIOS if name not in ON_REQUEST]
+    if c := workload.count:
+        sizes = replace(sizes, throughput=c, fanout=c, rtt=c, journaled=c, replay=c)
+    return replace(sizes, nodes=workload.nodes) if workload.nodes else sizes
+
+
+def run(
+    names: list[str], *, quick: bool, progress: Callable[[str], None], workload: Workload | None = None
+) -> dict[str, Any]:
+    """Run the named scenarios (all when empty) and return the JSON-able report."""
+    workload = workload or Workload()
+    sizes = sizes_for(quick, workload)
+    chosen = chosen_scenarios(names)
     report: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -583,11 +490,13 @@ def run(names: list[str], *, quick: bool, progress: Callable[[str], None]) -> di
             "load_1min": os.getloadavg()[0],
         },
         "mode": "quick" if quick else "full",
+        "options": workload.given(),
         "scenarios": {},
     }
     with tempfile.TemporaryDirectory(prefix="zbus-bench-") as tmp:
-        bench = Run(sizes, Path(tmp), progress)
+        bench = Run(sizes, Path(tmp), progress, workload)
         for name in chosen:
+            bench.scenario = name
             progress(f"{name}: {SCENARIOS[name].__doc__ or ''}".strip())
             started = time.monotonic()
             result = SCENARIOS[name](bench)

@@ -7,6 +7,7 @@ Imported by the raw and the zbus workers alike (neither imports the other, and t
 from __future__ import annotations
 
 import json
+import os
 import resource
 import select
 import sys
@@ -14,9 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgpack
+
 __all__ = ["EVENT_TOPIC", "PACE_SLACK", "PAYLOAD", "emit", "latency_summary", "usage", "wait_order"]
 
-EVENT_TOPIC = "order.placed"
+#: ``--topic`` (the harness passes it as ``ZBUS_BENCH_TOPIC``; checked by ``zbus bench`` before)
+EVENT_TOPIC = os.environ.get("ZBUS_BENCH_TOPIC") or "order.placed"
+#: ``--size`` limits, in bytes of msgpack payload: the smallest order that still has its ``order_id``,
+#: and the largest whose event fits ``transport.max_message_size``'s default of 1 MiB with its header
+MIN_SIZE, MAX_SIZE = 32, 1_000_000
 #: fixed-rate publishers sleep only when more than this ahead of schedule (sleeps shorter than
 #: about a millisecond overshoot); behind schedule they send at once
 PACE_SLACK = 0.001
@@ -29,6 +36,19 @@ PAYLOAD: dict[str, Any] = {
     "currency": "EUR",
     "note": "deliver to the back door, ring twice, keep it upright",
 }
+
+
+def sized_payload(size: int) -> dict[str, Any]:
+    """An order whose msgpack encoding is ``size`` bytes (``--size``): ``order_id`` plus padding."""
+    base: dict[str, Any] = {"order_id": 4711, "pad": ""}
+    pad = max(0, size - len(msgpack.packb(base)))
+    while pad and len(msgpack.packb({**base, "pad": "x" * pad})) > size:
+        pad -= 1  # the string's length prefix grows with it
+    return {**base, "pad": "x" * pad}
+
+
+if os.environ.get("ZBUS_BENCH_SIZE"):
+    PAYLOAD = sized_payload(int(os.environ["ZBUS_BENCH_SIZE"]))
 
 
 def emit(**fields: Any) -> None:

@@ -116,7 +116,7 @@ def zbus_sub(
                 if state["got"] >= n:
                     done.set()
 
-            await node.subscribe("order.*", handler=handle, max_size=max(n + 10, 1000))
+            await node.subscribe(EVENT_TOPIC, handler=handle, max_size=max(n + 10, 1000))
             emit(ready=True)
             cpu0 = time.process_time()
             try:
@@ -327,7 +327,7 @@ def zbus_member(mesh: str, deadline: float = 60) -> None:
                 state["last"] = now
                 state["got"] += 1
 
-            await node.subscribe("order.*", handler=handle, group="bench")
+            await node.subscribe(EVENT_TOPIC, handler=handle, group="bench")
             emit(ready=True)
             cpu0 = time.process_time()
             await _order(deadline)  # "quit": the publisher has every ack

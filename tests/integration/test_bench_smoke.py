@@ -57,7 +57,7 @@ def test_bench_runs_one_scenario_and_prints_a_table() -> None:
         [*ZBUS, "bench", "--quick", "--scenario", "join"], capture_output=True, text=True, timeout=30
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "join" in out.stdout and "vs_target_1s" in out.stdout
+    assert "join" in out.stdout and "median s" in out.stdout and "< 1 s" in out.stdout
     assert "throughput_1to1" not in out.stdout
 
 
@@ -89,3 +89,74 @@ def test_bench_secured_scenarios_compare_security_on_and_off() -> None:
     assert (
         scenarios["secured_1to1"]["secured"]["lost"] == 0 and scenarios["secured_1to1"]["open"]["lost"] == 0
     )
+
+
+WORKLOAD = ["--size", "512", "--topic", "sensors.temp", "--rate", "5000"]
+
+
+def test_bench_workload_options_reach_both_sides() -> None:
+    out = subprocess.run(
+        [*ZBUS, "bench", "--quick", "--json", "--scenario", "throughput_1to1", "--count", "500", *WORKLOAD],
+        capture_output=True,
+        text=True,
+        timeout=40,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert report["options"] == {"count": 500, "size": 512, "topic": "sensors.temp", "rate": 5000.0}
+    result = report["scenarios"]["throughput_1to1"]
+    for side in ("zbus", "raw"):
+        assert result[side]["delivered"] == 500 and result[side]["lost"] == 0, (side, result[side])
+        assert result[side]["latency_ms"]["samples"] == 500  # paced by --rate: latency is measured
+        assert result[side]["publish_s"] >= 0.09  # 500 events at 5,000/s take 0.1 s (bounded pacing)
+
+
+def test_bench_table_fits_100_columns_and_cites_the_targets_doc() -> None:
+    out = subprocess.run(
+        [*ZBUS, "bench", "--quick", "--scenario", "request_reply", "--scenario", "idle", "--count", "50"],
+        capture_output=True,
+        text=True,
+        timeout=40,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100, out.stdout
+    assert any(
+        line.startswith("request_reply") and "p50 ms" in line and "≤ 1.2\u00d7" in line for line in lines
+    )
+    assert "docs/PERFORMANCE.md" in out.stdout and "issue" not in out.stdout.lower()
+
+
+def test_bench_refuses_bad_workload_values_with_clear_errors() -> None:
+    cases = [
+        (["--count", "0"], "--count"),
+        (["--size", "5"], "--size"),
+        (["--rate", "-3"], "--rate"),
+        (["--topic", "a..b"], "--topic"),
+        (["--topic", "order.*"], "--topic"),
+        (["--nodes", "1"], "--nodes"),
+        (["--nodes", "10,x"], "--nodes"),
+        (["--scenario", "idle", "--size", "100"], "--size changes none of the scenarios chosen"),
+        (["--nodes", "5"], "--nodes changes none of the scenarios chosen"),
+        (["--bogus"], "No such option '--bogus'"),
+    ]
+    for args, message in cases:
+        out = subprocess.run([*ZBUS, "bench", *args], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+
+
+def test_bench_scale_starts_n_node_processes_and_a_raw_baseline() -> None:
+    out = subprocess.run(
+        [*ZBUS, "bench", "--quick", "--json", "--scenario", "scale", "--nodes", "3"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    (row,) = json.loads(out.stdout)["scenarios"]["scale"]["runs"]
+    assert row["nodes"] == 3
+    for side in ("zbus", "raw"):
+        result = row[side]
+        assert result["cpu_percent"] > 0 and result["rss_mb"] > 0 and result["fds"] > 0, (side, result)
+        assert 0 < result["join_median_s"] <= result["join_max_s"] < 60 and result["late_join_s"] > 0
+    assert math.isfinite(row["ratios"]["idle_cpu"])

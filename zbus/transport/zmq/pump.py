@@ -5,7 +5,7 @@ Theory of operation
 Each receiving socket is watched with ``loop.add_reader`` on its ZMQ_FD. ZMQ_FD is edge-triggered
 and only says "look at ZMQ_EVENTS", so every wake-up drains the socket with NOBLOCK until EAGAIN
 (which re-arms the edge), and a safety poll every ``safety_poll`` seconds (``transport.safety_poll``)
-covers a missed edge.
+covers a missed edge (Rule 4).
 
 Rule 1: messages are handled inside the reader callback itself when the pump is parked. A handler
 that returns ``None`` is done; a message then costs no task wake-up at all, which is what keeps a
@@ -14,6 +14,11 @@ Rule 2: a handler that returns an awaitable needs waiting (backpressure, an asyn
 callback stops, hands the awaitable to the pump's task and the task continues draining after it.
 Rule 3: at most ``DRAIN_BATCH`` messages per turn, then the task takes over after yielding to the
 loop, so one busy socket cannot starve heartbeats, timers or other sockets.
+Rule 4: the safety poll is one timer per event loop (``_Sweep``), not one per pump: every
+``safety_poll`` seconds it reads ZMQ_EVENTS of every pump's socket and treats a readable one as a
+wake-up. A node has two pumps per peer (SUB and its monitor); with a timeout per parked pump, an idle
+node of 30 peers woke a task 240 times a second and tried a receive each time (an exception per
+empty socket): that was most of its idle CPU (docs/PERFORMANCE.md, "Scale").
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 
 import zmq
@@ -34,6 +40,45 @@ log = logging.getLogger("zbus")
 # sets, and large enough that the hand-over costs nothing measurable at full rate
 DRAIN_BATCH = 512
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+
+
+class _Sweep:
+    """Rule 4: the safety poll of every pump on one event loop, as one timer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pumps: dict[Pump, None] = {}  # (ordered, for a stable look order)
+        self._timer: asyncio.TimerHandle | None = None
+        self._looking = False
+
+    def add(self, pump: Pump) -> None:
+        self.pumps[pump] = None
+        if self._timer is None and not self._looking:
+            self._timer = self.loop.call_later(pump.safety_poll, self._look)
+
+    def discard(self, pump: Pump) -> None:
+        self.pumps.pop(pump, None)
+        if not self.pumps and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _look(self) -> None:
+        self._looking = True  # a message handled here may add or stop pumps: one timer still
+        try:
+            for pump in list(self.pumps):
+                try:
+                    pump.poke()
+                except Exception:  # one socket's trouble never stops the others' safety poll
+                    log.exception("zbus: error in the safety poll of a socket")
+        finally:
+            self._looking = False
+            self._timer = None
+            if self.pumps:
+                interval = min(pump.safety_poll for pump in self.pumps)
+                self._timer = self.loop.call_later(interval, self._look)
+
+
+_SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweep] = weakref.WeakKeyDictionary()
 
 
 class Pump:
@@ -71,6 +116,8 @@ class Pump:
         self.fd = int(sock.getsockopt(zmq.FD))
         loop.add_reader(self.fd, self._on_fd)
         self.task = loop.create_task(self._run(), name=f"zbus-pump-{name}")
+        self._sweep = _SWEEPS.get(loop) or _SWEEPS.setdefault(loop, _Sweep(loop))
+        self._sweep.add(self)
 
     def poke(self) -> None:
         """Look at the socket now, as on a wake-up (call it after a ``setsockopt``, which may consume a
@@ -78,6 +125,8 @@ class Pump:
         self._on_fd()
 
     def _on_fd(self) -> None:
+        if self.stopped:
+            return
         try:
             readable = int(self.sock.getsockopt(_EVENTS)) & _POLLIN
         except zmq.ZMQError:
@@ -143,16 +192,14 @@ class Pump:
                 continue
             self._parked = True
             try:
-                async with asyncio.timeout(self.safety_poll):  # not wait_for: it can swallow a cancel
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+                await self.wake.wait()  # set by the reader callback or the loop's safety poll (Rule 4)
             finally:
                 self._parked = False
 
     async def stop(self) -> None:
         """Stop watching the socket and end the task (the socket itself is closed by its owner)."""
         self.stopped = True
+        self._sweep.discard(self)
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(self.fd)
         self.task.cancel()

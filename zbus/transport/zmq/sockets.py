@@ -27,8 +27,11 @@ Why each option:
   can speak as it (docs/ARCHITECTURE.md, "Identity bound to the connection"). With security on it
   is off: the first connection authenticated for an id keeps it, and another key's connection
   claiming that id can neither take it over nor speak (``curve.py``). ZMTP heartbeats (``HEARTBEAT_IVL`` =
-  ``discovery.heartbeat_interval``, ``HEARTBEAT_TIMEOUT`` = ``discovery.peer_timeout``) on ROUTER and
-  DEALER close dead connections, which frees their ids.
+  the larger of ``discovery.heartbeat_interval`` and a quarter of ``discovery.peer_timeout``,
+  ``HEARTBEAT_TIMEOUT`` = ``discovery.peer_timeout``) on ROUTER and DEALER close dead connections, which
+  frees their ids. Each of a node's 2 (N - 1) connections pings both ways, so a PING every second was
+  about half of an idle node's libzmq I/O-thread time at N = 30; liveness is the mesh heartbeat's job,
+  the ZMTP one only has to notice a dead connection within the timeout (docs/PERFORMANCE.md, "Scale").
 - DEALER ``IDENTITY`` = the node id, so a ROUTER knows who sent each message.
 - No ``ROUTER_MANDATORY``: a node's ROUTER only receives (every answer travels on the answerer's
   own DEALER to the asker's ROUTER), so there is no ROUTER send whose silent drop it would guard.
@@ -98,6 +101,8 @@ class CurveOptions(Protocol):
         """Make ``sock`` a CURVE client of the key known at ``endpoint`` (PeerError when none)."""
 
 
+#: ZMTP PINGs per ``HEARTBEAT_TIMEOUT`` on a connection (not a setting: four chances to answer)
+ZMTP_PINGS_PER_TIMEOUT = 4
 #: sockets per peer: a DEALER to it, a SUB on it and the SUB's monitor (with its inproc PAIR)
 SOCKETS_PER_PEER = 4
 #: the node's own sockets (XPUB, ROUTER, ipc, forwarder) and what libzmq keeps for itself, with room
@@ -176,8 +181,10 @@ class SocketFactory:
         return self.sent.watch(self._common(self.ctx.socket(zmq.PUB)))
 
     def heartbeats(self, interval: float, timeout: float) -> None:
-        """ZMTP heartbeats for ROUTER and DEALER sockets made from now on (see the module docstring)."""
-        self._heartbeat = (max(1, int(interval * 1000)), max(1, int(timeout * 1000)))
+        """ZMTP heartbeats for ROUTER and DEALER sockets made from now on (see the module docstring):
+        a PING every ``interval`` s but no more often than ``ZMTP_PINGS_PER_TIMEOUT`` per ``timeout``."""
+        ping = max(interval, timeout / ZMTP_PINGS_PER_TIMEOUT)
+        self._heartbeat = (max(1, int(ping * 1000)), max(1, int(timeout * 1000)))
 
     def _beat(self, sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
         heartbeat = self._heartbeat
