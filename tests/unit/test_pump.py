@@ -44,3 +44,37 @@ async def test_messages_whose_wake_up_was_consumed_arrive_by_the_safety_poll() -
         for sock in pairs:
             sock.close(linger=0)
         ctx.term()
+
+
+async def test_a_pump_stopped_with_finish_hands_on_what_waits_for_room_and_reads_nothing_more() -> None:
+    """``stop(finish=True)``: a message waiting for room (Rule 2) arrives; a cancel would lose it."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    try:
+        a.bind("inproc://pump-finish")
+        b.connect("inproc://pump-finish")
+        room, entered = asyncio.Event(), asyncio.Event()
+        got: list[bytes] = []
+
+        async def wait_for_room(frames: list[bytes]) -> None:
+            entered.set()
+            await room.wait()
+            got.append(frames[0])
+
+        pump = Pump(b, wait_for_room, "finish", safety_poll=0.05)
+        a.send(b"first")
+        a.send(b"second")
+        async with asyncio.timeout(5):
+            await entered.wait()  # the first message is being handed on
+        stopping = asyncio.create_task(pump.stop(finish=True))
+        await asyncio.sleep(0.02)
+        assert not stopping.done()  # it waits for the hand-over instead of cancelling it
+        room.set()
+        async with asyncio.timeout(5):
+            await stopping
+        assert got == [b"first"]  # handed on; the second stays queued for the owner to read
+        assert b.recv(zmq.NOBLOCK) == b"second"
+    finally:
+        a.close(linger=0)
+        b.close(linger=0)
+        ctx.term()

@@ -161,12 +161,14 @@ class Recovery:
         """A peer's recent stream heads: anything beyond what we hold is tail loss to repair. Not
         while a full ``block`` backlog stalls our reading: the tail is then most likely waiting in
         our own socket, and asking for it again would only duplicate work (a later beat asks)."""
-        if self._stalled:
-            return
+        if not self._stalled:
+            self._heads(node_id, epoch, heads, ask=True)
+
+    def _heads(self, node_id: str, epoch: int, heads: dict[str, int], *, ask: bool) -> None:
         now = time.monotonic()
         for topic, head in heads.items():
             if self._has_interest(topic):
-                pending = self.apply(self.sync.heartbeat(node_id, epoch, topic, head, now))
+                pending = self.apply(self.sync.heartbeat(node_id, epoch, topic, head, now, ask=ask))
                 if pending is not None:
                     self.spawn(_awaited(pending), "repair-route")
 
@@ -184,8 +186,11 @@ class Recovery:
         return peer.base.get(topic, 0) + 1
 
     def on_bye(self, node_id: str, heads: dict[str, int]) -> None:
-        """A peer is leaving with these final heads: repair the tail we miss, like a heartbeat's."""
-        self.on_heartbeat(node_id, 0, heads)
+        """A peer is leaving with these final heads: repair the tail we miss, like a heartbeat's. They
+        are remembered even while a full ``block`` backlog stalls our reading (then without asking, as
+        for a heartbeat), so what the leaving publisher could not send any more is reported lost
+        when it is gone, never missing in silence."""
+        self._heads(node_id, 0, heads, ask=not self._stalled)
 
     def has_tail(self, node_id: str, heads: dict[str, int]) -> bool:
         """Every followed stream of ``node_id`` is released (delivered or reported lost) up to

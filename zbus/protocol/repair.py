@@ -198,8 +198,11 @@ class StreamSync(Generic[T]):
         if key not in self._streams:
             self._add(key, _Stream(epoch, next_seq, next_seq - 1))
 
-    def heartbeat(self, node_id: str, epoch: int, topic: str, head: int, now: float) -> Actions[T]:
-        """A heartbeat says the publisher's stream ``topic`` reached ``head``: request any tail we miss."""
+    def heartbeat(
+        self, node_id: str, epoch: int, topic: str, head: int, now: float, *, ask: bool = True
+    ) -> Actions[T]:
+        """A heartbeat says the publisher's stream ``topic`` reached ``head``: request any tail we miss
+        (``ask=False``: only remember the head, so ``forget_node`` reports what never came as lost)."""
         actions: Actions[T] = Actions()
         key = (node_id, topic)
         s = self._streams.get(key)
@@ -213,7 +216,8 @@ class StreamSync(Generic[T]):
         if epoch > s.epoch:
             s.epoch = epoch
         s.head = max(s.head, head)
-        self._ask(key, s, now, actions)
+        if ask:
+            self._ask(key, s, now, actions)
         return actions
 
     def answered(

@@ -171,6 +171,18 @@ def test_a_publisher_that_leaves_owes_its_holes_as_losses() -> None:
     assert [(r.first, r.last, r.reason) for r in actions.lost] == [(2, 3, "publisher left")]
 
 
+def test_a_head_remembered_without_asking_is_reported_lost_when_the_publisher_leaves() -> None:
+    """A BYE read while our backlog stalls our reading: its head is kept, nothing is asked for yet,
+    and what never came is lost (not missing in silence) once the publisher is gone."""
+    sync: StreamSync[int] = StreamSync()
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    assert sync.heartbeat("p", 0, "t", 5, 0.0, ask=False).repairs == []
+    assert sync.outstanding() == 0
+    observe(sync, "p", 1, "t", 2, 2, 0)
+    actions = sync.forget_node("p")
+    assert [(r.first, r.last, r.reason) for r in actions.lost] == [(3, 5, "publisher left")]
+
+
 def test_expect_sets_the_baseline_before_the_first_live_event() -> None:
     sync: StreamSync[int] = StreamSync()
     sync.expect("p", "t", 5)

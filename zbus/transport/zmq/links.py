@@ -139,7 +139,7 @@ class Link:
         if sub is None:
             return
         for pump in pumps:
-            await pump.stop()
+            await pump.stop(finish=True)  # what a pump is handing on arrives first, in order
         with contextlib.suppress(zmq.ZMQError):
             sub.disable_monitor()
         on_frames = self.services.on_frames

@@ -170,15 +170,17 @@ class Pump:
 
     async def _run(self) -> None:
         sock = self.sock
-        while not self.stopped:
+        while True:
             handoff, self._handoff = self._handoff, None
-            if handoff is not None:
+            if handoff is not None:  # (taken even once stopped: see stop's finish)
                 try:
                     await handoff
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("zbus: error handling a message; it was dropped")
+            if self.stopped:
+                return
             n = self._drain(DRAIN_BATCH)
             if n and self.on_batch is not None:
                 self.on_batch()
@@ -196,13 +198,20 @@ class Pump:
             finally:
                 self._parked = False
 
-    async def stop(self) -> None:
-        """Stop watching the socket and end the task (the socket itself is closed by its owner)."""
+    async def stop(self, *, finish: bool = False) -> None:
+        """Stop watching the socket and end the task (the socket itself is closed by its owner).
+
+        ``finish``: messages already being handed on (Rule 2: waiting for room in a ``block``
+        backlog) arrive first, instead of being cancelled with the task. Their streams have counted
+        them as released, so a cancel would lose them in silence (a departed peer's SUB, whose
+        owner then hands on what is still queued: ``links.Link.retire_sub``)."""
         self.stopped = True
         self._sweep.discard(self)
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(self.fd)
-        self.task.cancel()
+        self.wake.set()  # a parked task looks again and ends
+        if not finish:
+            self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.task
         handoff, self._handoff = self._handoff, None
