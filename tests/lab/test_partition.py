@@ -1,7 +1,8 @@
-"""A 30 s partition at 5,000 events/s in the namespace lab (issue: delivery off the happy path).
+"""A long partition at 5,000 events/s in the namespace lab (issue: delivery off the happy path).
 
-h1 publishes 170,000 events at 5,000/s to a durable subscriber on h3; after 10,000 events h3's cable
-is pulled for 30 s (150,000 events are published meanwhile), then plugged back. Both sides expire
+h1 publishes events at 5,000/s to a durable subscriber on h3; after 10,000 events h3's cable is pulled
+(30 s for the journaled publisher: 150,000 events are published meanwhile; 10 s without a journal),
+then plugged back and 10,000 more are published. Both sides expire
 each other during the cut; after it they meet again and the subscriber catches up.
 
 - journaled publisher: every event is in its journal, so every event is delivered, once, in order,
@@ -25,10 +26,9 @@ from .test_chaos import SCRIPT
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(300)]
 
-TOTAL = 170_000
 RATE = 5_000
 CUT_AFTER = 10_000
-CUT_SECONDS = 30.0
+AFTER_CUT = 10_000  # published once the cable is back
 FINISH = 120.0  # s for the subscriber to settle after the publisher is done (bounded)
 
 
@@ -54,26 +54,33 @@ def last_count(lines: list[tuple[float, str]]) -> tuple[int, int]:
     return int(words[1]), int(words[3])
 
 
-@pytest.mark.parametrize("journal", [True, False], ids=["journaled", "no-journal"])
-def test_a_30_second_partition_at_5000_per_second(lab: Lab, tmp_path: Path, journal: bool) -> None:
+# the journaled case is the issue's 30 s; without a journal a 10 s cut already loses far more than the
+# ring holds, which is what that case checks (every missing event reported), at a third of the time
+@pytest.mark.parametrize(
+    ("journal", "cut_seconds"), [(True, 30.0), (False, 10.0)], ids=["journaled", "no-journal"]
+)
+def test_a_long_partition_at_5000_per_second(
+    lab: Lab, tmp_path: Path, journal: bool, cut_seconds: float
+) -> None:
+    total = CUT_AFTER + int(RATE * cut_seconds) + AFTER_CUT
     outfile = tmp_path / "delivered.txt"
     began = time.monotonic()
     sub_env = env(lab, 3, tmp_path, journal=True)
     sub = lab.start_script(3, "sub", sub_env, SCRIPT, "subscribe", "sub", "part.*", str(outfile))
     sub.expect("ready", timeout=20)
     pub_env = env(lab, 1, tmp_path, journal=journal)
-    pub = lab.start_script(1, "p1", pub_env, SCRIPT, "publish", "p1", "part.p1", str(TOTAL), str(RATE))
+    pub = lab.start_script(1, "p1", pub_env, SCRIPT, "publish", "p1", "part.p1", str(total), str(RATE))
     pub.expect("start", timeout=30)
     pub.wait_for(lambda: any(line.startswith(f"progress {CUT_AFTER}") for _, line in pub.lines), timeout=60,
                  what=f"{CUT_AFTER} published")  # fmt: skip
     lab.net.cut(3)
-    time.sleep(CUT_SECONDS)  # the fault itself: the cable stays out for 30 s
+    time.sleep(cut_seconds)  # the fault itself: the cable stays out
     lab.net.restore(3)
     pub.expect("done", timeout=120)
 
     def settled() -> bool:
         delivered, lost = last_count(sub.lines)
-        return delivered + lost >= TOTAL
+        return delivered + lost >= total
 
     sub.wait_for(settled, timeout=FINISH, what="every event delivered or reported lost")
     sub.stop()  # flushes the file
@@ -84,12 +91,12 @@ def test_a_30_second_partition_at_5000_per_second(lab: Lab, tmp_path: Path, jour
     got = seen["p1"]
     _, lost = last_count(sub.lines)
     print(
-        f"\npartition {CUT_SECONDS:.0f} s at {RATE}/s, {'journaled' if journal else 'no journal'}: "
-        f"published {TOTAL}, delivered {len(set(got))}, reported lost {lost}, "
+        f"\npartition {cut_seconds:.0f} s at {RATE}/s, {'journaled' if journal else 'no journal'}: "
+        f"published {total}, delivered {len(set(got))}, reported lost {lost}, "
         f"duplicates {len(got) - len(set(got))}, in {time.monotonic() - began:.1f} s"
     )
     assert got == sorted(got) and len(got) == len(set(got)), "out of order or duplicated"
     if journal:
-        assert (len(got), lost) == (TOTAL, 0)
+        assert (len(got), lost) == (total, 0)
     else:
-        assert len(got) + lost == TOTAL
+        assert len(got) + lost == total
