@@ -60,6 +60,7 @@ __all__ = ["Curve", "secure_curve"]
 audit_log = logging.getLogger("zbus.audit")
 log = logging.getLogger("zbus")
 _RCVMORE, _NOBLOCK = int(zmq.RCVMORE), int(zmq.NOBLOCK)
+_recv, _get = zmq.backend.Socket.recv, zmq.backend.Socket.get
 _HANDSHAKE = {Kind.HELLO.value, Kind.UPDATE.value}
 _REPLY_SUFFIX = ".reply"
 #: keys whose XPUB addresses are remembered for eviction (beyond: an eviction shuts down every connection)
@@ -191,14 +192,14 @@ class Curve:
     # -- receiving with the authenticated key --------------------------------------------------------
     def recv(self, sock: zmq.Socket[bytes]) -> list[bytes]:
         """``recv_frames`` that also records the first frame's ``User-Id`` (None when it has none)."""
-        first = sock.recv(_NOBLOCK, copy=False)
+        first = _recv(sock, _NOBLOCK, False)  # backend calls, as sockets.recv_frames (hot path)
         try:
             user: object = first.get("User-Id")
         except zmq.ZMQError:  # no metadata: a message libzmq made itself (a closed pipe's unsubscribe)
             user = None
         frames = [first.bytes]
-        while sock.getsockopt(_RCVMORE):
-            frames.append(sock.recv(_NOBLOCK))
+        while _get(sock, _RCVMORE):
+            frames.append(_recv(sock, _NOBLOCK))
         self._key = self._decode_user(user)
         return frames
 
