@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,3 +66,35 @@ async def test_sync_durability_and_many_events(tmp_path: Path, mesh_name: str) -
         await node.publish("metric.cpu", {"i": 1_200}, durable=True)
         got = await collect(node.replay("metric.cpu"))
         assert [e.payload["i"] for e in got] == list(range(1_201))
+
+
+async def test_a_send_that_raises_never_stalls_the_publishers_behind_it(tmp_path: Path) -> None:
+    """Write-ahead sending: publishers wait for the journal's sender once events are committed, so
+    a send that raises must neither kill the sender nor leave them waiting; the event stays
+    journaled (repairable) and is counted."""
+    from zbus.codec import wire
+    from zbus.config import load_config
+    from zbus.journal.persistence import Persistence
+
+    config = load_config({"persistence": {"enabled": True, "path": str(tmp_path)}}).persistence
+    sent: list[int] = []
+
+    async def send(topic: str, seq: int, frames: list[bytes]) -> None:
+        if seq == 3:
+            raise RuntimeError("the transport refused it")
+        sent.append(seq)
+
+    persistence, _ = await Persistence.open(config, "pub", candidate_id="n1", epoch=1, send=send)
+    try:
+        async with asyncio.timeout(10):
+            for seq in range(1, 2001):
+                frames = wire.encode(
+                    zbus.Event("t", {"i": seq}, source="pub"), node_id="n1", seq=seq, epoch=1
+                )
+                await persistence.append("n1", "t", seq, 1, time.time(), frames, durable=False)
+            await persistence.drain()
+        assert sent == [s for s in range(1, 2001) if s != 3]
+        assert persistence.send_failed == 1
+        assert len(await persistence.read_range("n1", "t", 1, 2000)) == 2000  # all journaled
+    finally:
+        await persistence.close()

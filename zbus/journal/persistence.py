@@ -74,6 +74,7 @@ class Persistence:
         self._idle = asyncio.Event()
         self._sweep_now = asyncio.Event()
         self.unsent_failed = 0  # events not journaled (full map), hence not sent
+        self.send_failed = 0  # journaled events whose send raised (logged; repair can still serve them)
         self.swept = 0  # events deleted by retention
         self._committer = GroupCommitter(
             journal,
@@ -215,8 +216,13 @@ class Persistence:
             self._wake.clear()
             while ready:
                 _, topic, seq, _, _, frames = ready.popleft()
-                await send(topic, seq, frames)
-                self._sent += 1
+                try:
+                    await send(topic, seq, frames)
+                except Exception as exc:  # the sender must live on: publishers wait for it (append)
+                    self.send_failed += 1  # journaled, so a subscriber's repair can still fetch it
+                    log.error("a journaled event (%s seq %d) could not be sent: %s", topic, seq, exc)
+                finally:
+                    self._sent += 1
             self._idle.set()
 
     async def drain(self) -> None:
