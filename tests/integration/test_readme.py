@@ -50,6 +50,7 @@ def test_dashboard_example_serves_until_ctrl_c() -> None:
     (code,) = [b for b in BLOCKS if "monitoring" in b and "dashboard:" in b]
     env = {k: v for k, v in os.environ.items() if k != "DASHBOARD_SECONDS"}
     env["ZBUS_MESH__NAME"] = f"readme-dash-{os.getpid()}"
+    env["PYTHONFAULTHANDLER"] = "1"  # a hang after Ctrl-C is then shown with every thread's stack
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
@@ -66,7 +67,12 @@ def test_dashboard_example_serves_until_ctrl_c() -> None:
             assert json.load(reply)["status"] == "healthy"
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints where it hangs, then it dies
+            _, err = proc.communicate(timeout=10)
+            raise AssertionError(f"still running 20 s after Ctrl-C:\n{err.decode()[-6000:]}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
