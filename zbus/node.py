@@ -49,7 +49,7 @@ from .observe.statistics import GroupStatistics, NodeState, NodeStatistics, merg
 from .observe.tracing import stamp
 from .protocol.repair import LostEvents
 from .protocol.requests import RoundRobin
-from .transport import make_transport
+from .transport import make_transport, preload
 from .transport.base import Transport
 
 if TYPE_CHECKING:
@@ -153,6 +153,7 @@ class Node:
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
         persistence: Persistence | None = None
         transport: Transport | None = None
+        await asyncio.to_thread(preload, self.config)  # imports off the loop (see preload)
         try:
             if self.config.persistence.enabled:
                 # a journaled node keeps its id and continues its sequences across restarts (DESIGN §6)

@@ -14,7 +14,16 @@ from __future__ import annotations
 from ..config import Config
 from .base import Transport
 
-__all__ = ["make_transport"]
+__all__ = ["make_transport", "preload"]
+
+
+def preload(config: Config) -> None:
+    """Import what a node of ``config`` loads lazily (pyzmq and the mesh, zeroconf). ``Node.start``
+    runs it in a worker thread first: done inside ``start`` on the loop, those imports took one step
+    of 80-115 ms, which stalls every other task of the loop (asyncio debug flags it)."""
+    if config.transport.kind != "memory":
+        from ..discovery import mdns  # noqa: F401
+        from .zmq import mesh  # noqa: F401
 
 
 def make_transport(

@@ -209,8 +209,9 @@ class Pump:
         self._sweep.discard(self)
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(self.fd)
-        self.wake.set()  # a parked task looks again and ends
-        if not finish:
+        if finish:
+            self.wake.set()  # a parked task looks again and ends
+        else:
             self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.task
