@@ -166,9 +166,9 @@ async def test_per_peer_pattern_and_stream_limits(mesh_name: str, raw: Raw) -> N
 
 
 async def test_a_flooding_peer_is_rate_limited_and_the_node_keeps_serving(mesh_name: str, raw: Raw) -> None:
-    # (repair answers are waited for 0.2 s, not 1 s: the flooder never answers, and its losses are
+    # (repair answers are waited for 0.1 s, not 1 s: the flooder never answers, and its losses are
     # reported one unanswered range at a time)
-    config = {**FAST, "limits": {"peer_events_per_second": 500}, "repair": {"timeout": 0.2, "tick": 0.05}}
+    config = {**FAST, "limits": {"peer_events_per_second": 500}, "repair": {"timeout": 0.1, "tick": 0.02}}
     async with Node("target", mesh=mesh_name, config=config) as node:
         got: list[int] = []
         warm: list[Event] = []
