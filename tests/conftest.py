@@ -17,3 +17,22 @@ def mesh_name() -> str:
 def memory_config() -> dict[str, object]:
     """Config for nodes that talk in memory (no sockets)."""
     return {"transport": {"kind": "memory"}, "queue": {"retry_base_delay": 0.01, "retry_max_delay": 0.05}}
+
+
+#: ``discovery.settle`` for the tests' nodes (``ZBUS_DISCOVERY__SETTLE``, inherited by the processes they
+#: start): a node that published waits out the settle before it leaves, so with the default 1.5 s most
+#: tests spent more time closing nodes than testing them (about 40 % of an integration file). Discovery
+#: on loopback takes milliseconds (``zbus bench --scenario join``: 3 ms), and a test that publishes to a
+#: peer waits for it first (``wait_for_subscribers``; ``zbus pub`` does too). Tests of what the settle
+#: is for (publish-and-exit, ``request`` before discovery) and of what a user runs as pasted (README,
+#: examples, the deployment guide, the container) are marked ``default_settle`` and keep 1.5 s.
+TEST_SETTLE = "0.5s"
+
+
+@pytest.fixture(autouse=True)
+def _discovery_settle(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if (
+        request.node.get_closest_marker("default_settle") is None
+        and "ZBUS_DISCOVERY__SETTLE" not in os.environ
+    ):
+        monkeypatch.setenv("ZBUS_DISCOVERY__SETTLE", TEST_SETTLE)

@@ -21,6 +21,9 @@ import zbus
 from .files import COMPOSE, ENTRYPOINT, K8S, ROOT, compose, dockerfile_stages, image, k8s
 from .yaml_subset import YamlSubsetError, load_all
 
+# deployments run with the default discovery.settle (tests/conftest.py)
+pytestmark = pytest.mark.default_settle
+
 UID = "10001"
 
 

@@ -22,6 +22,9 @@ from zbus.testing import eventually
 from .conftest import FAST, Proc
 from .test_cli_commands import Cli, run
 
+# publish-and-exit is what discovery.settle is for: its default is tested here (tests/conftest.py)
+pytestmark = pytest.mark.default_settle
+
 
 class Tally:
     """What one subscriber got: payload indexes, sequence numbers, and the losses it was told of."""

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# the examples run as shipped, with the default discovery.settle (tests/conftest.py)
+pytestmark = pytest.mark.default_settle
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # the examples use the default mesh; a private one keeps this run apart from anything else here
 ENV = dict(os.environ, ZBUS_MESH__NAME=f"examples-{os.getpid()}")

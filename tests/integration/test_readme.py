@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# the README runs as pasted, with the default discovery.settle (tests/conftest.py)
+pytestmark = pytest.mark.default_settle
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 REFERENCE = README.parent / "docs" / "API_REFERENCE.md"
