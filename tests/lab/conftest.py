@@ -137,10 +137,6 @@ class LabNode:
         with self._cond:
             return [json.loads(line[6:]) for _, line in self.lines if line.startswith("event ")]
 
-    def wait_events(self, count: int, timeout: float) -> list[dict[str, object]]:
-        self.wait_for(lambda: len(self.events()) >= count, timeout, f"{count} events received")
-        return self.events()
-
     def mark(self) -> int:
         """The number of lines so far (for ``expect(start=...)``)."""
         with self._cond:

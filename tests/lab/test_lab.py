@@ -87,18 +87,25 @@ def endpoints(node: LabNode) -> tuple[str, str]:
     return pub, router
 
 
+def on_topic(node: LabNode, topic: str) -> list[dict[str, object]]:
+    """The events ``node`` received on ``topic`` (a hostile host's events on other topics may interleave)."""
+    return [e for e in node.events() if e["type"] == topic]
+
+
 def exchange(publisher: LabNode, receivers: list[LabNode], topic: str, count: int = 5) -> None:
     """``publisher`` waits for the receivers' subscriptions, publishes ``count`` events; all must arrive."""
     start = publisher.mark()
     publisher.send(f"subs {topic} {len(receivers)} 10")
     answer = publisher.expect(("subs ", "error "), timeout=12, start=start)
     assert answer == f"subs {topic} {len(receivers)}", f"{publisher.name}: {answer}"
-    before = {r.name: len(r.events()) for r in receivers}
+    before = {r.name: len(on_topic(r, topic)) for r in receivers}
     publisher.send(f"pub {topic} {count}")
     answer = publisher.expect((f"published {topic}", "error "), timeout=5, start=start)
     assert answer.startswith("published"), f"{publisher.name}: {answer}"
     for receiver in receivers:
-        got = receiver.wait_events(before[receiver.name] + count, timeout=5)[before[receiver.name] :]
+        n = before[receiver.name] + count
+        receiver.wait_for(lambda r=receiver, n=n: len(on_topic(r, topic)) >= n, 5, f"{n} events on {topic}")
+        got = on_topic(receiver, topic)[before[receiver.name] :]
         assert [(e["type"], e["source"], e["payload"]) for e in got] == [
             (topic, publisher.name, {"i": i, "from": publisher.name}) for i in range(count)
         ], f"{receiver.name} received {got}"
