@@ -38,6 +38,7 @@ TARGETS: dict[tuple[str, str], str] = {
     ("join", "median s"): "< 1 s",
     ("groups", "ev/s"): f"≥ 0.7{TIMES}",
     ("secured_1to1", "ev/s"): f"≥ 0.8{TIMES} open",
+    ("stream_1to1", "ev/s"): f"≥ 0.9{TIMES} handler",
     ("secured_request_reply", "p50 ms"): f"≤ 1.2{TIMES} open",
     ("scale", "idle CPU %"): "≤ 0.5 % at n=30",
     ("scale", "join med s"): "≤ 0.5 s at n=30",
@@ -63,6 +64,8 @@ def _rows(name: str, result: dict[str, Any]) -> Iterator[Row]:
     ratios = result["ratios"]
     if "secured" in result:  # secured/open instead of zbus/raw
         result = {**result, "zbus": result["secured"], "raw": result["open"]}
+    elif "stream" in result:  # async for over stream() / handler instead of zbus/raw
+        result = {**result, "zbus": result["stream"], "raw": result["handler"]}
     z, r = result.get("zbus", {}), result.get("raw", {})
     if name in ("request_reply", "secured_request_reply", "latency_1k", "latency_10k"):
         yield from _latency_rows(z, r, ratios)
@@ -151,7 +154,8 @@ def render_table(report: dict[str, Any]) -> None:
     m = report["machine"]
     click.echo(
         f"\n{report['mode']} run: {m['cpus']} cpus, python {m['python']}, zbus {m['zbus']}, "
-        f"load {m['load_1min']:.2f} at start\nratio = zbus / raw of this run (secured: secured / open); "
+        f"load {m['load_1min']:.2f} at start\n"
+        "ratio = zbus / raw of this run (secured: secured / open; stream: stream / handler)\n"
         "targets: docs/PERFORMANCE.md, Targets"
     )
     if report.get("options"):

@@ -72,10 +72,12 @@ def pubsub(
     *,
     transport: str = "tcp",
     secure: bool = False,
+    stream: bool = False,
     **pub_args: Any,
 ) -> dict[str, Any]:
     """One publisher, ``subs`` subscribers, ``n`` events; ``kind`` is ``"raw"`` or ``"zbus"``; ``secure``:
-    zbus with ``security.mode = "mesh"`` (keys and credentials made for the run)."""
+    zbus with ``security.mode = "mesh"`` (keys and credentials made for the run); ``stream``: zbus
+    subscribers consume with ``async for`` over ``Node.stream`` instead of a handler."""
     d = run.sizes.deadline
     if run.workload.rate and run.scenario in APPLIES["rate"] and "rate" not in pub_args:
         pub_args["rate"] = run.workload.rate  # --rate: paced, so the subscribers measure latency too
@@ -94,14 +96,17 @@ def pubsub(
                 child.read("ready", d)
         else:
             mesh, ipc = run.mesh(), transport == "ipc"
-            keys = {"secure": secured_keys(run, mesh)} if secure else {}
+            keys: dict[str, Any] = {"secure": secured_keys(run, mesh)} if secure else {}
+            if stream:
+                keys["stream"] = True
             children = [
                 run.start("zbus_sub", mesh=mesh, n=n, latency=latency, ipc=ipc, deadline=d, **keys)
                 for _ in range(subs)
             ]
             for child in children:
                 child.read("ready", d)
-            pub = run.start("zbus_pub", mesh=mesh, n=n, subs=subs, ipc=ipc, deadline=d, **keys, **pub_args)
+            secured = {"secure": keys["secure"]} if secure else {}
+            pub = run.start("zbus_pub", mesh=mesh, n=n, subs=subs, ipc=ipc, deadline=d, **secured, **pub_args)
             pub.read("ready", d)
         pub.tell("go")
         sent = pub.read("sent", d)
@@ -324,6 +329,18 @@ def secured_1to1(run: Run) -> dict[str, Any]:
     }
 
 
+def stream_1to1(run: Run) -> dict[str, Any]:
+    """1→1 consumed with ``async for`` over ``Node.stream`` vs a handler callback, in one run."""
+    n = run.sizes.throughput
+    handler, streamed = pubsub(run, "zbus", n), pubsub(run, "zbus", n, stream=True)
+    return {
+        "events": n,
+        "handler": handler,
+        "stream": streamed,
+        "ratios": {"throughput": _ratio(streamed["per_s"], handler["per_s"])},
+    }
+
+
 def secured_request_reply(run: Run) -> dict[str, Any]:
     """Request/reply round trips with security.mode = "mesh" vs without, in one run."""
     n = run.sizes.rtt
@@ -434,6 +451,7 @@ SCENARIOS: dict[str, Callable[[Run], dict[str, Any]]] = {
         latency_10k,
         journaled,
         throughput_1to1_ipc,
+        stream_1to1,
         secured_1to1,
         secured_request_reply,
         replay,
@@ -450,7 +468,9 @@ SCENARIOS: dict[str, Callable[[Run], dict[str, Any]]] = {
 #: run only when named with ``--scenario`` (secured: zbus against itself; scale: many processes)
 ON_REQUEST = frozenset({"secured_1to1", "secured_request_reply", "scale", "scale_forwarder"})
 
-_PUBSUB = ("throughput_1to1", "fanout_1to4", "throughput_1to1_ipc", "journaled", "secured_1to1")
+_PUBSUB = (
+    "throughput_1to1", "fanout_1to4", "throughput_1to1_ipc", "journaled", "secured_1to1", "stream_1to1"
+)  # fmt: skip
 _PAYLOAD = (*_PUBSUB, "publish_batch", "latency_1k", "latency_10k", "replay", "groups")
 #: the scenarios each workload option changes (``zbus bench`` refuses an option none of the chosen use)
 APPLIES: dict[str, frozenset[str]] = {

@@ -93,12 +93,23 @@ def zbus_pub(
 
 
 def zbus_sub(
-    mesh: str, n: int, latency: bool = False, ipc: bool = False, deadline: float = 60, secure: str = ""
+    mesh: str,
+    n: int,
+    latency: bool = False,
+    ipc: bool = False,
+    deadline: float = 60,
+    secure: str = "",
+    stream: bool = False,
 ) -> None:
-    """Subscribe with a handler that reads each payload; report rate, CPU, RSS (and latency)."""
+    """Subscribe with a handler that reads each payload; report rate, CPU, RSS (and latency).
+
+    ``stream``: consume with ``async for event in node.stream(...)`` instead, the loop body doing what
+    the handler does (same backlog bound, so neither side drops)."""
 
     async def main() -> None:
-        async with zbus.Node("bench-sub", config=_config(mesh, ipc=ipc, secure=secure)) as node:
+        config = _config(mesh, ipc=ipc, secure=secure)
+        config["queue"] = {"max_size": max(n + 10, 1000)}  # what the handler's subscribe is given
+        async with zbus.Node("bench-sub", config=config) as node:
             done = asyncio.Event()
             lat: list[float] = []
             state = {"got": 0, "first": 0.0, "last": 0.0}
@@ -116,7 +127,19 @@ def zbus_sub(
                 if state["got"] >= n:
                     done.set()
 
-            await node.subscribe(EVENT_TOPIC, handler=handle, max_size=max(n + 10, 1000))
+            consumer: asyncio.Task[None] | None = None
+            if stream:
+                events = node.stream(EVENT_TOPIC)  # subscribed here, before "ready"
+
+                async def consume() -> None:
+                    async for event in events:
+                        handle(event)
+                        if done.is_set():
+                            break
+
+                consumer = asyncio.create_task(consume())
+            else:
+                await node.subscribe(EVENT_TOPIC, handler=handle, max_size=max(n + 10, 1000))
             emit(ready=True)
             cpu0 = time.process_time()
             try:
@@ -124,6 +147,8 @@ def zbus_sub(
                     await done.wait()
             except TimeoutError:
                 pass
+            if consumer is not None:
+                consumer.cancel()
             result: dict[str, Any] = {
                 "got": state["got"],
                 "seconds": state["last"] - state["first"],

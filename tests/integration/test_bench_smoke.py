@@ -22,6 +22,7 @@ SCENARIOS = {
     "idle": ["rss_vs_target_60mb", "cpu_vs_target_1pct"],
     "join": ["vs_target_1s"],
     "groups": ["throughput"],
+    "stream_1to1": ["throughput"],
 }
 ZBUS = [sys.executable, "-c", "from zbus.tools.cli import main; main()"]
 
@@ -48,6 +49,8 @@ def test_bench_quick_reports_every_scenario_with_ratios() -> None:
             result = report["scenarios"][name][side]
             assert result["lost"] == 0, (name, side, result)  # both sides are lossless
             assert result["cpu_us_per_event"] > 0 and result["rss_peak_mb"] > 0
+    for side in ("stream", "handler"):  # async for over stream() against a handler, both lossless
+        assert report["scenarios"]["stream_1to1"][side]["lost"] == 0, report["scenarios"]["stream_1to1"]
     assert report["scenarios"]["journaled"]["durable_ack_ms"]["samples"] > 0
     assert "progress" not in out.stdout and "throughput_1to1:" in out.stderr  # progress on stderr
 
