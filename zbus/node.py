@@ -38,7 +38,7 @@ from .journal.deadletters import DeadLetterOffice
 from .journal.history import History
 from .journal.persistence import Persistence, replay_events
 from .journal.recording import Recorder, recording_name
-from .model.event import Event
+from .model.event import Event, batch_of
 from .model.peer import PeerInfo
 from .model.topics import RegexPattern, TopicPattern, compile_pattern, validate_topic
 from .monitoring.meshview import STATS_TOPIC
@@ -356,28 +356,28 @@ class Node:
         Returns:
             The event ids, in order.
         """
-        max_attempts = self.config.queue.max_attempts
-        batch: list[Event] = []
-        for i, item in enumerate(events):
-            if isinstance(item, Event):
-                batch.append(item._clone() if item.source else item.evolve(source=self.name))
-            elif isinstance(item, tuple) and len(item) == 2:
-                batch.append(Event(item[0], item[1], source=self.name, max_attempts=max_attempts))
-            else:
-                raise UsageError(
-                    f"publish_batch item {i} is {item!r:.60}; pass Event objects or (type, payload)"
-                )
-            stamp(batch[-1])
-        limit = self.config.transport.max_message_size
-        for event in batch:  # everything is checked before anything is sent
-            wire.check_size(wire.encode(event, node_id=self.id, seq=2**63, epoch=self.epoch), limit)
+        batch = batch_of(events, source=self.name, max_attempts=self.config.queue.max_attempts)
         for event in batch:
-            await self._send(event)
+            stamp(event)
+        limit = self.config.transport.max_message_size  # everything is checked before anything is sent
+        encoded = wire.encode_run(
+            batch, node_id=self.id, epoch=self.epoch, seqs=self._seqs, max_message_size=limit
+        )
+        for event, prepared in zip(batch, encoded, strict=True):
+            await self._send(event, prepared=prepared)
         return [e.id for e in batch]
 
-    async def _send(self, event: Event, *, durable: bool = False, journal: bool = True) -> None:
+    async def _send(
+        self,
+        event: Event,
+        *,
+        durable: bool = False,
+        journal: bool = True,
+        prepared: tuple[int, list[bytes]] = (0, []),
+    ) -> None:
         """Send ``event``; ``journal=False`` (a node's own state, such as mesh stats): not journaled, not
-        counted as published."""
+        counted as published. ``prepared``: ``(seq, frames)`` already encoded and checked, used when
+        ``seq`` is still the topic's next (nothing else published on it meanwhile)."""
         run = self._running()
         if event._target is not None:
             await run.router.send_directed(event, mesh=self.config.mesh.name)
@@ -385,8 +385,11 @@ class Node:
             return
         topic = event._topic
         seq = self._seqs.get(topic, 0) + 1
-        frames = wire.encode(event, node_id=self.id, seq=seq, epoch=self.epoch)
-        wire.check_size(frames, self.config.transport.max_message_size)
+        if prepared[0] == seq:
+            frames = prepared[1]
+        else:
+            frames = wire.encode(event, node_id=self.id, seq=seq, epoch=self.epoch)
+            wire.check_size(frames, self.config.transport.max_message_size)
         self._seqs[topic] = seq  # only now: a refused event must not leave a gap in the stream
         self._published += journal
         run.history.record(topic, seq, event._ts, frames)  # kept to repair subscribers' gaps

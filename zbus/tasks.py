@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["Duties", "TaskGroup"]
+__all__ = ["Duties", "TaskGroup", "in_order"]
 
 log = logging.getLogger("zbus")
 T = TypeVar("T")
@@ -147,3 +147,24 @@ class _Guard:
             return False  # nothing happened, or a cancellation / exit: let it through
         self._duties.failed(self._duty, exc)
         return True
+
+
+def in_order(items: list[T], handle: Callable[[T], Awaitable[None] | None]) -> Awaitable[None] | None:
+    """Hand ``items`` to ``handle`` in order, as a socket pump does: ``handle`` returns an awaitable
+    only when an item must wait (a full ``block`` backlog), and then the rest wait behind it. No
+    coroutine is made unless one waits."""
+    for i, item in enumerate(items):
+        pending = handle(item)
+        if pending is not None:
+            return _in_order_rest(pending, items[i + 1 :], handle)
+    return None
+
+
+async def _in_order_rest(
+    pending: Awaitable[None], items: list[T], handle: Callable[[T], Awaitable[None] | None]
+) -> None:
+    await pending
+    for item in items:
+        more = handle(item)
+        if more is not None:
+            await more

@@ -156,3 +156,50 @@ def test_batch_round_trip_and_malformed_bodies() -> None:
     ):
         with pytest.raises(WireError):
             wire.split_batch([b"a.b", body])
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(events(), st.integers(0, 5)), min_size=1, max_size=6))
+def test_decode_parts_judges_each_event_as_decode_would(items: list[tuple[Event, int]]) -> None:
+    """A batch's events decoded in one call are exactly what ``decode`` makes of each alone: the same
+    events (plain headers and unusual ones alike), and for a damaged one the same error."""
+    parts: list[bytes] = []
+    expected: list[Event | str] = []
+    for seq, (event, damage) in enumerate(items, 1):
+        _, header, payload = wire.encode(event.evolve(topic="a.b"), node_id="n", seq=seq, epoch=1)
+        h = msgpack.unpackb(header)
+        if damage == 1:
+            h[5] = -1  # seq
+        elif damage == 2:
+            h[0] = 99  # version
+        elif damage == 3:
+            h = h[:5]  # too few fields
+        header = msgpack.packb(h) if damage in (1, 2, 3) else b"\xc1" if damage == 4 else header
+        parts += (header, payload)
+        try:
+            expected.append(wire.decode([b"a.b", header, payload], max_message_size=2**20))
+        except WireError as exc:
+            expected.append(str(exc))
+    got, errors = wire.decode_parts(b"a.b", parts, max_message_size=2**20)
+    assert [e.to_dict() for e in got] == [e.to_dict() for e in expected if isinstance(e, Event)]
+    assert errors == [e for e in expected if isinstance(e, str)]
+
+
+def test_decode_parts_refuses_a_bad_topic_and_sizes_each_event() -> None:
+    _, header, payload = wire.encode(Event("a.b", {"x": "y" * 100}), node_id="n", seq=1, epoch=1)
+    for topic in (b"", b"a..b", b"x" * 300):
+        with pytest.raises(WireError, match="topic"):
+            wire.decode_parts(topic, [header, payload])
+    size = 3 + len(header) + len(payload)
+    events_, errors = wire.decode_parts(b"a.b", [header, payload, header, b"\x80"], max_message_size=size - 1)
+    assert [e.payload for e in events_] == [{}] and len(errors) == 1 and "max_message_size" in errors[0]
+
+
+def test_encode_run_numbers_each_topic_on_from_the_streams_heads() -> None:
+    run = [Event("a"), Event("b"), Event("a", target="someone"), Event("a")]
+    out = wire.encode_run(run, node_id="n", epoch=1, seqs={"a": 41}, max_message_size=2**20)
+    assert [seq for seq, _ in out] == [42, 1, 2**63, 43]  # a directed event takes no stream position
+    assert [wire.decode(frames).seq for _, frames in out] == [42, 1, 2**63, 43]
+    with pytest.raises(EventValidationError, match="max_message_size"):
+        wire.encode_run([Event("a"), Event("a", {"x": "y" * 200})], node_id="n", epoch=1, seqs={},
+                        max_message_size=150)  # fmt: skip

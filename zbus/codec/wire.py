@@ -15,6 +15,7 @@ fields are ignored so a newer minor revision can add fields without breaking old
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgpack
@@ -28,12 +29,15 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_TOPIC_BYTES",
     "PROTOCOL_VERSION",
+    "batch_parts",
     "check_size",
     "decode",
+    "decode_parts",
     "decode_payload",
     "encode",
     "encode_batch",
     "encode_payload",
+    "encode_run",
     "split_batch",
 ]
 
@@ -128,6 +132,30 @@ def encode(event: Event, *, node_id: str = "", seq: int = 0, epoch: int = 0) -> 
         use_bin_type=True,
     )
     return [topic.encode(), header, payload]
+
+
+def encode_run(
+    events: list[Event], *, node_id: str, epoch: int, seqs: Mapping[str, int], max_message_size: int
+) -> list[tuple[int, list[bytes]]]:
+    """Encode and size-check events to be published one after another (``publish_batch``): each gets
+    its topic's next sequence number after ``seqs`` and the ones before it in ``events`` (a directed
+    event, which carries no stream position, a placeholder). Returns ``(seq, frames)`` per event.
+
+    Raises:
+        EventValidationError: an event cannot be encoded or is too large (before anything is sent).
+    """
+    taken: dict[str, int] = {}
+    out: list[tuple[int, list[bytes]]] = []
+    for event in events:
+        topic = event._topic
+        if event._target is not None:
+            seq = 2**63
+        else:
+            seq = taken[topic] = taken.get(topic, seqs.get(topic, 0)) + 1
+        frames = encode(event, node_id=node_id, seq=seq, epoch=epoch)
+        check_size(frames, max_message_size)
+        out.append((seq, frames))
+    return out
 
 
 def check_size(frames: list[bytes], max_message_size: int) -> None:
@@ -327,18 +355,66 @@ def encode_batch(topic: bytes, parts: list[bytes]) -> list[bytes]:
     return [topic, msgpack.packb(parts, use_bin_type=True)]
 
 
-def split_batch(frames: list[bytes]) -> list[list[bytes]]:
-    """The events of a batch message, each as its three wire frames for :func:`decode`.
+def batch_parts(frames: list[bytes]) -> list[bytes]:
+    """The body of a batch message ``[topic, body]``: each event's header and payload, alternating.
 
     Raises:
         WireError: the body is not a msgpack array of an even number (2 to 2 x MAX_BATCH_EVENTS)
             of byte strings.
     """
-    topic, body = frames
     try:
-        parts = _unpackb(body, raw=False, use_list=True, max_array_len=2 * MAX_BATCH_EVENTS)
+        parts = _unpackb(frames[1], raw=False, use_list=True, max_array_len=2 * MAX_BATCH_EVENTS)
     except Exception as exc:
         raise WireError(f"undecodable batch body ({type(exc).__name__}: {exc})") from None
     if type(parts) is not list or not parts or len(parts) % 2 or any(type(p) is not bytes for p in parts):
         raise WireError("a batch body must be a msgpack array of header, payload, header, payload, ... bytes")
+    return parts
+
+
+def split_batch(frames: list[bytes]) -> list[list[bytes]]:
+    """The events of a batch message, each as its three wire frames for :func:`decode`.
+
+    Raises:
+        WireError: as :func:`batch_parts`.
+    """
+    topic, parts = frames[0], batch_parts(frames)
     return [[topic, parts[i], parts[i + 1]] for i in range(0, len(parts), 2)]
+
+
+def decode_parts(
+    topic_b: bytes, parts: list[bytes], *, max_message_size: int = DEFAULT_MAX_MESSAGE
+) -> tuple[list[Event], list[str]]:
+    """Decode the events of a batch (``parts`` from :func:`batch_parts`) in one call, in order.
+
+    Each event is judged as if it had come alone (``decode([topic, header, payload])``): the topic is
+    checked once, a plain header takes the fast path, anything else goes through :func:`decode`,
+    whose error is returned for it. Returns the events and the errors of those dropped.
+
+    Raises:
+        WireError: the topic frame is bad (every event of the batch has it).
+    """
+    if len(topic_b) > MAX_TOPIC_BYTES or not topic_b:
+        raise WireError(f"topic frame of {len(topic_b)} bytes (1..{MAX_TOPIC_BYTES} allowed)")
+    try:
+        topic = _topics.get(topic_b) or _remember_topic(topic_b)
+    except Exception as exc:
+        raise WireError(f"undecodable topic ({type(exc).__name__}: {exc})") from None
+    events: list[Event] = []
+    errors: list[str] = []
+    room, unpackb, plain, event_from = max_message_size - len(topic_b), _unpackb, _plain_header, _event_from
+    for i in range(0, len(parts), 2):
+        header_b, payload_b = parts[i], parts[i + 1]
+        h: Any = None
+        if len(header_b) <= MAX_HEADER_BYTES and len(header_b) + len(payload_b) <= room:
+            try:
+                h = unpackb(header_b, raw=False, strict_map_key=True, use_list=True)
+            except Exception:
+                h = None
+        if type(h) is list and len(h) >= _N_FIELDS and h[0] == PROTOCOL_VERSION and plain(h):
+            events.append(event_from(topic, h, payload_b))
+            continue
+        try:  # the unusual or the bad: the single-event path checks each field and names the problem
+            events.append(decode([topic_b, header_b, payload_b], max_message_size=max_message_size))
+        except WireError as exc:
+            errors.append(str(exc))
+    return events, errors

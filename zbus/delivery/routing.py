@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 
 from ..model.event import Event
 from ..model.topics import RegexPattern, TopicIndex, TopicPattern
+from ..tasks import in_order
 from .subscription import Subscription
 
 __all__ = ["Subscriptions", "announced"]
@@ -111,17 +112,31 @@ class Subscriptions:
         return None
 
     def route_all(self, events: list[Event]) -> Awaitable[None] | None:
-        """Route ``events`` in order; an awaitable only when a ``block`` backlog makes one wait."""
+        """Route ``events`` in order; an awaitable only when a ``block`` backlog makes one wait.
+
+        A run of one topic that one subscription wants, unfiltered and ungated (a batch message, a
+        repaired range), is matched once and offered in a loop: what ``route_eager`` does per event."""
+        sub = self._sole_target(events)
+        if sub is None:
+            return in_order(events, self.route_eager)
+        offer = sub.offer
         for i, event in enumerate(events):
-            pending = self.route_eager(event)
-            if pending is not None:
-                return self._route_rest(pending, events[i + 1 :])
+            if not offer(event):
+                return in_order([event, *events[i + 1 :]], self.route_eager)  # waits for room in line
         return None
 
-    async def _route_rest(self, pending: Awaitable[None], rest: list[Event]) -> None:
-        await pending
-        for event in rest:
-            await self.route(event)
+    def _sole_target(self, events: list[Event]) -> Subscription | None:
+        """The one unfiltered subscription every event of ``events`` goes to, if that is all routing
+        would do (one topic, one match, no predicate, no replay gate anywhere)."""
+        if self._gated or not events:
+            return None
+        topic = events[0]._topic
+        matched = self._index.match(topic)
+        if len(matched) != 1 or matched[0].predicate is not None:
+            return None
+        if any(event._topic != topic for event in events):
+            return None
+        return matched[0]
 
     def _gated_targets(self, event: Event, matched: list[Subscription]) -> list[Subscription]:
         targets = []

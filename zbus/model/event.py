@@ -31,10 +31,10 @@ from typing import Any, Final, Protocol
 
 import msgpack
 
-from ..errors import EventValidationError, WireError
+from ..errors import EventValidationError, UsageError, WireError
 from .topics import validate_topic
 
-__all__ = ["Event", "IdGenerator", "Priority", "Receipt", "new_event_id"]
+__all__ = ["Event", "IdGenerator", "Priority", "Receipt", "batch_of", "new_event_id"]
 
 
 class Priority(IntEnum):
@@ -556,3 +556,21 @@ class Event:
 
 #: the slots that are always set (``_receipt`` is set only on group deliveries)
 _FIELDS: Final = tuple(name for name in Event.__slots__ if name != "_receipt")
+
+
+def batch_of(items: Iterable[Event | tuple[str, Any]], *, source: str, max_attempts: int) -> list[Event]:
+    """The events of a ``publish_batch`` call: an ``Event`` is copied (given ``source`` when it has
+    none), a ``(type, payload)`` pair becomes one from ``source`` with ``max_attempts``.
+
+    Raises:
+        UsageError: an item is neither (so nothing of the batch is published).
+    """
+    batch: list[Event] = []
+    for i, item in enumerate(items):
+        if isinstance(item, Event):
+            batch.append(item._clone() if item.source else item.evolve(source=source))
+        elif isinstance(item, tuple) and len(item) == 2:
+            batch.append(Event(item[0], item[1], source=source, max_attempts=max_attempts))
+        else:
+            raise UsageError(f"publish_batch item {i} is {item!r:.60}; pass Event objects or (type, payload)")
+    return batch

@@ -191,6 +191,21 @@ class StreamSync(Generic[T]):
         self._ask(key, s, now, actions)
         return actions
 
+    def take_run(self, node_id: str, epoch: int, topic: str, first: int, count: int) -> bool:
+        """The batch case of :meth:`observe`: ``count`` live events ``first .. first + count - 1`` of
+        one epoch arrived together. True when they are simply the next ones of a stream in order with
+        nothing held or asked (they are then taken, as ``observe`` would take each); False changes
+        nothing, and the caller observes them one by one."""
+        s = self._streams.get((node_id, topic))
+        if s is None or first != s.next or s.pending or s.want is not None or epoch < s.epoch:
+            return False
+        s.next = last = first + count
+        last -= 1
+        if last > s.head:
+            s.head = last
+        s.epoch = epoch
+        return True
+
     def expect(self, node_id: str, topic: str, next_seq: int, epoch: int = 0) -> None:
         """Set a stream's baseline before its first live event (after a replay or a checkpoint):
         events from ``next_seq`` on are expected, so a later first live event reveals a gap."""

@@ -33,6 +33,13 @@ class Inbound(Protocol):
     def on_event_eager(self, frames: list[bytes], source: str | None = None) -> Awaitable[None] | None:
         """The same, for a socket pump: returns an awaitable only when it has to wait."""
 
+    def on_batch_eager(
+        self, topic: bytes, parts: list[bytes], source: str | None = None
+    ) -> Awaitable[None] | None:
+        """Several events of one topic that came as one message: ``parts`` alternates each one's
+        header and payload frames (``wire.batch_parts``). The same as ``on_event_eager`` for each,
+        in order."""
+
     async def on_direct(self, kind: Kind, sender: str, frames: list[bytes]) -> None:
         """A point-to-point message from peer ``sender`` (its node id)."""
 

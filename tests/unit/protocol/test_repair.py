@@ -16,7 +16,9 @@ from zbus.protocol.repair import MAX_REPAIR_SPAN, Actions, StreamSync
 T = tuple[str, int]
 
 
-def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor: int) -> None:
+def drive(
+    seed: int, n: int, loss: float, dup: float, answer_loss: float, floor: int, runs: bool = False
+) -> None:
     rng = random.Random(seed)
     sync: StreamSync[T] = StreamSync(max_pending=50, repair_timeout=1.0, max_attempts=3)
     topics = ["a", "b"]
@@ -46,6 +48,21 @@ def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor:
             missing = [(req.first, min(req.last, floor - 1))] if req.first < floor else []
             apply(sync.answered("p", req.topic, req.first, req.last, missing, now))
 
+    def take_run(inbox: list[tuple[str, int, int]]) -> None:
+        """What Recovery.observe_batch does with a batch message: the head of the inbox and the items
+        right behind it of one topic and epoch with consecutive seqs, taken at once when take_run
+        agrees, otherwise observed one by one."""
+        topic, first, e = inbox[0]
+        count = 1
+        while count < len(inbox) and inbox[count] == (topic, first + count, e):
+            count += 1
+        del inbox[:count]
+        if sync.take_run("p", e, topic, first, count):
+            delivered[topic].extend(range(first, first + count))
+            return
+        for seq in range(first, first + count):
+            apply(sync.observe("p", e, topic, seq, (topic, seq), now), (topic, seq))
+
     for seq in range(1, n + 1):
         if rng.random() < 0.02:
             epoch += 1  # restart: events of the old epoch may still be in flight
@@ -57,6 +74,9 @@ def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor:
         if rng.random() < 0.3:
             rng.shuffle(inbox)  # reordering within a small window
         while len(inbox) > 3:
+            if runs and rng.random() < 0.5:
+                take_run(inbox)
+                continue
             topic, s, e = inbox.pop(0)
             apply(sync.observe("p", e, topic, s, (topic, s), now), (topic, s))
         if seq % 7 == 0:
@@ -95,11 +115,13 @@ def drive(seed: int, n: int, loss: float, dup: float, answer_loss: float, floor:
     dup=st.sampled_from([0.0, 0.1]),
     answer_loss=st.sampled_from([0.0, 0.2, 1.0]),
     floor=st.sampled_from([0, 50]),
+    runs=st.booleans(),
 )
 def test_delivered_plus_lost_is_exactly_the_published_stream(
-    seed: int, n: int, loss: float, dup: float, answer_loss: float, floor: int
+    seed: int, n: int, loss: float, dup: float, answer_loss: float, floor: int, runs: bool
 ) -> None:
-    drive(seed, n, loss, dup, answer_loss, floor)
+    """``runs``: events also arrive as batch messages (``take_run``, then one by one if it declines)."""
+    drive(seed, n, loss, dup, answer_loss, floor, runs)
 
 
 def observe(
@@ -266,3 +288,18 @@ def test_max_span_caps_each_request() -> None:
     sync: StreamSync[int] = StreamSync(max_span=10)
     observe(sync, "p", 1, "t", 1, 1, 0)
     assert [(r.first, r.last) for r in sync.heartbeat("p", 1, "t", 100, 0).repairs] == [(2, 11)]
+
+
+def test_take_run_takes_only_the_next_run_of_a_stream_in_order() -> None:
+    sync: StreamSync[int] = StreamSync(max_pending=50, repair_timeout=1.0, max_attempts=3)
+    assert not sync.take_run("p", 1, "t", 1, 4)  # an unknown stream: its first event sets the baseline
+    assert sync.observe("p", 1, "t", 1, 1, 0.0) is None
+    assert sync.take_run("p", 1, "t", 2, 4)  # 2..5: next in order
+    assert sync.next_seq("p", "t") == 6
+    assert not sync.take_run("p", 1, "t", 8, 2)  # a hole (6, 7) before it: observed one by one
+    assert not sync.take_run("p", 1, "t", 3, 2)  # already had: duplicates, observed one by one
+    actions = sync.observe("p", 1, "t", 8, 8, 0.0)  # the hole is asked for ...
+    assert actions is not None and [(r.first, r.last) for r in actions.repairs] == [(6, 7)]
+    assert not sync.take_run("p", 1, "t", 6, 2)  # ... and while it is, nothing bypasses the repair
+    assert sync.next_seq("p", "t") == 6
+    assert not sync.take_run("p", 0, "t", 6, 1)  # an older epoch's events take the careful path

@@ -62,7 +62,7 @@ from .guard import Open, make_curve
 from .leaving import LEAVING_POLL, Departures
 from .links import Link, LinkServices
 from .outbox import Outbox, send_blocking
-from .pump import Pump, route_in_order
+from .pump import Pump
 from .sockets import SocketFactory, send_frames, sized_context
 
 __all__ = ["MeshTransport"]
@@ -335,15 +335,14 @@ class MeshTransport:
     def _on_batch(self, frames: list[bytes], source: str | None, peer_id: str) -> Awaitable[None] | None:
         """Several events of one topic in one message (see ``outbox``): route each in order."""
         try:
-            events = wire.split_batch(frames)
+            parts = wire.batch_parts(frames)
         except WireError:
             self.dropped.drop("malformed_batch", peer=peer_id)
             return None
-        if self._limits.enabled and not self._within_rate(peer_id, len(events), len(frames[1])):
+        if self._limits.enabled and not self._within_rate(peer_id, len(parts) // 2, len(frames[1])):
             return None
         assert self._inbound is not None
-        on_event = self._inbound.on_event_eager
-        return route_in_order(events, lambda frames: on_event(frames, source))
+        return self._inbound.on_batch_eager(frames[0], parts, source)
 
     def _on_heartbeat(self, frames: list[bytes], link: Link, source: str | None) -> None:
         try:

@@ -33,7 +33,7 @@ import zmq
 
 from .sockets import recv_frames
 
-__all__ = ["DRAIN_BATCH", "Pump", "route_in_order"]
+__all__ = ["DRAIN_BATCH", "Pump"]
 
 log = logging.getLogger("zbus")
 # not a setting: it bounds how long one socket holds the loop (Rule 3), far below any interval a user
@@ -218,27 +218,3 @@ class Pump:
         handoff, self._handoff = self._handoff, None
         if asyncio.iscoroutine(handoff):
             handoff.close()  # never awaited: close it so Python does not warn
-
-
-def route_in_order(
-    items: list[list[bytes]], handle: Callable[[list[bytes]], Awaitable[None] | None]
-) -> Awaitable[None] | None:
-    """Hand ``items`` to ``handle`` in order, like a pump does: an awaitable comes back only when one
-    of them must wait (backpressure), and then the rest waits behind it."""
-    for i, item in enumerate(items):
-        pending = handle(item)
-        if pending is not None:
-            return _route_rest(pending, items[i + 1 :], handle)
-    return None
-
-
-async def _route_rest(
-    pending: Awaitable[None],
-    items: list[list[bytes]],
-    handle: Callable[[list[bytes]], Awaitable[None] | None],
-) -> None:
-    await pending
-    for item in items:
-        more = handle(item)
-        if more is not None:
-            await more
