@@ -57,7 +57,9 @@ def _receiver() -> tuple[Router, Subscription]:
         run_handler=lambda handler, event: handler(event),
         on_peers_changed=lambda: None,
     )
-    sub = Subscription([compile_pattern("order.*")], handler=None, filter=None, max_size=10**6, overflow="block")
+    sub = Subscription(
+        [compile_pattern("order.*")], handler=None, filter=None, max_size=10**6, overflow="block"
+    )
     subs.add(sub)
     return router, sub
 
