@@ -40,7 +40,7 @@ class PriorityBuffer(Generic[T]):
     would pass ``max_bytes``; one item is always taken into an empty buffer, whatever its size.
     """
 
-    __slots__ = ("_bytes", "_len", "_levels", "_size", "max_bytes", "max_size", "overflow")
+    __slots__ = ("_bytes", "_len", "_levels", "_size", "_top", "max_bytes", "max_size", "overflow")
 
     class Full(Exception):
         """Raised by ``push`` under ``Overflow.BLOCK`` when the buffer is full."""
@@ -62,6 +62,7 @@ class PriorityBuffer(Generic[T]):
         self._levels: list[deque[T]] = [deque() for _ in range(LEVELS + 1)]
         self._len = 0
         self._bytes = 0
+        self._top = 0  # no level above this one holds an item (pop starts looking here)
 
     def __len__(self) -> int:
         return self._len
@@ -83,6 +84,8 @@ class PriorityBuffer(Generic[T]):
     def push(self, item: T, priority: int) -> Sequence[T]:
         """Add ``item`` at ``priority``; return the items dropped to make room (none, usually)."""
         size = self._size(item) if self.max_bytes and self._size is not None else 0
+        if priority > self._top:
+            self._top = priority
         if self._fits(size):
             self._levels[priority].append(item)
             self._len += 1
@@ -112,10 +115,12 @@ class PriorityBuffer(Generic[T]):
 
     def pop(self) -> T:
         """Remove and return the oldest item of the highest priority. Raises IndexError if empty."""
-        levels = self._levels
-        for level in range(LEVELS, 0, -1):
+        levels, level = self._levels, self._top
+        while level > 0:
             if levels[level]:
                 return self._take(level)
+            level -= 1
+            self._top = level
         raise IndexError("pop from an empty PriorityBuffer")
 
     def _take(self, level: int) -> T:

@@ -316,7 +316,8 @@ class Subscription:
                 self._finished(event)
                 continue
             self._stats_delivered += 1
-            self._finished(event)  # taken: acknowledged
+            if self.gate is not None:  # taken: acknowledged
+                self.gate.finished(event)
             return event
         if self._closed:
             raise ClosedError(f"subscription {self.describe()} is closed")
