@@ -98,3 +98,33 @@ async def test_a_send_that_raises_never_stalls_the_publishers_behind_it(tmp_path
         assert len(await persistence.read_range("n1", "t", 1, 2000)) == 2000  # all journaled
     finally:
         await persistence.close()
+
+
+async def test_replay_yields_what_comes_before_a_bad_record_then_says_what_is_wrong(tmp_path: Path) -> None:
+    """A replay decodes each chunk in one call; a record whose header is not an event (its envelope and
+    checksum are fine: written by something else) still ends the replay with a WireError naming the
+    problem, after the events before it."""
+    import msgpack
+
+    from zbus.codec import wire
+    from zbus.config import load_config
+    from zbus.journal.persistence import Persistence, replay_events
+
+    async def send(topic: str, seq: int, frames: list[bytes]) -> None:
+        pass
+
+    config = load_config({"persistence": {"enabled": True, "path": str(tmp_path)}}).persistence
+    persistence, _ = await Persistence.open(config, "pub", candidate_id="n1", epoch=1, send=send)
+    try:
+        for seq in range(1, 5):
+            frames = wire.encode(zbus.Event("t", {"i": seq}, source="pub"), node_id="n1", seq=seq, epoch=1)
+            if seq == 3:
+                frames = [frames[0], msgpack.packb([1, "id", None, "n1", "pub", 3]), frames[2]]
+            await persistence.append("n1", "t", seq, 1, time.time() + seq * 1e-3, frames, durable=True)
+        got: list[int] = []
+        with pytest.raises(zbus.WireError, match="at least"):
+            async for event in replay_events(persistence, "**", since=None, last=None):
+                got.append(event.payload["i"])
+        assert got == [1, 2]
+    finally:
+        await persistence.close()

@@ -203,3 +203,23 @@ def test_encode_run_numbers_each_topic_on_from_the_streams_heads() -> None:
     with pytest.raises(EventValidationError, match="max_message_size"):
         wire.encode_run([Event("a"), Event("a", {"x": "y" * 200})], node_id="n", epoch=1, seqs={},
                         max_message_size=150)  # fmt: skip
+
+
+@settings(max_examples=100)
+@given(st.lists(events(), min_size=1, max_size=6))
+def test_decode_many_is_decode_of_each(items: list[Event]) -> None:
+    """Plain and unusual events, of topics seen before and not: the same events as one ``decode`` each."""
+    messages = [wire.encode(e, node_id="n", seq=i, epoch=1) for i, e in enumerate(items, 1)]
+    got = wire.decode_many(messages, max_message_size=2**30)
+    assert [e.to_dict() for e in got] == [wire.decode(m, max_message_size=2**30).to_dict() for m in messages]
+
+
+def test_decode_many_refuses_the_first_bad_event_as_decode_does() -> None:
+    good = wire.encode(Event("a.b", {"i": 1}), node_id="n", seq=1, epoch=1)
+    bad = [good[0], msgpack.packb([1, "id", None, "n", "s", -1]), good[2]]  # too few fields
+    with pytest.raises(WireError, match="at least"):
+        wire.decode_many([good, bad, good])
+    with pytest.raises(WireError, match="3 frames"):
+        wire.decode_many([good, [b"a.b", good[1]]])
+    with pytest.raises(WireError, match="max_message_size"):
+        wire.decode_many([good], max_message_size=len(b"".join(good)) - 1)

@@ -15,14 +15,14 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ..codec import wire
 from ..config import PersistenceConfig
-from ..errors import JournalFullError, WouldBlockError
+from ..errors import JournalFullError, WireError, WouldBlockError
 from ..model.event import Event
 from ..model.topics import compile_pattern
 from ..observe.statistics import JournalObservation
@@ -356,10 +356,13 @@ async def replay_events(
     prefix = compiled.prefix.rstrip(".") or None  # pattern prefixes end on a token boundary
     tails: dict[str, deque[Event]] = {}
     everything = pattern == "**"
-    decode = wire.decode
     async for chunk in persistence.read_since(since or 0.0, prefix):
-        for frames in chunk:
-            event = decode(frames, max_message_size=2**62)
+        events: Iterable[Event]
+        try:
+            events = wire.decode_many(chunk, max_message_size=2**62)  # the whole chunk in one call
+        except WireError:  # one bad record: decoded one by one, so what comes before it is still yielded
+            events = _decoded_one_by_one(chunk)
+        for event in events:
             if not everything and not compiled.matches(event._topic):
                 continue
             if from_seq is not None and event._seq < from_seq:
@@ -371,3 +374,8 @@ async def replay_events(
     if last is not None:
         for event in sorted((e for tail in tails.values() for e in tail), key=lambda e: (e.ts, e.seq)):
             yield event
+
+
+def _decoded_one_by_one(chunk: list[list[bytes]]) -> Iterator[Event]:
+    for frames in chunk:
+        yield wire.decode(frames, max_message_size=2**62)
