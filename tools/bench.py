@@ -160,6 +160,8 @@ def render_table(report: dict[str, Any]) -> None:
     )
     if report.get("options"):
         click.echo("options: " + ", ".join(f"{k}={v}" for k, v in report["options"].items()))
+    if report.get("repeat"):
+        click.echo(f"each row: the run with the median ratio of {report['repeat']} (every ratio in --json)")
 
 
 def _topic(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -232,6 +234,13 @@ def _check_applies(scenarios: list[str], workload: Workload) -> None:
     metavar="N[,N...]",
     help="Mesh sizes for the scale scenarios (repeatable or a list; default 10,30,50, quick 3).",
 )
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 20),
+    default=1,
+    show_default=True,
+    help="Run each scenario N times and report the run with the median ratio (all ratios in --json).",
+)
 def bench(
     quick: bool,
     as_json: bool,
@@ -241,6 +250,7 @@ def bench(
     topic: str | None,
     rate: float | None,
     nodes: tuple[int, ...],
+    repeat: int,
 ) -> None:
     """Measure zbus end to end against raw pyzmq + msgpack in the same run.
 
@@ -256,12 +266,13 @@ def bench(
       zbus bench --scenario throughput_1to1 --count 200000 --size 1024
       zbus bench --scenario fanout_1to4 --rate 5000 --topic sensors.temp
       zbus bench --scenario scale --nodes 10,30,50
+      zbus bench --repeat 3 --scenario throughput_1to1
       zbus bench --json > perf/results/$(date +%F).json
     """
     workload = Workload(count=count, size=size, topic=topic, rate=rate, nodes=nodes)
     _check_applies(chosen_scenarios(list(scenarios)), workload)
     try:
-        report = run(list(scenarios), quick=quick, progress=output.note, workload=workload)
+        report = run(list(scenarios), quick=quick, progress=output.note, workload=workload, repeat=repeat)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -20,6 +20,7 @@ the run's temporary directory.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -496,9 +497,18 @@ def sizes_for(quick: bool, workload: Workload) -> Sizes:
 
 
 def run(
-    names: list[str], *, quick: bool, progress: Callable[[str], None], workload: Workload | None = None
+    names: list[str],
+    *,
+    quick: bool,
+    progress: Callable[[str], None],
+    workload: Workload | None = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
-    """Run the named scenarios (all when empty) and return the JSON-able report."""
+    """Run the named scenarios (all when empty) and return the JSON-able report.
+
+    ``repeat`` > 1 runs each scenario that many times in a row (each run measures its raw baseline
+    again) and reports the run whose first ratio is the median, with every run's ratios under
+    ``repeats``: one run's ratio moves with the machine, the median of several much less."""
     workload = workload or Workload()
     sizes = sizes_for(quick, workload)
     chosen = chosen_scenarios(names)
@@ -513,17 +523,34 @@ def run(
         "options": workload.given(),
         "scenarios": {},
     }
+    if repeat > 1:
+        report["repeat"] = repeat
     with tempfile.TemporaryDirectory(prefix="zbus-bench-") as tmp:
         bench = Run(sizes, Path(tmp), progress, workload)
         for name in chosen:
             bench.scenario = name
             progress(f"{name}: {SCENARIOS[name].__doc__ or ''}".strip())
-            started = time.monotonic()
-            result = SCENARIOS[name](bench)
-            result["wall_s"] = time.monotonic() - started
-            report["scenarios"][name] = result
-            progress(
-                f"{name}: done in {result['wall_s']:.1f} s: "
-                + ", ".join(f"{k} {v:.2f}" for k, v in result["ratios"].items())
-            )
+            results = []
+            for _ in range(repeat):
+                started = time.monotonic()
+                result = SCENARIOS[name](bench)
+                result["wall_s"] = time.monotonic() - started
+                results.append(result)
+                progress(
+                    f"{name}: done in {result['wall_s']:.1f} s: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in result["ratios"].items())
+                )
+            report["scenarios"][name] = median_run(results)
     return report
+
+
+def median_run(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose first ratio is the median (the lower one of an even count), with every run's
+    ratios added as ``repeats`` when there were several."""
+    if len(results) == 1:
+        return results[0]
+    first = next(iter(results[0]["ratios"]))
+    ordered = sorted(results, key=lambda r: (math.isnan(r["ratios"][first]), r["ratios"][first]))
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["repeats"] = [r["ratios"] for r in results]
+    return chosen

@@ -163,3 +163,21 @@ def test_bench_scale_starts_n_node_processes_and_a_raw_baseline() -> None:
         assert result["cpu_percent"] > 0 and result["rss_mb"] > 0 and result["fds"] > 0, (side, result)
         assert 0 < result["join_median_s"] <= result["join_max_s"] < 60 and result["late_join_s"] > 0
     assert math.isfinite(row["ratios"]["idle_cpu"])
+
+
+def test_bench_repeat_reports_the_median_run_with_every_ratio() -> None:
+    out = subprocess.run(
+        [*ZBUS, "bench", "--quick", "--json", "--scenario", "join", "--repeat", "3"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    join = report["scenarios"]["join"]
+    assert report["repeat"] == 3 and len(join["repeats"]) == 3
+    ratios = sorted(r["vs_target_1s"] for r in join["repeats"])
+    assert join["ratios"]["vs_target_1s"] == ratios[1]  # the median run is the one reported
+    assert out.stderr.count("join: done in") == 3
+    bad = subprocess.run([*ZBUS, "bench", "--repeat", "0"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--repeat" in bad.stderr
