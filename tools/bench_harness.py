@@ -318,28 +318,26 @@ def request_reply(run: Run) -> dict[str, Any]:
     }
 
 
-def secured_1to1(run: Run) -> dict[str, Any]:
-    """1→1 with security.mode = "mesh" (CURVE, credentials) vs the same without, in one run."""
+def _zbus_two_ways(run: Run, base: str, variant: str, **option: Any) -> dict[str, Any]:
+    """zbus 1→1 as usual (``base``) and with ``option`` (``variant``), in one run: zbus against itself."""
     n = run.sizes.throughput
-    open_, secured = pubsub(run, "zbus", n), pubsub(run, "zbus", n, secure=True)
+    plain, changed = pubsub(run, "zbus", n), pubsub(run, "zbus", n, **option)
     return {
         "events": n,
-        "open": open_,
-        "secured": secured,
-        "ratios": {"throughput": _ratio(secured["per_s"], open_["per_s"])},
+        base: plain,
+        variant: changed,
+        "ratios": {"throughput": _ratio(changed["per_s"], plain["per_s"])},
     }
+
+
+def secured_1to1(run: Run) -> dict[str, Any]:
+    """1→1 with security.mode = "mesh" (CURVE, credentials) vs the same without, in one run."""
+    return _zbus_two_ways(run, "open", "secured", secure=True)
 
 
 def stream_1to1(run: Run) -> dict[str, Any]:
     """1→1 consumed with ``async for`` over ``Node.stream`` vs a handler callback, in one run."""
-    n = run.sizes.throughput
-    handler, streamed = pubsub(run, "zbus", n), pubsub(run, "zbus", n, stream=True)
-    return {
-        "events": n,
-        "handler": handler,
-        "stream": streamed,
-        "ratios": {"throughput": _ratio(streamed["per_s"], handler["per_s"])},
-    }
+    return _zbus_two_ways(run, "handler", "stream", stream=True)
 
 
 def secured_request_reply(run: Run) -> dict[str, Any]:
