@@ -15,12 +15,14 @@ bounds how many handlers run at once. For each event the runner:
 Events are delivered in priority order per subscription and, for ``concurrency=1`` (the default),
 one at a time: a retrying event holds back the ones behind it, as a Kafka consumer does.
 
-Rule 1 (direct delivery): a sync handler of a plain subscription with ``concurrency=1`` is called
+Rule 1 (direct delivery): a sync handler of a subscription with ``concurrency=1`` is called
 by ``Subscription.offer`` itself when an event arrives while nothing is queued and the runner waits
 (usually inside the socket's reader callback), saving the task wake-up per event that dominates
 latency at low rates. If that call raises or returns an awaitable, the event is handed back to the
 runner, which retries it as above while later events queue behind it: the order and the retry
-rules are the same either way.
+rules are the same either way. Queue group members are called directly too, for events that arrive
+in a DELIVER; a publisher's events for its own member are queued (``offer(event, direct=False)``), as
+it is in the middle of its group bookkeeping then.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class Dispatcher:
         """Start the runner task(s) for a subscription that has a handler."""
         if sub.handler is None or sub in self._runners:
             return
-        if sub.concurrency == 1 and sub.group is None and not is_async(sub.handler):
+        if sub.concurrency == 1 and not is_async(sub.handler):
             sub.direct = self._direct(sub)  # Rule 1
         runners = self._runners[sub] = TaskGroup(f"handler {sub.describe()}")
         for _ in range(sub.concurrency):

@@ -155,14 +155,15 @@ class Subscription:
         self.gate: Admission | None = None
 
     # -- producer side (the node's router) ----------------------------------------------------
-    def offer(self, event: Event) -> bool:
-        """Queue ``event``. Returns False only under ``Overflow.BLOCK`` when full, or when earlier
-        events already wait for room (the caller then waits with :meth:`put`, in line)."""
+    def offer(self, event: Event, direct: bool = True) -> bool:
+        """Queue ``event``, or with ``direct`` (and Rule 1 of ``zbus.delivery.dispatch`` in force)
+        hand it to the handler now. Returns False only under ``Overflow.BLOCK`` when full, or when
+        earlier events already wait for room (the caller then waits with :meth:`put`, in line)."""
         if self._closed:
             return True
         if self._line:  # first come, first queued: an event never overtakes one waiting for room
             return False
-        if self._waiting and self.direct is not None and not self._buffer:
+        if direct and self._waiting and self.direct is not None and not self._buffer:
             self._stats_received += 1
             self.direct(event)
             return True

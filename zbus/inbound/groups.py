@@ -395,7 +395,7 @@ class Groups:
         if len(members) == 1 and members[0].predicate is None and not members[0].closed:
             only = members[0]  # the usual case: one subscription of the group, no filter
             if only.has_room():
-                only.offer(event)
+                only.offer(event, publisher != self.node_id)
             else:
                 self.refused += 1
                 receipt.nack(0.0)  # its backlog is full: deliver it elsewhere
@@ -417,7 +417,7 @@ class Groups:
             self.refused += 1
             receipt.nack(0.0)  # its backlog is full: deliver it elsewhere
             return
-        sub.offer(event)
+        sub.offer(event, publisher != self.node_id)
 
     def _least_busy(self, subs: list[Subscription]) -> Subscription | None:
         if len(subs) == 1:
