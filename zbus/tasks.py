@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["Duties", "TaskGroup", "in_order"]
+__all__ = ["DONE", "Duties", "TaskGroup", "in_order"]
 
 log = logging.getLogger("zbus")
 T = TypeVar("T")
@@ -147,6 +147,20 @@ class _Guard:
             return False  # nothing happened, or a cancellation / exit: let it through
         self._duties.failed(self._duty, exc)
         return True
+
+
+class _Done:
+    """An awaitable that is already done: awaiting it returns ``None`` at once, without a loop turn."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator that ends at once
+
+
+#: an awaitable already done (for a function that returns an awaitable and has nothing to wait for)
+DONE: Awaitable[None] = _Done()
 
 
 def in_order(items: list[T], handle: Callable[[T], Awaitable[None] | None]) -> Awaitable[None] | None:

@@ -58,6 +58,9 @@ DELIVER_BATCH = 256
 DELIVER_OVERHEAD = 1024
 #: a member sends its acks to a publisher once this many are gathered (else at the end of the loop turn)
 ACK_BATCH = 32
+#: a publisher hands its groups' new events to the book once this many are gathered (else at the end
+#: of the loop turn): the book's bookkeeping is done per run, not per event
+OFFER_BATCH = 64
 #: the ticker's longest sleep (s): redeliveries and checkpoints are at most this late
 TICK = 0.1
 
@@ -159,6 +162,7 @@ class Groups:
         self.book = GroupBook(ack_wait=config.ack_wait, max_deliver=config.max_deliver, first_id=first)
         self.dropped = Drops("groups")
         self._out: dict[tuple[str, str], list[Owed]] = {}  # (member, group) -> events to DELIVER
+        self._incoming: list[tuple[tuple[str, ...], str, int, list[bytes]]] = []  # published, not yet offered
         self._answers: dict[str, Acks] = {}  # publisher -> what we owe it
         self._flush_due = False
         self._room = asyncio.Event()
@@ -189,33 +193,50 @@ class Groups:
 
     # -- publisher side ----------------------------------------------------------------------------
     def publish(self, topic: str, seq: int, frames: list[bytes]) -> Awaitable[None]:
-        """Send a published event on to the transport (plain subscribers), then to each group it is
-        for; waits only while ``groups.max_waiting`` events already wait for credit. A topic no group
-        wants costs one dict lookup: the transport's own awaitable comes back."""
+        """Send a published event on to the transport (plain subscribers), and gather it for each queue
+        group it is for (handed to the book at the end of the loop turn, or once ``OFFER_BATCH`` are
+        gathered); waits only while ``groups.max_waiting`` events already wait for credit. A topic no
+        group wants costs one dict lookup. Either way the transport's own awaitable comes back, unless
+        this publish must wait for room."""
         groups = self.book.groups_for(topic)
         if groups:
-            return self._publish_grouped(groups, topic, seq, frames)
+            incoming = self._incoming
+            incoming.append((groups, topic, seq, frames))
+            if len(incoming) >= OFFER_BATCH:
+                self._offer_incoming()
+            elif not self._flush_due:
+                self._schedule()
+            if not self._room.is_set():
+                return self._publish_waiting(topic, seq, frames)
         return self.transport.publish(topic, seq, frames)
 
-    async def _publish_grouped(
-        self, groups: tuple[str, ...], topic: str, seq: int, frames: list[bytes]
-    ) -> None:
+    async def _publish_waiting(self, topic: str, seq: int, frames: list[bytes]) -> None:
         await self.transport.publish(topic, seq, frames)
-        self.offer(groups, topic, seq, frames)
-        if not self._room.is_set():
-            await self._room.wait()
+        await self._room.wait()
 
-    def offer(self, groups: tuple[str, ...], topic: str, seq: int, frames: list[bytes]) -> None:
-        """Hand one event (number ``seq`` of ``topic``) to each of ``groups``."""
-        key = _key(frames[1]) if _KEY_MARK in frames[1] else None
+    def _offer_incoming(self) -> None:
+        """Hand the gathered events to the book: each run of one topic (and the same groups) at once."""
+        incoming, self._incoming = self._incoming, []
         now = _monotonic()
-        book = self.book
-        for group in groups:
-            if self.persistence is not None:
-                self._offered(group, topic, seq)
-            actions = book.offer(group, topic, seq, key, frames, now)
-            if actions.sends or actions.given_up or actions.finished:
-                self._act(actions)
+        book, journaled = self.book, self.persistence is not None
+        at, end = 0, len(incoming)
+        while at < end:
+            groups, topic = incoming[at][0], incoming[at][1]
+            stop = at + 1
+            while stop < end and incoming[stop][1] == topic and incoming[stop][0] == groups:
+                stop += 1
+            run = [
+                (seq, _key(frames[1]) if _KEY_MARK in frames[1] else None, frames)
+                for _, _, seq, frames in incoming[at:stop]
+            ]
+            at = stop
+            for group in groups:
+                if journaled:
+                    for seq, _, _ in run:
+                        self._offered(group, topic, seq)
+                actions = book.offer_run(group, topic, run, now)
+                if actions.sends or actions.given_up or actions.finished:
+                    self._act(actions)
         if book.waiting >= self.config.max_waiting:
             self._room.clear()
 
@@ -436,7 +457,7 @@ class Groups:
 
     # -- sending what was gathered -----------------------------------------------------------------
     def _schedule(self) -> None:
-        if not self._flush_due and (self._out or self._answers):
+        if not self._flush_due and (self._out or self._answers or self._incoming):
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush)
 
@@ -449,6 +470,8 @@ class Groups:
                 self._send(publisher, Kind.ACK, acks.encode())
 
     def _flush(self) -> None:
+        if self._incoming:
+            self._offer_incoming()  # before the flag drops: what it sends goes out below
         self._flush_due = False
         out, self._out = self._out, {}
         for (member, group), events in out.items():

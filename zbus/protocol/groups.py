@@ -238,16 +238,49 @@ class GroupBook:
             self._assign(group, now, actions)
         return actions
 
+    def offer_run(
+        self, group: str, topic: str, items: Iterable[tuple[int, str | None, object]], now: float
+    ) -> Actions:
+        """Several new events of ``topic`` for ``group``, ``(seq, key, item)`` in publish order: the
+        same as :meth:`offer` for each in turn, with the bookkeeping done once for the run."""
+        first = self._next_id
+        run = [Owed(first + i, group, topic, seq, key, item) for i, (seq, key, item) in enumerate(items)]
+        self._next_id = first + len(run)
+        waiting = self._waiting.get(group)
+        if waiting is None:
+            waiting = self._waiting[group] = deque()
+        waiting += run
+        self._queued += len(run)
+        actions = Actions()
+        if self._has_credit(group):
+            self._assign(group, now, actions)
+        return actions
+
     def ack(self, member: str, ids: Iterable[int], now: float) -> Actions:
         """``member`` acknowledged these deliveries: they are done; its credit frees up."""
         actions = Actions()
+        finished = actions.finished
+        in_flight, release = self._in_flight, self._release
         groups: set[str] = set()
         for delivery in ids:
-            owed = self._release(member, delivery)
-            if owed is not None:
-                self._groups[owed.group][member].acked += 1
-                actions.finished.append(owed)
-                groups.add(owed.group)
+            owed = in_flight.get(delivery)
+            if owed is None or owed.member != member or owed.key is not None:
+                owed = release(member, delivery)  # stale, or keyed: the general case
+                if owed is None:
+                    continue
+            else:  # the common case, as _release does it
+                del in_flight[delivery]
+                owed.member = None
+                holder = self._groups.get(owed.group, {}).get(member)
+                if holder is not None:
+                    holder.in_flight -= 1
+                    if holder.in_flight == holder.credit - 1:
+                        self._free[owed.group] = self._free.get(owed.group, 0) + 1
+            holder = self._groups.get(owed.group, {}).get(member)
+            if holder is not None:
+                holder.acked += 1
+            finished.append(owed)
+            groups.add(owed.group)
         for group in groups:
             self._assign(group, now, actions)
         return actions
@@ -450,6 +483,13 @@ class GroupBook:
             skipped: list[Owed] = []
             # credit is looked at only when an event found no member (not before each event)
             while queue:
+                head = queue[0]
+                if (
+                    head.key is None
+                    and head.attempt == 0
+                    and self._spread(group, head.topic, queue, now, actions)
+                ):
+                    continue  # a run of new unkeyed events of one topic went out at once
                 owed = queue.popleft()
                 self._queued -= 1
                 if owed.key is not None and owed.key in blocked:
@@ -462,6 +502,68 @@ class GroupBook:
                         break
             queue.extendleft(reversed(skipped))
             self._queued += len(skipped)
+
+    def _spread(self, group: str, topic: str, queue: deque[Owed], now: float, actions: Actions) -> int:
+        """Place the run of new unkeyed events of ``topic`` at the head of ``queue`` (as many as the
+        members' free credit takes) as :meth:`_place` would one by one: each to the least loaded
+        member with credit, ties rotating. Each member's share is one :class:`Send`, in queue order.
+        Returns how many were placed (0: none; the caller goes on one event at a time)."""
+        members = self._order.get(group)
+        if not members:
+            return 0
+        self._turn += 1
+        count = len(members)
+        start = self._turn % count
+        ring = members[start:] + members[:start]
+        open_ = [m for m in ring if m.in_flight < m.credit and m.matches(topic)]
+        if not open_:
+            return 0
+        loads = [m.in_flight for m in open_]
+        room = sum(m.credit for m in open_) - sum(loads)
+        run: list[Owed] = []
+        while queue and len(run) < room:
+            owed = queue[0]
+            if owed.key is not None or owed.attempt or owed.topic != topic:
+                break
+            run.append(queue.popleft())
+        if len(run) < 2:  # one event: the general path is as cheap
+            queue.extendleft(reversed(run))
+            return 0
+        self._queued -= len(run)
+        caps = [m.credit for m in open_]
+        shares = [0] * len(open_)
+        indexes = range(len(open_))
+        for _ in run:  # water-filling: each event to the least loaded member with credit left
+            best = -1
+            for i in indexes:
+                if loads[i] < caps[i] and (best < 0 or loads[i] < loads[best]):
+                    best = i
+            loads[best] += 1
+            shares[best] += 1
+        deadline = now + self.ack_wait
+        in_flight, timers, sends = self._in_flight, self._timers, actions.sends
+        at = 0
+        for member, share in zip(open_, shares, strict=True):
+            if not share:
+                continue
+            chunk = run[at : at + share]
+            at += share
+            member_id = member.id
+            for owed in chunk:
+                owed.attempt = 1
+                owed.member = member_id
+                owed.deadline = deadline
+                in_flight[owed.id] = owed
+                timers.append((deadline, owed.id))
+            member.in_flight += share
+            member.sent += share
+            if member.in_flight == member.credit:  # its credit is used up
+                self._free[group] -= 1
+            if sends and sends[-1].member == member_id and sends[-1].group == group:
+                sends[-1].events += chunk
+            else:
+                sends.append(Send(member_id, group, chunk))
+        return len(run)
 
     def _assign_all(self, now: float, actions: Actions) -> None:
         for group in {*self._retry, *self._waiting}:

@@ -12,6 +12,10 @@ counted, and its subscriptions never stand in for a real subscriber's.
 Rule 3: a leaving node waits for every peer that receives one of its topics: those whose announced
 patterns match, every monitor (it takes everything), never a forwarder (it only relays; its
 subscribers answer for themselves).
+Rule 4: a topic that no counted subscription's prefix reaches is heard by nobody: ZeroMQ would
+drop its events, so the mesh does not hand them over (:class:`Audience`). The counts only ever
+lag behind a subscription (they are read from the XPUB after libzmq has it), so an event skipped in
+that moment is one the new subscriber repairs from the publisher's ring, as any gap.
 """
 
 from __future__ import annotations
@@ -22,7 +26,34 @@ from collections.abc import Iterable, Mapping
 from ..model.peer import PeerInfo
 from ..model.topics import parse_announced, patterns_overlap
 
-__all__ = ["confirmed_subscribers", "follows"]
+__all__ = ["Audience", "confirmed_subscribers", "follows"]
+
+
+class Audience:
+    """The XPUB's subscriptions (one count per subscribing SUB and prefix) and, cached per topic until
+    they change, whether any reaches a topic (Rule 4)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[bytes] = Counter()
+        self._heard: dict[str, bool] = {}
+
+    def subscribed(self, subscribe: bool, prefix: bytes) -> None:
+        """One SUB subscribed to ``prefix`` (or unsubscribed)."""
+        if subscribe:
+            self.counts[prefix] += 1
+        elif self.counts[prefix] > 0:
+            self.counts[prefix] -= 1
+        self._heard.clear()
+
+    def hears(self, topic: str) -> bool:
+        """Whether some subscription's prefix is a prefix of ``topic``."""
+        heard = self._heard.get(topic)
+        if heard is None:
+            name = topic.encode()
+            heard = any(count > 0 and name.startswith(prefix) for prefix, count in self.counts.items())
+            if len(self._heard) < 10_000:
+                self._heard[topic] = heard
+        return heard
 
 
 def confirmed_subscribers(peers: Iterable[PeerInfo], subscriptions: Mapping[bytes, int], topic: str) -> int:

@@ -87,7 +87,7 @@ class Transport(Protocol):
     def running_for(self) -> float:
         """Seconds since :meth:`start`."""
 
-    async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
+    def publish(self, topic: str, seq: int, frames: list[bytes]) -> Awaitable[None]:
         """Send a broadcast event (number ``seq`` of its stream) to every remote subscriber of ``topic``."""
 
     async def send(self, peer_id: str, kind: Kind, frames: list[bytes]) -> None:

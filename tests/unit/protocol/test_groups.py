@@ -58,6 +58,24 @@ def test_credit_bounds_what_a_member_holds_and_acks_release_waiting_events() -> 
     assert [o.seq for o in released.finished] == [1]
 
 
+def test_a_run_goes_out_as_one_send_per_member_least_loaded_first_within_credit() -> None:
+    b = book()
+    b.set_members(ads("a", "b", "c", credit=4), 0.0)
+    assert len(sent(offer(b, 1))) == 1  # one member holds one event
+    run = b.offer_run("w", "task.a", [(seq, None, None) for seq in range(2, 12)], 0.0)
+    assert len({s.member for s in run.sends}) == len(run.sends) == 3  # one send per member
+    assert sorted(c.in_flight for c in b.counts()) == [3, 4, 4]  # 11 events levelled out
+    for send in run.sends:
+        seqs = [o.seq for o in send.events]
+        assert seqs == sorted(seqs)  # each member's share in publish order
+    assert b.in_flight == 11 and b.waiting == 0
+    more = b.offer_run("w", "task.a", [(seq, None, None) for seq in range(12, 16)], 0.0)
+    assert [seq for _, seq in sent(more)] == [12] and b.waiting == 3  # one credit was left
+    full = [c.member for c in b.counts()]
+    released = b.ack(full[0], [i for i, o in b._in_flight.items() if o.member == full[0]], 1.0)
+    assert sent(released) == [(full[0], 13), (full[0], 14), (full[0], 15)]  # in order, where room is
+
+
 def test_a_slow_member_gets_fewer() -> None:
     b = book()
     b.set_members(ads("fast", "slow", credit=4), 0.0)
@@ -211,9 +229,13 @@ def test_every_event_is_finished_exactly_once_whatever_happens(steps: list[tuple
 
     for op, n in steps:
         now += 0.3
-        if op == "offer":
+        if op == "offer" and n < 3:
             seq += 1
             apply(b.offer("w", "task.a", seq, f"k{n}" if n % 2 else None, None, now))
+        elif op == "offer":  # a run, as a publisher hands over what one loop turn published
+            run = [(seq + i, f"k{i}" if (n + i) % 4 == 0 else None, None) for i in range(1, n + 1)]
+            seq += n
+            apply(b.offer_run("w", "task.a", run, now))
         elif op == "ack" and holding:
             delivery, member = sorted(holding.items())[n % len(holding)]
             apply(b.ack(member, [delivery], now))
@@ -276,9 +298,12 @@ def test_nothing_waits_while_a_member_has_credit(steps: list[tuple[str, int]]) -
     for op, n in steps:
         now += 0.3
         held = list(b._in_flight.values())
-        if op == "offer":
+        if op == "offer" and n < 2:
             seq += 1
             offer(b, seq, now=now)
+        elif op == "offer":
+            b.offer_run("w", "task.a", [(seq + i, None, None) for i in range(1, 2 * n + 1)], now)
+            seq += 2 * n
         elif op in ("ack", "nack") and held:
             owed = held[n % len(held)]
             assert owed.member is not None

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Iterable
 
 import zmq
@@ -50,10 +49,10 @@ from ...model.topics import parse_announced
 from ...observe.drops import Drops
 from ...observe.statistics import TransportStatistics
 from ...protocol.heads import Heads
-from ...protocol.interest import confirmed_subscribers
+from ...protocol.interest import Audience, confirmed_subscribers
 from ...protocol.peers import LEFT, PeerChange, PeerTable
 from ...protocol.ratelimit import PeerRateLimits
-from ...tasks import Duties, TaskGroup
+from ...tasks import DONE, Duties, TaskGroup
 from ..base import GroupAds, Inbound
 from .admission import Admission
 from .forwarding import Forwarding
@@ -146,7 +145,7 @@ class MeshTransport:
             duties=self._duties,
         )
         self._sub_prefixes: set[bytes] = {HEARTBEAT_TOPIC}
-        self._xpub_subs: Counter[bytes] = Counter()
+        self._audience = Audience()  # the XPUB's subscriptions
         self._patterns: tuple[str, ...] = ()
         self._responders: tuple[str, ...] = ()
         self._groups: GroupAds = {}
@@ -298,10 +297,7 @@ class MeshTransport:
             self.dropped.drop("malformed_subscription")
             return
         prefix = msg[1:]
-        if msg[0] == 1:
-            self._xpub_subs[prefix] += 1
-        elif self._xpub_subs[prefix] > 0:
-            self._xpub_subs[prefix] -= 1
+        self._audience.subscribed(msg[0] == 1, prefix)
         if self.forwarding.relay:
             self.forwarding.downstream_subscription(msg[0] == 1, prefix)
         if self._inbound is not None:
@@ -529,11 +525,15 @@ class MeshTransport:
         with contextlib.suppress(zmq.ZMQError):
             send_frames(dealer, [kind.value, self._hello(ack=ack, via=via).encode()])
 
-    async def publish(self, topic: str, seq: int, frames: list[bytes]) -> None:
+    def publish(self, topic: str, seq: int, frames: list[bytes]) -> Awaitable[None]:
         """Send an event on the XPUB (ZeroMQ filters by subscriber prefix), batched while the
-        publisher is backlogged (``outbox.Outbox``)."""
+        publisher is backlogged (``outbox.Outbox``). A topic no subscription reaches (only queue
+        groups want it, or nobody) is not handed to ZeroMQ, which would drop it: it counts as sent."""
         assert self._outbox is not None, "publish before start"
-        await self._outbox.publish(topic, seq, frames)
+        if self._audience.hears(topic):
+            return self._outbox.publish(topic, seq, frames)
+        self._heads.sent(topic, seq)  # as if sent (Rule 4 of protocol.interest)
+        return DONE
 
     async def _send_blocking(self, frames: list[bytes], events: int = 1) -> bool:
         self.blocked_since = self.blocked_since or time.monotonic()
@@ -591,7 +591,7 @@ class MeshTransport:
 
     def subscriber_count(self, topic: str) -> int:
         """Peers sure to receive ``topic`` (a topic or a pattern): see ``protocol.interest``."""
-        return confirmed_subscribers(self.table.peers(), self._xpub_subs, topic)
+        return confirmed_subscribers(self.table.peers(), self._audience.counts, topic)
 
 
 def _port(endpoint: str) -> int:
