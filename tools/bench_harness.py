@@ -179,7 +179,13 @@ def work_queue(run: Run, kind: str, n: int, members: int) -> dict[str, Any]:
         "cpu_us_per_event": cpu / delivered * 1e6 if delivered else float("nan"),
         # where the CPU went: the publisher's and all workers' together, per event handled
         "publisher_cpu_us_per_event": pub_usage["cpu_s"] / delivered * 1e6 if delivered else float("nan"),
-        "workers_cpu_us_per_event": (cpu - pub_usage["cpu_s"]) / delivered * 1e6 if delivered else float("nan"),
+        "workers_cpu_us_per_event": (cpu - pub_usage["cpu_s"]) / delivered * 1e6
+        if delivered
+        else float("nan"),
+        # the workers' CPU from each one's first event on (without joining and waiting for the publisher)
+        "workers_busy_cpu_us_per_event": sum(r["busy_cpu_s"] for r in results) / delivered * 1e6
+        if delivered
+        else float("nan"),
         "rss_peak_mb": max([pub_usage["rss_peak_mb"], *(r["rss_peak_mb"] for r in results)]),
         "publish_s": sent["seconds"],
     }

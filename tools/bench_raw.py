@@ -245,7 +245,7 @@ def raw_pull(endpoint: str, deadline: float = 60) -> None:
     pull.connect(endpoint)
     emit(ready=True)
     cpu0 = time.process_time()
-    state = {"got": 0, "first": 0.0, "last": 0.0}
+    state = {"got": 0, "first": 0.0, "last": 0.0, "cpu_first": 0.0}
     monotonic = time.monotonic
 
     def take() -> bool:
@@ -256,7 +256,7 @@ def raw_pull(endpoint: str, deadline: float = 60) -> None:
         msgpack.unpackb(frames[1])["payload"]["order_id"]
         now = monotonic()
         if state["got"] == 0:
-            state["first"] = now
+            state["first"], state["cpu_first"] = now, time.process_time()
         state["last"] = now
         state["got"] += 1
         return True
@@ -267,7 +267,9 @@ def raw_pull(endpoint: str, deadline: float = 60) -> None:
 
     wait_order(deadline, poll=burst)  # "quit"
     drain_until_quiet(take, deadline)
-    emit(result={"got": state["got"], "first": state["first"], "last": state["last"], **usage(cpu0)})
+    busy = time.process_time() - state["cpu_first"] if state["got"] else 0.0
+    emit(result={"got": state["got"], "first": state["first"], "last": state["last"], "busy_cpu_s": busy,
+                 **usage(cpu0)})  # fmt: skip
     ctx.destroy(linger=0)
 
 

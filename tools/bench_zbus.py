@@ -341,14 +341,14 @@ def zbus_member(mesh: str, deadline: float = 60) -> None:
 
     async def main() -> None:
         async with zbus.Node("bench-member", config=_config(mesh)) as node:
-            state = {"got": 0, "first": 0.0, "last": 0.0}
+            state = {"got": 0, "first": 0.0, "last": 0.0, "cpu_first": 0.0}
             mono = time.monotonic
 
             def handle(event: zbus.Event) -> None:
                 now = mono()
                 event.payload["order_id"]
                 if state["got"] == 0:
-                    state["first"] = now
+                    state["first"], state["cpu_first"] = now, time.process_time()
                 state["last"] = now
                 state["got"] += 1
 
@@ -356,7 +356,8 @@ def zbus_member(mesh: str, deadline: float = 60) -> None:
             emit(ready=True)
             cpu0 = time.process_time()
             await _order(deadline)  # "quit": the publisher has every ack
-            emit(result={**state, **usage(cpu0)})
+            busy = time.process_time() - state["cpu_first"] if state["got"] else 0.0
+            emit(result={**state, "busy_cpu_s": busy, **usage(cpu0)})
 
     asyncio.run(main())
 

@@ -92,7 +92,7 @@ async def test_a_direct_call_that_keeps_failing_is_dead_lettered_with_every_atte
     await dispatcher.close()
 
 
-async def test_an_awaitable_result_an_async_handler_and_an_offer_without_direct_go_through_the_runner() -> None:
+async def test_an_awaitable_result_an_async_handler_and_an_undirected_offer_go_through_the_runner() -> None:
     done: list[str] = []
 
     async def later(event: Event) -> None:

@@ -48,7 +48,18 @@ def test_acks_round_trip_and_reject_bad_fields() -> None:
     acks = Acks(ack=[1, 2], nack=[(3, 0.5)], wip=[4])
     assert Acks.decode(acks.encode()) == acks
     assert Acks.decode(Acks(ack=[9]).encode()) == Acks(ack=[9])
-    for bad in ({"v": 1, "ack": ["x"]}, {"v": 1, "nack": [[1, -1]]}, {"v": 1, "nack": [[1]]}, {"v": 2}):
+    bad_fields = (
+        {"v": 1, "ack": ["x"]},
+        {"v": 1, "ack": [1, True]},  # a bool is not a delivery id
+        {"v": 1, "ack": [1, -1]},
+        {"v": 1, "wip": [2**64 - 1, 1.5]},
+        {"v": 1, "ack": {"1": 1}},
+        {"v": 1, "nack": [[1, -1]]},
+        {"v": 1, "nack": [[1]]},
+        {"v": 2},
+    )
+    assert Acks.decode(msgpack.packb({"v": 1, "ack": [0, 2**64 - 1], "wip": []})).ack == [0, 2**64 - 1]
+    for bad in bad_fields:
         with pytest.raises(WireError):
             Acks.decode(msgpack.packb(bad))
 

@@ -18,7 +18,7 @@ import msgpack
 
 from ..errors import WireError
 
-__all__ = ["KEY_HEADER", "Acks", "Delivered", "decode_deliver", "encode_deliver"]
+__all__ = ["KEY_HEADER", "Acks", "Delivered", "decode_deliver", "encode_deliver", "encode_deliver_rows"]
 
 #: the header that carries ``publish(..., key=)``: events of one key go to one member, in order
 KEY_HEADER: Final = "zbus-key"
@@ -39,9 +39,12 @@ class Delivered(NamedTuple):
 
 def encode_deliver(group: str, events: Sequence[tuple[int, int, list[bytes]]]) -> bytes:
     """The DELIVER body for ``events`` = ``(delivery id, attempt, event frames)``."""
-    return msgpack.packb(  # type: ignore[no-any-return]
-        {"v": 1, "group": group, "events": [[i, a, f[0], f[1], f[2]] for i, a, f in events]}
-    )
+    return encode_deliver_rows(group, [[i, a, f[0], f[1], f[2]] for i, a, f in events])
+
+
+def encode_deliver_rows(group: str, rows: list[list[Any]]) -> bytes:
+    """The DELIVER body for rows already laid out as ``[id, attempt, topic, header, payload]``."""
+    return msgpack.packb({"v": 1, "group": group, "events": rows})  # type: ignore[no-any-return]
 
 
 def decode_deliver(data: bytes, max_bytes: int) -> tuple[str, list[Delivered]]:
@@ -76,6 +79,11 @@ def decode_deliver(data: bytes, max_bytes: int) -> tuple[str, list[Delivered]]:
             raise WireError("DELIVER event must be [id, attempt, topic, header, payload]")
         append(Delivered(item[0], item[1], item[2:]))
     return group, out
+
+
+def _delivery_ids(ids: list[Any]) -> bool:
+    """Every item an int (not a bool) in 0..2**64-1; the type test runs in C, not per item in Python."""
+    return set(map(type, ids)) == {int} and min(ids) >= 0 and max(ids) < _U64
 
 
 @dataclass(slots=True)
@@ -116,7 +124,7 @@ class Acks:
             raise WireError("ACK must be a msgpack map with v = 1")
         ack, nack, wip = body.get("ack", []), body.get("nack", []), body.get("wip", [])
         for ids in (ack, wip):
-            if type(ids) is not list or not all(type(i) is int and 0 <= i < _U64 for i in ids):
+            if type(ids) is not list or (ids and not _delivery_ids(ids)):
                 raise WireError("ACK fields 'ack' and 'wip' must be lists of delivery ids")
         if type(nack) is not list or not all(
             type(n) is list

@@ -21,12 +21,13 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import msgpack
 
 from ..codec import wire
 from ..codec.control import Kind
-from ..codec.groups import KEY_HEADER, Acks, decode_deliver, encode_deliver
+from ..codec.groups import KEY_HEADER, Acks, decode_deliver, encode_deliver_rows
 from ..config import GroupsConfig
 from ..delivery.deadletters import DeadLetter
 from ..delivery.routing import Subscriptions
@@ -299,7 +300,7 @@ class Groups:
         """DELIVER ``events`` to ``member``, in messages the member's socket accepts
         (``transport.max_message_size``, less room for the DELIVER's own fields)."""
         budget = self.max_message_size - DELIVER_OVERHEAD
-        chunk: list[tuple[int, int, list[bytes]]] = []
+        rows: list[list[Any]] = []
         size = 0
         for owed in events:
             frames: list[bytes] = owed.item  # type: ignore[assignment]
@@ -308,13 +309,13 @@ class Groups:
                 self.dropped.drop("too_large_for_group", f"event {owed.topic}#{owed.seq}")
                 self._act(self.book.nack(member, owed.id, 0.0, time.monotonic()))  # dead-lettered in the end
                 continue
-            if chunk and size + length > budget:
-                self._send(member, Kind.DELIVER, encode_deliver(group, chunk))
-                chunk, size = [], 0
-            chunk.append((owed.id, owed.attempt, frames))
+            if rows and size + length > budget:
+                self._send(member, Kind.DELIVER, encode_deliver_rows(group, rows))
+                rows, size = [], 0
+            rows.append([owed.id, owed.attempt, frames[0], frames[1], frames[2]])
             size += length
-        if chunk:
-            self._send(member, Kind.DELIVER, encode_deliver(group, chunk))
+        if rows:
+            self._send(member, Kind.DELIVER, encode_deliver_rows(group, rows))
 
     def _send(self, peer: str, kind: Kind, body: bytes) -> None:
         transport = self.transport

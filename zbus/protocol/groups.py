@@ -119,6 +119,31 @@ class _Member:
         return found
 
 
+def level(loads: list[int], caps: list[int], n: int) -> list[int]:
+    """How many of ``n`` events each member gets when each event in turn goes to the least loaded
+    member below its cap (ties: the first in the list), computed a level at a time rather than one
+    event at a time. ``n`` must not exceed the room left (``sum(caps) - sum(loads)``)."""
+    loads = list(loads)
+    shares = [0] * len(loads)
+    everyone = range(len(loads))
+    while n > 0:
+        open_ = [i for i in everyone if loads[i] < caps[i]]
+        low = min(loads[i] for i in open_)
+        lowest = [i for i in open_ if loads[i] == low]
+        # everyone at the lowest load rises together, to the next load above or a cap, whichever first
+        step = min([loads[i] - low for i in open_ if loads[i] > low] + [caps[i] - low for i in lowest])
+        if step * len(lowest) > n:
+            step, extra = divmod(n, len(lowest))
+        else:
+            extra = 0
+        for j, i in enumerate(lowest):
+            add = step + (j < extra)
+            loads[i] += add
+            shares[i] += add
+            n -= add
+    return shares
+
+
 def rendezvous(key: str, member: str) -> int:
     """The rendezvous (highest random weight) score of ``member`` for ``key``: stable across nodes."""
     return int.from_bytes(hashlib.blake2b(f"{key}\0{member}".encode(), digest_size=8).digest(), "big")
@@ -262,27 +287,34 @@ class GroupBook:
         finished = actions.finished
         in_flight, release = self._in_flight, self._release
         groups: set[str] = set()
+        group: str | None = None
+        holder: _Member | None = None
         for delivery in ids:
             owed = in_flight.get(delivery)
             if owed is None or owed.member != member or owed.key is not None:
                 owed = release(member, delivery)  # stale, or keyed: the general case
                 if owed is None:
                     continue
+                if owed.group != group:
+                    group = owed.group
+                    holder = self._groups.get(group, {}).get(member)
+                    groups.add(group)
             else:  # the common case, as _release does it
                 del in_flight[delivery]
                 owed.member = None
-                holder = self._groups.get(owed.group, {}).get(member)
+                if owed.group != group:
+                    group = owed.group
+                    holder = self._groups.get(group, {}).get(member)
+                    groups.add(group)
                 if holder is not None:
                     holder.in_flight -= 1
                     if holder.in_flight == holder.credit - 1:
                         self._free[owed.group] = self._free.get(owed.group, 0) + 1
-            holder = self._groups.get(owed.group, {}).get(member)
             if holder is not None:
                 holder.acked += 1
             finished.append(owed)
-            groups.add(owed.group)
-        for group in groups:
-            self._assign(group, now, actions)
+        for freed in groups:
+            self._assign(freed, now, actions)
         return actions
 
     def nack(self, member: str, delivery: int, delay: float, now: float) -> Actions:
@@ -530,16 +562,7 @@ class GroupBook:
             queue.extendleft(reversed(run))
             return 0
         self._queued -= len(run)
-        caps = [m.credit for m in open_]
-        shares = [0] * len(open_)
-        indexes = range(len(open_))
-        for _ in run:  # water-filling: each event to the least loaded member with credit left
-            best = -1
-            for i in indexes:
-                if loads[i] < caps[i] and (best < 0 or loads[i] < loads[best]):
-                    best = i
-            loads[best] += 1
-            shares[best] += 1
+        shares = level(loads, [m.credit for m in open_], len(run))
         deadline = now + self.ack_wait
         in_flight, timers, sends = self._in_flight, self._timers, actions.sends
         at = 0

@@ -12,7 +12,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zbus.protocol.groups import Actions, GroupBook, Owed, rendezvous
+from zbus.protocol.groups import Actions, GroupBook, Owed, level, rendezvous
 
 
 def book(ack_wait: float = 10.0, max_deliver: int = 3) -> GroupBook:
@@ -74,6 +74,21 @@ def test_a_run_goes_out_as_one_send_per_member_least_loaded_first_within_credit(
     full = [c.member for c in b.counts()]
     released = b.ack(full[0], [i for i, o in b._in_flight.items() if o.member == full[0]], 1.0)
     assert sent(released) == [(full[0], 13), (full[0], 14), (full[0], 15)]  # in order, where room is
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, max_size=6), st.integers(0, 40))
+def test_level_gives_the_shares_of_one_event_at_a_time_to_the_least_loaded(
+    members: list[tuple[int, int]], n: int
+) -> None:
+    loads = [min(a, b) for a, b in members]
+    caps = [max(a, b) for a, b in members]
+    n = min(n, sum(caps) - sum(loads))
+    expected, now = [0] * len(loads), list(loads)
+    for _ in range(n):  # the rule as stated: each event to the least loaded below its cap, first on ties
+        best = min((i for i in range(len(now)) if now[i] < caps[i]), key=lambda i: now[i])
+        now[best] += 1
+        expected[best] += 1
+    assert level(loads, caps, n) == expected
 
 
 def test_a_slow_member_gets_fewer() -> None:
