@@ -8,6 +8,7 @@ each test prints published / handled / duplicates, so a failure shows the figure
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 from collections import Counter
@@ -302,3 +303,38 @@ async def test_an_event_too_large_for_a_deliver_is_dead_lettered_not_lost(mesh_n
         await pub.publish("job.x", {"pad": "x" * 10})
         await eventually(lambda: got == [10] and len(pub.dead_letters()) == 1, timeout=5)
         assert pub.statistics().dropped["too_large_for_group"] == 2  # once per delivery tried
+
+
+async def test_publish_waits_while_max_waiting_events_wait_for_credit_then_goes_on(mesh_name: str) -> None:
+    cfg = {"transport": {"kind": "memory"}, "groups": {"max_in_flight": 5, "max_waiting": 50}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
+        gate = asyncio.Event()
+        got: list[int] = []
+
+        async def handle(event: zbus.Event) -> None:
+            await gate.wait()  # the member holds its credit until the test opens the gate
+            got.append(event.payload["n"])
+
+        await w.subscribe("job.*", handler=handle, group="g")
+        await pub.wait_for_subscribers("job.x", group="g", timeout=5)
+        published: list[int] = []
+        waiting: list[int] = []  # events waiting for credit, seen after each publish returned
+
+        async def planner() -> None:
+            for n in range(500):
+                await pub.publish("job.x", {"n": n})
+                published.append(n)
+                waiting.append(pub.group_statistics().waiting)
+
+        task = asyncio.create_task(planner())
+        await eventually(lambda: pub.group_statistics().waiting >= 50, timeout=5)
+        assert not task.done()
+        # held back: the member's credit, max_waiting, and at most one run of events not yet handed over
+        assert len(published) <= 5 + 50 + 64, len(published)
+        gate.set()
+        await asyncio.wait_for(task, 10)
+        await eventually(lambda: len(got) == 500, timeout=10)
+        assert sorted(got) == list(range(500))
+        # a publish that waited came back once half of max_waiting was left, not at the first free slot
+        resumed = [after for before, after in itertools.pairwise(waiting) if before >= 50]
+        assert resumed and min(resumed) <= 25, waiting

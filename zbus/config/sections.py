@@ -299,7 +299,8 @@ class GroupsConfig(_Section):
         max_deliver: deliveries of one event before the publisher dead-letters it.
         max_in_flight: a member subscription's credit: events one publisher has delivered to it and
             not had acknowledged.
-        max_waiting: events a publisher holds for its groups' members; beyond it ``publish`` waits.
+        max_waiting: events a publisher holds for its groups' members; beyond it ``publish`` waits
+            until half of it is left.
     """
 
     _key: ClassVar[str] = "groups"

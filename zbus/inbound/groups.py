@@ -274,7 +274,7 @@ class Groups:
                 marks = self._marks.get(owed.group)
                 if marks is not None:
                     marks.done((node_id, owed.topic), owed.seq)
-        if not self._room.is_set() and self.book.waiting < self.config.max_waiting:
+        if not self._room.is_set() and self.book.waiting <= self.config.max_waiting // 2:
             self._room.set()
         if not self._flush_due:
             self._schedule()
@@ -540,7 +540,8 @@ class Groups:
             for c in book.counts()
             if c.member != self.node_id or c.sent  # a member that feeds no group has no view of one
         )
-        return GroupStatistics(members=members, waiting=book.waiting, in_flight=book.in_flight,
+        waiting = book.waiting + len(self._incoming)  # published, not yet handed to the book: waiting too
+        return GroupStatistics(members=members, waiting=waiting, in_flight=book.in_flight,
                                redelivered=book.redelivered, dead_lettered=book.given_up,
                                stale_acks=book.stale_acks, received=self.received, acked=self.acked,
                                nacked=self.nacked, refused=self.refused)

@@ -142,7 +142,7 @@ class GroupStatistics:
 
     Attributes:
         members: every member of every group this node delivers to.
-        waiting: events waiting for a member with credit.
+        waiting: events waiting for a member with credit (just published ones not yet handed over included).
         in_flight: events delivered and not acknowledged.
         redelivered: events taken back (ack timeout, nack, member gone) to deliver again.
         dead_lettered: events given up on after ``groups.max_deliver`` deliveries.
