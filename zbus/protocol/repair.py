@@ -18,6 +18,9 @@ the seam.
 Rule 4: a range the publisher cannot serve (:meth:`answered` lists it as missing), a repair that fails
 ``max_attempts`` times, or a publisher that is gone for good turn the range into a
 :class:`LostEvents` — the explicit "events lost" signal — and the stream moves on. Never silence.
+After a range lost for want of an answer, the stream's next hole is asked for once before it is lost
+too (until the publisher answers or the stream is whole again): a silent publisher's holes are reported
+one timeout apart.
 Rule 5: a heartbeat's stream head beyond what we hold is tail loss: it is requested like any gap.
 Rule 6: an unanswered request counts against a publisher only if the caller says it could answer
 (:meth:`StreamSync.tick` takes the set of answerable peers as data); waiting for one that is away is
@@ -371,7 +374,10 @@ class StreamSync(Generic[T]):
             return
         s.attempts += 1
         if s.attempts > self.max_attempts:
-            s.attempts = 0
+            # the next hole gets one request: a publisher that ignored max_attempts of them is taken
+            # not to answer until it does (an answer starts the count afresh), so n holes cost
+            # max_attempts + n - 1 timeouts, not n x max_attempts
+            s.attempts = self.max_attempts - 1
             self._lose(key, s, hole[0], hole[1], "the publisher did not answer repair requests", actions)
             self._release(s, actions)
             self._ask(key, s, now, actions)

@@ -271,6 +271,31 @@ def test_each_answered_hole_starts_a_fresh_attempt_count() -> None:
         assert {r.reason for r in actions.lost} == {"not in the publisher's journal"}
 
 
+def test_the_holes_of_a_publisher_that_does_not_answer_are_reported_one_timeout_apart() -> None:
+    # (they used to take max_attempts timeouts each: a silent peer's 100 holes took 5 minutes)
+    sync: StreamSync[int] = StreamSync(repair_timeout=1.0, max_attempts=3)
+    observe(sync, "p", 1, "t", 1, 1, 0)
+    for seq in (3, 5, 7, 9):  # four holes: 2, 4, 6, 8
+        observe(sync, "p", 1, "t", seq, seq, 0)
+    lost: list[tuple[float, int]] = []
+    now = 0.0
+    while len(lost) < 4:
+        now += 1.0
+        assert now <= 20, lost
+        lost += [(now, r.first) for r in sync.tick(now, {"p"}).lost]
+    # the first hole after max_attempts requests, each later one after a single request
+    assert lost == [(3.0, 2), (4.0, 4), (5.0, 6), (6.0, 8)]
+    assert sync.next_seq("p", "t") == 10
+    # a hole that opens once the stream was whole again gets max_attempts requests once more
+    assert observe(sync, "p", 1, "t", 10, 10, now).deliver == [10]
+    observe(sync, "p", 1, "t", 12, 12, now)
+    start, gone = now, []
+    while not gone:
+        now += 1.0
+        gone = sync.tick(now, {"p"}).lost
+    assert now - start == 3.0 and [(r.first, r.last) for r in gone] == [(11, 11)]
+
+
 def test_a_publisher_that_cannot_answer_is_waited_for_without_counting_attempts() -> None:
     sync: StreamSync[int] = StreamSync(repair_timeout=1.0, max_attempts=2)
     observe(sync, "p", 1, "t", 1, 1, 0)
