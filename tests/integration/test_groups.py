@@ -338,3 +338,39 @@ async def test_publish_waits_while_max_waiting_events_wait_for_credit_then_goes_
         # a publish that waited came back once half of max_waiting was left, not at the first free slot
         resumed = [after for before, after in itertools.pairwise(waiting) if before >= 50]
         assert resumed and min(resumed) <= 25, waiting
+
+
+async def test_events_stranded_in_a_group_without_members_do_not_hold_back_the_other_groups(
+    mesh_name: str,
+) -> None:
+    cfg = {"transport": {"kind": "memory"}, "groups": {"max_in_flight": 5, "max_waiting": 50}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w1", mesh=mesh_name, config=cfg) as w1:
+        gate = asyncio.Event()
+        got: list[int] = []
+
+        async def handle(event: zbus.Event) -> None:
+            await gate.wait()
+            got.append(event.payload["n"])
+
+        await w1.subscribe("a.*", handler=handle, group="g1")
+        async with Node("w2", mesh=mesh_name, config=cfg) as w2:
+            await w2.subscribe("b.*", handler=lambda e: asyncio.sleep(60), group="g2")  # never done
+            await pub.wait_for_subscribers("b.x", group="g2", timeout=5)
+            for n in range(40):
+                await pub.publish("b.x", {"n": n})
+            await eventually(lambda: pub.group_statistics().in_flight == 5, timeout=5)
+        # w2 left: its 40 events wait for a g2 member that is not there (below max_waiting)
+        await eventually(lambda: all(m.name != "w2" for m in pub.group_statistics().members), timeout=10)
+        await pub.wait_for_subscribers("a.x", group="g1", timeout=5)
+
+        async def planner() -> None:
+            for n in range(100):
+                await pub.publish("a.x", {"n": n})
+
+        task = asyncio.create_task(planner())
+        await eventually(lambda: pub.group_statistics().waiting >= 50, timeout=5)
+        assert not task.done()  # held back: g1's events and g2's stranded ones fill max_waiting
+        gate.set()  # g1 drains; g2's 40 stay, more than half of max_waiting
+        await asyncio.wait_for(task, 10)  # the publisher went on all the same
+        await eventually(lambda: len(got) == 100, timeout=10)
+        assert sorted(got) == list(range(100)) and pub.group_statistics().waiting == 40

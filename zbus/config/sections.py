@@ -300,7 +300,7 @@ class GroupsConfig(_Section):
         max_in_flight: a member subscription's credit: events one publisher has delivered to it and
             not had acknowledged.
         max_waiting: events a publisher holds for its groups' members; beyond it ``publish`` waits
-            until half of it is left.
+            until half of it is left (or what waits cannot move on: then just below it).
     """
 
     _key: ClassVar[str] = "groups"

@@ -231,13 +231,17 @@ class Groups:
                 for _, _, seq, frames in incoming[at:stop]
             ]
             at = stop
-            for group in groups:
-                if journaled:
-                    for seq, _, _ in run:
-                        self._offered(group, topic, seq)
-                actions = book.offer_run(group, topic, run, now)
-                if actions.sends or actions.given_up or actions.finished:
-                    self._act(actions)
+            try:
+                for group in groups:
+                    if journaled:
+                        for seq, _, _ in run:
+                            self._offered(group, topic, seq)
+                    actions = book.offer_run(group, topic, run, now)
+                    if actions.sends or actions.given_up or actions.finished:
+                        self._act(actions)
+            except BaseException:
+                self._incoming[:0] = incoming[at:]  # the runs after this one are still owed
+                raise
         if book.waiting >= self.config.max_waiting:
             self._room.clear()
 
@@ -274,8 +278,15 @@ class Groups:
                 marks = self._marks.get(owed.group)
                 if marks is not None:
                     marks.done((node_id, owed.topic), owed.seq)
-        if not self._room.is_set() and self.book.waiting <= self.config.max_waiting // 2:
-            self._room.set()
+        if not self._room.is_set():
+            # resume once half is left, so a publisher held back wakes once per many events; but at
+            # once below max_waiting when these actions moved nothing: what waits may be stuck (a
+            # group whose members all left, delayed nacks) and must not hold back the other groups
+            waiting = self.book.waiting
+            if waiting <= self.config.max_waiting // 2 or (
+                waiting < self.config.max_waiting and not actions.sends
+            ):
+                self._room.set()
         if not self._flush_due:
             self._schedule()
 
@@ -471,9 +482,11 @@ class Groups:
                 self._send(publisher, Kind.ACK, acks.encode())
 
     def _flush(self) -> None:
-        if self._incoming:
-            self._offer_incoming()  # before the flag drops: what it sends goes out below
-        self._flush_due = False
+        try:
+            if self._incoming:
+                self._offer_incoming()  # before the flag drops: what it sends goes out below
+        finally:
+            self._flush_due = False  # whatever happened, later turns flush again
         out, self._out = self._out, {}
         for (member, group), events in out.items():
             self._send_out(member, group, events)
@@ -540,7 +553,8 @@ class Groups:
             for c in book.counts()
             if c.member != self.node_id or c.sent  # a member that feeds no group has no view of one
         )
-        waiting = book.waiting + len(self._incoming)  # published, not yet handed to the book: waiting too
+        # published, not yet handed to the book: waiting too (once per group, as the book counts)
+        waiting = book.waiting + sum(len(groups) for groups, _, _, _ in self._incoming)
         return GroupStatistics(members=members, waiting=waiting, in_flight=book.in_flight,
                                redelivered=book.redelivered, dead_lettered=book.given_up,
                                stale_acks=book.stale_acks, received=self.received, acked=self.acked,

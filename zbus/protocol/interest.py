@@ -15,7 +15,10 @@ subscribers answer for themselves).
 Rule 4: a topic that no counted subscription's prefix reaches is heard by nobody: ZeroMQ would
 drop its events, so the mesh does not hand them over (:class:`Audience`). The counts only ever
 lag behind a subscription (they are read from the XPUB after libzmq has it), so an event skipped in
-that moment is one the new subscriber repairs from the publisher's ring, as any gap.
+that moment is one the new subscriber may miss as if it had subscribed a moment later: it starts the
+stream at the first event it gets (repair Rule 2), and a replaying subscription gets it from the
+ring, which records every event. ``wait_for_subscribers`` reads the same counts, so an event
+published after it returned is always handed over.
 """
 
 from __future__ import annotations
