@@ -77,6 +77,8 @@ def _rows(name: str, result: dict[str, Any]) -> Iterator[Row]:
     elif "per_s" in z:
         metric = "ev/s per sub" if name == "fanout_1to4" else "ev/s"
         yield metric, z["per_s"], r["per_s"], next(iter(ratios.values()))
+        if "zbus_no_acks" in result:  # groups: zbus with no group (the floor), against the same raw
+            yield "no-ack ev/s", result["zbus_no_acks"]["per_s"], r["per_s"], ratios["no_acks_vs_raw"]
         if "latency_ms" in z and "latency_ms" in r:  # paced by --rate
             yield from _latency_rows(z, r, {})
     elif name == "recovery":

@@ -139,7 +139,9 @@ def secured_keys(run: Run, mesh: str) -> str:
 
 def work_queue(run: Run, kind: str, n: int, members: int) -> dict[str, Any]:
     """One publisher, a work queue of ``members`` workers, ``n`` events: raw PUSH/PULL (round robin,
-    no acks) or a zbus queue group (credit, acks). Throughput is events handled by all workers ÷ time
+    no acks), a zbus queue group (credit, acks), or ``"zbus_no_acks"``: zbus with no group, event ``i``
+    on topic ``<topic>.<i % members>`` to one plain subscriber each (the floor under the group: what
+    zbus's publish and receive paths cost alone). Throughput is events handled by all workers ÷ time
     from the first to the last one handled."""
     d = run.sizes.deadline
     try:
@@ -150,15 +152,20 @@ def work_queue(run: Run, kind: str, n: int, members: int) -> dict[str, Any]:
             for child in workers:
                 child.read("ready", d)
         else:
-            mesh = run.mesh()
-            workers = [run.start("zbus_member", mesh=mesh, deadline=d) for _ in range(members)]
+            mesh, plain = run.mesh(), kind == "zbus_no_acks"
+            shards: list[dict[str, Any]] = [
+                {"shard": k, "expect": len(range(k, n, members))} if plain else {} for k in range(members)
+            ]
+            workers = [run.start("zbus_member", mesh=mesh, deadline=d, **shard) for shard in shards]
             for child in workers:
                 child.read("ready", d)
-            pub = run.start("zbus_group_pub", mesh=mesh, n=n, members=members, deadline=d)
+            pub = run.start(
+                "zbus_group_pub", mesh=mesh, n=n, members=members, deadline=d, shards=members if plain else 0
+            )
         pub.read("ready", d)
         pub.tell("go")
         sent = pub.read("sent", d)
-        if kind == "zbus":
+        if kind != "raw":
             pub.read("drained", d)
         for child in workers:
             child.tell("quit")
@@ -184,6 +191,13 @@ def work_queue(run: Run, kind: str, n: int, members: int) -> dict[str, Any]:
         else float("nan"),
         # the workers' CPU from each one's first event on (without joining and waiting for the publisher)
         "workers_busy_cpu_us_per_event": sum(r["busy_cpu_s"] for r in results) / delivered * 1e6
+        if delivered
+        else float("nan"),
+        # of those, the Python side's (each process's main thread; the rest is libzmq's I/O threads)
+        "publisher_thread_cpu_us_per_event": pub_usage["thread_cpu_s"] / delivered * 1e6
+        if delivered
+        else float("nan"),
+        "workers_thread_cpu_us_per_event": sum(r["thread_cpu_s"] for r in results) / delivered * 1e6
         if delivered
         else float("nan"),
         "rss_peak_mb": max([pub_usage["rss_peak_mb"], *(r["rss_peak_mb"] for r in results)]),
@@ -260,15 +274,23 @@ def _latency(run: Run, rate: int) -> dict[str, Any]:
 
 
 def groups(run: Run) -> dict[str, Any]:
-    """1 publisher → queue group of 4 (acks on) vs raw PUSH/PULL to 4 workers; total throughput."""
+    """1 publisher → queue group of 4 (acks on) vs raw PUSH/PULL to 4 workers; total throughput. Also
+    zbus with no group (each event to one of 4 plain subscribers by topic, no acks): the floor that
+    zbus's own publish and receive paths set, whatever the group costs on top."""
     n = run.sizes.throughput
     raw, ours = work_queue(run, "raw", n, 4), work_queue(run, "zbus", n, 4)
+    floor = work_queue(run, "zbus_no_acks", n, 4)
     return {
         "events": n,
         "members": 4,
         "raw": raw,
         "zbus": ours,
-        "ratios": {"throughput": _ratio(ours["per_s"], raw["per_s"])},
+        "zbus_no_acks": floor,
+        "ratios": {
+            "throughput": _ratio(ours["per_s"], raw["per_s"]),
+            "no_acks_vs_raw": _ratio(floor["per_s"], raw["per_s"]),
+            "groups_vs_no_acks": _ratio(ours["per_s"], floor["per_s"]),
+        },
     }
 
 

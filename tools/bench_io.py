@@ -72,12 +72,17 @@ def wait_order(timeout: float, *, poll: Callable[[], object] | None = None) -> s
     return ""
 
 
-def usage(cpu_start: float) -> dict[str, float]:
-    """CPU seconds used since ``cpu_start`` (``time.process_time()``) and peak RSS in MB."""
-    return {
+def usage(cpu_start: float, thread_start: float | None = None) -> dict[str, float]:
+    """CPU seconds used since ``cpu_start`` (``time.process_time()``) and peak RSS in MB; with
+    ``thread_start`` (``time.thread_time()``), also the calling thread's own CPU since then (the rest
+    of the process's is its other threads': libzmq's I/O thread, a journal writer)."""
+    out = {
         "cpu_s": time.process_time() - cpu_start,
         "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if thread_start is not None:
+        out["thread_cpu_s"] = time.thread_time() - thread_start
+    return out
 
 
 def percentile(ordered: list[float], q: float) -> float:

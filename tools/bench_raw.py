@@ -216,13 +216,13 @@ def raw_push(endpoint: str, n: int, workers: int, deadline: float = 60) -> None:
     emit(ready=True)
     if wait_order(deadline) != "go":
         return
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    cpu0, thread0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
     topic, now = EVENT_TOPIC.encode(), time.time
     for i in range(n):
         push.send_multipart([topic, _event(i, now())])
     emit(sent=n, seconds=time.perf_counter() - t0)
     wait_order(deadline)
-    emit(result=usage(cpu0))
+    emit(result=usage(cpu0, thread0))
     push.disable_monitor()
     ctx.destroy(linger=0)
 
@@ -244,7 +244,7 @@ def raw_pull(endpoint: str, deadline: float = 60) -> None:
     pull.setsockopt(zmq.RCVHWM, 0)
     pull.connect(endpoint)
     emit(ready=True)
-    cpu0 = time.process_time()
+    cpu0, thread0 = time.process_time(), time.thread_time()
     state = {"got": 0, "first": 0.0, "last": 0.0, "cpu_first": 0.0}
     monotonic = time.monotonic
 
@@ -269,7 +269,7 @@ def raw_pull(endpoint: str, deadline: float = 60) -> None:
     drain_until_quiet(take, deadline)
     busy = time.process_time() - state["cpu_first"] if state["got"] else 0.0
     emit(result={"got": state["got"], "first": state["first"], "last": state["last"], "busy_cpu_s": busy,
-                 **usage(cpu0)})  # fmt: skip
+                 **usage(cpu0, thread0)})  # fmt: skip
     ctx.destroy(linger=0)
 
 

@@ -8,6 +8,7 @@ as a real one would (payloads are decoded lazily, so skipping that would flatter
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import time
@@ -307,20 +308,33 @@ def join(mesh: str, rounds: int) -> None:
 
 
 #: the roles a worker process can run (``python -m zbus.tools.bench_worker ROLE``)
-def zbus_group_pub(mesh: str, n: int, members: int, deadline: float = 60) -> None:
+def zbus_group_pub(mesh: str, n: int, members: int, deadline: float = 60, shards: int = 0) -> None:
     """Publish ``n`` events to queue group ``bench`` once ``members`` members are known and the
-    harness says ``go``; report ``sent``, then ``drained`` once every event is acknowledged."""
+    harness says ``go``; report ``sent``, then ``drained`` once every event is acknowledged.
+
+    ``shards`` > 0: no group, the floor under it. Event ``i`` goes to topic ``<topic>.<i % shards>``,
+    which one plain subscriber each takes (:func:`zbus_member` with ``shard``): each event still
+    reaches one worker, with no credit, book or acks."""
 
     async def main() -> None:
         async with zbus.Node("bench-pub", config=_config(mesh)) as node:
-            await node.wait_for_subscribers(EVENT_TOPIC, members, group="bench", timeout=deadline)
+            topics = [f"{EVENT_TOPIC}.{k}" for k in range(shards)] or [EVENT_TOPIC]
+            if shards:
+                for topic in topics:
+                    await node.wait_for_subscribers(topic, 1, timeout=deadline)
+            else:
+                await node.wait_for_subscribers(EVENT_TOPIC, members, group="bench", timeout=deadline)
             emit(ready=True)
             if await _order(deadline) != "go":
                 return
-            cpu0, t0 = time.process_time(), time.perf_counter()
+            cpu0, thread0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
             publish = node.publish
-            for _ in range(n):
-                await publish(EVENT_TOPIC, PAYLOAD)
+            if shards:
+                for i in range(n):
+                    await publish(topics[i % shards], PAYLOAD)
+            else:
+                for _ in range(n):
+                    await publish(EVENT_TOPIC, PAYLOAD)
             emit(sent=n, seconds=time.perf_counter() - t0)
             end = time.monotonic() + deadline
             while time.monotonic() < end:
@@ -330,19 +344,23 @@ def zbus_group_pub(mesh: str, n: int, members: int, deadline: float = 60) -> Non
                 await asyncio.sleep(0.01)
             emit(drained=True)
             await _order(deadline)  # "quit"
-            emit(result=usage(cpu0))
+            emit(result=usage(cpu0, thread0))
 
     asyncio.run(main())
 
 
-def zbus_member(mesh: str, deadline: float = 60) -> None:
+def zbus_member(mesh: str, deadline: float = 60, shard: int | None = None, expect: int = 0) -> None:
     """A member of queue group ``bench`` with a handler that reads each payload (acknowledged when
-    it returns); on ``quit`` reports its count and first/last receive times."""
+    it returns); on ``quit`` reports its count and first/last receive times.
+
+    ``shard``: a plain subscriber of ``<topic>.<shard>`` instead (the floor of :func:`zbus_group_pub`);
+    on ``quit`` it first waits (bounded) until it has ``expect`` events, as nothing acknowledges them."""
 
     async def main() -> None:
         async with zbus.Node("bench-member", config=_config(mesh)) as node:
             state = {"got": 0, "first": 0.0, "last": 0.0, "cpu_first": 0.0}
             mono = time.monotonic
+            got_all = asyncio.Event()
 
             def handle(event: zbus.Event) -> None:
                 now = mono()
@@ -351,13 +369,23 @@ def zbus_member(mesh: str, deadline: float = 60) -> None:
                     state["first"], state["cpu_first"] = now, time.process_time()
                 state["last"] = now
                 state["got"] += 1
+                if state["got"] >= expect:
+                    got_all.set()
 
-            await node.subscribe(EVENT_TOPIC, handler=handle, group="bench")
+            if shard is None:
+                await node.subscribe(EVENT_TOPIC, handler=handle, group="bench")
+            else:
+                await node.subscribe(
+                    f"{EVENT_TOPIC}.{shard}", handler=handle, max_size=max(expect + 10, 1000)
+                )
             emit(ready=True)
-            cpu0 = time.process_time()
-            await _order(deadline)  # "quit": the publisher has every ack
+            cpu0, thread0 = time.process_time(), time.thread_time()
+            await _order(deadline)  # "quit": the publisher has every ack (or has sent everything)
+            if shard is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(got_all.wait(), deadline)
             busy = time.process_time() - state["cpu_first"] if state["got"] else 0.0
-            emit(result={**state, "busy_cpu_s": busy, **usage(cpu0)})
+            emit(result={**state, "busy_cpu_s": busy, **usage(cpu0, thread0)})
 
     asyncio.run(main())
 

@@ -21,7 +21,7 @@ SCENARIOS = {
     "recovery": ["vs_target_1s"],
     "idle": ["rss_vs_target_60mb", "cpu_vs_target_1pct"],
     "join": ["vs_target_1s"],
-    "groups": ["throughput"],
+    "groups": ["throughput", "no_acks_vs_raw", "groups_vs_no_acks"],
     "stream_1to1": ["throughput"],
 }
 ZBUS = [sys.executable, "-c", "from zbus.tools.cli import main; main()"]
@@ -49,6 +49,8 @@ def test_bench_quick_reports_every_scenario_with_ratios() -> None:
             result = report["scenarios"][name][side]
             assert result["lost"] == 0, (name, side, result)  # both sides are lossless
             assert result["cpu_us_per_event"] > 0 and result["rss_peak_mb"] > 0
+    floor = report["scenarios"]["groups"]["zbus_no_acks"]  # the group's floor: each event to one worker
+    assert floor["lost"] == 0 and floor["shares"] == [floor["delivered"] // 4] * 4, floor
     for side in ("stream", "handler"):  # async for over stream() against a handler, both lossless
         assert report["scenarios"]["stream_1to1"][side]["lost"] == 0, report["scenarios"]["stream_1to1"]
     assert report["scenarios"]["journaled"]["durable_ack_ms"]["samples"] > 0

@@ -298,7 +298,8 @@ class GroupsConfig(_Section):
             publisher delivers it again.
         max_deliver: deliveries of one event before the publisher dead-letters it.
         max_in_flight: a member subscription's credit: events one publisher has delivered to it and
-            not had acknowledged.
+            not had acknowledged (acks go back per half of it). Higher suits many short tasks,
+            1-4 suits long ones (a member holds up to this much work no other member can take).
         max_waiting: events a publisher holds for its groups' members; beyond it ``publish`` waits
             until half of it is left (or what waits cannot move on: then just below it).
     """

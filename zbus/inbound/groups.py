@@ -40,6 +40,7 @@ from ..model.peer import PeerInfo
 from ..observe.drops import Drops
 from ..observe.statistics import GroupMemberStatistics, GroupStatistics
 from ..protocol.groups import Actions, GroupBook, Owed
+from ..protocol.shares import ack_batch
 from ..protocol.watermark import Watermarks
 from ..tasks import TaskGroup
 from ..transport.base import Transport
@@ -57,8 +58,6 @@ _KEY_MARK = KEY_HEADER.encode()
 DELIVER_BATCH = 256
 #: bytes of a DELIVER message besides its events' frames (group name, ids; generous)
 DELIVER_OVERHEAD = 1024
-#: a member sends its acks to a publisher once this many are gathered (else at the end of the loop turn)
-ACK_BATCH = 32
 #: a publisher hands its groups' new events to the book once this many are gathered (else at the end
 #: of the loop turn): the book's bookkeeping is done per run, not per event
 OFFER_BATCH = 64
@@ -83,7 +82,7 @@ class _Receipt:
         acks = groups._answer(self._publisher)
         acks.ack.append(self._id)
         groups.acked += 1
-        if len(acks.ack) >= ACK_BATCH:  # long runs of quick handlers: keep the publisher's pipe full
+        if len(acks.ack) >= groups.ack_batch:  # long runs of quick handlers: keep the publisher's pipe full
             groups._send_answers(self._publisher)
         return True
 
@@ -162,6 +161,8 @@ class Groups:
         first = (epoch * 1000) % 2**63 + 1
         self.book = GroupBook(ack_wait=config.ack_wait, max_deliver=config.max_deliver, first_id=first)
         self.dropped = Drops("groups")
+        #: acks gathered for one publisher before they go, else at the end of the loop turn
+        self.ack_batch = ack_batch(config.max_in_flight)
         self._out: dict[tuple[str, str], list[Owed]] = {}  # (member, group) -> events to DELIVER
         self._incoming: list[tuple[tuple[str, ...], str, int, list[bytes]]] = []  # published, not yet offered
         self._answers: dict[str, Acks] = {}  # publisher -> what we owe it

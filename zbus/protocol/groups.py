@@ -26,7 +26,6 @@ Nothing here reads a clock: every method that needs the time takes ``now``.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InvalidTopicError
 from ..model.topics import TopicPattern, parse_announced
+from .shares import level, rendezvous
 
 __all__ = ["Actions", "GivenUp", "GroupBook", "GroupCounts", "Owed", "Send"]
 
@@ -117,36 +117,6 @@ class _Member:
             if len(cache) < 10_000:
                 cache[topic] = found
         return found
-
-
-def level(loads: list[int], caps: list[int], n: int) -> list[int]:
-    """How many of ``n`` events each member gets when each event in turn goes to the least loaded
-    member below its cap (ties: the first in the list), computed a level at a time rather than one
-    event at a time. ``n`` must not exceed the room left (``sum(caps) - sum(loads)``)."""
-    loads = list(loads)
-    shares = [0] * len(loads)
-    everyone = range(len(loads))
-    while n > 0:
-        open_ = [i for i in everyone if loads[i] < caps[i]]
-        low = min(loads[i] for i in open_)
-        lowest = [i for i in open_ if loads[i] == low]
-        # everyone at the lowest load rises together, to the next load above or a cap, whichever first
-        step = min([loads[i] - low for i in open_ if loads[i] > low] + [caps[i] - low for i in lowest])
-        if step * len(lowest) > n:
-            step, extra = divmod(n, len(lowest))
-        else:
-            extra = 0
-        for j, i in enumerate(lowest):
-            add = step + (j < extra)
-            loads[i] += add
-            shares[i] += add
-            n -= add
-    return shares
-
-
-def rendezvous(key: str, member: str) -> int:
-    """The rendezvous (highest random weight) score of ``member`` for ``key``: stable across nodes."""
-    return int.from_bytes(hashlib.blake2b(f"{key}\0{member}".encode(), digest_size=8).digest(), "big")
 
 
 class GroupBook:

@@ -12,7 +12,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zbus.protocol.groups import Actions, GroupBook, Owed, level, rendezvous
+from zbus.protocol.groups import Actions, GroupBook, Owed
+from zbus.protocol.shares import ACK_BATCH_MAX, ack_batch, level, rendezvous
 
 
 def book(ack_wait: float = 10.0, max_deliver: int = 3) -> GroupBook:
@@ -89,6 +90,12 @@ def test_level_gives_the_shares_of_one_event_at_a_time_to_the_least_loaded(
         now[best] += 1
         expected[best] += 1
     assert level(loads, caps, n) == expected
+
+
+def test_a_member_sends_its_acks_at_half_its_credit() -> None:
+    # half: the publisher refills one half while the member works on the other; a credit of 1 or 2
+    # acks each event; a huge credit still acks in bounded messages
+    assert [ack_batch(c) for c in (1, 2, 3, 64, 256, 100_000)] == [1, 1, 1, 32, 128, ACK_BATCH_MAX]
 
 
 def test_a_slow_member_gets_fewer() -> None:
