@@ -426,6 +426,7 @@ class Node:
         overflow: Overflow | str | None = None,
         concurrency: int = 1,
         group: str | None = None,
+        max_in_flight: int | None = None,
     ) -> Subscription:
         if self._state in (NodeState.CLOSING, NodeState.CLOSED):
             raise ClosedError(f"Node {self.name!r} is {self._state.value}; create a new Node")
@@ -440,6 +441,7 @@ class Node:
             concurrency=concurrency,
             on_close=self._unsubscribed,
             group=group,
+            max_in_flight=max_in_flight,
         )
         if group is not None:
             sub.gate = ACK_ON_FINISH  # acknowledged to its publisher when the consumer is done with it
@@ -480,6 +482,7 @@ class Node:
         replay: Replay | None = None,
         durable: str | None = None,
         group: str | None = None,
+        max_in_flight: int | None = None,
     ) -> Subscription:
         """Subscribe to topic patterns.
 
@@ -504,6 +507,8 @@ class Node:
             group: a queue group name: each matching event goes to one member of the group across the
                 mesh (at-least-once: acknowledged when the handler returns, redelivered otherwise; see
                 docs/API_REFERENCE.md#queue-groups). Not with ``replay`` or ``durable``.
+            max_in_flight: with ``group``: this member's credit, the events one publisher may have
+                unacknowledged at it (default ``groups.max_in_flight``; 1-4 for long tasks).
 
         Returns:
             The ``Subscription``; ``await sub.unsubscribe()`` (or ``async with sub``) ends it.
@@ -512,23 +517,22 @@ class Node:
             InvalidTopicError: a pattern is malformed. InvalidFilterError: the filter is malformed.
         """
         if group is not None and (replay is not None or durable is not None):
-            raise UsageError(
-                "group= cannot be combined with replay= or durable= (the publisher keeps group work)"
-            )
+            raise UsageError("group= cannot be combined with replay= or durable=: publishers keep group work")
         if (replay is not None or durable is not None) and self._state is not NodeState.RUNNING:
             self._running()  # replaying and durable subscriptions need a running node
         persistence = None if self._run is None else self._run.persistence
         spec = await replay_spec(replay, durable, persistence)  # checked (and checkpoint read) first
         # fmt: off
         sub = self._subscribe(patterns, handler=handler, filter=filter, max_size=max_size, group=group,
-                              overflow="block" if durable else overflow, concurrency=concurrency)
+                              overflow="block" if durable else overflow, concurrency=concurrency,
+                              max_in_flight=max_in_flight)
         # fmt: on
         if spec is not None:  # no await since _subscribe: no live event can slip past the gate
             self._running().gates.attach(sub, spec, durable)
         return sub
 
     def on(self, *patterns: str, filter: Mapping[str, Any] | None = None, concurrency: int = 1,
-           group: str | None = None) -> Callable[[F], F]:  # fmt: skip
+           group: str | None = None, max_in_flight: int | None = None) -> Callable[[F], F]:  # fmt: skip
         """Decorator: register the function as a handler for ``patterns`` (see ``subscribe``).
 
         Usable before the node starts; the subscription begins when it does.
@@ -537,7 +541,8 @@ class Node:
         compiled = [compile_pattern(p) for p in patterns]
 
         def register(func: F) -> F:
-            self._subscribe(compiled, handler=func, filter=filter, concurrency=concurrency, group=group)
+            self._subscribe(compiled, handler=func, filter=filter, concurrency=concurrency, group=group,
+                            max_in_flight=max_in_flight)  # fmt: skip
             return func
 
         return register
@@ -556,7 +561,8 @@ class Node:
         return register
 
     def stream(self, *patterns: str, batch_size: int = 100, filter: Mapping[str, Any] | None = None,
-               group: str | None = None) -> AsyncIterator[Event]:  # fmt: skip
+               group: str | None = None, max_in_flight: int | None = None
+               ) -> AsyncIterator[Event]:  # fmt: skip
         """Iterate over matching events as they arrive: ``async for event in node.stream("sensor.*")``.
 
         The subscription starts at this call (nothing published after it is missed, even before
@@ -566,7 +572,7 @@ class Node:
             batch_size: events taken from the backlog per wake-up before yielding control back
                 to the loop (a throughput knob; events are still yielded one at a time).
         """
-        sub = self._subscribe(patterns, filter=filter, group=group)  # group: one member gets each event
+        sub = self._subscribe(patterns, filter=filter, group=group, max_in_flight=max_in_flight)
         return events_of(sub, max(1, batch_size))
 
     def window(

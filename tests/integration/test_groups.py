@@ -234,6 +234,46 @@ async def test_explicit_ack_nack_and_in_progress_in_one_process(mesh_name: str) 
         assert zbus.Event("x").ack() is False  # not a group delivery: nothing to acknowledge
 
 
+async def test_a_member_with_its_own_small_credit_holds_no_more_than_it(mesh_name: str) -> None:
+    # a long-task member says max_in_flight=1: it holds one task while the other member takes the
+    # rest (with the node-wide credit of 64 it would be given about half of them up front)
+    cfg = {**GROUP_FAST, "transport": {"kind": "memory"}}
+    async with (
+        Node("pub", mesh=mesh_name, config=cfg) as pub,
+        Node("slow", mesh=mesh_name, config=cfg) as slow,
+        Node("fast", mesh=mesh_name, config=cfg) as fast,
+    ):
+        release = asyncio.Event()
+        got: dict[str, list[int]] = {"slow": [], "fast": []}
+
+        async def slow_work(event: zbus.Event) -> None:
+            got["slow"].append(event.payload["n"])
+            await release.wait()
+
+        await slow.subscribe("task.*", handler=slow_work, group="w", max_in_flight=1)
+        await fast.subscribe("task.*", handler=lambda e: got["fast"].append(e.payload["n"]), group="w")
+        await pub.wait_for_subscribers("task.run", 2, group="w", timeout=5)
+        credits = {m.name: m.credit for m in pub.group_statistics().members}
+        assert credits == {"slow": 1, "fast": 64}  # announced per subscription
+        for n in range(50):
+            await pub.publish("task.run", {"n": n})
+        await eventually(lambda: len(got["fast"]) == 49, timeout=5)
+        assert len(got["slow"]) == 1
+        release.set()
+        await eventually(lambda: pub.group_statistics().in_flight == 0, timeout=5)
+        assert sorted(got["slow"] + got["fast"]) == list(range(50))
+
+
+async def test_a_member_credit_needs_a_group_and_room_for_its_concurrency(mesh_name: str) -> None:
+    async with Node("n", mesh=mesh_name, config={"transport": {"kind": "memory"}}) as node:
+        with pytest.raises(zbus.UsageError, match="pass group= too"):
+            await node.subscribe("a.*", max_in_flight=4)
+        with pytest.raises(zbus.UsageError, match="make max_in_flight at least 4"):
+            await node.subscribe("a.*", group="g", concurrency=4, max_in_flight=2)
+        with pytest.raises(zbus.UsageError, match=r"in 1\.\.100000"):
+            node.on("a.*", group="g", max_in_flight=0)(lambda e: None)
+
+
 async def test_group_subscription_refuses_replay_and_durable(mesh_name: str) -> None:
     async with Node("n", mesh=mesh_name, config={"transport": {"kind": "memory"}}) as node:
         with pytest.raises(zbus.UsageError, match="group"):

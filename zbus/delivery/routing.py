@@ -56,13 +56,13 @@ class Subscriptions:
 
     def groups(self, credit: int) -> dict[str, tuple[tuple[str, ...], int]]:
         """This node's queue-group memberships as announced: group -> (patterns, credit), where a
-        group's credit is ``credit`` per subscription of that group."""
+        group's credit is the sum of its subscriptions' ``max_in_flight`` (``credit`` where unset)."""
         out: dict[str, tuple[tuple[str, ...], int]] = {}
         for sub in self.grouped:
             assert sub.group is not None
             patterns, total = out.get(sub.group, ((), 0))
             mine = tuple(announced(p) for p in sub.patterns)
-            out[sub.group] = (tuple(sorted({*patterns, *mine})), total + credit)
+            out[sub.group] = (tuple(sorted({*patterns, *mine})), total + (sub.max_in_flight or credit))
         return out
 
     def members(self, group: str, topic: str) -> list[Subscription]:

@@ -86,6 +86,18 @@ class SubscriptionStatistics:
     max_size: int = 0
 
 
+def _check_credit(max_in_flight: object, group: str | None, concurrency: int) -> None:
+    if group is None:
+        raise UsageError("max_in_flight= is a queue-group member's credit: pass group= too")
+    if type(max_in_flight) is not int or not 1 <= max_in_flight <= 100_000:
+        raise UsageError(f"max_in_flight={max_in_flight!r}: expected an int in 1..100000")
+    if max_in_flight < concurrency:
+        raise UsageError(
+            f"max_in_flight={max_in_flight} is below concurrency={concurrency}: the member could never run "
+            f"{concurrency} at once; make max_in_flight at least {concurrency}"
+        )
+
+
 class Subscription:
     """A live subscription. Created by ``Node.subscribe`` (or ``on`` / ``on_pattern`` / ``stream``)."""
 
@@ -101,6 +113,7 @@ class Subscription:
         on_close: Callable[[Subscription], Awaitable[None]] | None = None,
         max_bytes: int = 0,
         group: str | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         if not patterns:
             raise UsageError("subscribe needs at least one pattern, e.g. subscribe('order.*', handler=...)")
@@ -118,9 +131,13 @@ class Subscription:
             raise UsageError(f"max_size={max_size!r}: expected an int ≥ 1")
         if group is not None and (not isinstance(group, str) or not 0 < len(group.encode()) <= 255):
             raise UsageError(f"group={group!r}: expected a name of 1 to 255 UTF-8 bytes")
+        if max_in_flight is not None:
+            _check_credit(max_in_flight, group, concurrency)
         self.patterns = tuple(patterns)
         #: the queue group: each matching event goes to one member of it (``zbus.inbound.groups``)
         self.group = group
+        #: a group member's own credit (``None``: ``groups.max_in_flight``)
+        self.max_in_flight = max_in_flight
         self.handler = handler
         #: when it was made (``time.monotonic()``): publishers that start later are followed from
         #: their first event (the join rule, see ``Subscriptions.interest_since``)

@@ -68,10 +68,10 @@ TICK = 0.1
 class _Receipt:
     """The answer owed for one group delivery (``Event.ack``/``nack``/``in_progress``)."""
 
-    __slots__ = ("_groups", "_id", "_publisher", "answered")
+    __slots__ = ("_batch", "_groups", "_id", "_publisher", "answered")
 
-    def __init__(self, groups: Groups, publisher: str, delivery: int) -> None:
-        self._groups, self._publisher, self._id = groups, publisher, delivery
+    def __init__(self, groups: Groups, publisher: str, delivery: int, batch: int) -> None:
+        self._groups, self._publisher, self._id, self._batch = groups, publisher, delivery, batch
         self.answered = False
 
     def ack(self) -> bool:
@@ -82,7 +82,7 @@ class _Receipt:
         acks = groups._answer(self._publisher)
         acks.ack.append(self._id)
         groups.acked += 1
-        if len(acks.ack) >= groups.ack_batch:  # long runs of quick handlers: keep the publisher's pipe full
+        if len(acks.ack) >= self._batch:  # long runs of quick handlers: keep the publisher's pipe full
             groups._send_answers(self._publisher)
         return True
 
@@ -161,8 +161,10 @@ class Groups:
         first = (epoch * 1000) % 2**63 + 1
         self.book = GroupBook(ack_wait=config.ack_wait, max_deliver=config.max_deliver, first_id=first)
         self.dropped = Drops("groups")
-        #: acks gathered for one publisher before they go, else at the end of the loop turn
-        self.ack_batch = ack_batch(config.max_in_flight)
+        #: acks gathered for one publisher before they go (else at the end of the loop turn), per
+        #: group this node is a member of: half the credit it announces for the group
+        self._ack_batches: dict[str, int] = {}
+        self._ack_batch = ack_batch(config.max_in_flight)  # a group not (or no longer) announced
         self._out: dict[tuple[str, str], list[Owed]] = {}  # (member, group) -> events to DELIVER
         self._incoming: list[tuple[tuple[str, ...], str, int, list[bytes]]] = []  # published, not yet offered
         self._answers: dict[str, Acks] = {}  # publisher -> what we owe it
@@ -372,6 +374,7 @@ class Groups:
             self._epochs = {k: v for k, v in self._epochs.items() if k in live}
         self._members.clear()  # this node's own group subscriptions may have changed
         own = self.subscriptions.groups(self.config.max_in_flight)
+        self._ack_batches = {group: ack_batch(credit) for group, (_, credit) in own.items()}
         if own:
             ads[self.node_id] = own
         self._act(self.book.set_members(ads, now))
@@ -419,7 +422,7 @@ class Groups:
             )  # security: a forged source (counted), never delivered
             return
         self.received += 1
-        receipt = _Receipt(self, publisher, delivery)
+        receipt = _Receipt(self, publisher, delivery, self._ack_batches.get(group, self._ack_batch))
         event._receipt = receipt
         members = self._members.get((group, event._topic))
         if members is None:
