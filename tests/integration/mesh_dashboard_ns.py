@@ -38,6 +38,9 @@ BOXES = (
 POINTS = (
     "Math.max(0, ...[...document.querySelectorAll('#chart-rates path.line')].map(p => p.getTotalLength()))"
 )
+PEERS = (
+    "[...document.querySelectorAll('#peers tr[data-peer]')].map(r => [...r.cells].map(c => c.textContent))"
+)
 
 
 async def until(browser: Browser, expression: str, what: str, timeout: float = 30.0) -> object:
@@ -102,6 +105,10 @@ async def main(screenshot: Path) -> None:
                         f"{EDGES}.some(e => e.from === 'beta' && e.to === 'gamma' && e.rate > 0)",
                         "a flow from beta to gamma",
                     )
+                    # the peers table is drawn on each state poll with the last mesh report it had, so
+                    # a row may show "-" for "last heard" until a poll after the report that has it
+                    heard = f"{PEERS}.length === 2 && {PEERS}.every(p => p[5].endsWith('s ago'))"
+                    await until(browser, heard, "peers with when they were last heard")
                     shot = await asyncio.to_thread(browser.call, "Page.captureScreenshot", {"format": "png"})
                     await asyncio.to_thread(screenshot.write_bytes, base64.b64decode(shot["data"]))
                     result = {
@@ -114,11 +121,7 @@ async def main(screenshot: Path) -> None:
                         "viewport": await asyncio.to_thread(
                             browser.evaluate, "[window.innerWidth, window.innerHeight]"
                         ),
-                        "peers": await asyncio.to_thread(
-                            browser.evaluate,
-                            "[...document.querySelectorAll('#peers tr[data-peer]')].map(r => "
-                            "[...r.cells].map(c => c.textContent))",
-                        ),
+                        "peers": await asyncio.to_thread(browser.evaluate, PEERS),
                     }
                 finally:
                     stop.set()
