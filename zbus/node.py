@@ -46,6 +46,7 @@ from .monitoring.sharing import MeshSharing, stats_event
 from .monitoring.snapshot import JOURNAL_STATS_TIMEOUT, Observation
 from .observe.latency import Histogram
 from .observe.statistics import GroupStatistics, NodeState, NodeStatistics, merge_counts, per_peer
+from .observe.taskdump import install as install_task_dump
 from .observe.tracing import stamp
 from .protocol.repair import LostEvents
 from .protocol.requests import RoundRobin
@@ -188,6 +189,7 @@ class Node:
                 await persistence.close()
             raise
         self._state = NodeState.RUNNING
+        install_task_dump(asyncio.get_running_loop())  # ZBUS_DEBUG_TASKS=1: SIGUSR1 prints every task
         for sub in self._subs.all:
             if sub.handler is not None:
                 run.dispatcher.start(sub)

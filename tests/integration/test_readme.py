@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -54,6 +55,7 @@ def test_dashboard_example_serves_until_ctrl_c() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DASHBOARD_SECONDS"}
     env["ZBUS_MESH__NAME"] = f"readme-dash-{os.getpid()}"
     env["PYTHONFAULTHANDLER"] = "1"  # a hang after Ctrl-C is then shown with every thread's stack
+    env["ZBUS_DEBUG_TASKS"] = "1"  # ... and every asyncio task's chain of awaits (on SIGUSR1)
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
@@ -73,7 +75,10 @@ def test_dashboard_example_serves_until_ctrl_c() -> None:
         try:
             _, err = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGABRT)  # faulthandler prints where it hangs, then it dies
+            proc.send_signal(signal.SIGUSR1)  # the tasks and what each waits for (a hang seen once)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # (the dump is read meanwhile)
+                proc.communicate(timeout=3)
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints the threads, then it dies
             _, err = proc.communicate(timeout=10)
             raise AssertionError(f"still running 20 s after Ctrl-C:\n{err.decode()[-6000:]}") from None
     finally:
