@@ -20,6 +20,8 @@ cores_on() {
   [ "$(id -u)" -eq 0 ] && [ -w "$pattern" ] || return 0
   mkdir -p "$ZBUS_CORES" || return 0
   _zbus_core_pattern=$(cat "$pattern")
+  # an earlier run that was killed before cores_report left ours in place: put back the kernel's default
+  [ "$_zbus_core_pattern" != "$ZBUS_CORES/core.%e.%p" ] || _zbus_core_pattern=core
   if echo "$ZBUS_CORES/core.%e.%p" >"$pattern" 2>/dev/null; then
     ulimit -S -c unlimited 2>/dev/null || ulimit -S -c "$(ulimit -H -c)" 2>/dev/null || true
   else
