@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
+
+# A suite started in the background by a non-interactive shell (`make test &` in a script, a CI step
+# run with `&`) inherits SIGINT ignored, and so would every process it starts: the tests that press
+# Ctrl-C on a child (the README examples, `zbus sub`, `zbus node start`) would then see it run on.
+# A user's terminal gives SIGINT its default; so does the suite, for itself and its children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
