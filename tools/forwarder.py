@@ -46,6 +46,8 @@ async def run_forwarder(opts: NodeOptions, bind: tuple[str, int] | None, capture
             f"ready {node.name} {node.id} xpub={ends.get('pub', '-')} router={ends.get('router', '-')} "
             f"capture={ends.get('capture', '-')}",
         )
+        for peer in node.peers:  # joined while it started, before the listener (see tools/node.py)
+            click.echo(f"peer joined {peer.name} {peer.role}")
         node.on_peer(
             lambda c: (
                 click.echo(f"peer {c.kind} {c.peer.name} {c.peer.role}") if c.kind != "updated" else None

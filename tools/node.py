@@ -44,6 +44,10 @@ async def run_node(node: zbus.Node, record: tuple[str, ...] = ()) -> int:
     stop = session.stop_event()
     recording: zbus.Subscription | None = None
     async with node:
+        # peers that joined while the node started came before this listener: printed from the table
+        # (no await in between, so none is missed or printed twice)
+        for peer in node.peers:
+            click.echo(f"peer joined {peer.name} {peer.id}")
         node.on_peer(lambda change: click.echo(f"peer {change.kind} {change.peer.name} {change.peer.id}"))
         if record:
             try:
