@@ -263,8 +263,9 @@ class Groups:
         node_id, pending = self.node_id, self._out
         for send in actions.sends:
             if send.member == node_id:
+                batch = self._ack_batches.get(send.group, self._ack_batch)
                 for owed in send.events:
-                    self._accept(node_id, send.group, owed.id, list(owed.item))  # type: ignore[call-overload]
+                    self._accept(node_id, send.group, owed.id, list(owed.item), batch)  # type: ignore[call-overload]
                 continue
             where = (send.member, send.group)
             out = pending.get(where)
@@ -400,11 +401,12 @@ class Groups:
             self.on_acks(sender, Acks.decode(frames[0]))
             return
         group, events = decode_deliver(frames[0], self.max_message_size)
-        accept = self._accept
+        accept, batch = self._accept, self._ack_batches.get(group, self._ack_batch)  # once per DELIVER
         for item in events:
-            accept(sender, group, item.id, item.frames)
+            accept(sender, group, item.id, item.frames, batch)
 
-    def _accept(self, publisher: str, group: str, delivery: int, frames: list[bytes]) -> None:
+    def _accept(self, publisher: str, group: str, delivery: int, frames: list[bytes], batch: int) -> None:
+        """One delivered event (``batch``: acks gathered for ``publisher`` before they go)."""
         try:
             event = _decode(frames, max_message_size=self.max_message_size)
         except WireError:
@@ -422,7 +424,7 @@ class Groups:
             )  # security: a forged source (counted), never delivered
             return
         self.received += 1
-        receipt = _Receipt(self, publisher, delivery, self._ack_batches.get(group, self._ack_batch))
+        receipt = _Receipt(self, publisher, delivery, batch)
         event._receipt = receipt
         members = self._members.get((group, event._topic))
         if members is None:
