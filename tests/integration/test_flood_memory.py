@@ -3,9 +3,11 @@ documented bound (docs/ARCHITECTURE.md, "What one peer may cost"; docs/TROUBLESH
 with large events"). Before byte bounds the subscriber peaked at 1.6-2.0 GB and the publisher at
 6.1 GB in 60 s. The bound, above what the process held once its node had started:
 
-- publisher: ``transport.send_max_bytes`` (its XPUB's queue to the one subscriber) +
-  ``transport.repair_buffer_bytes`` (the one topic's repair ring);
-- subscriber: ``transport.recv_max_bytes`` (its SUB's queue) + ``queue.max_bytes`` (the backlog);
+- publisher: its XPUB's queue to the one subscriber, whose mark (set when the XPUB is made, before
+  any large event: ``send_max_bytes // batch_max_bytes`` = 1,024 messages) holds 1,024 events of
+  100 KB, more than ``transport.send_max_bytes`` (docs/TROUBLESHOOTING.md, "Memory with large
+  events") + ``transport.repair_buffer_bytes`` (the one topic's repair ring);
+- subscriber: its SUB's queue (1,024 messages, as the XPUB's) + ``queue.max_bytes`` (the backlog);
 
 plus ``SLACK_MB`` for what the allocator keeps, with glibc's mmap threshold fixed (``ENV``)."""
 
@@ -33,8 +35,11 @@ SLACK_MB = 64
 # mmap threshold then keeps them (without this the subscriber peaked at 140-820 MB over runs, with the
 # same bounded queues); docs/TROUBLESHOOTING.md, "Memory with large events"
 ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
-PUB_BOUND_MB = (DEFAULTS.transport.send_max_bytes + DEFAULTS.transport.repair_buffer_bytes) / MB + SLACK_MB
-SUB_BOUND_MB = (DEFAULTS.transport.recv_max_bytes + DEFAULTS.queue.max_bytes) / MB + SLACK_MB
+T = DEFAULTS.transport
+XPUB_QUEUE_MB = max(T.send_max_bytes, T.send_max_bytes // T.batch_max_bytes * SIZE) / MB
+PUB_BOUND_MB = XPUB_QUEUE_MB + T.repair_buffer_bytes / MB + SLACK_MB
+SUB_QUEUE_MB = max(T.recv_max_bytes, T.recv_max_bytes // T.batch_max_bytes * SIZE) / MB
+SUB_BOUND_MB = SUB_QUEUE_MB + DEFAULTS.queue.max_bytes / MB + SLACK_MB
 
 
 def start(*args: str, ready: str = "ready") -> subprocess.Popen[str]:
@@ -89,7 +94,7 @@ def test_a_large_event_flood_stays_within_the_memory_bound(mesh_name: str) -> No
 def test_a_stuck_subscriber_costs_the_publisher_at_most_send_max_bytes() -> None:
     """A raw SUB that subscribes, takes one event and never reads again: the publisher's XPUB queue
     to it fills. Bounded in messages only (send_hwm = 100,000) that queue would grow to 10 GB of
-    100 KB events; bounded in bytes it holds about ``transport.send_max_bytes``."""
+    100 KB events; bounded in bytes (the XPUB's mark of 1,024 messages) it holds about 100 MB."""
     pub = start("stuck", "unused", str(SIZE), str(SECONDS), ready="ready tcp://")
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     stuck = ctx.socket(zmq.SUB)
@@ -113,13 +118,13 @@ def test_a_stuck_subscriber_costs_the_publisher_at_most_send_max_bytes() -> None
             if pipe is not None:
                 pipe.close()
     grew = published["rss_peak_mb"] - published["rss_start_mb"]
-    queue_mb = DEFAULTS.transport.send_max_bytes / MB
+    queue_mb = XPUB_QUEUE_MB
     bound = PUB_BOUND_MB
     print(
         f"\na raw SUB read 1 event and then nothing for {time.monotonic() - taken_at:.1f} s; the "
         f"publisher sent {published['sent']} events of {SIZE // 1000} KB "
         f"({published['sent'] * SIZE / MB:.0f} MB): peak RSS {published['rss_peak_mb']:.0f} MB, "
-        f"+{grew:.0f} over its start (send_max_bytes {queue_mb:.0f} MB, bound {bound:.0f} MB)"
+        f"+{grew:.0f} over its start (XPUB queue {queue_mb:.0f} MB, bound {bound:.0f} MB)"
     )
     assert published["sent"] * SIZE > 4 * DEFAULTS.transport.send_max_bytes  # far more than the bound
     assert grew < bound

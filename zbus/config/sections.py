@@ -52,9 +52,10 @@ class TransportConfig(_Section):
         host: bind address of the PUB and ROUTER sockets, on ``pub_port`` and ``router_port`` (0 = ephemeral).
         send_hwm: send high-water mark in messages, ``recv_hwm`` the receive one (0 = unlimited).
         send_max_bytes: about the most bytes one connection's send queue holds (the XPUB's queue to each
-            subscriber, each DEALER's); ``recv_max_bytes`` the same for each SUB's receive queue. Once a
-            message larger than ``max_bytes / hwm`` passes, the mark becomes ``max_bytes // its size``
-            (at least 16 messages); 0 = bounded in messages only.
+            subscriber, each DEALER's); ``recv_max_bytes`` the same for each SUB's receive queue. A
+            socket's mark, set when it is made and then kept, is ``max_bytes //`` the larger of
+            ``batch_max_bytes`` and the largest message seen so far (at least 16 messages, at most
+            the hwm); 0 = bounded in messages only.
         linger: seconds unsent messages are kept when a socket closes.
         max_message_size: largest event frame in bytes; larger frames are dropped.
         slow_subscriber: past the HWM, ``"drop"`` events for that subscriber or ``"block"`` the publisher.

@@ -2,81 +2,64 @@
 ``transport.recv_max_bytes``).
 
 libzmq bounds each connection's queue in messages only (``SNDHWM``/``RCVHWM``): 100,000 messages of
-100 KB are 10 GB. A ``ByteBound`` keeps the largest message size it has been shown; once a message
-larger than ``max_bytes / hwm`` passes, the high-water mark of every socket it watches becomes
-``max(MIN_HWM, max_bytes // largest)`` (libzmq 4.3 applies a changed HWM to connections already made;
-a bound socket's later connections get the mark it had when bound, so once lowered the mark is set
-again every :data:`REAPPLY_EVERY` messages: a new subscriber's queue may first take that many more),
-so a queue then holds about ``max_bytes`` of messages as large as the largest seen. The mark only goes
-down (a node that once sent a 1 MiB event keeps the smaller queue); small events are unaffected
-until then, since a burst of them is batched into messages of at most ``transport.batch_max_bytes``.
+100 KB are 10 GB. A ``ByteBound`` gives each socket, **when it is made** (before it binds or
+connects), the mark ``min(hwm, max(MIN_HWM, max_bytes // size))``, where ``size`` is the larger of
+the message size a backlog is sent in (``transport.batch_max_bytes``: a burst of small events is
+batched into messages of about that size) and the largest message seen so far. So a queue holds
+about ``max_bytes`` of messages up to that size; events larger than any seen when the socket was made
+can take it to ``mark x their size`` (docs/TROUBLESHOOTING.md, "Memory with large events").
+
+A mark is never changed on a socket that is bound or connected. libzmq 4.3 applies a changed HWM to
+the connections a socket already has by sending a command to each connection's other end, and one
+that is closing at that moment may already be freed: the I/O thread then crashes (reproduced in
+tests/integration/test_hwm_churn.py). Earlier zbus lowered live sockets' marks, and a secured mesh,
+whose HELLOs exceed 671 bytes, did so within seconds of starting: one CI run in five or six died.
 """
 
 from __future__ import annotations
 
-import weakref
-
 import zmq
 
-__all__ = ["MIN_HWM", "REAPPLY_EVERY", "ByteBound"]
+__all__ = ["MIN_HWM", "ByteBound"]
 
 #: the lowest high-water mark a byte bound sets (a queue of a few huge messages still flows)
 MIN_HWM = 16
-#: once lowered, the mark is set again after this many messages (for connections accepted since)
-REAPPLY_EVERY = 64
-_UNBOUNDED = 1 << 62
 
 
 class ByteBound:
-    """The HWM ``option`` (``zmq.SNDHWM`` or ``zmq.RCVHWM``) of the sockets :meth:`watch` was given,
-    lowered as larger messages are :meth:`seen` so that ``max_bytes`` stays the bound.
+    """The HWM ``option`` (``zmq.SNDHWM`` or ``zmq.RCVHWM``) of the sockets given to :meth:`set_mark`.
 
     Args:
         option: ``zmq.SNDHWM`` or ``zmq.RCVHWM``.
         hwm: the configured mark in messages (0 = unlimited).
         max_bytes: the bound in bytes (0 = none: only ``hwm`` applies).
+        batch_bytes: the size backlogged events are batched to (``transport.batch_max_bytes``).
     """
 
-    __slots__ = ("_countdown", "_sockets", "hwm", "largest", "max_bytes", "option")
+    __slots__ = ("_configured", "hwm", "largest", "max_bytes", "option")
 
-    def __init__(self, option: int, hwm: int, max_bytes: int) -> None:
+    def __init__(self, option: int, hwm: int, max_bytes: int, batch_bytes: int) -> None:
         self.option = option
-        self.hwm = hwm
         self.max_bytes = max_bytes
-        self._countdown = 0  # (0: never lowered; nothing to set again)
-        #: messages up to this size fit ``max_bytes`` at the current mark; a larger one lowers it
-        self.largest = (max_bytes // hwm if hwm else 0) if max_bytes else _UNBOUNDED
-        self._sockets: weakref.WeakSet[zmq.Socket[bytes]] = weakref.WeakSet()
+        #: the largest message seen (at least ``batch_bytes``): the mark is sized for it
+        self.largest = max(1, batch_bytes)
+        self.hwm = self._mark(hwm)
+        self._configured = hwm
 
-    def watch(self, sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
-        """Set ``sock``'s mark to the current one, and lower it with the others from now on."""
+    def set_mark(self, sock: zmq.Socket[bytes]) -> zmq.Socket[bytes]:
+        """Set the mark of ``sock``, a socket not yet bound or connected, to the current one."""
         sock.setsockopt(self.option, self.hwm)
-        self._sockets.add(sock)
         return sock
 
     def seen(self, size: int) -> None:
-        """A message of ``size`` bytes is being queued (the hot path: one comparison)."""
+        """A message of ``size`` bytes is being queued (the hot path: one comparison). A larger one
+        than any before lowers the mark of the sockets made from now on."""
         if size > self.largest:
-            self._lower(size)
-        elif self._countdown:  # lowered: a connection accepted since got the mark at bind time
-            self._countdown -= 1
-            if not self._countdown:
-                self._apply()
+            self.largest = size
+            self.hwm = self._mark(self._configured)
 
-    def _lower(self, size: int) -> None:
-        self.largest = size
-        hwm = max(MIN_HWM, self.max_bytes // size)
-        if self.hwm and hwm >= self.hwm:
-            return
-        self.hwm = hwm
-        self._apply()
-
-    def _apply(self) -> None:
-        hwm = self.hwm
-        self._countdown = REAPPLY_EVERY
-        for sock in list(self._sockets):
-            if not sock.closed:
-                try:
-                    sock.setsockopt(self.option, hwm)
-                except zmq.ZMQError:  # (a socket closing under us: nothing left to bound)
-                    pass
+    def _mark(self, hwm: int) -> int:
+        if not self.max_bytes:
+            return hwm
+        bound = max(MIN_HWM, self.max_bytes // self.largest)
+        return min(hwm, bound) if hwm else bound

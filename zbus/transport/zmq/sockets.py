@@ -143,8 +143,9 @@ class SocketFactory:
         self.curve = curve
         self._heartbeat: tuple[int, int] | None = None
         #: the send queues (XPUB, DEALERs, PUB) and the SUBs' receive queues, bounded in bytes
-        self.sent = ByteBound(zmq.SNDHWM, config.send_hwm, config.send_max_bytes)
-        self.received = ByteBound(zmq.RCVHWM, config.recv_hwm, config.recv_max_bytes)
+        batch = config.batch_max_bytes
+        self.sent = ByteBound(zmq.SNDHWM, config.send_hwm, config.send_max_bytes, batch)
+        self.received = ByteBound(zmq.RCVHWM, config.recv_hwm, config.recv_max_bytes, batch)
 
     def send(self, sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
         """:func:`send_frames` of an event-sized message: its size may lower the send queues' mark."""
@@ -163,7 +164,7 @@ class SocketFactory:
 
     def xpub(self) -> zmq.Socket[bytes]:
         """The event publisher: every subscriber's SUB connects here."""
-        sock = self.sent.watch(self._common(self.ctx.socket(zmq.XPUB)))
+        sock = self.sent.set_mark(self._common(self.ctx.socket(zmq.XPUB)))
         sock.setsockopt(zmq.XPUB_VERBOSER, 1)
         if self.config.slow_subscriber == "block":
             sock.setsockopt(zmq.XPUB_NODROP, 1)
@@ -174,11 +175,11 @@ class SocketFactory:
 
     def sub(self) -> zmq.Socket[bytes]:
         """The event subscriber, connected to every peer's XPUB."""
-        return self.received.watch(self._common(self.ctx.socket(zmq.SUB)))
+        return self.received.set_mark(self._common(self.ctx.socket(zmq.SUB)))
 
     def pub(self) -> zmq.Socket[bytes]:
         """A plain PUB (a forwarder's capture socket): drops for slow readers, never blocks."""
-        return self.sent.watch(self._common(self.ctx.socket(zmq.PUB)))
+        return self.sent.set_mark(self._common(self.ctx.socket(zmq.PUB)))
 
     def heartbeats(self, interval: float, timeout: float) -> None:
         """ZMTP heartbeats for ROUTER and DEALER sockets made from now on (see the module docstring):
@@ -204,7 +205,7 @@ class SocketFactory:
 
     def dealer(self, identity: bytes) -> zmq.Socket[bytes]:
         """An outbox to one peer's ROUTER, identified by this node's id."""
-        sock = self.sent.watch(self._beat(self._common(self.ctx.socket(zmq.DEALER))))
+        sock = self.sent.set_mark(self._beat(self._common(self.ctx.socket(zmq.DEALER))))
         sock.setsockopt(zmq.IDENTITY, identity)
         sock.setsockopt(zmq.RCVHWM, 1)  # never read: a hostile ROUTER must not fill our memory
         return sock
