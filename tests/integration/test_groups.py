@@ -264,6 +264,35 @@ async def test_a_member_with_its_own_small_credit_holds_no_more_than_it(mesh_nam
         assert sorted(got["slow"] + got["fast"]) == list(range(50))
 
 
+async def test_a_publisher_in_a_tight_loop_feeds_its_members_while_it_publishes(mesh_name: str) -> None:
+    # publish() lets the loop turn once per run of 64 group events: the DELIVERs go out and the
+    # members' ACKs come back while the loop goes on. Before, 2,000 publishes (under max_waiting)
+    # never yielded: the member got nothing until the loop ended, then everything in bursts
+    cfg = {**GROUP_FAST, "transport": {"kind": "zmq"}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
+        published, turns = [0], [0]
+        seen_at: list[int] = []  # how many the publisher had published when each event was handled
+        await w.subscribe("task.*", handler=lambda e: seen_at.append(published[0]), group="workers")
+        await pub.wait_for_subscribers("task.run", 1, group="workers", timeout=10)
+
+        async def count_turns() -> None:
+            while True:
+                turns[0] += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count_turns())
+        await asyncio.sleep(0)
+        turns[0] = 0
+        for n in range(2000):
+            await pub.publish("task.run", {"n": n})
+            published[0] += 1
+        during, loop_turns = sum(1 for at in seen_at if at < 2000), turns[0]
+        counter.cancel()
+        await eventually(lambda: len(seen_at) == 2000, timeout=20, what="all 2,000 handled")
+        print(f"\nwhile publishing 2,000: {loop_turns} loop turns, {during} events handled")
+        assert loop_turns >= 2000 // 64 - 1  # once per run (before: 0, and 0 handled)
+
+
 async def test_a_member_credit_needs_a_group_and_room_for_its_concurrency(mesh_name: str) -> None:
     async with Node("n", mesh=mesh_name, config={"transport": {"kind": "memory"}}) as node:
         with pytest.raises(zbus.UsageError, match="pass group= too"):

@@ -199,24 +199,37 @@ class Groups:
     def publish(self, topic: str, seq: int, frames: list[bytes]) -> Awaitable[None]:
         """Send a published event on to the transport (plain subscribers), and gather it for each queue
         group it is for (handed to the book at the end of the loop turn, or once ``OFFER_BATCH`` are
-        gathered); waits only while ``groups.max_waiting`` events already wait for credit. A topic no
-        group wants costs one dict lookup. Either way the transport's own awaitable comes back, unless
-        this publish must wait for room."""
+        gathered); waits only while ``groups.max_waiting`` events already wait for credit, and lets the
+        loop turn once per run handed to the book (so a tight publishing loop feeds the members as
+        it goes). A topic no group wants costs one dict lookup. Either way the transport's own
+        awaitable comes back, unless this publish must wait for room or yield."""
         groups = self.book.groups_for(topic)
         if groups:
             incoming = self._incoming
             incoming.append((groups, topic, seq, frames))
+            if not self._room.is_set():
+                if not self._flush_due:
+                    self._schedule()
+                return self._publish_waiting(topic, seq, frames)
             if len(incoming) >= OFFER_BATCH:
                 self._offer_incoming()
-            elif not self._flush_due:
+                # let the loop turn once per run: it sends the DELIVERs just made and reads the members'
+                # ACKs (fresh credit). A publisher in a tight loop would otherwise fill max_waiting first
+                # while its members, their credit used up, sit idle (work arrives in bursts, late)
+                return self._publish_yielding(topic, seq, frames)
+            if not self._flush_due:
                 self._schedule()
-            if not self._room.is_set():
-                return self._publish_waiting(topic, seq, frames)
         return self.transport.publish(topic, seq, frames)
 
     async def _publish_waiting(self, topic: str, seq: int, frames: list[bytes]) -> None:
         await self.transport.publish(topic, seq, frames)
         await self._room.wait()
+
+    async def _publish_yielding(self, topic: str, seq: int, frames: list[bytes]) -> None:
+        await self.transport.publish(topic, seq, frames)
+        await asyncio.sleep(0)
+        if not self._room.is_set():
+            await self._room.wait()
 
     def _offer_incoming(self) -> None:
         """Hand the gathered events to the book: each run of one topic (and the same groups) at once."""
