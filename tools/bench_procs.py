@@ -7,6 +7,8 @@ stdin; every read has a deadline, and every child is stopped by its own PID.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import select
@@ -173,7 +175,8 @@ class Child:
                 self.proc.wait(5)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # an order left unsent to a dead worker: no EPIPE here
+                    stream.close()
         self._log.close()
 
 

@@ -5,10 +5,11 @@ Why each option:
 - ``LINGER`` = ``transport.linger`` (1 s): close never hangs forever on unsent messages, yet a
   clean shutdown still flushes what is queued (libzmq's default of -1 can hang ``term()``).
 - ``SNDHWM``/``RCVHWM`` = ``transport.send_hwm``/``recv_hwm`` (100,000): libzmq's default of 1,000
-  drops bursts on PUB silently; ours absorbs about a second of full-rate traffic per peer. Lowered for
-  large messages by ``bounds.ByteBound`` so that a queue holds about ``transport.send_max_bytes``
-  (XPUB, DEALER, PUB) or ``recv_max_bytes`` (SUB) per connection: :meth:`SocketFactory.send` and
-  ``Link`` show it each event's size.
+  drops bursts on PUB silently. Capped by ``bounds.ByteBound`` when the socket is made (1,024 with
+  the defaults: ``max_bytes // batch_max_bytes``) so that a queue holds about
+  ``transport.send_max_bytes`` (XPUB, DEALER, PUB) or ``recv_max_bytes`` (SUB) per connection;
+  :meth:`SocketFactory.send` and ``Link`` show it each event's size, and a larger event lowers the
+  mark of sockets made later. A mark is never changed on a live socket (libzmq 4.3 can crash).
 - XPUB ``XPUB_VERBOSER``: every subscribe *and* unsubscribe of every peer reaches the node, so
   ``wait_for_subscribers`` can count them (the slow-joiner cure).
 - XPUB ``XPUB_NODROP`` only for ``transport.slow_subscriber = "block"``: a full subscriber pipe
