@@ -189,7 +189,7 @@ class Dispatcher:
             except Exception as exc:
                 sub.done(event, await self._invoke(sub, handler, event, first_error=exc))
                 continue
-            if isinstance(result, Awaitable):
+            if result is not None and isinstance(result, Awaitable):
                 sub.done(event, await self._invoke(sub, handler, event, first_result=result))
             else:
                 delivered = sub.done(event, Outcome.DELIVERED)
@@ -216,7 +216,7 @@ class Dispatcher:
                 return
             finally:
                 reset_cause(token)
-            if isinstance(result, Awaitable):
+            if result is not None and isinstance(result, Awaitable):  # (None first: an ABC check costs)
                 sub.hand_back(event, (None, result))
             elif sub.done(event, Outcome.DELIVERED) & LATENCY_SAMPLE_MASK == 1:
                 latency.observe(time.time() - event._ts)

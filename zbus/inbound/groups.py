@@ -79,7 +79,8 @@ class _Receipt:
             return False
         self.answered = True
         groups = self._groups
-        acks = groups._answer(self._publisher)
+        # an Acks gathered for the publisher means a flush is already due (_answer scheduled it)
+        acks = groups._answers.get(self._publisher) or groups._answer(self._publisher)
         acks.ack.append(self._id)
         groups.acked += 1
         if len(acks.ack) >= self._batch:  # long runs of quick handlers: keep the publisher's pipe full
@@ -213,9 +214,8 @@ class Groups:
                 return self._publish_waiting(topic, seq, frames)
             if len(incoming) >= OFFER_BATCH:
                 self._offer_incoming()
-                # let the loop turn once per run: it sends the DELIVERs just made and reads the members'
-                # ACKs (fresh credit). A publisher in a tight loop would otherwise fill max_waiting first
-                # while its members, their credit used up, sit idle (work arrives in bursts, late)
+                # let the loop turn once per run: the DELIVERs just made go out, the members' ACKs come in
+                # (else a tight loop fills max_waiting while members, out of credit, sit idle)
                 return self._publish_yielding(topic, seq, frames)
             if not self._flush_due:
                 self._schedule()
