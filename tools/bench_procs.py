@@ -8,7 +8,6 @@ stdin; every read has a deadline, and every child is stopped by its own PID.
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import select
