@@ -202,6 +202,9 @@ def work_queue(run: Run, kind: str, n: int, members: int) -> dict[str, Any]:
         else float("nan"),
         "rss_peak_mb": max([pub_usage["rss_peak_mb"], *(r["rss_peak_mb"] for r in results)]),
         "publish_s": sent["seconds"],
+        # how often the processes were switched out (each since it started): wake-ups and preemptions
+        "publisher_context_switches": pub_usage["context_switches"],
+        "workers_context_switches": sum(r["context_switches"] for r in results),
     }
 
 

@@ -75,10 +75,14 @@ def wait_order(timeout: float, *, poll: Callable[[], object] | None = None) -> s
 def usage(cpu_start: float, thread_start: float | None = None) -> dict[str, float]:
     """CPU seconds used since ``cpu_start`` (``time.process_time()``) and peak RSS in MB; with
     ``thread_start`` (``time.thread_time()``), also the calling thread's own CPU since then (the rest
-    of the process's is its other threads': libzmq's I/O thread, a journal writer)."""
+    of the process's is its other threads': libzmq's I/O thread, a journal writer). Also its context
+    switches since it started (a bench worker is started for one run)."""
+    rusage = resource.getrusage(resource.RUSAGE_SELF)
     out = {
         "cpu_s": time.process_time() - cpu_start,
-        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_peak_mb": rusage.ru_maxrss / 1024,
+        # every thread's context switches since the process started, waits and preemptions together
+        "context_switches": rusage.ru_nvcsw + rusage.ru_nivcsw,
     }
     if thread_start is not None:
         out["thread_cpu_s"] = time.thread_time() - thread_start

@@ -61,16 +61,18 @@ async def run_sub(
     received = 0
 
     async def consume(sub: zbus.Subscription) -> None:
-        """Take events one at a time: a durable subscription acknowledges exactly what was taken, so
-        events beyond --count stay for the next run."""
+        """Take events one at a time and acknowledge each once printed: a durable subscription
+        checkpoints exactly what was printed (events beyond --count stay for the next run), and a
+        queue group's event that could not be printed goes to another member."""
         nonlocal received
         while count is None or received < count:
-            event = await sub.next()
+            event = await sub.take()
             received += 1
             try:
                 click.echo(output.to_json(output.event_dict(event)) if as_json else output.event_line(event))
             except BrokenPipeError:  # `zbus sub ... | head`
                 break
+            sub.done(event)
         stop.set()
 
     history = replay is not None or durable is not None

@@ -51,6 +51,13 @@ def test_bench_quick_reports_every_scenario_with_ratios() -> None:
             assert result["cpu_us_per_event"] > 0 and result["rss_peak_mb"] > 0
     floor = report["scenarios"]["groups"]["zbus_no_acks"]  # the group's floor: each event to one worker
     assert floor["lost"] == 0 and floor["shares"] == [floor["delivered"] // 4] * 4, floor
+    for side in (
+        "raw",
+        "zbus",
+        "zbus_no_acks",
+    ):  # every process is switched out at least once (it waits for go)
+        result = report["scenarios"]["groups"][side]
+        assert result["publisher_context_switches"] >= 1 and result["workers_context_switches"] >= 4, result
     for side in ("stream", "handler"):  # async for over stream() against a handler, both lossless
         assert report["scenarios"]["stream_1to1"][side]["lost"] == 0, report["scenarios"]["stream_1to1"]
     assert report["scenarios"]["journaled"]["durable_ack_ms"]["samples"] > 0

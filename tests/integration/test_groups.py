@@ -443,3 +443,111 @@ async def test_events_stranded_in_a_group_without_members_do_not_hold_back_the_o
         await asyncio.wait_for(task, 10)  # the publisher went on all the same
         await eventually(lambda: len(got) == 100, timeout=10)
         assert sorted(got) == list(range(100)) and pub.group_statistics().waiting == 40
+
+
+async def test_a_member_with_a_large_credit_gets_the_backlog_in_deliver_sized_messages(
+    mesh_name: str,
+) -> None:
+    # 5,999 events wait behind a member of credit 1; a member of credit 10,000 joins and is given
+    # all of them at once. One DELIVER of them all (about 1 MB, under max_message_size) passed the
+    # byte budget, and its receiver refused it as malformed (more than 4,096 events): every event
+    # was then dead-lettered after max_deliver tries. A DELIVER now carries at most 256 events.
+    cfg = {**GROUP_FAST, "transport": {"kind": "memory"}}
+    async with (
+        Node("pub", mesh=mesh_name, config=cfg) as pub,
+        Node("slow", mesh=mesh_name, config=cfg) as slow,
+        Node("big", mesh=mesh_name, config=cfg) as big,
+    ):
+        release = asyncio.Event()
+        got: list[int] = []
+
+        async def stuck(event: zbus.Event) -> None:
+            await release.wait()
+            got.append(event.payload["n"])
+
+        await slow.subscribe("task.*", handler=stuck, group="w", max_in_flight=1)
+        await pub.wait_for_subscribers("task.run", 1, group="w", timeout=5)
+        for n in range(6000):
+            await pub.publish("task.run", {"n": n})
+        await eventually(lambda: pub.group_statistics().waiting == 5999, timeout=10)
+        await big.subscribe(
+            "task.*", handler=lambda e: got.append(e.payload["n"]), group="w", max_in_flight=10_000
+        )
+        await eventually(lambda: len(got) == 5999, timeout=20, what="the waiting events handled")
+        release.set()
+        await eventually(lambda: pub.group_statistics().in_flight == 0, timeout=10)
+        assert sorted(got) == list(range(6000))
+        assert big.statistics().dropped.get("malformed_group", 0) == 0 and not pub.dead_letters()
+
+
+async def test_a_member_is_never_sent_more_than_its_backlog_holds(mesh_name: str) -> None:
+    # a member whose backlog (max_size 4) is smaller than the credit (64) announced 64: the publisher
+    # sent it 40 at once, it gave back all it could not queue, and each give-back counted toward
+    # max_deliver: 5 of 40 handled, 35 dead-lettered. Its credit is now at most its backlog's size.
+    cfg = {**GROUP_FAST, "transport": {"kind": "memory"}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
+        got: list[int] = []
+
+        async def slow(event: zbus.Event) -> None:
+            await asyncio.sleep(0.001)
+            got.append(event.payload["n"])
+
+        await w.subscribe("task.*", handler=slow, group="g", max_size=4)
+        await pub.wait_for_subscribers("task.run", 1, group="g", timeout=5)
+        assert [m.credit for m in pub.group_statistics().members] == [4]
+        for n in range(40):
+            await pub.publish("task.run", {"n": n})
+        await eventually(lambda: len(got) == 40, timeout=10, what="all 40 handled")
+        assert got == list(range(40)) and not pub.dead_letters()
+        assert w.group_statistics().refused == 0
+
+
+async def test_a_group_credit_is_announced_at_most_at_the_hello_limit(mesh_name: str) -> None:
+    # eleven subscriptions of credit 100,000 summed to 1,100,000, over what a HELLO may carry
+    # (1..1,000,000): peers dropped the member's whole HELLO as malformed and never saw it
+    cfg = {**GROUP_FAST, "transport": {"kind": "zmq"}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
+        got: list[int] = []
+        for _ in range(11):
+            await w.subscribe(
+                "task.*", handler=lambda e: got.append(1), group="g", max_size=100_000, max_in_flight=100_000
+            )
+        await pub.wait_for_subscribers("task.run", 1, group="g", timeout=10)
+        assert [m.credit for m in pub.group_statistics().members] == [1_000_000]
+        await pub.publish("task.run", {"n": 1})
+        await eventually(lambda: got == [1], timeout=5)
+        assert pub.statistics().dropped.get("malformed_hello", 0) == 0
+
+
+async def test_a_stream_member_acknowledges_when_its_loop_body_is_done(mesh_name: str) -> None:
+    # stream(group=) acknowledged an event when it was taken, before the loop body ran: a consumer
+    # that failed on it lost it for the whole group. Now the ack waits for the loop to come back, so
+    # the failed event goes to the other member (the failing member left when its stream closed).
+    cfg = {**GROUP_FAST, "transport": {"kind": "memory"}}
+    async with (
+        Node("pub", mesh=mesh_name, config=cfg) as pub,
+        Node("a", mesh=mesh_name, config=cfg) as a,
+        Node("b", mesh=mesh_name, config=cfg) as b,
+    ):
+        failed: list[int] = []
+        handled: list[int] = []
+
+        async def failing() -> None:
+            async for event in a.stream("task.*", group="g"):
+                failed.append(event.payload["n"])
+                raise RuntimeError("worker a fails on its first task")
+
+        async def working() -> None:
+            async for event in b.stream("task.*", group="g"):
+                handled.append(event.payload["n"])
+
+        tasks = [asyncio.create_task(failing()), asyncio.create_task(working())]
+        await pub.wait_for_subscribers("task.run", 2, group="g", timeout=5)
+        for n in range(10):
+            await pub.publish("task.run", {"n": n})
+        await eventually(lambda: sorted(handled) == list(range(10)), timeout=10, what="all 10 handled")
+        assert len(failed) == 1 and failed[0] in handled  # given to the other member, not lost
+        with pytest.raises(RuntimeError, match="fails on its first task"):
+            await tasks[0]
+        tasks[1].cancel()
+        assert pub.group_statistics().in_flight == 0 and not pub.dead_letters()

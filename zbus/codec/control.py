@@ -22,6 +22,7 @@ __all__ = [
     "HANDSHAKE_KINDS",
     "HEARTBEAT_TOPIC",
     "KINDS",
+    "MAX_GROUP_CREDIT",
     "ROUTED_KINDS",
     "Bye",
     "Heartbeat",
@@ -38,6 +39,8 @@ __all__ = [
 HEARTBEAT_TOPIC: Final = b"$zbus.hb"
 CONTROL_VERSION: Final = 1
 MAX_CONTROL_BYTES: Final = 256 * 1024
+#: the largest credit a HELLO announces for one group (a node sums its subscriptions' up to this)
+MAX_GROUP_CREDIT: Final = 1_000_000
 
 
 class Kind(bytes, Enum):
@@ -246,8 +249,8 @@ def _groups(value: Any) -> dict[str, tuple[tuple[str, ...], int]]:
         if type(name) is not str or not 0 < len(name) <= 255 or type(ad) is not dict:
             raise WireError("HELLO field 'groups' must map a group name to {patterns, credit}")
         credit = ad.get("credit")
-        if type(credit) is not int or not 1 <= credit <= 1_000_000:
-            raise WireError(f"HELLO group {name!r:.40}: 'credit' must be an int in 1..1000000")
+        if type(credit) is not int or not 1 <= credit <= MAX_GROUP_CREDIT:
+            raise WireError(f"HELLO group {name!r:.40}: 'credit' must be an int in 1..{MAX_GROUP_CREDIT}")
         out[name] = (_strs(ad, "patterns", "HELLO group"), credit)
     return out
 

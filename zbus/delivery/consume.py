@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from ..errors import ClosedError, WouldBlockError
+from ..errors import ClosedError
 from ..model.event import Event
 from .subscription import Subscription
 
@@ -15,21 +15,23 @@ __all__ = ["events_of", "windows_of"]
 
 async def events_of(sub: Subscription, batch_size: int) -> AsyncIterator[Event]:
     """Yield the subscription's events; after each wake-up take up to ``batch_size`` queued ones
-    without waiting again. Unsubscribes when the consumer stops iterating."""
+    without waiting again. An event is done (a queue group's acknowledged) when the consumer comes
+    back for the next one, so one whose loop body raised is delivered again. Unsubscribes when the
+    consumer stops iterating."""
     try:
         while True:
             try:
                 event = await sub.take()
             except ClosedError:
                 return
-            sub.done(event)
             yield event
+            sub.done(event)  # the consumer came back for more: done with this one
             for _ in range(batch_size - 1):
-                try:
-                    event = sub.next_nowait()
-                except (ClosedError, WouldBlockError):
+                ready = sub.take_ready()
+                if ready is None:
                     break
-                yield event
+                yield ready
+                sub.done(ready)
     finally:
         await sub.unsubscribe()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from ..codec.control import MAX_GROUP_CREDIT
 from ..model.event import Event
 from ..model.topics import RegexPattern, TopicIndex, TopicPattern
 from ..tasks import in_order
@@ -56,13 +57,15 @@ class Subscriptions:
 
     def groups(self, credit: int) -> dict[str, tuple[tuple[str, ...], int]]:
         """This node's queue-group memberships as announced: group -> (patterns, credit), where a
-        group's credit is the sum of its subscriptions' ``max_in_flight`` (``credit`` where unset)."""
+        group's credit is the sum of its subscriptions' (``Subscription.credit``, ``credit`` where
+        ``max_in_flight`` is unset), at most what a HELLO may carry (``MAX_GROUP_CREDIT``)."""
         out: dict[str, tuple[tuple[str, ...], int]] = {}
         for sub in self.grouped:
             assert sub.group is not None
             patterns, total = out.get(sub.group, ((), 0))
             mine = tuple(announced(p) for p in sub.patterns)
-            out[sub.group] = (tuple(sorted({*patterns, *mine})), total + (sub.max_in_flight or credit))
+            total = min(total + sub.credit(credit), MAX_GROUP_CREDIT)
+            out[sub.group] = (tuple(sorted({*patterns, *mine})), total)
         return out
 
     def members(self, group: str, topic: str) -> list[Subscription]:

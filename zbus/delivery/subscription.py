@@ -171,6 +171,13 @@ class Subscription:
         #: replay / durable subscriptions: the gate that holds live events until history is in
         self.gate: Admission | None = None
 
+    def credit(self, default: int) -> int:
+        """The credit this group member announces: its ``max_in_flight`` (``default`` if unset), but
+        no more than its backlog's ``max_size`` (a DELIVER's events are all queued before the first is
+        handled). So one publisher never sends it more than it can queue: it would give the surplus
+        back, and each give-back counts toward ``groups.max_deliver``."""
+        return min(self.max_in_flight or default, self._buffer.max_size)
+
     # -- producer side (the node's router) ----------------------------------------------------
     def offer(self, event: Event, direct: bool = True) -> bool:
         """Queue ``event``, or with ``direct`` (and Rule 1 of ``zbus.delivery.dispatch`` in force)

@@ -54,7 +54,7 @@ _monotonic = time.monotonic
 #: journal checkpoint names of a publisher's groups: ``$group:<group name>``
 CHECKPOINT_PREFIX = "$group:"
 _KEY_MARK = KEY_HEADER.encode()
-#: most events in one DELIVER message
+#: most events in one DELIVER message (a member refuses more than ``codec.groups.MAX_DELIVER_EVENTS``)
 DELIVER_BATCH = 256
 #: bytes of a DELIVER message besides its events' frames (group name, ids; generous)
 DELIVER_OVERHEAD = 1024
@@ -325,8 +325,8 @@ class Groups:
         self._dead_lettered(letter)
 
     def _send_out(self, member: str, group: str, events: list[Owed]) -> None:
-        """DELIVER ``events`` to ``member``, in messages the member's socket accepts
-        (``transport.max_message_size``, less room for the DELIVER's own fields)."""
+        """DELIVER ``events`` to ``member`` in messages it accepts: ``DELIVER_BATCH`` events at most (it
+        refuses over 4,096) and ``transport.max_message_size`` bytes less room for its other fields."""
         budget = self.max_message_size - DELIVER_OVERHEAD
         rows: list[list[Any]] = []
         size = 0
@@ -337,7 +337,7 @@ class Groups:
                 self.dropped.drop("too_large_for_group", f"event {owed.topic}#{owed.seq}")
                 self._act(self.book.nack(member, owed.id, 0.0, time.monotonic()))  # dead-lettered in the end
                 continue
-            if rows and size + length > budget:
+            if rows and (size + length > budget or len(rows) == DELIVER_BATCH):
                 self._send(member, Kind.DELIVER, encode_deliver_rows(group, rows))
                 rows, size = [], 0
             rows.append([owed.id, owed.attempt, frames[0], frames[1], frames[2]])
