@@ -1,5 +1,6 @@
 """``zbus peers``: join the mesh for a moment and list the nodes in it, or, with ``--from URL``, list
-the peers one running node knows and what it refused from each (its ``/api/state``)."""
+the peers one running node knows, what it refused from each and, for the queue-group members it
+feeds, their in-flight, acked and redelivered counts (its ``/api/state``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ COLUMNS = ["name", "id", "role", "address", "epoch", "responders", "patterns", "
 FROM_COLUMNS = ["name", "id", "role", "address", "dropped", "refused"]
 #: the ``refused`` cell's width: the table stays within 100 columns (``--json`` has every reason)
 REFUSED_WIDTH = 32
+#: ``--from``: the queue-group members the node feeds, as it sees them (it is their publisher)
+MEMBER_COLUMNS = ["group", "member", "credit", "in flight", "sent", "acked", "redelivered"]
+_COUNTS = ("credit", "in_flight", "sent", "acked", "redelivered")
 
 
 async def run_peers(opts: NodeOptions, wait: float, as_json: bool) -> int:
@@ -54,23 +58,34 @@ def state_url(url: str) -> tuple[str, str]:
 
 
 def peers_of(url: str, token: str, timeout: float, as_json: bool) -> None:
-    """Print the peers the node at ``url`` knows, with what it dropped from each."""
+    """Print the peers the node at ``url`` knows, with what it dropped from each, then the queue-group
+    members it feeds with their counts (in ``--json``: each peer's ``groups``)."""
     target, url_token = state_url(url)
     status, doc = fetch(target, timeout, token or url_token)
     if status != 200 or "peers" not in doc:
         output.fail(f"{target} answered HTTP {status} without a peer list; is it a zbus node's HTTP address?")
+    members = (doc.get("groups") or {}).get("members") or []
     rows: list[dict[str, Any]] = []
     for p in doc["peers"]:
         dropped = {str(k): int(v) for k, v in (p.get("dropped") or {}).items()}
         row = {k: p.get(k) for k in ("name", "id", "role", "address", "epoch", "patterns", "responders")}
         row["address"] = str(row["address"] or "").removeprefix("tcp://")  # (the table stays narrow)
-        rows.append(row | {"dropped": sum(dropped.values()), "by_reason": dropped})
+        # the groups it is a member of that this node feeds, with what this node has sent it
+        fed = [
+            {"group": m["group"], **{k: m[k] for k in _COUNTS}} for m in members if m["member"] == p.get("id")
+        ]
+        rows.append(row | {"dropped": sum(dropped.values()), "by_reason": dropped, "groups": fed})
     if as_json:
         output.rows_out(rows, FROM_COLUMNS, as_json=True, empty="")
         return
     node = doc.get("node", {}).get("name", "?")
     table = [r | {"refused": refused_cell(r["by_reason"]) if r["dropped"] else "-"} for r in rows]
     output.rows_out(table, FROM_COLUMNS, as_json=False, empty=f"node {node} knows no peers")
+    if members:
+        click.echo("")
+        ordered = sorted(members, key=lambda m: (m["group"], m["name"], m["member"]))
+        cells = [[m["group"], m["name"] or m["member"][:16], *(m[k] for k in _COUNTS)] for m in ordered]
+        output.table([dict(zip(MEMBER_COLUMNS, c, strict=True)) for c in cells], MEMBER_COLUMNS)
 
 
 @click.command("peers")
@@ -108,7 +123,8 @@ def peers(
     With --from URL (a node's --http address, or the dashboard URL it printed, token included), list
     the peers that node knows and what it refused or dropped from each, by reason (rate_limited,
     spoofed_source, seq_jump, ...; docs/ARCHITECTURE.md, "Hostile input"), as its /metrics does in
-    zbus_peer_events_dropped_total.
+    zbus_peer_events_dropped_total; then the queue-group members it feeds, with the credit each
+    announced and the events it has in flight at each, sent, acked and redelivered.
 
     \b
     Examples:

@@ -105,3 +105,30 @@ async def test_a_flooders_refusals_are_shown_per_peer_in_zbus_peers_and_metrics(
         assert "flooder" not in node.statistics().dropped_by_peer
         assert "zbus_peer_events_dropped_total{" not in await metrics(url)
         assert node.statistics().dropped["rate_limited"] == counts["rate_limited"]  # the totals stay
+
+
+async def test_zbus_peers_from_a_publisher_shows_the_group_members_it_feeds(mesh_name: str) -> None:
+    # a member's in-flight, acked and redelivered counts are its publisher's to know: asked of the
+    # publisher, zbus peers --from lists them per member (and per peer with --json)
+    config = {**FAST, "monitoring": {"http": {"enabled": True, "port": 0, "token": TOKEN}}}
+    async with Node("planner", mesh=mesh_name, config=config) as pub, Node("worker", mesh=mesh_name) as w:
+        done: list[int] = []
+        await w.subscribe("task.*", handler=lambda e: done.append(e.payload["n"]), group="workers")
+        await pub.wait_for_subscribers("task.run", group="workers", timeout=10)
+        for n in range(12):
+            await pub.publish("task.run", {"n": n})
+        await eventually(lambda: len(done) == 12 and pub.group_statistics().in_flight == 0, timeout=10)
+        url = pub.http_url
+        assert url is not None
+        code, out, err = await cli("peers", "--from", url, "--token", TOKEN)
+        print(f"\nzbus peers --from the planner:\n{out}")
+        assert code == 0, err
+        lines = out.splitlines()
+        header = lines.index("GROUP    MEMBER  CREDIT  IN FLIGHT  SENT  ACKED  REDELIVERED")
+        assert lines[header + 1].split() == ["workers", "worker", "64", "0", "12", "12", "0"]
+        code, out, err = await cli("peers", "--from", url, "--token", TOKEN, "--json")
+        assert code == 0, err
+        docs = {d["name"]: d for d in map(json.loads, out.splitlines())}
+        assert docs["worker"]["groups"] == [
+            {"group": "workers", "credit": 64, "in_flight": 0, "sent": 12, "acked": 12, "redelivered": 0}
+        ]
