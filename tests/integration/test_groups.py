@@ -510,7 +510,11 @@ async def test_a_group_credit_is_announced_at_most_at_the_hello_limit(mesh_name:
         got: list[int] = []
         for _ in range(11):
             await w.subscribe(
-                "task.*", handler=lambda e: got.append(1), group="g", max_size=100_000, max_in_flight=100_000
+                "task.*",
+                handler=lambda e: got.append(1),
+                group="g",
+                max_size=2_000_000,
+                max_in_flight=100_000,
             )
         await pub.wait_for_subscribers("task.run", 1, group="g", timeout=10)
         assert [m.credit for m in pub.group_statistics().members] == [1_000_000]
@@ -551,3 +555,93 @@ async def test_a_stream_member_acknowledges_when_its_loop_body_is_done(mesh_name
             await tasks[0]
         tasks[1].cancel()
         assert pub.group_statistics().in_flight == 0 and not pub.dead_letters()
+
+
+async def test_work_beyond_max_waiting_at_a_restart_is_owed_to_the_next_restart(
+    mesh_name: str, tmp_path: Path
+) -> None:
+    # two bugs. A group stream of which nothing was ever acknowledged was never checkpointed, so a
+    # restart owed none of it. And a journaled publisher restarted with more unacknowledged events
+    # than groups.max_waiting offers the first max_waiting of them, and the rest "on a later restart";
+    # but its first new publish on that topic moved the checkpoint past the rest once the re-offered
+    # ones were acked, so the next restart found nothing owed. The rest is now held.
+    def pub_config(max_waiting: int) -> dict[str, object]:
+        return {
+            "transport": {"kind": "memory"},
+            "persistence": {"enabled": True, "path": str(tmp_path)},
+            "groups": {"max_waiting": max_waiting, "ack_wait": "60s"},
+        }
+
+    cfg = {"transport": {"kind": "memory"}, "groups": {"ack_wait": "60s"}}
+    async with Node("w", mesh=mesh_name, config=cfg) as w:
+        gate = asyncio.Event()
+        got: list[int] = []
+
+        async def handle(event: zbus.Event) -> None:
+            await gate.wait()
+            got.append(event.payload["n"])
+
+        await w.subscribe("job.*", handler=handle, group="g", max_in_flight=1)
+        async with Node("pub", mesh=mesh_name, config=pub_config(100)) as pub:  # run 1: nothing acked
+            await pub.wait_for_subscribers("job.x", group="g", timeout=5)
+            for n in range(10):
+                await pub.publish("job.x", {"n": n})
+            await eventually(lambda: pub.group_statistics().waiting == 9, timeout=5)
+        gate.set()  # (the one the member held is now acked to a publisher that is gone)
+        async with Node("pub", mesh=mesh_name, config=pub_config(5)) as pub:  # run 2: 5 owed again
+            await pub.wait_for_subscribers("job.x", group="g", timeout=5)
+            await pub.publish("job.x", {"n": 10})  # a new event of this run, on the same topic
+            await eventually(lambda: {0, 1, 2, 3, 4, 10} <= set(got), timeout=10)
+            await eventually(lambda: pub.group_statistics().in_flight == 0, timeout=5)
+        assert not {5, 6, 7, 8, 9} & set(got)
+        async with Node("pub", mesh=mesh_name, config=pub_config(100)) as pub:  # run 3: the rest
+            await eventually(lambda: set(got) == set(range(11)), timeout=10, what="events 5..9 owed again")
+
+
+async def test_events_stranded_past_max_waiting_do_not_block_publishing_to_other_groups(
+    mesh_name: str,
+) -> None:
+    # a group's only member left while max_waiting of its events waited: they could never move, and
+    # a publish to any other group waited for room that never came (the room looked at all waiting)
+    cfg = {"transport": {"kind": "memory"}, "groups": {"max_waiting": 4, "ack_wait": "60s"}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("n", mesh=mesh_name, config=cfg) as n:
+        got: list[int] = []
+        await n.subscribe("b.*", handler=lambda e: got.append(e.payload["n"]), group="g2")
+        async with Node("m", mesh=mesh_name, config=cfg) as m:
+            await m.subscribe("a.*", handler=lambda e: asyncio.sleep(60), group="g1", max_in_flight=1)
+            await pub.wait_for_subscribers("a.x", group="g1", timeout=5)
+            held = [asyncio.ensure_future(pub.publish("a.x", {"n": i})) for i in range(8)]
+            await eventually(lambda: pub.group_statistics().waiting >= 4, timeout=5)
+        # m left: its events are stranded (no member of g1), as many as max_waiting or more
+        await eventually(lambda: all(s.name != "m" for s in pub.group_statistics().members), timeout=10)
+        assert pub.group_statistics().waiting >= 4
+        await pub.wait_for_subscribers("b.x", group="g2", timeout=5)
+        await asyncio.wait_for(pub.publish("b.x", {"n": 1}), 5)  # before: blocked for good
+        await eventually(lambda: got == [1], timeout=5)
+        await asyncio.wait_for(asyncio.gather(*held), 5)  # the held publishes went on too
+
+
+async def test_a_member_with_two_small_subscriptions_of_a_group_takes_one_key_without_giving_back(
+    mesh_name: str,
+) -> None:
+    # a member's subscriptions of one group announced the sum of their credits (4 + 4), but all of a
+    # key's events go to one of them: it was sent 8, could queue 4 and gave the rest back, each
+    # give-back a delivery toward max_deliver (3 of 20 dead-lettered). The credit is now at most the
+    # smallest backlog among them.
+    cfg = {**GROUP_FAST, "transport": {"kind": "memory"}}
+    async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
+        got: list[int] = []
+
+        async def slow(event: zbus.Event) -> None:
+            await asyncio.sleep(0.001)
+            got.append(event.payload["n"])
+
+        for _ in range(2):
+            await w.subscribe("task.*", handler=slow, group="g", max_size=4)
+        await pub.wait_for_subscribers("task.run", 1, group="g", timeout=5)
+        assert [m.credit for m in pub.group_statistics().members] == [4]
+        for n in range(20):
+            await pub.publish("task.run", {"n": n}, key="one-key")
+        await eventually(lambda: len(got) == 20, timeout=10, what="all 20 handled")
+        assert got == list(range(20)) and not pub.dead_letters()
+        assert w.group_statistics().refused == 0

@@ -58,13 +58,16 @@ class Subscriptions:
     def groups(self, credit: int) -> dict[str, tuple[tuple[str, ...], int]]:
         """This node's queue-group memberships as announced: group -> (patterns, credit), where a
         group's credit is the sum of its subscriptions' (``Subscription.credit``, ``credit`` where
-        ``max_in_flight`` is unset), at most what a HELLO may carry (``MAX_GROUP_CREDIT``)."""
+        ``max_in_flight`` is unset), but at most the smallest backlog among them (a key's events all
+        go to one subscription, whichever it is) and what a HELLO may carry (``MAX_GROUP_CREDIT``)."""
         out: dict[str, tuple[tuple[str, ...], int]] = {}
+        smallest: dict[str, int] = {}
         for sub in self.grouped:
             assert sub.group is not None
             patterns, total = out.get(sub.group, ((), 0))
             mine = tuple(announced(p) for p in sub.patterns)
-            total = min(total + sub.credit(credit), MAX_GROUP_CREDIT)
+            smallest[sub.group] = min(smallest.get(sub.group, MAX_GROUP_CREDIT), sub.max_size)
+            total = min(total + sub.credit(credit), smallest[sub.group])
             out[sub.group] = (tuple(sorted({*patterns, *mine})), total)
         return out
 

@@ -178,6 +178,11 @@ class Subscription:
         back, and each give-back counts toward ``groups.max_deliver``."""
         return min(self.max_in_flight or default, self._buffer.max_size)
 
+    @property
+    def max_size(self) -> int:
+        """The backlog's bound in events."""
+        return self._buffer.max_size
+
     # -- producer side (the node's router) ----------------------------------------------------
     def offer(self, event: Event, direct: bool = True) -> bool:
         """Queue ``event``, or with ``direct`` (and Rule 1 of ``zbus.delivery.dispatch`` in force)

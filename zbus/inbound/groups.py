@@ -258,7 +258,7 @@ class Groups:
             except BaseException:
                 self._incoming[:0] = incoming[at:]  # the runs after this one are still owed
                 raise
-        if book.waiting >= self.config.max_waiting:
+        if book.waiting >= self.config.max_waiting and book.movable >= self.config.max_waiting:
             self._room.clear()
 
     def _offered(self, group: str, topic: str, seq: int) -> None:
@@ -268,8 +268,8 @@ class Groups:
         stream = (self.node_id, topic)
         if (group, topic) not in self._streams:
             self._streams.add((group, topic))
-            if seq > 1 and marks.watermark(stream) == 0:
-                marks.skipped(stream, seq - 1)  # a new stream for this group: owed from here on
+            if marks.watermark(stream) == 0:  # a new stream for this group: owed from here on, and
+                marks.skipped(stream, seq - 1)  # checkpointed even if nothing of it is ever acked
         marks.offered(stream, seq)
 
     def _act(self, actions: Actions) -> None:
@@ -297,9 +297,9 @@ class Groups:
                     marks.done((node_id, owed.topic), owed.seq)
         if not self._room.is_set():
             # resume once half is left, so a publisher held back wakes once per many events; but at
-            # once below max_waiting when these actions moved nothing: what waits may be stuck (a
-            # group whose members all left, delayed nacks) and must not hold back the other groups
-            waiting = self.book.waiting
+            # once below max_waiting when these actions moved nothing: what waits may be stuck (delayed
+            # nacks) and must not hold back the other groups; a memberless group's events never count
+            waiting = self.book.movable
             if waiting <= self.config.max_waiting // 2 or (
                 waiting < self.config.max_waiting and not actions.sends
             ):
@@ -386,6 +386,7 @@ class Groups:
         if len(self._epochs) > 4 * len(peers) + 1024:  # forget peers long gone (bounded)
             live = {p.id for p in peers}
             self._epochs = {k: v for k, v in self._epochs.items() if k in live}
+            self._names = {k: v for k, v in self._names.items() if k in live or k == self.node_id}
         self._members.clear()  # this node's own group subscriptions may have changed
         own = self.subscriptions.groups(self.config.max_in_flight)
         self._ack_batches = {group: ack_batch(credit) for group, (_, credit) in own.items()}
@@ -432,9 +433,7 @@ class Groups:
             self._answer(publisher).ack.append(delivery)
             return
         if self.authentic is not None and not self.authentic(publisher, event._source):
-            self._answer(publisher).ack.append(
-                delivery
-            )  # security: a forged source (counted), never delivered
+            self._answer(publisher).ack.append(delivery)  # a forged source (counted): never delivered
             return
         self.received += 1
         receipt = _Receipt(self, publisher, delivery, batch)
@@ -472,8 +471,6 @@ class Groups:
         sub.offer(event, publisher != self.node_id)
 
     def _least_busy(self, subs: list[Subscription]) -> Subscription | None:
-        if len(subs) == 1:
-            return subs[0] if subs[0].has_room() else None
         self._turn += 1
         ordered = subs[self._turn % len(subs) :] + subs[: self._turn % len(subs)]
         roomy = [s for s in ordered if s.has_room()]
@@ -549,9 +546,12 @@ class Groups:
             resume = await load_checkpoint(persistence, name)
             marks = self._marks[group] = Watermarks(dict(resume.start))
             for (node_id, topic), mark in sorted(resume.start.items()):
-                head = min(heads.get(topic, 0), mark + self.config.max_waiting - restored)
-                if node_id != self.node_id or head <= mark:
-                    continue  # the rest stays owed in the journal: the next restart takes it
+                last = heads.get(topic, 0) if node_id == self.node_id else 0
+                head = min(last, mark + self.config.max_waiting - restored)
+                if head < last:  # the rest stays owed in the journal for the next restart: the
+                    marks.hold((node_id, topic), max(head, mark) + 1)  # checkpoint must not pass it
+                if head <= mark:
+                    continue
                 for frames in await persistence.read_range(node_id, topic, mark + 1, head):
                     seq = _seq_of(frames)
                     marks.offered((node_id, topic), seq)

@@ -33,11 +33,17 @@ class Watermarks:
             pending.discard(seq)
             self._dirty.add(stream)
 
+    def hold(self, stream: Stream, seq: int) -> None:
+        """Event ``seq`` is owed but not offered now (a later run offers it): the watermark stays
+        below it, whatever is offered and done after it."""
+        self._open.setdefault(stream, set()).add(seq)
+
     def skipped(self, stream: Stream, seq: int) -> None:
-        """Event ``seq`` was not for this subscription (its filter said no): done at once."""
+        """Event ``seq`` was not for this subscription (its filter said no): done at once. The stream
+        is reported by :meth:`take_changed` even when this moves nothing (a new stream's first)."""
         if seq > self._high.get(stream, 0):
             self._high[stream] = seq
-            self._dirty.add(stream)
+        self._dirty.add(stream)
 
     def watermark(self, stream: Stream) -> int:
         """Every event of ``stream`` up to this sequence is done."""
