@@ -438,7 +438,7 @@ class Node:
             handler=handler,
             filter=filter,
             max_size=q.max_size if max_size is None else max_size,
-            max_bytes=q.max_bytes,
+            max_bytes=q.max_bytes if group is None else 0,  # a group member: its credit bounds it
             overflow=q.overflow_policy if overflow is None else overflow,
             concurrency=concurrency,
             on_close=self._unsubscribed,

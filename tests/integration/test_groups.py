@@ -18,6 +18,7 @@ import pytest
 
 import zbus
 from zbus import Node
+from zbus.codec.control import MAX_GROUPS
 from zbus.testing import eventually
 
 from .conftest import FAST, Proc
@@ -645,3 +646,37 @@ async def test_a_member_with_two_small_subscriptions_of_a_group_takes_one_key_wi
         await eventually(lambda: len(got) == 20, timeout=10, what="all 20 handled")
         assert got == list(range(20)) and not pub.dead_letters()
         assert w.group_statistics().refused == 0
+
+
+async def test_a_group_members_backlog_is_bounded_by_its_credit_not_by_bytes(mesh_name: str) -> None:
+    # queue.max_bytes (4 KiB here) evicted queued group events to make room for large ones: never
+    # answered, they came back only after ack_wait (60 s here), and a member whose credit (64) far
+    # exceeded what its bytes held kept evicting. A group subscription is bounded by its credit.
+    pub_cfg = {"transport": {"kind": "memory"}, "groups": {"ack_wait": "60s"}}
+    member_cfg = {"transport": {"kind": "memory"}, "queue": {"max_bytes": "4KiB"}}
+    async with (
+        Node("pub", mesh=mesh_name, config=pub_cfg) as pub,
+        Node("w", mesh=mesh_name, config=member_cfg) as w,
+    ):
+        got: list[int] = []
+
+        async def slow(event: zbus.Event) -> None:
+            await asyncio.sleep(0.002)
+            got.append(event.payload["n"])
+
+        await w.subscribe("task.*", handler=slow, group="g")
+        await pub.wait_for_subscribers("task.run", group="g", timeout=5)
+        for n in range(30):
+            await pub.publish("task.run", {"n": n, "pad": "x" * 1000})
+        await eventually(lambda: got == list(range(30)), timeout=10, what="all 30 handled, in order")
+        assert "overflow" not in w.statistics().dropped and w.group_statistics().refused == 0
+        assert not pub.dead_letters()
+
+
+async def test_a_node_joins_at_most_max_groups_queue_groups(mesh_name: str) -> None:
+    async with Node("n", mesh=mesh_name, config={"transport": {"kind": "memory"}}) as node:
+        for i in range(MAX_GROUPS):
+            await node.subscribe("task.*", handler=lambda e: None, group=f"g{i}")
+        await node.subscribe("other.*", handler=lambda e: None, group="g0")  # a group it is in: fine
+        with pytest.raises(zbus.UsageError, match=f"already in {MAX_GROUPS} queue groups"):
+            await node.subscribe("task.*", handler=lambda e: None, group="one-more")

@@ -135,6 +135,22 @@ async def test_publishing_outside_permissions_is_refused_by_the_receiver(keys: P
         assert "audit.forged" not in got
 
 
+async def test_a_queue_group_delivery_outside_the_senders_rights_is_refused(keys: Path) -> None:
+    # a DELIVER carries events to a queue-group member over the ROUTER: only EVENT and REQUEST were
+    # checked against the sender's publish rights there, so evil (result.* only) could hand boss's
+    # group member an audit.* event. A DELIVER with an event its sender may not publish is refused.
+    async with node(keys, "boss") as boss, node(keys, "evil") as evil:
+        await boss.wait_for_peers(1, timeout=10)
+        got: list[str] = []
+        await boss.subscribe("audit.**", "result.*", handler=lambda e: got.append(e.topic), group="g")
+        await evil.wait_for_subscribers("audit.x", group="g", timeout=10)
+        await evil.publish("audit.forged", {})
+        await eventually(lambda: dropped(boss).get("security_publish_denied", 0) >= 1, timeout=10)
+        await evil.publish("result.fine", {})  # (in a DELIVER of its own: the refusal is per message)
+        await eventually(lambda: got == ["result.fine"], timeout=10)
+        assert boss.group_statistics().received == 1
+
+
 async def test_eavesdropping_and_injection_with_raw_sockets(
     keys: Path, pair: tuple[Node, Node], raw: Raw
 ) -> None:

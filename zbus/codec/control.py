@@ -22,6 +22,7 @@ __all__ = [
     "HANDSHAKE_KINDS",
     "HEARTBEAT_TOPIC",
     "KINDS",
+    "MAX_GROUPS",
     "MAX_GROUP_CREDIT",
     "ROUTED_KINDS",
     "Bye",
@@ -41,6 +42,8 @@ CONTROL_VERSION: Final = 1
 MAX_CONTROL_BYTES: Final = 256 * 1024
 #: the largest credit a HELLO announces for one group (a node sums its subscriptions' up to this)
 MAX_GROUP_CREDIT: Final = 1_000_000
+#: the most queue groups one node is a member of (each multiplies what its publishers do per event)
+MAX_GROUPS: Final = 64
 
 
 class Kind(bytes, Enum):
@@ -242,8 +245,10 @@ def _bin(body: dict[str, Any], key: str) -> bytes:
 
 def _groups(value: Any) -> dict[str, tuple[tuple[str, ...], int]]:
     """HELLO ``groups``: group name -> ``{"patterns": [str], "credit": int}``, checked."""
-    if type(value) is not dict or len(value) > 1024:
-        raise WireError("HELLO field 'groups' must map a group name to {patterns, credit}")
+    if type(value) is not dict or len(value) > MAX_GROUPS:
+        raise WireError(
+            f"HELLO field 'groups' must map at most {MAX_GROUPS} group names to {{patterns, credit}}"
+        )
     out = {}
     for name, ad in value.items():
         if type(name) is not str or not 0 < len(name) <= 255 or type(ad) is not dict:

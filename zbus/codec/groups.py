@@ -18,11 +18,24 @@ import msgpack
 
 from ..errors import WireError
 
-__all__ = ["KEY_HEADER", "Acks", "Delivered", "decode_deliver", "encode_deliver", "encode_deliver_rows"]
+__all__ = [
+    "KEY_HEADER",
+    "MAX_ACK_IDS",
+    "Acks",
+    "Delivered",
+    "decode_deliver",
+    "encode_deliver",
+    "encode_deliver_rows",
+    "key_of",
+    "seq_of",
+]
 
 #: the header that carries ``publish(..., key=)``: events of one key go to one member, in order
 KEY_HEADER: Final = "zbus-key"
 MAX_DELIVER_EVENTS: Final = 4096
+#: most ids in each list of one ACK (a member sends its acks per at most 512; more is an attack)
+MAX_ACK_IDS: Final = 65_536
+_KEY_MARK: Final = KEY_HEADER.encode()
 _U64: Final = 2**64
 _I31: Final = 2**31
 
@@ -123,6 +136,8 @@ class Acks:
         if type(body) is not dict or body.get("v") != 1:
             raise WireError("ACK must be a msgpack map with v = 1")
         ack, nack, wip = body.get("ack", []), body.get("nack", []), body.get("wip", [])
+        if any(type(ids) is list and len(ids) > MAX_ACK_IDS for ids in (ack, nack, wip)):
+            raise WireError(f"ACK lists hold at most {MAX_ACK_IDS} ids each")
         for ids in (ack, wip):
             if type(ids) is not list or (ids and not _delivery_ids(ids)):
                 raise WireError("ACK fields 'ack' and 'wip' must be lists of delivery ids")
@@ -137,3 +152,22 @@ class Acks:
         ):
             raise WireError("ACK field 'nack' must be a list of [id, delay seconds (0..86400)]")
         return cls(ack=ack, nack=[(n[0], float(n[1])) for n in nack], wip=wip)
+
+
+def key_of(frames: list[bytes]) -> str | None:
+    """The ``zbus-key`` header of an encoded event (``frames``: topic, header, payload), or ``None``;
+    the header is unpacked only when its bytes mention the key."""
+    if _KEY_MARK not in frames[1]:
+        return None
+    try:
+        headers = msgpack.unpackb(frames[1], raw=False)[19]
+    except Exception:
+        return None
+    key = headers.get(KEY_HEADER) if type(headers) is dict else None
+    return key if type(key) is str else None
+
+
+def seq_of(frames: list[bytes]) -> int:
+    """The sequence number in an encoded event's header (0 if it has none)."""
+    seq = msgpack.unpackb(frames[1], raw=False)[5]
+    return seq if type(seq) is int else 0

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from ..codec.control import MAX_GROUP_CREDIT
+from ..codec.control import MAX_GROUP_CREDIT, MAX_GROUPS
+from ..errors import UsageError
 from ..model.event import Event
 from ..model.topics import RegexPattern, TopicIndex, TopicPattern
 from ..tasks import in_order
@@ -37,7 +38,16 @@ class Subscriptions:
         self._gated = 0  # subscriptions with a replay gate: the slower routing path
 
     def add(self, sub: Subscription) -> None:
-        """Start routing matching events to ``sub`` (a group member's come from its group instead)."""
+        """Start routing matching events to ``sub`` (a group member's come from its group instead).
+
+        Raises:
+            UsageError: ``sub`` would make this node a member of more queue groups than a HELLO carries.
+        """
+        if sub.group is not None and len({s.group for s in self.grouped} | {sub.group}) > MAX_GROUPS:
+            raise UsageError(
+                f"group={sub.group!r}: this node is already in {MAX_GROUPS} queue groups, the most a node "
+                "announces; use fewer groups (one group can take several patterns)"
+            )
         self.all.append(sub)
         if sub.group is not None:
             self.grouped.append(sub)

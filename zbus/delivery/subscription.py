@@ -202,9 +202,12 @@ class Subscription:
             self._space.clear()
             return False
         self._stats_received += 1
-        for _ in dropped:
+        for evicted in dropped:
             full = f"{self._buffer.max_size} events or {self._buffer.max_bytes} bytes"
             self._stats_dropped.drop("overflow", f"backlog full ({full}, {self._buffer.overflow})")
+            receipt = getattr(evicted, "_receipt", None)
+            if receipt is not None:  # a queue group's delivery: given back to its publisher at once
+                receipt.nack(0.0)
         self._ready.set()
         return True
 

@@ -23,11 +23,9 @@ import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import msgpack
-
 from ..codec import wire
 from ..codec.control import Kind
-from ..codec.groups import KEY_HEADER, Acks, decode_deliver, encode_deliver_rows
+from ..codec.groups import KEY_HEADER, Acks, decode_deliver, encode_deliver_rows, key_of, seq_of
 from ..config import GroupsConfig
 from ..delivery.deadletters import DeadLetter
 from ..delivery.routing import Subscriptions
@@ -53,7 +51,6 @@ _monotonic = time.monotonic
 
 #: journal checkpoint names of a publisher's groups: ``$group:<group name>``
 CHECKPOINT_PREFIX = "$group:"
-_KEY_MARK = KEY_HEADER.encode()
 #: most events in one DELIVER message (a member refuses more than ``codec.groups.MAX_DELIVER_EVENTS``)
 DELIVER_BATCH = 256
 #: bytes of a DELIVER message besides its events' frames (group name, ids; generous)
@@ -242,10 +239,7 @@ class Groups:
             stop = at + 1
             while stop < end and incoming[stop][1] == topic and incoming[stop][0] == groups:
                 stop += 1
-            run = [
-                (seq, _key(frames[1]) if _KEY_MARK in frames[1] else None, frames)
-                for _, _, seq, frames in incoming[at:stop]
-            ]
+            run = [(seq, key_of(frames), frames) for _, _, seq, frames in incoming[at:stop]]
             at = stop
             try:
                 for group in groups:
@@ -445,10 +439,8 @@ class Groups:
                 self._members[(group, event._topic)] = members
         if len(members) == 1 and members[0].predicate is None and not members[0].closed:
             only = members[0]  # the usual case: one subscription of the group, no filter
-            if only.has_room():
-                only.offer(event, publisher != self.node_id)
-            else:
-                self.refused += 1
+            if not (only.has_room() and only.offer(event, publisher != self.node_id)):
+                self.refused += 1  # (offer is False when a "block" backlog already has a line)
                 receipt.nack(0.0)  # its backlog is full: deliver it elsewhere
             return
         candidates = [s for s in members if not s.closed and (s.predicate is None or s.predicate(event))]
@@ -464,11 +456,9 @@ class Groups:
             sub = sub if sub is not None and sub.has_room() else None
         else:
             sub = self._least_busy(candidates)
-        if sub is None:
+        if sub is None or not sub.offer(event, publisher != self.node_id):
             self.refused += 1
             receipt.nack(0.0)  # its backlog is full: deliver it elsewhere
-            return
-        sub.offer(event, publisher != self.node_id)
 
     def _least_busy(self, subs: list[Subscription]) -> Subscription | None:
         self._turn += 1
@@ -553,9 +543,9 @@ class Groups:
                 if head <= mark:
                     continue
                 for frames in await persistence.read_range(node_id, topic, mark + 1, head):
-                    seq = _seq_of(frames)
+                    seq = seq_of(frames)
                     marks.offered((node_id, topic), seq)
-                    self._act(self.book.offer(group, topic, seq, _key_of(frames), frames, now))
+                    self._act(self.book.offer(group, topic, seq, key_of(frames), frames, now))
                     restored += 1
         if restored:
             log.info("groups: %d unacknowledged event(s) of the last run owed again", restored)
@@ -579,22 +569,3 @@ class Groups:
                                stale_acks=book.stale_acks, received=self.received, acked=self.acked,
                                nacked=self.nacked, refused=self.refused)
         # fmt: on
-
-
-def _key(header: bytes) -> str | None:
-    """The ``zbus-key`` header of an encoded event header (only read when the bytes mention it)."""
-    try:
-        headers = msgpack.unpackb(header, raw=False)[19]
-    except Exception:
-        return None
-    key = headers.get(KEY_HEADER) if type(headers) is dict else None
-    return key if type(key) is str else None
-
-
-def _key_of(frames: list[bytes]) -> str | None:
-    return _key(frames[1]) if _KEY_MARK in frames[1] else None
-
-
-def _seq_of(frames: list[bytes]) -> int:
-    seq = msgpack.unpackb(frames[1], raw=False)[5]
-    return seq if type(seq) is int else 0

@@ -141,7 +141,8 @@ class GroupBook:
         self._by_topic: dict[str, tuple[str, ...]] = {}  # topic -> groups with a matching member
         self._in_flight: dict[int, Owed] = {}
         self._timers: deque[tuple[float, int]] = deque()  # (deadline, id), in send order
-        self._late: list[tuple[float, int, Owed]] = []  # nacked with a delay: (due, id, owed)
+        # nacked with a delay: (due, id, owed, the member it stays charged to until due)
+        self._late: list[tuple[float, int, Owed, _Member | None]] = []
         self._retry: dict[str, deque[Owed]] = {}  # taken back from a member: go first
         self._waiting: dict[str, deque[Owed]] = {}
         self._queued = 0  # events in _retry and _waiting (``waiting`` adds the delayed ones)
@@ -172,10 +173,8 @@ class GroupBook:
                         old.seen = {}
                     old.patterns, old.credit = compiled, max(1, credit)
                 new.setdefault(group, {})[member_id] = old
-        for group, members in self._groups.items():
-            for member_id in members:
-                if member_id not in new.get(group, {}):
-                    self._take_back(group, member_id, "member left", actions)
+        gone = {(g, m) for g, members in self._groups.items() for m in members if m not in new.get(g, {})}
+        self._take_back(gone, "member left", actions)
         self._groups = new
         self._order = {group: list(members.values()) for group, members in new.items()}
         self._free = {g: sum(m.in_flight < m.credit for m in ms.values()) for g, ms in new.items()}
@@ -189,9 +188,8 @@ class GroupBook:
         again by the :meth:`set_members` that follows with what the new process announced (placed now,
         it could go back to the old announcement and cost a delivery for nothing)."""
         actions = Actions()
-        for group, members in self._groups.items():
-            if member in members:
-                self._take_back(group, member, "member restarted", actions)
+        held = {(group, member) for group, members in self._groups.items() if member in members}
+        self._take_back(held, "member restarted", actions)
         return actions
 
     def _patterns(self, announced: Iterable[str]) -> tuple[TopicPattern, ...]:
@@ -294,24 +292,31 @@ class GroupBook:
         return actions
 
     def nack(self, member: str, delivery: int, delay: float, now: float) -> Actions:
-        """``member`` gives the event back: deliver it again (to any member) after ``delay`` s."""
+        """``member`` gives the event back: deliver it again (to any member) after ``delay`` s. Until
+        then it stays charged to the member's credit: a member cannot park more events than that."""
         actions = Actions()
         owed = self._release(member, delivery)
         if owed is not None:
             if delay > 0 and owed.attempt < self.max_deliver:
-                heapq.heappush(self._late, (now + delay, owed.id, owed))
+                holder = self._groups.get(owed.group, {}).get(member)
+                if holder is not None:
+                    self._charge(owed.group, holder, 1)
+                heapq.heappush(self._late, (now + delay, owed.id, owed, holder))
             else:
                 self._requeue(owed, "nacked", actions)
             self._assign(owed.group, now, actions)
         return actions
 
     def in_progress(self, member: str, ids: Iterable[int], now: float) -> None:
-        """``member`` is still working on these: their ``ack_wait`` starts again."""
+        """``member`` is still working on these: their ``ack_wait`` starts again (once per ``now``)."""
+        deadline = now + self.ack_wait
         for delivery in ids:
             owed = self._in_flight.get(delivery)
-            if owed is not None and owed.member == member:
-                owed.deadline = now + self.ack_wait
-                self._timers.append((owed.deadline, delivery))
+            if owed is not None and owed.member == member and owed.deadline != deadline:
+                owed.deadline = deadline
+                self._timers.append((deadline, delivery))
+        if len(self._timers) > 2 * len(self._in_flight) + TIMERS_SLACK:
+            self._compact_timers()
 
     def tick(self, now: float) -> Actions:
         """Deliver again what was not acknowledged in time, and nacked events whose delay is over."""
@@ -327,7 +332,9 @@ class GroupBook:
             self._requeue(owed, "ack_wait expired", actions)
             groups.add(owed.group)
         while self._late and self._late[0][0] <= now:
-            owed = heapq.heappop(self._late)[2]
+            _, _, owed, holder = heapq.heappop(self._late)
+            if holder is not None:
+                self._charge(owed.group, holder, -1)
             self._requeue(owed, "nacked", actions)
             groups.add(owed.group)
         for group in groups:
@@ -351,8 +358,8 @@ class GroupBook:
     def movable(self) -> int:
         """:attr:`waiting`, less the events of groups that have no member now (they move only when one
         joins, and must not hold back a publisher's other groups)."""
-        queues = (*self._retry.items(), *self._waiting.items())
-        return self.waiting - sum(len(q) for g, q in queues if q and g not in self._groups)
+        queues = (*self._retry.items(), *self._waiting.items())  # (delayed nacks are charged to members)
+        return self._queued - sum(len(q) for g, q in queues if q and g not in self._groups)
 
     @property
     def in_flight(self) -> int:
@@ -361,7 +368,7 @@ class GroupBook:
 
     def owed(self) -> list[Owed]:
         """Every event not finished: in flight, waiting and delayed."""
-        out = list(self._in_flight.values()) + [o for _, _, o in self._late]
+        out = list(self._in_flight.values()) + [late[2] for late in self._late]
         for queues in (self._retry, self._waiting):
             for q in queues.values():
                 out.extend(q)
@@ -417,13 +424,22 @@ class GroupBook:
                     del self._keys[(owed.group, owed.key)]
         return owed
 
-    def _take_back(self, group: str, member: str, reason: str, actions: Actions) -> None:
-        back = [o for o in self._in_flight.values() if o.member == member and o.group == group]
-        for owed in sorted(back, key=lambda o: o.id):
-            self._release(member, owed.id)
+    def _take_back(self, gone: set[tuple[str, str]], reason: str, actions: Actions) -> None:
+        """Take back what each (group, member) in ``gone`` holds, in one pass over what is in flight."""
+        back = [(o.id, o.member, o) for o in self._in_flight.values() if (o.group, o.member) in gone]
+        for delivery, member, owed in sorted(back, key=lambda b: b[0]):
+            self._release(member or "", delivery)
             self._requeue(owed, reason, actions)
-        for gk in [gk for gk, sticky in self._keys.items() if gk[0] == group and sticky[0] == member]:
+        for gk in [gk for gk, sticky in self._keys.items() if (gk[0], sticky[0]) in gone]:
             del self._keys[gk]
+
+    def _charge(self, group: str, member: _Member, n: int) -> None:
+        """Add ``n`` to what ``member`` holds of ``group``, keeping the count of members with credit."""
+        had = member.in_flight < member.credit
+        member.in_flight += n
+        has = member.in_flight < member.credit
+        if had != has and self._groups.get(group, {}).get(member.id) is member:
+            self._free[group] = self._free.get(group, 0) + (1 if has else -1)
 
     def _requeue(self, owed: Owed, reason: str, actions: Actions) -> None:
         if owed.attempt >= self.max_deliver:

@@ -383,3 +383,34 @@ def test_timers_of_acknowledged_events_do_not_pile_up() -> None:
     assert b.in_flight == 0 and len(b._timers) <= TIMERS_SLACK + 64
     offer(b, 99_999, now=1.0)
     assert sent(b.tick(31.5)) == [("a", 99_999)] and b.redelivered == 1
+
+
+def test_a_member_that_nacks_with_a_delay_parks_no_more_than_its_credit() -> None:
+    # a nack with a delay freed the member's credit at once: a member that nacked everything with a
+    # day's delay was sent more and more, and the parked events (counted as waiting) stopped every
+    # publish of the publisher. They now stay charged to the member's credit until due.
+    b = book(ack_wait=1000.0)
+    b.set_members(ads("a", "b", credit=2), 0.0)
+    first = b.offer_run("w", "task.a", [(s, None, None) for s in range(4)], 0.0)
+    parked = [seq for member, seq in sent(first) if member == "a"]
+    for delivery in ids_of(first, "a"):
+        assert not sent(b.nack("a", delivery, 100.0, 0.0))  # parked: nothing sent in its place
+    later = b.offer_run("w", "task.a", [(s, None, None) for s in range(4, 10)], 0.0)
+    assert sent(later) == []  # both members' credit is used: "a"'s by what it parked
+    assert b.waiting == 8 and b.movable == 6  # the parked 2 do not hold back the publisher
+    assert [m for m, _ in sent(b.ack("b", ids_of(first, "b"), 1.0))] == ["b", "b"]
+    assert sent(b.tick(100.5)) == [("a", seq) for seq in parked]  # due: first, and "a" has credit again
+
+
+def test_in_progress_repeated_adds_no_timers() -> None:
+    # one ACK repeating a held id in "wip" a million times queued a million timers, and every later
+    # ack scanned them
+    b = book(ack_wait=30.0)
+    b.set_members(ads("a", credit=2), 0.0)
+    offer(b, 1)
+    held = b.owed()[0].id
+    b.in_progress("a", [held] * 100_000, 5.0)
+    for second in range(6, 1006):
+        b.in_progress("a", [held], float(second))
+    assert len(b._timers) <= TIMERS_SLACK + 2
+    assert sent(b.tick(1005.0 + 30.5)) == [("a", 1)]  # the last refresh still counts

@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
+import msgpack
 import zmq
 
 from ...codec.control import KINDS, Kind, decode_hello
@@ -232,6 +233,8 @@ class Curve:
             kind = KINDS.get(frames[1])
             if kind in (Kind.EVENT, Kind.REQUEST) and not peer.permissions.may_publish(_topic(frames[2])):
                 return self._refuse("publish_denied", key, _topic(frames[2]))
+            if kind is Kind.DELIVER and (denied := _unpublishable(peer.permissions, frames[2])) is not None:
+                return self._refuse("publish_denied", key, denied)  # a queue group's events: the same rights
             if kind is Kind.REPLY:
                 topic = _topic(frames[2])
                 asked = topic[: -len(_REPLY_SUFFIX)] if topic.endswith(_REPLY_SUFFIX) else topic
@@ -427,6 +430,16 @@ class Curve:
 
 def _topic(frame: bytes) -> str:
     return frame.decode("utf-8", "replace")
+
+
+def _unpublishable(may: Permissions, body: bytes) -> str | None:
+    """The first topic among a DELIVER's events that its sender may not publish (``None``: none, or
+    the body does not decode, which the queue groups then count as ``malformed_group``)."""
+    try:
+        topics = {row[2] for row in msgpack.unpackb(body, raw=False)["events"]}
+    except Exception:
+        return None
+    return next((_topic(t) for t in topics if type(t) is bytes and not may.may_publish(_topic(t))), None)
 
 
 def _may_follow(may: Permissions, pattern: str) -> bool:
