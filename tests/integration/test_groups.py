@@ -12,6 +12,7 @@ import itertools
 import json
 import threading
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,17 @@ def start_worker(spawn: type[Proc], mesh: str, name: str, delay_ms: int = 0, cre
     proc = spawn("worker", mesh, name, "task.*", "workers", str(delay_ms), str(credit))
     proc.expect("ready")
     return Lines(proc)
+
+
+def slow_handler(got: list[int], seconds: float) -> Callable[[zbus.Event], Awaitable[None]]:
+    """An async handler (so events queue in the backlog) that takes ``seconds`` per event and records
+    each payload's ``n`` in ``got``."""
+
+    async def handle(event: zbus.Event) -> None:
+        await asyncio.sleep(seconds)
+        got.append(event.payload["n"])
+
+    return handle
 
 
 def report(what: str, published: int, workers: dict[str, Lines]) -> tuple[int, int]:
@@ -488,11 +500,7 @@ async def test_a_member_is_never_sent_more_than_its_backlog_holds(mesh_name: str
     cfg = {**GROUP_FAST, "transport": {"kind": "memory"}}
     async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
         got: list[int] = []
-
-        async def slow(event: zbus.Event) -> None:
-            await asyncio.sleep(0.001)
-            got.append(event.payload["n"])
-
+        slow = slow_handler(got, 0.001)
         await w.subscribe("task.*", handler=slow, group="g", max_size=4)
         await pub.wait_for_subscribers("task.run", 1, group="g", timeout=5)
         assert [m.credit for m in pub.group_statistics().members] == [4]
@@ -632,11 +640,7 @@ async def test_a_member_with_two_small_subscriptions_of_a_group_takes_one_key_wi
     cfg = {**GROUP_FAST, "transport": {"kind": "memory"}}
     async with Node("pub", mesh=mesh_name, config=cfg) as pub, Node("w", mesh=mesh_name, config=cfg) as w:
         got: list[int] = []
-
-        async def slow(event: zbus.Event) -> None:
-            await asyncio.sleep(0.001)
-            got.append(event.payload["n"])
-
+        slow = slow_handler(got, 0.001)
         for _ in range(2):
             await w.subscribe("task.*", handler=slow, group="g", max_size=4)
         await pub.wait_for_subscribers("task.run", 1, group="g", timeout=5)
@@ -659,11 +663,7 @@ async def test_a_group_members_backlog_is_bounded_by_its_credit_not_by_bytes(mes
         Node("w", mesh=mesh_name, config=member_cfg) as w,
     ):
         got: list[int] = []
-
-        async def slow(event: zbus.Event) -> None:
-            await asyncio.sleep(0.002)
-            got.append(event.payload["n"])
-
+        slow = slow_handler(got, 0.002)
         await w.subscribe("task.*", handler=slow, group="g")
         await pub.wait_for_subscribers("task.run", group="g", timeout=5)
         for n in range(30):
